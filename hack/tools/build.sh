@@ -20,13 +20,25 @@ fi
 
 # Version stamped into kube-apiserver/kube-controller-manager. Without it they
 # report v0.0.0-master and CAPI refuses them as older than v1.20.
+# The version a wrapper module requires of a module, from either go.mod form:
+# "require mod v1.2.3" or a line inside a require block.
+required_version() {
+  local v
+  v="$(awk -v m="$2" '($1 == "require" && $2 == m) {print $3; exit} ($1 == m && $2 ~ /^v/) {print $2; exit}' "$ROOT/hack/tools/$1/go.mod")"
+  if [[ -z "$v" ]]; then
+    echo "make tools: hack/tools/$1/go.mod does not require $2" >&2
+    return 1
+  fi
+  echo "$v"
+}
+
 kube_version() {
-  awk '$1 == "k8s.io/kubernetes" && $2 ~ /^v/ {print $2; exit}' "$ROOT/hack/tools/kube/go.mod"
+  required_version kube k8s.io/kubernetes
 }
 
 kube_ldflags() {
   local v major minor
-  v="$(kube_version)"
+  v="$(kube_version)" || return 1
   major="${v#v}"; major="${major%%.*}"
   minor="${v#v*.}"; minor="${minor%%.*}"
   printf -- '-s -w -X k8s.io/component-base/version.gitVersion=%s -X k8s.io/component-base/version.gitMajor=%s -X k8s.io/component-base/version.gitMinor=%s -X k8s.io/component-base/version.gitTreeState=clean -X k8s.io/client-go/pkg/version.gitVersion=%s -X k8s.io/client-go/pkg/version.gitMajor=%s -X k8s.io/client-go/pkg/version.gitMinor=%s' \
@@ -35,7 +47,7 @@ kube_ldflags() {
 
 capi_ldflags() {
   local v
-  v="$(awk '$1 == "sigs.k8s.io/cluster-api" && $2 ~ /^v/ {print $2; exit}' "$ROOT/hack/tools/capi/go.mod")"
+  v="$(required_version capi sigs.k8s.io/cluster-api)"
   printf -- '-s -w -X sigs.k8s.io/cluster-api/version.gitVersion=%s -X sigs.k8s.io/cluster-api/version.gitMajor=1 -X sigs.k8s.io/cluster-api/version.gitMinor=%s' \
     "$v" "$(echo "$v" | cut -d. -f2)"
 }

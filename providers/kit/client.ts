@@ -158,7 +158,9 @@ export class Client {
       ...t.headers,
       Accept: 'application/json',
       'User-Agent': this.opts.userAgent ?? 'ironplane',
-      ...(body !== undefined ? { 'Content-Type': req.contentType ?? 'application/json' } : {}),
+      // An explicit length: Node sends a DELETE body with neither a length
+      // nor chunking, which corrupts the next request on a kept-alive socket.
+      ...(body !== undefined ? { 'Content-Type': req.contentType ?? 'application/json', 'Content-Length': String(Buffer.byteLength(body)) } : {}),
     };
     const timeoutMs = req.timeoutMs ?? this.opts.timeoutMs ?? 30_000;
     const mod = url.protocol === 'https:' ? https : http;
@@ -183,8 +185,7 @@ export class Client {
       });
       r.on('timeout', () => r.destroy(new Error(`no response within ${timeoutMs} ms`)));
       r.on('error', (e) => reject(new UnreachableError(this.server, e)));
-      if (body !== undefined) r.write(body);
-      r.end();
+      r.end(body);
     });
   }
 
@@ -313,7 +314,7 @@ function toApiError(code: number, text: string, req: RequestOptions): ApiError {
   }
   const reason = status.reason ?? (code === 404 ? 'NotFound' : code === 409 ? 'Conflict' : 'Unknown');
   // Only the Status message goes into the error: request bodies may hold secrets.
-  const message = status.message ?? `${req.method} ${req.path}: HTTP ${code}`;
+  const message = status.message ?? `${req.method} ${req.path}: HTTP ${code}${text && !text.startsWith('{') ? ` (${text.slice(0, 200).trim()})` : ''}`;
   return new ApiError(code, reason, message, status.details);
 }
 

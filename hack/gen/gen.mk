@@ -1,0 +1,56 @@
+# Code generation targets, included by the top-level Makefile:
+#
+#   include hack/gen/gen.mk
+#
+#   make gen                   CRD YAML → TypeScript types + ajv validators (hack/gen/sources.ts)
+#   make verify-gen            fail, naming the files, if generated code drifts from its CRDs
+#   make crds-external         copy upstream CRDs from the pinned Go modules into config/external
+#   make verify-crds-external  fail if config/external drifts from the pinned Go modules
+#
+# gen and verify-gen read committed YAML only: they need Node, not Go.
+# After crds-external (or a version bump in hack/tools/*/go.mod), run `make gen`.
+
+# Repository root, whichever directory make was started in.
+GEN_ROOT := $(patsubst %/hack/gen/gen.mk,%,$(abspath $(lastword $(MAKEFILE_LIST))))
+GEN_NODE ?= node --import tsx
+GEN_CRDS_TMP := $(GEN_ROOT)/.tmp/crds-external
+
+# Keep the includer's default goal: these targets must not become it.
+_gen_saved_default_goal := $(.DEFAULT_GOAL)
+
+# $(call external-crds,<wrapper module under hack/tools>,<Go module>,<dir in module>,<dir under config/external>,<output root>)
+# The copier lives in the capi wrapper module; -gomod points it at the module
+# that pins the upstream, so every upstream is copied the same way.
+define external-crds
+cd $(GEN_ROOT)/hack/tools/capi && go run ./crds -gomod ../$(1) -module $(2) -from $(3) -to $(5)/$(4)
+endef
+
+# One line per upstream. Later: kubevirt, bmo, kamaji, kube-ovn, sveltos, capsule.
+define copy-external-crds
+$(call external-crds,capi,sigs.k8s.io/cluster-api,config/crd/bases,capi,$(1))
+endef
+
+.PHONY: gen verify-gen crds-external verify-crds-external
+
+gen: ## generate TypeScript types + ajv validators from CRD YAML (no Go needed)
+	cd $(GEN_ROOT) && $(GEN_NODE) hack/gen/generate.ts
+
+verify-gen: ## fail, naming the files, if generated code drifts from its CRDs
+	cd $(GEN_ROOT) && $(GEN_NODE) hack/gen/generate.ts --verify
+
+crds-external: ## copy upstream CRDs from the pinned Go modules into config/external (needs Go)
+	@command -v go >/dev/null 2>&1 || { echo "crds-external: Go (>= 1.25) is required to read the pinned upstream modules" >&2; exit 1; }
+	$(call copy-external-crds,$(GEN_ROOT)/config/external)
+
+verify-crds-external: ## fail if config/external drifts from the pinned Go modules (needs Go)
+	@command -v go >/dev/null 2>&1 || { echo "verify-crds-external: Go (>= 1.25) is required" >&2; exit 1; }
+	@rm -rf $(GEN_CRDS_TMP) && mkdir -p $(GEN_CRDS_TMP)
+	@$(call copy-external-crds,$(GEN_CRDS_TMP)) >/dev/null
+	@for d in $(GEN_CRDS_TMP)/*; do \
+	  n=$$(basename $$d); \
+	  diff -r -q "$$d" "$(GEN_ROOT)/config/external/$$n" || { \
+	    echo "verify-crds-external: config/external/$$n differs from the pinned module; run \`make crds-external\`" >&2; \
+	    rm -rf $(GEN_CRDS_TMP); exit 1; }; \
+	done; rm -rf $(GEN_CRDS_TMP); echo "verify-crds-external: config/external is up to date"
+
+.DEFAULT_GOAL := $(_gen_saved_default_goal)

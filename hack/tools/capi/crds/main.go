@@ -1,0 +1,332 @@
+// Command crds copies CustomResourceDefinitions out of a Go module pinned by a
+// wrapper module's go.mod into config/external/<name>/, one CRD per file, so
+// the TypeScript generator (hack/gen) reads the exact schemas that the pinned
+// upstream binaries serve.
+//
+// The module directory comes from `go list -m` run inside the wrapper module,
+// which honours its go.mod (version and any replace directive) and the module
+// cache; if the module is not in the cache yet it is downloaded first.
+//
+// Usage (from hack/tools/capi):
+//
+//	go run ./crds -module sigs.k8s.io/cluster-api -from config/crd/bases -to ../../../config/external/capi
+//
+// Other upstreams are added the same way. A module pinned by a different
+// wrapper module is looked up there with -gomod:
+//
+//	go run ./crds -gomod ../bmo -module github.com/metal3-io/baremetal-operator -from config/base/crds/bases -to ../../../config/external/bmo
+//
+// -from may be repeated and may name a directory (every *.yaml / *.yml in it,
+// not recursive) or a single file. Files may hold several YAML documents;
+// documents that are not CRDs are skipped. Each CRD is written verbatim (the
+// upstream bytes, not re-serialised) to <group>_<plural>.yaml under -to,
+// which is controller-gen's naming. Files in -to that an earlier run of this
+// command wrote and that are no longer produced are removed; other files are
+// left alone.
+package main
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+
+	"sigs.k8s.io/yaml"
+)
+
+// tool is how the header names this command. Keep it stable: the stale-file
+// cleanup recognises our own output by it.
+const tool = "hack/tools/capi/crds"
+
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
+func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
+
+type options struct {
+	module  string
+	gomod   string
+	from    []string
+	to      string
+	exclude []string
+}
+
+func main() {
+	var o options
+	var from, exclude multiFlag
+	flag.StringVar(&o.module, "module", "", "module path pinned by the wrapper go.mod, e.g. sigs.k8s.io/cluster-api (required)")
+	flag.StringVar(&o.gomod, "gomod", ".", "directory of the wrapper module whose go.mod pins -module")
+	flag.Var(&from, "from", "directory or file inside the module holding CRD YAML (repeatable, required)")
+	flag.StringVar(&o.to, "to", "", "output directory, e.g. ../../../config/external/capi (required)")
+	flag.Var(&exclude, "exclude", "glob matched against source file base names to skip (repeatable)")
+	flag.Parse()
+	o.from, o.exclude = from, exclude
+	if o.module == "" || len(o.from) == 0 || o.to == "" || flag.NArg() > 0 {
+		flag.Usage()
+		os.Exit(2)
+	}
+	if err := run(o); err != nil {
+		fmt.Fprintf(os.Stderr, "crds: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+type crd struct {
+	file string // output base name
+	src  string // source path inside the module, for messages
+	body []byte
+}
+
+func run(o options) error {
+	dir, version, err := moduleDir(o.gomod, o.module)
+	if err != nil {
+		return err
+	}
+	var crds []crd
+	for _, rel := range o.from {
+		got, err := collect(dir, rel, o.exclude)
+		if err != nil {
+			return err
+		}
+		crds = append(crds, got...)
+	}
+	if len(crds) == 0 {
+		return fmt.Errorf("no CustomResourceDefinitions found in %s@%s under %s", o.module, version, strings.Join(o.from, ", "))
+	}
+	sort.Slice(crds, func(i, j int) bool { return crds[i].file < crds[j].file })
+	for i := 1; i < len(crds); i++ {
+		if crds[i].file == crds[i-1].file {
+			return fmt.Errorf("CRD %s appears twice (%s and %s)", crds[i].file, crds[i-1].src, crds[i].src)
+		}
+	}
+
+	if err := os.MkdirAll(o.to, 0o755); err != nil {
+		return err
+	}
+	header := fmt.Sprintf("# Generated from %s %s by %s; do not edit.\n", o.module, version, tool)
+	keep := map[string]bool{}
+	for _, c := range crds {
+		keep[c.file] = true
+		var buf bytes.Buffer
+		buf.WriteString(header)
+		buf.WriteString("---\n")
+		buf.Write(c.body)
+		if err := writeIfChanged(filepath.Join(o.to, c.file), buf.Bytes()); err != nil {
+			return err
+		}
+	}
+	removed, err := removeStale(o.to, keep)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("crds: %s %s: wrote %d CRDs to %s", o.module, version, len(crds), o.to)
+	if removed > 0 {
+		fmt.Printf(" (removed %d stale)", removed)
+	}
+	fmt.Println()
+	return nil
+}
+
+// moduleDir asks the go command, inside the wrapper module, where the pinned
+// module lives. This follows replace directives and GOMODCACHE/GOFLAGS
+// exactly as a build of that wrapper would.
+func moduleDir(gomod, module string) (dir, version string, err error) {
+	const format = `{{.Dir}}|{{if .Replace}}{{if .Replace.Version}}{{.Replace.Version}}{{else}}{{.Version}}{{end}}{{else}}{{.Version}}{{end}}`
+	list := func() (string, string, error) {
+		out, err := goCmd(gomod, "list", "-m", "-f", format, module)
+		if err != nil {
+			return "", "", fmt.Errorf("locating %s from %s: %w", module, filepath.Join(gomod, "go.mod"), err)
+		}
+		d, v, _ := strings.Cut(strings.TrimSpace(out), "|")
+		return d, v, nil
+	}
+	if dir, version, err = list(); err != nil {
+		return "", "", err
+	}
+	if dir == "" {
+		// Listed in go.mod but not in the module cache yet.
+		if _, err := goCmd(gomod, "mod", "download", module); err != nil {
+			return "", "", err
+		}
+		if dir, version, err = list(); err != nil {
+			return "", "", err
+		}
+	}
+	if dir == "" || version == "" {
+		return "", "", fmt.Errorf("go list -m %s in %s gave no directory/version; is it required by %s/go.mod?", module, gomod, gomod)
+	}
+	return dir, version, nil
+}
+
+func goCmd(dir string, args ...string) (string, error) {
+	cmd := exec.Command("go", args...)
+	cmd.Dir = dir
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("go %s: %v: %s", args[0], err, strings.TrimSpace(stderr.String()))
+	}
+	return stdout.String(), nil
+}
+
+func collect(moduleDir, rel string, exclude []string) ([]crd, error) {
+	root := filepath.Join(moduleDir, filepath.FromSlash(rel))
+	info, err := os.Stat(root)
+	if err != nil {
+		return nil, fmt.Errorf("-from %s: %w", rel, err)
+	}
+	var files []string
+	if info.IsDir() {
+		entries, err := os.ReadDir(root)
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range entries {
+			ext := filepath.Ext(e.Name())
+			if e.IsDir() || (ext != ".yaml" && ext != ".yml") || strings.HasPrefix(e.Name(), "kustomization") {
+				continue
+			}
+			files = append(files, filepath.Join(root, e.Name()))
+		}
+	} else {
+		files = []string{root}
+	}
+	var out []crd
+	for _, f := range files {
+		if excluded(filepath.Base(f), exclude) {
+			continue
+		}
+		data, err := os.ReadFile(f)
+		if err != nil {
+			return nil, err
+		}
+		srcRel, _ := filepath.Rel(moduleDir, f)
+		for i, doc := range splitDocuments(data) {
+			c, ok, err := parseCRD(doc)
+			if err != nil {
+				return nil, fmt.Errorf("%s document %d: %w", srcRel, i+1, err)
+			}
+			if !ok {
+				continue
+			}
+			c.src = filepath.ToSlash(srcRel)
+			out = append(out, c)
+		}
+	}
+	return out, nil
+}
+
+func excluded(name string, globs []string) bool {
+	for _, g := range globs {
+		if ok, _ := filepath.Match(g, name); ok {
+			return true
+		}
+	}
+	return false
+}
+
+var docSeparator = regexp.MustCompile(`(?m)^---[ \t]*(#.*)?$`)
+
+// splitDocuments splits a YAML stream on "---" lines, keeping each document's
+// bytes untouched so the output is the upstream text.
+func splitDocuments(data []byte) [][]byte {
+	data = bytes.ReplaceAll(data, []byte("\r\n"), []byte("\n"))
+	var docs [][]byte
+	for _, part := range docSeparator.Split(string(data), -1) {
+		body := strings.TrimLeft(part, "\n")
+		if strings.TrimSpace(stripComments(body)) == "" {
+			continue
+		}
+		if !strings.HasSuffix(body, "\n") {
+			body += "\n"
+		}
+		docs = append(docs, []byte(body))
+	}
+	return docs
+}
+
+func stripComments(s string) string {
+	var b strings.Builder
+	for _, line := range strings.Split(s, "\n") {
+		if !strings.HasPrefix(strings.TrimSpace(line), "#") {
+			b.WriteString(line)
+			b.WriteByte('\n')
+		}
+	}
+	return b.String()
+}
+
+func parseCRD(doc []byte) (crd, bool, error) {
+	var head struct {
+		APIVersion string `json:"apiVersion"`
+		Kind       string `json:"kind"`
+		Metadata   struct {
+			Name string `json:"name"`
+		} `json:"metadata"`
+		Spec struct {
+			Group string `json:"group"`
+			Names struct {
+				Plural string `json:"plural"`
+			} `json:"names"`
+		} `json:"spec"`
+	}
+	if err := yaml.Unmarshal(doc, &head); err != nil {
+		return crd{}, false, err
+	}
+	if head.Kind != "CustomResourceDefinition" || !strings.HasPrefix(head.APIVersion, "apiextensions.k8s.io/") {
+		return crd{}, false, nil
+	}
+	if head.Spec.Group == "" || head.Spec.Names.Plural == "" {
+		return crd{}, false, errors.New("CRD without spec.group or spec.names.plural")
+	}
+	if want := head.Spec.Names.Plural + "." + head.Spec.Group; head.Metadata.Name != want {
+		return crd{}, false, fmt.Errorf("CRD name %q, want %q", head.Metadata.Name, want)
+	}
+	return crd{file: head.Spec.Group + "_" + head.Spec.Names.Plural + ".yaml", body: doc}, true, nil
+}
+
+func writeIfChanged(path string, data []byte) error {
+	if old, err := os.ReadFile(path); err == nil && bytes.Equal(old, data) {
+		return nil
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+// removeStale deletes files this command wrote earlier (recognised by the
+// header) that the current run did not produce, e.g. after an upgrade drops
+// a CRD.
+func removeStale(dir string, keep map[string]bool) (int, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, e := range entries {
+		if e.IsDir() || keep[e.Name()] || filepath.Ext(e.Name()) != ".yaml" {
+			continue
+		}
+		p := filepath.Join(dir, e.Name())
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return n, err
+		}
+		first, _, _ := bytes.Cut(data, []byte("\n"))
+		if bytes.HasPrefix(first, []byte("# Generated from ")) && bytes.HasSuffix(first, []byte(" by "+tool+"; do not edit.")) {
+			if err := os.Remove(p); err != nil {
+				return n, err
+			}
+			n++
+		}
+	}
+	return n, nil
+}

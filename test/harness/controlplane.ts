@@ -1,0 +1,387 @@
+// The local control plane: etcd + kube-apiserver (+ kube-controller-manager)
+// from bin/, on free loopback ports, with generated certificates and RBAC on.
+// Used by integration tests, e2e and `ironplane dev`.
+import { accessSync, constants, existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { KubeConfig } from '@kubernetes/client-node';
+import { installCRDs as applyCRDs } from './crds.js';
+import { request, waitFor, type ClientCredentials } from './http.js';
+import { writeKubeconfig } from './kubeconfig.js';
+import { createCA, createServiceAccountKeyPair, issueCert, type CertificateAuthority } from './pki.js';
+import {
+  freePorts,
+  killGroup,
+  OWNER_FILE,
+  reapOrphans,
+  registerLive,
+  spawnLogged,
+  tail,
+  terminate,
+  unregisterLive,
+  type ManagedProcess,
+  type OwnerRecord,
+  type SyncCleanup,
+} from './procs.js';
+
+export interface ControlPlaneOptions {
+  /** Where etcd, kube-apiserver, kube-controller-manager live. Default: $IRONPLANE_BIN_DIR, else <repo>/bin. */
+  binDir?: string;
+  /** CRD YAML files or directories to install, waiting until Established. */
+  crds?: string[];
+  /** Also start kube-controller-manager (GC, bootstrap-token signer, tokencleaner, SA tokens). */
+  controllerManager?: boolean;
+  /** Used in the temp dir name and as the kubeconfig cluster/context name. Default 'ironplane'. */
+  name?: string;
+  /** etcd key prefix for this apiserver. Default '/registry'. */
+  etcdPrefix?: string;
+  /** Harness progress lines. Process output goes to <dir>/<process>.log; its tail is in any start-up error. */
+  log?: (line: string) => void;
+}
+
+export interface ControlPlane {
+  /** https://127.0.0.1:<port> */
+  readonly url: string;
+  /** Admin kubeconfig (client cert in system:masters). */
+  readonly kubeconfigPath: string;
+  readonly kubeConfig: KubeConfig;
+  /** Temp dir holding certs, logs, etcd data; removed by stop(). */
+  readonly dir: string;
+  /** Cluster CA: signs webhook/serving certs, gives the kubeadm CA hash. */
+  readonly ca: { certPem: string; keyPem: string };
+  /** http://127.0.0.1:<port>, e.g. for more apiservers sharing etcd under other prefixes. */
+  readonly etcdUrl: string;
+  installCRDs(paths: string[]): Promise<void>;
+  /** SIGTERM kube-apiserver only; etcd (and kube-controller-manager) keep running. */
+  stopApiServer(): Promise<void>;
+  /** Starts kube-apiserver again on the same port and certs and waits for /readyz. */
+  startApiServer(): Promise<void>;
+  /** Kills everything (SIGTERM, SIGKILL after 5 s) and removes the temp dir. Idempotent. */
+  stop(): Promise<void>;
+}
+
+const DIR_PREFIX = 'ironplane-harness-';
+const READY_TIMEOUT_MS = 60_000;
+// The apiserver's ClusterIP for the `kubernetes` Service is the first address of this range.
+const SERVICE_CIDR = '10.0.0.0/24';
+const SERVICE_IP = '10.0.0.1';
+
+type Component = 'etcd' | 'kube-apiserver' | 'kube-controller-manager';
+
+function repoRoot(): string {
+  // Walk up from this module (test/harness, or dist/test/harness once built) to package.json.
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'package.json'))) {
+    const up = dirname(dir);
+    if (up === dir) throw new Error('harness: cannot find the repository root (no package.json above this module)');
+    dir = up;
+  }
+  return dir;
+}
+
+function binary(binDir: string, name: Component): string {
+  const path = join(binDir, name);
+  try {
+    accessSync(path, constants.X_OK);
+    if (statSync(path).isFile()) return path;
+  } catch {
+    // Fall through to the actionable message.
+  }
+  throw new Error(`${name} not found at ${path}: run 'make tools'`);
+}
+
+/** Everything fixed for the life of a control plane: ports, files and arguments. */
+interface Layout {
+  dir: string;
+  name: string;
+  bins: Partial<Record<Component, string>>;
+  args: Partial<Record<Component, string[]>>;
+  url: string;
+  etcdUrl: string;
+  kubeconfigPath: string;
+  ca: CertificateAuthority;
+  admin: ClientCredentials;
+}
+
+function findBinaries(opts: ControlPlaneOptions): Layout['bins'] {
+  const binDir = resolve(opts.binDir ?? process.env.IRONPLANE_BIN_DIR ?? join(repoRoot(), 'bin'));
+  return {
+    etcd: binary(binDir, 'etcd'),
+    'kube-apiserver': binary(binDir, 'kube-apiserver'),
+    ...(opts.controllerManager ? { 'kube-controller-manager': binary(binDir, 'kube-controller-manager') } : {}),
+  };
+}
+
+async function prepare(dir: string, name: string, bins: Layout['bins'], opts: ControlPlaneOptions): Promise<Layout> {
+  const withKcm = bins['kube-controller-manager'] !== undefined;
+
+  const [[etcdPort, peerPort, apiPort, kcmPort], ca, sa] = await Promise.all([
+    freePorts(4),
+    createCA(`${name}-ca`),
+    createServiceAccountKeyPair(),
+  ]);
+  if (etcdPort === undefined || peerPort === undefined || apiPort === undefined || kcmPort === undefined) {
+    throw new Error('harness: port allocation failed');
+  }
+  const [serving, admin, kcm] = await Promise.all([
+    issueCert({
+      ca,
+      commonName: 'kube-apiserver',
+      dnsNames: ['localhost', 'kubernetes', 'kubernetes.default', 'kubernetes.default.svc', 'kubernetes.default.svc.cluster.local'],
+      ipAddresses: ['127.0.0.1', SERVICE_IP],
+      usages: 'server',
+    }),
+    issueCert({ ca, commonName: 'ironplane-admin', organizations: ['system:masters'], usages: 'client' }),
+    issueCert({ ca, commonName: 'system:kube-controller-manager', usages: 'client' }),
+  ]);
+
+  const pki = join(dir, 'pki');
+  mkdirSync(pki);
+  const file = (n: string, content: string): string => {
+    const p = join(pki, n);
+    writeFileSync(p, content, { mode: 0o600 });
+    return p;
+  };
+  const caCrt = file('ca.crt', ca.certPem);
+  const caKey = file('ca.key', ca.keyPem);
+  const url = `https://127.0.0.1:${apiPort}`;
+  const etcdUrl = `http://127.0.0.1:${etcdPort}`;
+  const peerUrl = `http://127.0.0.1:${peerPort}`;
+  const kubeconfigPath = join(dir, 'kubeconfig');
+  writeKubeconfig(kubeconfigPath, { server: url, caPem: ca.certPem, name, user: `${name}-admin`, certPem: admin.certPem, keyPem: admin.keyPem });
+  const kcmKubeconfig = join(dir, 'kube-controller-manager.kubeconfig');
+  writeKubeconfig(kcmKubeconfig, { server: url, caPem: ca.certPem, name, user: 'kube-controller-manager', certPem: kcm.certPem, keyPem: kcm.keyPem });
+  const saPub = file('sa.pub', sa.publicKeyPem);
+  const saKey = file('sa.key', sa.privateKeyPem);
+
+  const args: Layout['args'] = {
+    etcd: [
+      '--name=default',
+      `--data-dir=${join(dir, 'etcd')}`,
+      `--listen-client-urls=${etcdUrl}`,
+      `--advertise-client-urls=${etcdUrl}`,
+      `--listen-peer-urls=${peerUrl}`,
+      `--initial-advertise-peer-urls=${peerUrl}`,
+      // Must name the advertised peer URL, or etcd refuses to start (the default is localhost:2380).
+      `--initial-cluster=default=${peerUrl}`,
+      // A test cluster's data is disposable; fsync dominates etcd latency on CI disks.
+      '--unsafe-no-fsync',
+      '--log-level=warn',
+    ],
+    'kube-apiserver': [
+      `--etcd-servers=${etcdUrl}`,
+      `--etcd-prefix=${opts.etcdPrefix ?? '/registry'}`,
+      `--secure-port=${apiPort}`,
+      '--bind-address=127.0.0.1',
+      '--advertise-address=127.0.0.1',
+      `--cert-dir=${join(dir, 'kube-apiserver')}`,
+      `--tls-cert-file=${file('apiserver.crt', serving.certPem)}`,
+      `--tls-private-key-file=${file('apiserver.key', serving.keyPem)}`,
+      `--client-ca-file=${caCrt}`,
+      '--authorization-mode=RBAC',
+      '--service-account-issuer=https://kubernetes.default.svc',
+      `--service-account-key-file=${saPub}`,
+      `--service-account-signing-key-file=${saKey}`,
+      `--service-cluster-ip-range=${SERVICE_CIDR}`,
+      '--allow-privileged=true',
+      // Nodes join the simulated clusters with bootstrap tokens.
+      '--enable-bootstrap-token-auth=true',
+      // Nothing mounts SA tokens into pods here, and the plugin would reject
+      // pods until the controller-manager created the namespace's default SA.
+      '--disable-admission-plugins=ServiceAccount',
+      '--profiling=false',
+    ],
+    ...(withKcm
+      ? {
+          'kube-controller-manager': [
+            `--kubeconfig=${kcmKubeconfig}`,
+            // Delegated authn/authz for its own /healthz port; without them it logs warnings on every start.
+            `--authentication-kubeconfig=${kcmKubeconfig}`,
+            `--authorization-kubeconfig=${kcmKubeconfig}`,
+            '--bind-address=127.0.0.1',
+            `--secure-port=${kcmPort}`,
+            `--cert-dir=${join(dir, 'kube-controller-manager')}`,
+            '--leader-elect=false',
+            '--use-service-account-credentials=false',
+            '--controllers=*,bootstrapsigner,tokencleaner',
+            `--root-ca-file=${caCrt}`,
+            `--service-account-private-key-file=${saKey}`,
+            `--cluster-signing-cert-file=${caCrt}`,
+            `--cluster-signing-key-file=${caKey}`,
+            `--cluster-name=${name}`,
+          ],
+        }
+      : {}),
+  };
+
+  return {
+    dir,
+    name,
+    bins,
+    args,
+    url,
+    etcdUrl,
+    kubeconfigPath,
+    ca,
+    admin: { ca: ca.certPem, cert: admin.certPem, key: admin.keyPem },
+  };
+}
+
+class LocalControlPlane implements ControlPlane, SyncCleanup {
+  readonly url: string;
+  readonly kubeconfigPath: string;
+  readonly kubeConfig: KubeConfig;
+  readonly dir: string;
+  readonly ca: CertificateAuthority;
+  readonly etcdUrl: string;
+  private readonly procs = new Map<Component, ManagedProcess>();
+  private stopping: Promise<void> | undefined;
+
+  constructor(
+    private readonly layout: Layout,
+    private readonly log: (line: string) => void,
+  ) {
+    this.url = layout.url;
+    this.kubeconfigPath = layout.kubeconfigPath;
+    this.dir = layout.dir;
+    this.ca = layout.ca;
+    this.etcdUrl = layout.etcdUrl;
+    this.kubeConfig = new KubeConfig();
+    this.kubeConfig.loadFromFile(layout.kubeconfigPath);
+  }
+
+  async boot(crds: string[] | undefined): Promise<void> {
+    const t0 = Date.now();
+    const etcd = this.spawn('etcd');
+    await this.waitReady(etcd, 30_000, async () => {
+      const res = await request(`${this.etcdUrl}/health`, undefined, { timeoutMs: 1000 });
+      return res.status === 200 ? true : `HTTP ${res.status}: ${res.body}`;
+    });
+    this.log(`etcd ready at ${this.etcdUrl} (${Date.now() - t0} ms)`);
+    await this.startApiServer();
+    this.log(`kube-apiserver ready at ${this.url} (${Date.now() - t0} ms)`);
+    // Independent of each other, so overlap them.
+    await Promise.all([
+      crds && crds.length > 0 ? this.installCRDs(crds) : undefined,
+      this.layout.bins['kube-controller-manager'] ? this.startControllerManager() : undefined,
+    ]);
+    this.log(`control plane ${this.layout.name} up in ${Date.now() - t0} ms (dir ${this.dir})`);
+  }
+
+  async installCRDs(paths: string[]): Promise<void> {
+    await applyCRDs({ url: this.url, creds: this.layout.admin }, paths);
+  }
+
+  async startApiServer(): Promise<void> {
+    if (this.running('kube-apiserver')) return;
+    const proc = this.spawn('kube-apiserver');
+    try {
+      await this.waitReady(proc, READY_TIMEOUT_MS, async () => {
+        const res = await request(`${this.url}/readyz`, this.layout.admin, { timeoutMs: 2000 });
+        // The body names the checks that are still failing.
+        return res.status === 200 ? true : `HTTP ${res.status}: ${res.body.split('\n').filter((l) => l.includes('[-]')).join(' ')}`;
+      });
+    } catch (err) {
+      // Never leave a half-started apiserver behind a failed call.
+      await terminate(proc);
+      throw err;
+    }
+  }
+
+  async stopApiServer(): Promise<void> {
+    const proc = this.procs.get('kube-apiserver');
+    if (proc) await terminate(proc);
+  }
+
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      // All at once: none of them needs another to shut down cleanly.
+      const results = await Promise.allSettled([...this.procs.values()].map((p) => terminate(p)));
+      rmSync(this.dir, { recursive: true, force: true });
+      unregisterLive(this);
+      const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed) throw failed.reason;
+    })();
+    return this.stopping;
+  }
+
+  /** Called from process 'exit' / signal handlers, where only synchronous work runs. */
+  cleanupSync(): void {
+    for (const p of this.procs.values()) {
+      if (p.exitReason === undefined) killGroup(p.pid, 'SIGKILL');
+    }
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  private async startControllerManager(): Promise<void> {
+    const t0 = Date.now();
+    const proc = this.spawn('kube-controller-manager');
+    // The 'default' ServiceAccount is created by the serviceaccount controller:
+    // its appearance proves the controllers are running, not just the process.
+    await this.waitReady(proc, READY_TIMEOUT_MS, async () => {
+      const res = await request(`${this.url}/api/v1/namespaces/default/serviceaccounts/default`, this.layout.admin);
+      return res.status === 200 ? true : `HTTP ${res.status}`;
+    });
+    this.log(`kube-controller-manager running (${Date.now() - t0} ms)`);
+  }
+
+  private running(c: Component): boolean {
+    const p = this.procs.get(c);
+    return p !== undefined && p.exitReason === undefined;
+  }
+
+  private spawn(c: Component): ManagedProcess {
+    const bin = this.layout.bins[c];
+    const args = this.layout.args[c];
+    if (!bin || !args) throw new Error(`harness: ${c} is not configured`);
+    const proc = spawnLogged(c, bin, args, join(this.dir, `${c}.log`));
+    this.procs.set(c, proc);
+    // Lets a later run reap this dir if this Node process dies by SIGKILL.
+    const owner: OwnerRecord = { ownerPid: process.pid, pids: [...this.procs.values()].map((p) => p.pid) };
+    writeFileSync(join(this.dir, OWNER_FILE), JSON.stringify(owner));
+    return proc;
+  }
+
+  /**
+   * Polls `probe` (true = ready, string = why not) until ready; fails fast if
+   * the process exits, and puts the tail of its log into any error.
+   */
+  private async waitReady(proc: ManagedProcess, timeoutMs: number, probe: () => Promise<true | string>): Promise<void> {
+    try {
+      await waitFor(`${proc.name} to become ready`, timeoutMs, async (note) => {
+        if (proc.exitReason !== undefined) throw new Error(`${proc.name} ${proc.exitReason}`);
+        try {
+          const r = await probe();
+          return r === true ? true : note(r);
+        } catch (err) {
+          return note((err as Error).message);
+        }
+      });
+    } catch (err) {
+      throw new Error(`${(err as Error).message}\n--- last lines of ${proc.logPath} ---\n${tail(proc.logPath)}`);
+    }
+  }
+}
+
+export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise<ControlPlane> {
+  const name = opts.name ?? 'ironplane';
+  const log = opts.log ?? ((): void => {});
+  // Before creating anything, so a missing binary leaves nothing behind.
+  const bins = findBinaries(opts);
+  // Clean up after earlier runs that were killed too hard to clean up themselves.
+  reapOrphans(tmpdir(), DIR_PREFIX);
+  const dir = mkdtempSync(join(tmpdir(), `${DIR_PREFIX}${name.replace(/[^A-Za-z0-9_.-]/g, '-')}-`));
+  let plane: LocalControlPlane | undefined;
+  try {
+    const layout = await prepare(dir, name, bins, opts);
+    plane = new LocalControlPlane(layout, log);
+    registerLive(plane);
+    await plane.boot(opts.crds);
+    return plane;
+  } catch (err) {
+    if (plane) await plane.stop().catch(() => undefined);
+    else rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
+}

@@ -1,0 +1,134 @@
+// Installs CustomResourceDefinitions from YAML files or directories and waits
+// until they can actually be used: Established=True and listed in discovery
+// (clients such as client-node's KubernetesObjectApi resolve resources through
+// discovery, which is updated a moment after the CRD is established).
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseAllDocuments } from 'yaml';
+import { request, waitFor, type ClientCredentials } from './http.js';
+
+export const FIELD_MANAGER = 'ironplane-harness';
+const CRD_API = '/apis/apiextensions.k8s.io/v1/customresourcedefinitions';
+
+interface CRD {
+  apiVersion: string;
+  kind: 'CustomResourceDefinition';
+  metadata: { name: string };
+  spec: { group: string; names: { plural: string }; versions: { name: string; served: boolean }[] };
+  status?: unknown;
+}
+
+interface Condition {
+  type: string;
+  status: string;
+  reason?: string;
+  message?: string;
+}
+
+export interface ApiTarget {
+  url: string;
+  creds: ClientCredentials;
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function isCRD(v: unknown): v is CRD {
+  if (!isRecord(v) || v.kind !== 'CustomResourceDefinition') return false;
+  const spec = v.spec;
+  return (
+    isRecord(v.metadata) &&
+    typeof v.metadata.name === 'string' &&
+    isRecord(spec) &&
+    typeof spec.group === 'string' &&
+    isRecord(spec.names) &&
+    typeof spec.names.plural === 'string' &&
+    Array.isArray(spec.versions)
+  );
+}
+
+function yamlFiles(path: string): string[] {
+  if (!statSync(path).isDirectory()) return [path];
+  return readdirSync(path, { recursive: true, encoding: 'utf8' })
+    .filter((f) => /\.(ya?ml|json)$/.test(f))
+    .sort()
+    .map((f) => join(path, f));
+}
+
+/**
+ * Reads every CRD under `paths`. Other kinds (a kustomization.yaml, say) are
+ * skipped, but a path that yields no CRD at all is an error: it is almost
+ * always a wrong path.
+ */
+export function loadCRDs(paths: string[]): CRD[] {
+  const out: CRD[] = [];
+  for (const path of paths) {
+    let found = 0;
+    for (const file of yamlFiles(path)) {
+      for (const doc of parseAllDocuments(readFileSync(file, 'utf8'))) {
+        if (doc.errors.length > 0) throw new Error(`${file}: ${doc.errors[0]?.message ?? 'invalid YAML'}`);
+        const obj: unknown = doc.toJS();
+        if (!isCRD(obj)) continue;
+        if (obj.apiVersion !== 'apiextensions.k8s.io/v1') {
+          throw new Error(`${file}: CRD ${obj.metadata.name} is ${obj.apiVersion}, only apiextensions.k8s.io/v1 is served`);
+        }
+        out.push(obj);
+        found++;
+      }
+    }
+    if (found === 0) throw new Error(`no CustomResourceDefinition found in ${path}`);
+  }
+  return out;
+}
+
+async function apply(api: ApiTarget, crd: CRD): Promise<void> {
+  // Status is owned by the server; sending it would only be ignored.
+  const { status: _status, ...body } = crd;
+  // Server-side apply with force: creates or takes over every field we set,
+  // so re-installing a changed CRD over an old one just works.
+  const res = await request(
+    `${api.url}${CRD_API}/${crd.metadata.name}?fieldManager=${FIELD_MANAGER}&force=true`,
+    api.creds,
+    {
+      method: 'PATCH',
+      body: JSON.stringify(body),
+      headers: { 'content-type': 'application/apply-patch+yaml' },
+      timeoutMs: 30_000,
+    },
+  );
+  if (res.status !== 200 && res.status !== 201) {
+    throw new Error(`applying CRD ${crd.metadata.name}: HTTP ${res.status}: ${res.body}`);
+  }
+}
+
+async function waitUsable(api: ApiTarget, crd: CRD, timeoutMs: number): Promise<void> {
+  const name = crd.metadata.name;
+  await waitFor(`CRD ${name} to be Established`, timeoutMs, async (note) => {
+    const res = await request(`${api.url}${CRD_API}/${name}`, api.creds);
+    if (res.status !== 200) return note(`HTTP ${res.status}`);
+    const got = JSON.parse(res.body) as { status?: { conditions?: Condition[] } };
+    const conds = got.status?.conditions ?? [];
+    const established = conds.find((c) => c.type === 'Established');
+    if (established?.status === 'True') return true;
+    // NamesAccepted=False never heals by itself: fail now with the reason.
+    const names = conds.find((c) => c.type === 'NamesAccepted');
+    if (names?.status === 'False') throw new Error(`CRD ${name}: names not accepted: ${names.message ?? names.reason}`);
+    return note(JSON.stringify(conds));
+  });
+  for (const v of crd.spec.versions.filter((v) => v.served)) {
+    const path = `/apis/${crd.spec.group}/${v.name}`;
+    await waitFor(`${crd.spec.names.plural} in discovery at ${path}`, timeoutMs, async (note) => {
+      const res = await request(`${api.url}${path}`, api.creds);
+      if (res.status !== 200) return note(`HTTP ${res.status}`);
+      const list = JSON.parse(res.body) as { resources?: { name: string }[] };
+      return list.resources?.some((r) => r.name === crd.spec.names.plural) ? true : note('not listed yet');
+    });
+  }
+}
+
+export async function installCRDs(api: ApiTarget, paths: string[], timeoutMs = 30_000): Promise<void> {
+  const crds = loadCRDs(paths);
+  await Promise.all(crds.map((c) => apply(api, c)));
+  await Promise.all(crds.map((c) => waitUsable(api, c, timeoutMs)));
+}

@@ -1,0 +1,12 @@
+// The local control plane used by integration tests, e2e and `ironplane dev`.
+export { startControlPlane, type ControlPlane, type ControlPlaneOptions } from './controlplane.js';
+export {
+  createCA,
+  createServiceAccountKeyPair,
+  issueCert,
+  type CertificateAuthority,
+  type IssueCertOptions,
+  type IssuedCert,
+} from './pki.js';
+export { loadCRDs, FIELD_MANAGER } from './crds.js';
+export { request, waitFor, type ClientCredentials, type HttpResponse } from './http.js';
