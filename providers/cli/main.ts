@@ -3,7 +3,7 @@
 // the runtime extension and the local development plane are subcommands.
 import { Command, CommanderError } from 'commander';
 import { connect } from '../kit/manager.js';
-import { CustomResourceDefinitions } from '../kit/types.js';
+import { CustomResourceDefinitions, type KubeObject } from '../kit/types.js';
 import { CONTRACT, packageVersion } from './version.js';
 
 export function buildProgram(out: (s: string) => void = (s) => process.stdout.write(s)): Command {
@@ -36,10 +36,15 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
       const { client, version } = await connect({ kubeconfig: o.kubeconfig, fieldManager: 'ironplane-preflight', timeoutMs });
       try {
         out(`apiserver ${client.server} ${version}\n`);
-        const crd = await client.tryGet(CustomResourceDefinitions, 'clusters.cluster.x-k8s.io');
-        const labels = crd?.metadata?.labels ?? {};
-        if (!crd) out('cluster-api: not installed (clusters.cluster.x-k8s.io missing): run clusterctl init\n');
-        else out(`cluster-api: installed, contract ${labels[`cluster.x-k8s.io/${CONTRACT}`] ? CONTRACT : 'older than ' + CONTRACT}\n`);
+        const crd = await client.tryGet<KubeObject & { spec?: { versions?: { name: string; served?: boolean }[] } }>(CustomResourceDefinitions, 'clusters.cluster.x-k8s.io');
+        if (!crd) {
+          out('cluster-api: not installed (clusters.cluster.x-k8s.io missing): run clusterctl init\n');
+        } else {
+          const served = (crd.spec?.versions ?? []).filter((v) => v.served).map((v) => v.name);
+          // The v1beta2 contract comes with the v1beta2 API (CAPI >= v1.11).
+          if (served.includes(CONTRACT)) out(`cluster-api: installed, serves ${served.join(', ')} (contract ${CONTRACT})\n`);
+          else out(`cluster-api: installed but too old: serves ${served.join(', ')}, Ironplane needs ${CONTRACT} (Cluster API >= v1.11)\n`);
+        }
       } finally {
         client.close();
       }

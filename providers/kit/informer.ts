@@ -158,6 +158,7 @@ export class Informer<T extends KubeObject> {
 
   /** Runs one watch until it ends. Resolves 'gone' if the resourceVersion expired. */
   private watchOnce(): Promise<'ended' | 'gone'> {
+    if (this.abort.signal.aborted) return Promise.resolve('ended');
     this.stats.watches++;
     const watchdogMs = this.opts.watchdogMs ?? 180_000;
     const timeout = this.opts.watchTimeoutSeconds ?? 300;
@@ -165,10 +166,12 @@ export class Informer<T extends KubeObject> {
       let finished = false;
       let gone = false;
       let watchdog: Timer | undefined;
+      const onStop = () => finish();
       const finish = (err?: unknown) => {
         if (finished) return;
         finished = true;
         watchdog?.cancel();
+        this.abort.signal.removeEventListener('abort', onStop);
         this.currentWatch?.abort();
         if (this.abort.signal.aborted) return resolve('ended');
         if (gone) return resolve('gone');
@@ -184,6 +187,8 @@ export class Informer<T extends KubeObject> {
         });
       };
       arm();
+      // stop() may come while the watch request is still being set up.
+      this.abort.signal.addEventListener('abort', onStop, { once: true });
       const w = new Watch(this.client.kubeConfig);
       w.watch(
         this.client.path(this.resource, this.opts.namespace),

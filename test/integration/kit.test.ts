@@ -10,25 +10,11 @@ import { Informer } from '../../providers/kit/informer.js';
 import { createLogger } from '../../providers/kit/log.js';
 import { Metrics } from '../../providers/kit/metrics.js';
 import { ConfigMaps, Namespaces } from '../../providers/kit/types.js';
+import { until } from './processes.js';
 import { CONFIGMAP_READY, FINALIZER, widgetController, Widgets, type ConfigMap, type Widget } from './widgets/controller.js';
 
 const CRD = path.resolve(import.meta.dirname, '../fixtures/crds/widgets.test.ironplane.dev.yaml');
 const log = createLogger({ level: process.env['IRONPLANE_TEST_LOG'] ? 'debug' : 'error' });
-
-async function until<T>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v) return v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 let cp: ControlPlane;
 let client: Client;

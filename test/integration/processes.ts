@@ -1,0 +1,70 @@
+// Child processes for integration tests: output collected in memory, and
+// every child killed when the test process exits, so a failing test leaves
+// nothing running.
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+
+export const REPO = path.resolve(import.meta.dirname, '../..');
+
+const live = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const c of live) c.kill('SIGKILL');
+});
+
+export interface Proc {
+  child: ChildProcess;
+  output(): string;
+  /** JSON log lines parsed; non-JSON lines are skipped. */
+  logs(): Record<string, unknown>[];
+  exited: Promise<number | null>;
+}
+
+export function run(args: string[], opts: { env?: NodeJS.ProcessEnv } = {}): Proc {
+  const child = spawn(process.execPath, args, { cwd: REPO, env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  live.add(child);
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<number | null>((resolve) =>
+    child.on('exit', (code) => {
+      live.delete(child);
+      resolve(code);
+    }),
+  );
+  return {
+    child,
+    output: () => out,
+    logs: () =>
+      out
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => {
+          try {
+            return JSON.parse(l) as Record<string, unknown>;
+          } catch {
+            return {};
+          }
+        }),
+    exited,
+  };
+}
+
+/** Runs the TypeScript entry point with tsx, as `npm run` would. */
+export function runTs(script: string, args: string[], opts: { env?: NodeJS.ProcessEnv } = {}): Proc {
+  return run(['--import', 'tsx', script, ...args], opts);
+}
+
+export async function until<T>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v) return v;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
