@@ -78,6 +78,8 @@ export interface ClientOptions {
   /** Per-request timeout; a hung apiserver must not hang a reconcile. */
   timeoutMs?: number;
   userAgent?: string;
+  /** Called after every request with its verb and HTTP code (0 when unreachable), e.g. for metrics. */
+  onRequest?: (method: string, code: number) => void;
 }
 
 /** Connection details resolved from the kubeconfig, refreshed periodically. */
@@ -172,6 +174,7 @@ export class Client {
         res.on('end', () => {
           const text = Buffer.concat(chunks).toString('utf8');
           const code = res.statusCode ?? 0;
+          this.opts.onRequest?.(req.method, code);
           if (code >= 200 && code < 300) {
             try {
               resolve((text ? JSON.parse(text) : {}) as T);
@@ -184,7 +187,10 @@ export class Client {
         });
       });
       r.on('timeout', () => r.destroy(new Error(`no response within ${timeoutMs} ms`)));
-      r.on('error', (e) => reject(new UnreachableError(this.server, e)));
+      r.on('error', (e) => {
+        this.opts.onRequest?.(req.method, 0);
+        reject(new UnreachableError(this.server, e));
+      });
       r.end(body);
     });
   }

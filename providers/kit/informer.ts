@@ -21,7 +21,7 @@ export interface EventHandlers<T> {
   delete?(obj: T): void;
 }
 
-export interface InformerOptions {
+export interface InformerOptions<T extends KubeObject = KubeObject> {
   namespace?: string;
   labelSelector?: string;
   fieldSelector?: string;
@@ -34,6 +34,12 @@ export interface InformerOptions {
   /** Back-off after a failed list or watch: doubles from min to max. */
   retryMinMs?: number;
   retryMaxMs?: number;
+  /**
+   * Trims what the cache keeps of each object, e.g. metadata only for kinds
+   * a controller only needs to know exist (controller-runtime's cache
+   * transform / metadata-only watch). Handlers and the cache see the result.
+   */
+  transform?: (obj: T) => T;
 }
 
 export class Informer<T extends KubeObject> {
@@ -52,7 +58,7 @@ export class Informer<T extends KubeObject> {
   constructor(
     private readonly client: Client,
     readonly resource: ResourceType,
-    private readonly opts: InformerOptions = {},
+    private readonly opts: InformerOptions<T> = {},
   ) {
     this.clock = opts.clock ?? realClock;
   }
@@ -135,7 +141,8 @@ export class Informer<T extends KubeObject> {
       fieldSelector: this.opts.fieldSelector,
     });
     const seen = new Set<string>();
-    for (const obj of items) {
+    for (const raw of items) {
+      const obj = this.slim(raw);
       const key = keyOf(obj);
       seen.add(key);
       const old = this.store.get(key);
@@ -224,7 +231,7 @@ export class Informer<T extends KubeObject> {
       this.opts.log?.warn('watch error event', { resource: this.what, code: status.code, message: status.message });
       return onGone();
     }
-    const obj = raw as T;
+    const obj = this.slim(raw as T);
     const rv = obj.metadata?.resourceVersion;
     if (type === 'BOOKMARK') {
       if (rv) this.resourceVersion = rv;
@@ -241,6 +248,16 @@ export class Informer<T extends KubeObject> {
       this.emit('delete', obj);
     }
     if (rv) this.resourceVersion = rv;
+  }
+
+  /**
+   * What the cache keeps of an object. managedFields are dropped: they are
+   * often larger than the object and no reconciler reads them (the same
+   * transform controller-runtime applies).
+   */
+  private slim(obj: T): T {
+    if (obj.metadata?.managedFields) delete obj.metadata.managedFields;
+    return this.opts.transform ? this.opts.transform(obj) : obj;
   }
 
   private emit(kind: 'add' | 'update' | 'delete', obj: T, old?: T): void {

@@ -37,10 +37,14 @@ export function describeConnectError(server: string, e: unknown): Error {
 }
 
 /** Loads the kubeconfig and proves the server answers; returns the client and server version. */
-export async function connect(opts: { kubeconfig?: string; fieldManager: string; timeoutMs?: number }): Promise<{ client: Client; version: string }> {
+export async function connect(opts: { kubeconfig?: string; fieldManager: string; timeoutMs?: number; metrics?: Metrics }): Promise<{ client: Client; version: string }> {
   let client: Client;
+  const m = opts.metrics;
   try {
-    client = new Client(loadKubeConfig(opts.kubeconfig), { fieldManager: opts.fieldManager });
+    client = new Client(loadKubeConfig(opts.kubeconfig), {
+      fieldManager: opts.fieldManager,
+      ...(m ? { onRequest: (method: string, code: number) => m.restRequests.inc({ method, code: code ? String(code) : '<error>' }) } : {}),
+    });
   } catch (e) {
     throw new Error(`cannot load kubeconfig${opts.kubeconfig ? ` ${opts.kubeconfig}` : ''}: ${(e as Error).message}`, { cause: e });
   }
@@ -74,7 +78,7 @@ export class Manager {
 
   /** Connects; must be called before informers are created (they need the client). */
   async connect(): Promise<Client> {
-    const { client, version } = await connect({ kubeconfig: this.opts.kubeconfig, fieldManager: this.opts.name, timeoutMs: this.opts.connectTimeoutMs });
+    const { client, version } = await connect({ kubeconfig: this.opts.kubeconfig, fieldManager: this.opts.name, timeoutMs: this.opts.connectTimeoutMs, metrics: this.metrics });
     this.client = client;
     this.log.info('connected to the Kubernetes API', { server: client.server, version });
     return client;

@@ -101,18 +101,22 @@ export async function patchObject<T extends WithStatus>(client: Client, rt: Reso
   if (after.metadata?.deletionTimestamp && !(after.metadata.finalizers?.length)) return result;
 
   const statusPatch = createMergePatch(withoutConditions(before.status) ?? {}, withoutConditions(after.status) ?? {}) as Record<string, unknown> | undefined;
+  // The freshest copy we have: what the main patch returned, else the cached
+  // object we started from. Conditions are merged into it and written with
+  // its resourceVersion; if someone wrote in between, the write conflicts
+  // and we merge again into a fresh read, so their conditions are kept.
+  let live: T | undefined = result;
   for (let attempt = 1; ; attempt++) {
     let body: Record<string, unknown> = { ...(statusPatch ?? {}) };
     let rv: string | undefined;
     if (conditionsChanged) {
-      // Merge our types into what the server has now, and write it with
-      // that resourceVersion, so another controller's fresh condition is kept.
-      let live: T;
-      try {
-        live = await client.get<T>(rt, name, namespace);
-      } catch (e) {
-        if (isNotFound(e)) return result;
-        throw e;
+      if (!live) {
+        try {
+          live = await client.get<T>(rt, name, namespace);
+        } catch (e) {
+          if (isNotFound(e)) return result;
+          throw e;
+        }
       }
       body = { ...body, conditions: mergeOwnedConditions(live.status?.conditions, after.status?.conditions, opts.ownedConditions) };
       rv = live.metadata?.resourceVersion;
@@ -121,7 +125,10 @@ export async function patchObject<T extends WithStatus>(client: Client, rt: Reso
       const patch = { ...(rv ? { metadata: { resourceVersion: rv } } : {}), status: body };
       return await client.mergePatch<T>(rt, name, namespace, patch, opts.noStatusSubresource ? {} : { subresource: 'status' });
     } catch (e) {
-      if (isConflict(e) && attempt < MAX_STATUS_ATTEMPTS) continue;
+      if (isConflict(e) && attempt < MAX_STATUS_ATTEMPTS) {
+        live = undefined;
+        continue;
+      }
       if (isNotFound(e)) return result;
       throw e;
     }

@@ -69,3 +69,24 @@ export const CustomResourceDefinitions: ResourceType = {
   plural: 'customresourcedefinitions',
   namespaced: false,
 };
+
+/** A cache transform keeping only identity, labels, annotations and owners. */
+export function metadataOnly<T extends KubeObject>(obj: T): T {
+  const m = obj.metadata ?? {};
+  return {
+    apiVersion: obj.apiVersion,
+    kind: obj.kind,
+    metadata: {
+      name: m.name,
+      namespace: m.namespace,
+      uid: m.uid,
+      resourceVersion: m.resourceVersion,
+      generation: m.generation,
+      labels: m.labels,
+      annotations: m.annotations,
+      ownerReferences: m.ownerReferences,
+      deletionTimestamp: m.deletionTimestamp,
+      finalizers: m.finalizers,
+    },
+  } as T;
+}

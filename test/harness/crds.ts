@@ -1,7 +1,13 @@
 // Installs CustomResourceDefinitions from YAML files or directories and waits
-// until they can actually be used: Established=True and listed in discovery
-// (clients such as client-node's KubernetesObjectApi resolve resources through
-// discovery, which is updated a moment after the CRD is established).
+// until they can actually be used. Established=True is not enough:
+// - discovery lists the resource a moment later, and clients such as
+//   client-node's KubernetesObjectApi resolve resources through discovery;
+// - the new resource's watch cache then initialises (tens of ms here), and
+//   meanwhile LIST answers 429 "storage is (re)initializing": a controller
+//   started right away would fail its first list.
+// Not waited for: for 2 s after Established, the apiserver deliberately
+// sleeps 2 s in every create of the new kind (customresource_handler.go, for
+// HA peers to catch up), so the first create after install takes ~2 s.
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
@@ -123,6 +129,11 @@ async function waitUsable(api: ApiTarget, crd: CRD, timeoutMs: number): Promise<
       if (res.status !== 200) return note(`HTTP ${res.status}`);
       const list = JSON.parse(res.body) as { resources?: { name: string }[] };
       return list.resources?.some((r) => r.name === crd.spec.names.plural) ? true : note('not listed yet');
+    });
+    const listPath = `${path}/${crd.spec.names.plural}`;
+    await waitFor(`LIST ${listPath} to succeed`, timeoutMs, async (note) => {
+      const res = await request(`${api.url}${listPath}`, api.creds);
+      return res.status === 200 ? true : note(`HTTP ${res.status}: ${res.body}`);
     });
   }
 }

@@ -142,6 +142,7 @@ export interface SyncCleanup {
 
 const live = new Set<SyncCleanup>();
 const SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+let hooked = false;
 
 function cleanupAll(): void {
   for (const c of live) {
@@ -166,18 +167,24 @@ function onSignal(signal: NodeJS.Signals): void {
   }
 }
 
+// Hooks are only installed while something is live, to leave the host
+// process's own signal handling alone the rest of the time.
 function install(): void {
+  if (hooked) return;
+  hooked = true;
   process.on('exit', cleanupAll);
   for (const s of SIGNALS) process.on(s, onSignal);
 }
 
 function uninstall(): void {
+  if (!hooked) return;
+  hooked = false;
   process.removeListener('exit', cleanupAll);
   for (const s of SIGNALS) process.removeListener(s, onSignal);
 }
 
 export function registerLive(c: SyncCleanup): void {
-  if (live.size === 0) install();
+  install();
   live.add(c);
 }
 
@@ -227,17 +234,18 @@ export function reapOrphans(tmp: string, prefix: string): void {
       continue; // Being created right now, or not ours.
     }
     if (alive(rec.ownerPid)) continue;
-    let allGone = true;
+    let unsure = false;
     for (const pid of rec.pids) {
-      let cmdline: string;
+      let cmdline = '';
       try {
         cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
       } catch {
-        if (alive(pid) && process.platform !== 'linux') allGone = false;
-        continue;
+        // Gone, or no /proc on this OS.
       }
       if (cmdline.includes(dir)) killGroup(pid, 'SIGKILL');
+      else if (process.platform !== 'linux' && alive(pid)) unsure = true;
     }
-    if (allGone) rmSync(dir, { recursive: true, force: true });
+    // Without /proc a live pid cannot be told from a recycled one: leave that dir be.
+    if (!unsure) rmSync(dir, { recursive: true, force: true });
   }
 }

@@ -177,35 +177,45 @@ describe('teardown', () => {
   });
 
   // A child Node process starts a control plane and ends without calling
-  // stop(); the exit/signal hooks must take the children and dir with it.
+  // stop(). On exit or a signal its hooks must take the children and the dir
+  // with it; after SIGKILL (no hooks run) the next startControlPlane reaps them.
   it.each([
     ['process.exit()', 'exit'],
-    ['SIGTERM', 'signal'],
-  ])('cleans up when the owning process ends by %s', async (_label, mode) => {
+    ['SIGTERM', 'SIGTERM'],
+    ['SIGKILL', 'SIGKILL'],
+  ] as const)('cleans up when the owning process ends by %s', async (_label, mode) => {
     const script = `
       const { startControlPlane } = await import(${JSON.stringify(join(ROOT, 'test/harness/index.ts'))});
       const p = await startControlPlane({ name: 'harness-orphan' });
       console.log(JSON.stringify({ dir: p.dir }));
-      if (${JSON.stringify(mode)} === 'exit') process.exit(0);
-      setInterval(() => {}, 1000);
+      // Exit (without stop()) when the test says so on stdin.
+      process.stdin.once('data', () => process.exit(0));
     `;
     const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
       cwd: ROOT,
-      stdio: ['ignore', 'pipe', 'inherit'],
+      stdio: ['pipe', 'pipe', 'inherit'],
     });
     let out = '';
     child.stdout.on('data', (b: Buffer) => (out += b.toString()));
-    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-    const dir = await waitFor('the child to report its control plane', 60_000, async () => {
+    const exited = new Promise<void>((r) => child.once('exit', () => r()));
+    const dir = await waitFor('the child to report its control plane', 60_000, async (note) => {
       const line = out.split('\n').find((l) => l.startsWith('{'));
       if (line) return (JSON.parse(line) as { dir: string }).dir;
       if (child.exitCode !== null) throw new Error(`child exited with ${child.exitCode}`);
-      return undefined;
+      return note(out || 'no output yet');
     });
     const pids = pidsMentioning(dir);
     expect(pids.length).toBe(2);
-    if (mode === 'signal') child.kill('SIGTERM');
+
+    if (mode === 'exit') child.stdin.write('exit\n');
+    else child.kill(mode);
     await exited;
+    if (mode === 'SIGKILL') {
+      // Nothing could run in the child: its etcd and apiserver are orphans now.
+      expect(pids.some((pid) => !isGone(pid))).toBe(true);
+      const next = await startControlPlane({ name: 'harness-reaper' });
+      await next.stop();
+    }
     await waitFor('orphans to disappear', 5000, async () => (pids.every(isGone) ? true : undefined));
     expect(existsSync(dir)).toBe(false);
   });

@@ -11,7 +11,7 @@ import { createLogger } from '../../providers/kit/log.js';
 import { Metrics } from '../../providers/kit/metrics.js';
 import { ConfigMaps, Namespaces } from '../../providers/kit/types.js';
 import { until } from './processes.js';
-import { CONFIGMAP_READY, FINALIZER, widgetController, Widgets, type ConfigMap, type Widget } from './widgets/controller.js';
+import { CONFIGMAP_READY, FINALIZER, widgetController, Widgets, type ConfigMap, type Widget } from '../sample/widgets/controller.js';
 
 const CRD = path.resolve(import.meta.dirname, '../fixtures/crds/widgets.test.ironplane.dev.yaml');
 const log = createLogger({ level: process.env['IRONPLANE_TEST_LOG'] ? 'debug' : 'error' });

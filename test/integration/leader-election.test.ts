@@ -7,11 +7,12 @@ import { startControlPlane, type ControlPlane } from '../harness/index.js';
 import { Client } from '../../providers/kit/client.js';
 import type { Lease } from '../../providers/kit/leaderelection.js';
 import { Leases, Namespaces } from '../../providers/kit/types.js';
-import { runTs, until, type Proc } from './processes.js';
-import { Widgets, type Widget } from './widgets/controller.js';
+import { run, until, type Proc } from './processes.js';
+import { Widgets, type Widget } from '../sample/widgets/controller.js';
 
 const CRD = path.resolve(import.meta.dirname, '../fixtures/crds/widgets.test.ironplane.dev.yaml');
-const MANAGER = 'test/integration/widgets/manager-main.ts';
+// The built sample manager (make test builds before testing).
+const MANAGER = 'dist/test/sample/widgets/manager-main.js';
 const LEASE = 'widget-manager-leader';
 
 let cp: ControlPlane;
@@ -31,7 +32,7 @@ afterAll(async () => {
 });
 
 function manager(identity: string): Proc {
-  const p = runTs(MANAGER, ['--kubeconfig', cp.kubeconfigPath, '--identity', identity, '--probe', '127.0.0.1:0']);
+  const p = run([MANAGER, '--kubeconfig', cp.kubeconfigPath, '--identity', identity, '--probe', '127.0.0.1:0']);
   procs.push(p);
   return p;
 }

@@ -3,11 +3,11 @@
 // owned ConfigMap "widget-<name>" that is deleted before the finalizer goes.
 import { isAlreadyExists, type Client } from '../../../providers/kit/client.js';
 import { Controller } from '../../../providers/kit/controller.js';
-import { Informer } from '../../../providers/kit/informer.js';
+import { Informer, type InformerOptions } from '../../../providers/kit/informer.js';
 import type { Logger } from '../../../providers/kit/log.js';
 import type { Metrics } from '../../../providers/kit/metrics.js';
 import { objectReconciler } from '../../../providers/kit/reconciler.js';
-import { ConfigMaps, type KubeObject, type ResourceType } from '../../../providers/kit/types.js';
+import { ConfigMaps, metadataOnly, type KubeObject, type ResourceType } from '../../../providers/kit/types.js';
 import type { WithStatus } from '../../../providers/kit/patch.js';
 
 export const Widgets: ResourceType = { group: 'test.ironplane.dev', version: 'v1alpha1', kind: 'Widget', plural: 'widgets', namespaced: true };
@@ -30,10 +30,11 @@ export interface SideEffects {
   reconciles: number;
 }
 
-export function widgetController(opts: { client: Client; log: Logger; metrics?: Metrics; workers?: number; informerOpts?: ConstructorParameters<typeof Informer>[2] }) {
+export function widgetController(opts: { client: Client; log: Logger; metrics?: Metrics; workers?: number; informerOpts?: InformerOptions }) {
   const { client } = opts;
   const widgets = new Informer<Widget>(client, Widgets, { log: opts.log, ...opts.informerOpts });
-  const configMaps = new Informer<ConfigMap>(client, ConfigMaps, { log: opts.log, labelSelector: 'test.ironplane.dev/widget', ...opts.informerOpts });
+  // Only the existence of the ConfigMaps matters here: cache their metadata.
+  const configMaps = new Informer<ConfigMap>(client, ConfigMaps, { log: opts.log, labelSelector: 'test.ironplane.dev/widget', transform: metadataOnly, ...opts.informerOpts });
   const effects: SideEffects = { configMapsCreated: 0, configMapCreateConflicts: 0, reconciles: 0 };
 
   const reconcile = objectReconciler<Widget>({
