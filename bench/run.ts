@@ -1,0 +1,35 @@
+// `make bench`: runs every benchmark in its own process and prints their
+// JSON lines. Figures are reported, never asserted: they go in release and
+// issue notes. Targets (issue #2): kit < 30 s and < 150 MiB for 5,000
+// objects; harness start-up < 5 s.
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+
+const here = import.meta.dirname;
+// The V8 heap settings the manager Deployment runs with: a small young
+// generation and an old-space cap keep RSS near the live data.
+const TUNED = '--max-semi-space-size=4 --max-old-space-size=100';
+
+const runs: { script: string; args: string[]; env?: Record<string, string> }[] = [
+  { script: 'harness-startup.ts', args: [] },
+  { script: 'kit-throughput.ts', args: ['5000', '16'], env: { BENCH_MANAGER_NODE_ARGS: '' } },
+  { script: 'kit-throughput.ts', args: ['5000', '16'], env: { BENCH_MANAGER_NODE_ARGS: TUNED } },
+];
+
+let failed = false;
+for (const r of runs) {
+  const res = spawnSync(process.execPath, ['--import', 'tsx', path.join(here, r.script), ...r.args], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, ...r.env },
+    encoding: 'utf8',
+  });
+  const line = res.stdout.trim().split('\n').filter((l) => l.startsWith('{"bench"')).pop();
+  if (res.status !== 0 || !line) {
+    failed = true;
+    console.error(`bench ${r.script} failed (exit ${res.status})`);
+    continue;
+  }
+  const parsed = JSON.parse(line) as Record<string, unknown>;
+  console.log(JSON.stringify({ ...parsed, ...(r.env?.['BENCH_MANAGER_NODE_ARGS'] !== undefined ? { managerNodeArgs: r.env['BENCH_MANAGER_NODE_ARGS'] || '(defaults)' } : {}) }));
+}
+process.exit(failed ? 1 : 0);
