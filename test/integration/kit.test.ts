@@ -9,7 +9,8 @@ import { getCondition } from '../../providers/kit/conditions.js';
 import { Informer } from '../../providers/kit/informer.js';
 import { createLogger } from '../../providers/kit/log.js';
 import { Metrics } from '../../providers/kit/metrics.js';
-import { ConfigMaps, Namespaces } from '../../providers/kit/types.js';
+import { EventRecorder } from '../../providers/kit/events.js';
+import { ConfigMaps, Events, Namespaces, type KubeObject } from '../../providers/kit/types.js';
 import { until } from './processes.js';
 import { CONFIGMAP_READY, FINALIZER, widgetController, Widgets, type ConfigMap, type Widget } from '../sample/widgets/controller.js';
 
@@ -168,3 +169,30 @@ async function compactEtcd(etcdUrl: string): Promise<void> {
   if (!revision) throw new Error('etcd did not report its revision');
   await post('/v3/kv/compaction', { revision, physical: true });
 }
+
+describe('the event recorder', () => {
+  it('given the same event twice, should create one Event with a series count of 2, and a new one for another reason', async () => {
+    const cm = await client.create<ConfigMap>(ConfigMaps, { metadata: { name: 'evented', namespace: 'kit' } });
+    const rec = new EventRecorder(client, 'ironplane.dev/test-controller', 'replica-0', log);
+    await rec.event({ ...cm, apiVersion: 'v1', kind: 'ConfigMap' }, 'Warning', 'NoHostAvailable', 'no BareMetalHost matches selector role=worker');
+    await rec.event({ ...cm, apiVersion: 'v1', kind: 'ConfigMap' }, 'Warning', 'NoHostAvailable', 'no BareMetalHost matches selector role=worker');
+    await rec.event({ ...cm, apiVersion: 'v1', kind: 'ConfigMap' }, 'Normal', 'Provisioned', 'x'.repeat(2000));
+    const events = await client.list<KubeObject & { reason?: string; note?: string; series?: { count: number }; regarding?: { uid?: string }; reportingController?: string }>(Events, {
+      namespace: 'kit',
+      fieldSelector: `regarding.uid=${cm.metadata?.uid}`,
+    });
+    const byReason = Object.fromEntries(events.items.map((e) => [e.reason, e]));
+    expect(events.items).toHaveLength(2);
+    expect(byReason['NoHostAvailable']?.series?.count).toBe(2);
+    expect(byReason['NoHostAvailable']?.reportingController).toBe('ironplane.dev/test-controller');
+    expect(byReason['Provisioned']?.note).toHaveLength(1024);
+  });
+
+  it('given an event the apiserver rejects, should log and not throw', async () => {
+    const lines: string[] = [];
+    const rec = new EventRecorder(client, 'bad controller name!', 'r', createLogger({ write: (l) => lines.push(l) }));
+    await rec.event({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'x', namespace: 'kit', uid: 'u' } }, 'Normal', 'R', 'n');
+    expect(lines.join('\n')).toContain('cannot record event');
+    expect(lines.join('\n')).toContain('reportingController');
+  });
+});
