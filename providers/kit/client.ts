@@ -231,7 +231,7 @@ export class Client {
     return this.request<T>({
       method: 'POST',
       path: this.path(rt, obj.metadata?.namespace),
-      query: { fieldManager: this.opts.fieldManager, dryRun: opts.dryRun ? 'All' : undefined },
+      query: this.writeQuery(opts),
       body: { apiVersion: apiVersionOf(rt), kind: rt.kind, ...obj },
     });
   }
@@ -240,44 +240,41 @@ export class Client {
     return this.request<T>({
       method: 'PUT',
       path: this.path(rt, obj.metadata?.namespace, obj.metadata?.name, opts.subresource),
-      query: { fieldManager: this.opts.fieldManager, dryRun: opts.dryRun ? 'All' : undefined },
+      query: this.writeQuery(opts),
       body: { apiVersion: apiVersionOf(rt), kind: rt.kind, ...obj },
     });
   }
 
   /** RFC 7386 merge patch. Include metadata.resourceVersion in the patch for optimistic locking. */
   mergePatch<T extends KubeObject>(rt: ResourceType, name: string, namespace: string | undefined, patch: unknown, opts: WriteOptions = {}): Promise<T> {
-    return this.request<T>({
-      method: 'PATCH',
-      path: this.path(rt, namespace, name, opts.subresource),
-      query: { fieldManager: this.opts.fieldManager, dryRun: opts.dryRun ? 'All' : undefined },
-      body: patch,
-      contentType: 'application/merge-patch+json',
-    });
+    return this.patch<T>(rt, name, namespace, patch, 'application/merge-patch+json', opts);
   }
 
   /** RFC 6902 JSON patch; a failing `test` op surfaces as a 422 Invalid error. */
   jsonPatch<T extends KubeObject>(rt: ResourceType, name: string, namespace: string | undefined, ops: JsonPatchOp[], opts: WriteOptions = {}): Promise<T> {
-    return this.request<T>({
-      method: 'PATCH',
-      path: this.path(rt, namespace, name, opts.subresource),
-      query: { fieldManager: this.opts.fieldManager, dryRun: opts.dryRun ? 'All' : undefined },
-      body: ops,
-      contentType: 'application/json-patch+json',
-    });
+    return this.patch<T>(rt, name, namespace, ops, 'application/json-patch+json', opts);
   }
 
   /** Server-side apply of a partial object owned by this client's field manager. */
   apply<T extends KubeObject>(rt: ResourceType, obj: T, opts: WriteOptions & { force?: boolean } = {}): Promise<T> {
     const name = obj.metadata?.name;
     if (!name) throw new Error(`server-side apply of ${rt.kind} needs metadata.name`);
+    const body = { apiVersion: apiVersionOf(rt), kind: rt.kind, ...obj };
+    return this.patch<T>(rt, name, obj.metadata?.namespace, body, 'application/apply-patch+yaml', opts, { force: opts.force ?? false });
+  }
+
+  private patch<T>(rt: ResourceType, name: string, namespace: string | undefined, body: unknown, contentType: string, opts: WriteOptions, extra: Record<string, boolean> = {}): Promise<T> {
     return this.request<T>({
       method: 'PATCH',
-      path: this.path(rt, obj.metadata?.namespace, name, opts.subresource),
-      query: { fieldManager: this.opts.fieldManager, force: opts.force ?? false, dryRun: opts.dryRun ? 'All' : undefined },
-      body: { apiVersion: apiVersionOf(rt), kind: rt.kind, ...obj },
-      contentType: 'application/apply-patch+yaml',
+      path: this.path(rt, namespace, name, opts.subresource),
+      query: { ...this.writeQuery(opts), ...extra },
+      body,
+      contentType,
     });
+  }
+
+  private writeQuery(opts: WriteOptions): Record<string, string | undefined> {
+    return { fieldManager: this.opts.fieldManager, dryRun: opts.dryRun ? 'All' : undefined };
   }
 
   /** Merge patch of the status subresource. */
