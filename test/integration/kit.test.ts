@@ -12,7 +12,7 @@ import { Metrics } from '../../providers/kit/metrics.js';
 import { EventRecorder } from '../../providers/kit/events.js';
 import { ConfigMaps, Events, Namespaces, type KubeObject } from '../../providers/kit/types.js';
 import { until } from './processes.js';
-import { CONFIGMAP_READY, FINALIZER, widgetController, Widgets, type ConfigMap, type Widget } from '../sample/widgets/controller.js';
+import { CONFIGMAP_READY, FINALIZER, PAUSED_ANNOTATION, widgetController, Widgets, type ConfigMap, type Widget } from '../sample/widgets/controller.js';
 
 const CRD = path.resolve(import.meta.dirname, '../fixtures/crds/widgets.test.ironplane.dev.yaml');
 const log = createLogger({ level: process.env['IRONPLANE_TEST_LOG'] ? 'debug' : 'error' });
@@ -64,6 +64,21 @@ describe('a sample controller built from the kit', () => {
         return o.status?.observedSize === 6 ? o : undefined;
       });
       expect(getCondition(after.status?.conditions, 'ForeignCondition')?.reason).toBe('SetElsewhere');
+
+      // Paused: the Paused condition says why, and spec changes wait.
+      await client.mergePatch(Widgets, 'w1', 'kit', { metadata: { annotations: { [PAUSED_ANNOTATION]: '' } } });
+      await until('Paused to be True', async () => getCondition((await client.get<Widget>(Widgets, 'w1', 'kit')).status?.conditions, 'Paused')?.status === 'True');
+      const paused = await client.get<Widget>(Widgets, 'w1', 'kit');
+      expect(getCondition(paused.status?.conditions, 'Paused')).toMatchObject({ reason: 'Paused', message: `annotation ${PAUSED_ANNOTATION} is set` });
+      const changed = await client.mergePatch<Widget>(Widgets, 'w1', 'kit', { spec: { size: 7 } });
+      // Paused is rewritten for the new generation: the change was seen, and skipped.
+      const seen = await until('the paused reconcile of the new generation', async () => {
+        const o = await client.get<Widget>(Widgets, 'w1', 'kit');
+        return getCondition(o.status?.conditions, 'Paused')?.observedGeneration === changed.metadata?.generation ? o : undefined;
+      });
+      expect(seen.status?.observedSize).toBe(6);
+      await client.mergePatch(Widgets, 'w1', 'kit', { metadata: { annotations: { [PAUSED_ANNOTATION]: null } } });
+      await until('size 7 observed after unpausing', async () => (await client.get<Widget>(Widgets, 'w1', 'kit')).status?.observedSize === 7);
 
       // Deletion: the ConfigMap goes first, then the finalizer, then the Widget.
       await client.delete(Widgets, 'w1', 'kit');

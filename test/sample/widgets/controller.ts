@@ -13,6 +13,7 @@ import type { WithStatus } from '../../../providers/kit/patch.js';
 export const Widgets: ResourceType = { group: 'test.ironplane.dev', version: 'v1alpha1', kind: 'Widget', plural: 'widgets', namespaced: true };
 export const FINALIZER = 'test.ironplane.dev/widget';
 export const CONFIGMAP_READY = 'ConfigMapReady';
+export const PAUSED_ANNOTATION = 'test.ironplane.dev/paused';
 
 export interface Widget extends WithStatus {
   spec?: { size?: number };
@@ -43,6 +44,7 @@ export function widgetController(opts: { client: Client; log: Logger; metrics?: 
     cache: widgets,
     finalizer: FINALIZER,
     ownedConditions: [CONFIGMAP_READY],
+    paused: (scope) => (scope.obj.metadata?.annotations?.[PAUSED_ANNOTATION] !== undefined ? `annotation ${PAUSED_ANNOTATION} is set` : undefined),
     async normal(scope) {
       effects.reconciles++;
       const w = scope.obj;
