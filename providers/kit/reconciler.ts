@@ -19,9 +19,11 @@ import type { Logger } from './log.js';
 import { patchObject, type WithStatus } from './patch.js';
 import type { ResourceType } from './types.js';
 
-export class Scope<T extends WithStatus> {
+export class Scope<T extends WithStatus, C extends object = Record<string, unknown>> {
   /** The working copy; changes are written back when the reconcile ends. */
   obj: T;
+  /** What prepare() found (owners, cluster) for the later steps. */
+  ctx: Partial<C> = {};
   private finalizerRemoved = false;
 
   constructor(
@@ -70,7 +72,7 @@ export class Scope<T extends WithStatus> {
 /** What prepare() decides: carry on, or stop here with a result. */
 export type Prepared = { stop: true; result?: Result } | { stop: false } | void;
 
-export interface ObjectReconcilerOptions<T extends WithStatus> {
+export interface ObjectReconcilerOptions<T extends WithStatus, C extends object = Record<string, unknown>> {
   client: Client;
   resource: ResourceType;
   cache: Informer<T>;
@@ -80,14 +82,14 @@ export interface ObjectReconcilerOptions<T extends WithStatus> {
   /** Conditions summarised into Ready; defaults to ownedConditions. */
   readyOf?: readonly string[];
   clock?: Clock;
-  prepare?(scope: Scope<T>): Promise<Prepared>;
+  prepare?(scope: Scope<T, C>): Promise<Prepared>;
   /** Returns a reason string when reconciliation is paused. */
-  paused?(scope: Scope<T>): string | undefined;
-  normal(scope: Scope<T>): Promise<Result | void>;
-  delete(scope: Scope<T>): Promise<Result | void>;
+  paused?(scope: Scope<T, C>): string | undefined;
+  normal(scope: Scope<T, C>): Promise<Result | void>;
+  delete(scope: Scope<T, C>): Promise<Result | void>;
 }
 
-export function objectReconciler<T extends WithStatus>(o: ObjectReconcilerOptions<T>): (req: Request, log: Logger) => Promise<Result | void> {
+export function objectReconciler<T extends WithStatus, C extends object = Record<string, unknown>>(o: ObjectReconcilerOptions<T, C>): (req: Request, log: Logger) => Promise<Result | void> {
   const clock = o.clock ?? realClock;
   const owned = [...new Set([READY, PAUSED, ...o.ownedConditions])];
   const readyOf = o.readyOf ?? o.ownedConditions.filter((t) => t !== READY && t !== PAUSED);
@@ -95,7 +97,7 @@ export function objectReconciler<T extends WithStatus>(o: ObjectReconcilerOption
   return async (req, log) => {
     const cached = o.cache.get(req.key);
     if (!cached) return;
-    const scope = new Scope<T>(cached, log, clock, o.finalizer);
+    const scope = new Scope<T, C>(cached, log, clock, o.finalizer);
     // summarise is false where Ready must not move (finalizer just added,
     // paused): the object has not been looked at yet.
     let summarise = true;

@@ -1,0 +1,139 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parse, stringify } from 'yaml';
+import type { KvmMachine } from '../api/generated/ironplane/v1alpha1/kvmmachine.js';
+import { PROVIDER_ID_FILE, tenantNetworkName, hostnameFor } from './names.js';
+import { addressesFrom, renderUserData, renderVirtualMachine, UnsupportedBootstrapData, type RenderInput } from './render.js';
+
+const GOLDEN = path.join(import.meta.dirname, 'testdata');
+
+/** Compares with testdata/<name>.golden.yaml; UPDATE_GOLDEN=1 rewrites it. */
+function golden(name: string, value: unknown): void {
+  const file = path.join(GOLDEN, `${name}.golden.yaml`);
+  const text = stringify(value, { sortMapEntries: false });
+  if (process.env['UPDATE_GOLDEN']) fs.writeFileSync(file, text);
+  expect(text).toBe(fs.readFileSync(file, 'utf8'));
+}
+
+function machine(spec: Partial<NonNullable<KvmMachine['spec']>>): KvmMachine {
+  return {
+    apiVersion: 'infrastructure.ironplane.dev/v1alpha1',
+    kind: 'KvmMachine',
+    metadata: { name: 'tenant-a-md-0-x7k2p', namespace: 'team-a', uid: '5f0c2a1e-0000-4000-8000-000000000001' },
+    spec: {
+      runStrategy: 'Always',
+      cpu: { cores: 4, sockets: 1, threads: 1 },
+      memory: '8Gi',
+      bootstrap: { mode: 'NoCloud' },
+      image: { containerDisk: { image: 'quay.io/kairos/ubuntu:24.04-standard-amd64-generic-v3.5.0-k8sv1.35.0' } },
+      ...spec,
+    },
+  };
+}
+
+const base: Omit<RenderInput, 'kvmMachine'> = { clusterName: 'tenant-a', subnet: 'team-a-tenant-a', zoneLabel: 'topology.kubernetes.io/zone', controlPlane: false };
+
+describe('renderVirtualMachine', () => {
+  it('given a containerDisk worker in a failure domain, should render the golden VM', () => {
+    golden('vm-containerdisk', renderVirtualMachine({ ...base, kvmMachine: machine({}), failureDomain: 'zone-b', nodeSelector: { 'ironplane.dev/vm-host': 'true' } }));
+  });
+
+  it('given a DataVolume image, GPUs, host devices and ConfigDrive, should render the golden VM', () => {
+    golden(
+      'vm-datavolume-gpu',
+      renderVirtualMachine({
+        ...base,
+        kvmMachine: machine({
+          runStrategy: 'RerunOnFailure',
+          image: { dataVolume: { source: { registry: { url: 'docker://quay.io/kairos/ubuntu:24.04' } }, storage: '40Gi', storageClassName: 'local-nvme' } },
+          bootstrap: { mode: 'ConfigDrive' },
+          gpus: [{ name: 'gpu1', deviceName: 'nvidia.com/GA102GL_A10' }],
+          hostDevices: [{ name: 'nic1', deviceName: 'intel.com/sriov_vf' }],
+        }),
+      }),
+    );
+  });
+
+  it('given no failure domain and no node selector, should not constrain placement', () => {
+    const vm = renderVirtualMachine({ ...base, kvmMachine: machine({}) });
+    expect(vm.spec?.template?.spec?.['affinity']).toBeUndefined();
+  });
+
+  it('should label the VM with its cluster, machine and role, and own it by the KvmMachine', () => {
+    const vm = renderVirtualMachine({ ...base, kvmMachine: machine({}), controlPlane: true });
+    expect(vm.metadata?.labels).toEqual({
+      'cluster.x-k8s.io/cluster-name': 'tenant-a',
+      'infrastructure.ironplane.dev/kvm-machine': 'tenant-a-md-0-x7k2p',
+      'infrastructure.ironplane.dev/role': 'control-plane',
+    });
+    expect(vm.metadata?.ownerReferences).toEqual([
+      { apiVersion: 'infrastructure.ironplane.dev/v1alpha1', kind: 'KvmMachine', name: 'tenant-a-md-0-x7k2p', uid: '5f0c2a1e-0000-4000-8000-000000000001', controller: true, blockOwnerDeletion: true },
+    ]);
+  });
+});
+
+describe('renderUserData', () => {
+  const kairos = '#cloud-config\n# Kairos config rendered by the bootstrap provider\ninstall:\n  auto: true\nwrite_files:\n  - path: /etc/motd\n    content: hello\n';
+
+  it('should add the providerID file and keep the rest, comments included', () => {
+    const out = renderUserData({ value: kairos, format: 'cloud-config' }, 'kubevirt://team-a/m1');
+    expect(out.startsWith('#cloud-config\n# Kairos config rendered by the bootstrap provider\n')).toBe(true);
+    const parsed = parse(out) as { install: unknown; write_files: { path: string; content: string }[] };
+    expect(parsed.install).toEqual({ auto: true });
+    expect(parsed.write_files).toEqual([
+      { path: '/etc/motd', content: 'hello' },
+      { path: PROVIDER_ID_FILE, content: 'kubevirt://team-a/m1', permissions: '0644', owner: 'root:root' },
+    ]);
+  });
+
+  it('should be idempotent: rendering its own output again changes nothing', () => {
+    const once = renderUserData({ value: kairos }, 'kubevirt://team-a/m1');
+    expect(renderUserData({ value: once }, 'kubevirt://team-a/m1')).toBe(once);
+  });
+
+  it('given a cloud-config without write_files or without any key, should still add the file', () => {
+    expect((parse(renderUserData({ value: '#cloud-config\nhostname: x\n' }, 'p')) as { write_files: unknown[] }).write_files).toHaveLength(1);
+    expect((parse(renderUserData({ value: '#cloud-config\n' }, 'p')) as { write_files: unknown[] }).write_files).toHaveLength(1);
+  });
+
+  it('given a format other than cloud-config, should refuse it by name', () => {
+    expect(() => renderUserData({ value: '{}', format: 'ignition' }, 'p')).toThrow('bootstrap data format "ignition" is not supported: KvmMachines boot cloud-config (Kairos)');
+  });
+
+  it('given data without the #cloud-config header, should say so', () => {
+    expect(() => renderUserData({ value: 'install: {}' }, 'p')).toThrow('bootstrap data is not a cloud-config: it must start with "#cloud-config"');
+  });
+
+  it('given broken YAML, should refuse it', () => {
+    expect(() => renderUserData({ value: '#cloud-config\ninstall: [a\n' }, 'p')).toThrow(UnsupportedBootstrapData);
+  });
+
+  it('given write_files that is not a list, should refuse it', () => {
+    expect(() => renderUserData({ value: '#cloud-config\nwrite_files: yes\n' }, 'p')).toThrow('write_files must be a list');
+  });
+
+  it('given a YAML list instead of a mapping, should refuse it', () => {
+    expect(() => renderUserData({ value: '#cloud-config\n- a\n' }, 'p')).toThrow('must be a YAML mapping');
+  });
+});
+
+describe('names and addresses', () => {
+  it('should keep cluster-scoped network names within a DNS label, distinct per namespace', () => {
+    expect(tenantNetworkName('team-a', 'c1')).toBe('team-a-c1');
+    const long = tenantNetworkName('a'.repeat(40), 'b'.repeat(40));
+    expect(long.length).toBeLessThanOrEqual(63);
+    expect(long).not.toBe(tenantNetworkName('a'.repeat(40), 'b'.repeat(39) + 'c'));
+    expect(hostnameFor('x'.repeat(80)).length).toBeLessThanOrEqual(63);
+  });
+
+  it('should take InternalIPs from every interface once, without prefixes, then the hostname', () => {
+    expect(
+      addressesFrom({ metadata: { name: 'vm' }, spec: { hostname: 'h' }, status: { interfaces: [{ ipAddress: '10.0.0.5', ipAddresses: ['10.0.0.5', 'fd00::5/64'] }, { ipAddress: '' }] } }),
+    ).toEqual([
+      { type: 'InternalIP', address: '10.0.0.5' },
+      { type: 'InternalIP', address: 'fd00::5' },
+      { type: 'Hostname', address: 'h' },
+    ]);
+  });
+});
