@@ -4,6 +4,7 @@
 import { Command, CommanderError } from 'commander';
 import { connect } from '../kit/manager.js';
 import { CustomResourceDefinitions, type KubeObject } from '../kit/types.js';
+import { managerCommand } from './manager.js';
 import { CONTRACT, packageVersion } from './version.js';
 
 export function buildProgram(out: (s: string) => void = (s) => process.stdout.write(s)): Command {
@@ -49,6 +50,8 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
         client.close();
       }
     });
+
+  program.addCommand(managerCommand());
 
   return program;
 }

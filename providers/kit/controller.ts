@@ -72,7 +72,12 @@ export class Controller {
    * function the object's own key is used (the "For" watch); with one, the
    * related keys it returns (e.g. Machine → its InfraMachine).
    */
-  watch<T extends KubeObject>(informer: Informer<T>, map: (obj: T) => string[] = (o) => [keyOf(o)]): this {
+  watch<T extends KubeObject>(
+    informer: Informer<T>,
+    map: (obj: T) => string[] = (o) => [keyOf(o)],
+    /** Filters updates, e.g. to ignore Node heartbeats when only labels matter. */
+    updated: (oldObj: T, newObj: T) => boolean = () => true,
+  ): this {
     const enqueue = (o: T) => {
       for (const k of map(o)) this.queue.add(k);
     };
@@ -81,6 +86,7 @@ export class Controller {
       // Relists replay objects unchanged; enqueueing them is harmless because
       // reconcile is idempotent, and it is how a resync heals drift.
       update: (oldObj, newObj) => {
+        if (!updated(oldObj, newObj)) return;
         // Keys mapped from the old object matter too: a changed label or
         // owner can move an object from one reconciled key to another.
         enqueue(oldObj);

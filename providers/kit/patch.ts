@@ -52,7 +52,7 @@ export function createMergePatch(before: Json, after: Json): Json | undefined {
 /** Objects with conditions in the v1beta2 place, status.conditions. */
 export interface WithStatus extends KubeObject {
   spec?: unknown;
-  status?: { conditions?: Condition[]; [k: string]: unknown };
+  status?: { conditions?: Condition[] };
 }
 
 export interface PatchOptions {
@@ -137,6 +137,6 @@ export async function patchObject<T extends WithStatus>(client: Client, rt: Reso
 
 function withoutConditions(status: WithStatus['status']): Record<string, unknown> | undefined {
   if (!status) return undefined;
-  const { conditions: _c, ...rest } = status;
+  const { conditions: _c, ...rest } = status as Record<string, unknown>;
   return rest;
 }

@@ -1,0 +1,73 @@
+// `ironplane manager --role <role>`: one process per provider role, with
+// controller-runtime's flags, so Deployments look like every other provider's.
+import os from 'node:os';
+import { Command, CommanderError, Option } from 'commander';
+import { createLogger, parseLevel } from '../kit/log.js';
+import { Manager } from '../kit/manager.js';
+import { parseBindAddress } from '../kit/server.js';
+import { setupKubevirt } from '../kubevirt/setup.js';
+
+interface RoleSetup {
+  describe: string;
+  setup(mgr: Manager, opts: { workers: number; instance: string }): void;
+}
+
+export const ROLES: Record<string, RoleSetup> = {
+  kubevirt: { describe: 'KvmCluster and KvmMachine → kube-OVN networks and KubeVirt VirtualMachines', setup: (mgr, o) => void setupKubevirt(mgr, o) },
+};
+
+interface Flags {
+  role: string;
+  kubeconfig?: string;
+  leaderElect: boolean;
+  leaderElectionNamespace: string;
+  metricsBindAddress: string;
+  healthProbeBindAddress: string;
+  workers: string;
+  logLevel: string;
+}
+
+function bad(message: string): never {
+  throw new CommanderError(2, 'ironplane.badFlag', `error: ${message}`);
+}
+
+export function managerCommand(): Command {
+  return new Command('manager')
+    .description('run a provider manager (controllers for one role)')
+    .addOption(new Option('--role <role>', `which provider to run: ${Object.keys(ROLES).join(', ')}`).makeOptionMandatory())
+    .option('--kubeconfig <path>', 'kubeconfig of the management cluster (default: in-cluster, KUBECONFIG or ~/.kube/config)')
+    .option('--leader-elect', 'elect a leader among replicas through a Lease', false)
+    .option('--leader-election-namespace <ns>', 'namespace of the leader Lease', 'ironplane-system')
+    .option('--metrics-bind-address <addr>', 'where /metrics is served (0 disables)', ':8080')
+    .option('--health-probe-bind-address <addr>', 'where /healthz and /readyz are served (0 disables)', ':8081')
+    .option('--workers <n>', 'concurrent reconciles per controller', '4')
+    .option('--log-level <level>', 'debug, info, warn or error', 'info')
+    .action(async (f: Flags) => {
+      const role = ROLES[f.role];
+      if (!role) bad(`unknown role "${f.role}": use one of ${Object.keys(ROLES).join(', ')}`);
+      const workers = Number(f.workers);
+      if (!Number.isInteger(workers) || workers < 1 || workers > 64) bad(`--workers must be an integer from 1 to 64, got "${f.workers}"`);
+      let level;
+      try {
+        level = parseLevel(f.logLevel);
+        parseBindAddress(f.metricsBindAddress);
+        parseBindAddress(f.healthProbeBindAddress);
+      } catch (e) {
+        bad((e as Error).message);
+      }
+      const instance = process.env['POD_NAME'] ?? `${os.hostname()}_${process.pid}`;
+      const mgr = new Manager({
+        name: `ironplane-${f.role}`,
+        kubeconfig: f.kubeconfig,
+        log: createLogger({ level }),
+        probeAddress: f.healthProbeBindAddress,
+        metricsAddress: f.metricsBindAddress,
+        leaderElection: { enabled: f.leaderElect, namespace: f.leaderElectionNamespace, identity: instance },
+      });
+      await mgr.connect();
+      role.setup(mgr, { workers, instance });
+      mgr.handleSignals();
+      const code = await mgr.start();
+      if (code !== 0) throw new CommanderError(code, 'ironplane.managerStopped', 'error: the manager stopped after losing leadership');
+    });
+}

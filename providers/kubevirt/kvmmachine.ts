@@ -1,0 +1,284 @@
+// KvmMachine → a KubeVirt VirtualMachine that joins the tenant cluster.
+//
+// Readiness without SSH: a KvmMachine is provisioned when its VMI is Running
+// and Ready AND a Node with our providerID has registered in the tenant
+// cluster. A registered Node proves the guest booted, read its bootstrap data
+// and ran kubeadm join; the qemu guest agent would only prove the guest runs.
+//
+// The providerID (kubevirt://<namespace>/<name>) is known before the VM
+// exists. It reaches the guest in the userdata, as the file
+// /etc/ironplane/provider-id, from which the Kairos bootstrap sets kubelet's
+// --provider-id; CAPI then links Machine and Node by it.
+import type { KvmCluster } from '../api/generated/ironplane/v1alpha1/kvmcluster.js';
+import type { KvmMachine } from '../api/generated/ironplane/v1alpha1/kvmmachine.js';
+import { CAPI_SECRET_TYPE, CLUSTER_NAME_LABEL, CONTROL_PLANE_LABEL, ownerMachineName, pausedReason, Reasons, type Cluster, type Machine } from '../capi/contract.js';
+import { TenantNotReady, type Secret, type TenantClients } from '../capi/tenant.js';
+import { isNotFound, type Client } from '../kit/client.js';
+import type { Result } from '../kit/controller.js';
+import type { EventRecorder } from '../kit/events.js';
+import type { Informer } from '../kit/informer.js';
+import { objectReconciler, type Scope } from '../kit/reconciler.js';
+import { Secrets, type KubeObject } from '../kit/types.js';
+import { API_VERSION, hostnameFor, KVM_MACHINE_FINALIZER, KVM_MACHINE_LABEL, providerIDFor, userDataSecretName } from './names.js';
+import { addressesFrom, renderUserData, renderVirtualMachine, UnsupportedBootstrapData, type VirtualMachine, type VirtualMachineInstance } from './render.js';
+import { KvmMachines, Nodes, VirtualMachines } from './resources.js';
+
+export const Conditions = {
+  /** The VM exists and its VMI is Running and Ready. */
+  VirtualMachineReady: 'VirtualMachineReady',
+  /** A Node with our providerID registered in the tenant cluster. */
+  BootstrapSucceeded: 'BootstrapSucceeded',
+} as const;
+
+/**
+ * How often the tenant cluster is asked whether the Node has registered.
+ * Tenant clusters are not watched (a watch per tenant does not scale to a
+ * fleet); a Node registers once per machine, so a short poll bounds the delay.
+ */
+export const NODE_POLL_INTERVAL_MS = 10_000;
+
+export interface KvmMachineCaches {
+  kvmMachines: Informer<KvmMachine>;
+  machines: Informer<Machine>;
+  clusters: Informer<Cluster>;
+  kvmClusters: Informer<KvmCluster>;
+  vms: Informer<VirtualMachine>;
+  vmis: Informer<VirtualMachineInstance>;
+  userData: Informer<Secret>;
+}
+
+interface Ctx {
+  machine: Machine;
+  cluster: Cluster;
+}
+
+interface Node extends KubeObject {
+  spec?: { providerID?: string };
+}
+
+/** VMI phases after which KubeVirt will not run this VMI again. */
+const TERMINAL_VMI_PHASES = new Set(['Failed']);
+/** VM statuses that need a human (or a MachineHealthCheck) to act. */
+const TERMINAL_VM_STATUSES = new Set(['ErrImagePull', 'ImagePullBackOff', 'ErrorUnschedulable', 'CrashLoopBackOff', 'ErrorDataVolumeNotFound', 'DataVolumeError', 'ErrorPvcNotFound']);
+
+export function kvmMachineReconciler(deps: { client: Client; caches: KvmMachineCaches; tenants: TenantClients; recorder?: EventRecorder }) {
+  const { client, caches, tenants } = deps;
+
+  const fail = (scope: Scope<KvmMachine, Ctx>, reason: string, message: string) => {
+    // The v1beta1 failure fields are what existing MachineHealthChecks and
+    // `clusterctl describe` read; the condition is the v1beta2 signal.
+    scope.obj.status = { ...scope.obj.status, deprecated: { v1beta1: { failureReason: reason, failureMessage: message } } };
+    scope.setCondition({ type: Conditions.VirtualMachineReady, status: false, reason, message });
+  };
+
+  return objectReconciler<KvmMachine, Ctx>({
+    client,
+    resource: KvmMachines,
+    cache: caches.kvmMachines,
+    finalizer: KVM_MACHINE_FINALIZER,
+    ownedConditions: [Conditions.VirtualMachineReady, Conditions.BootstrapSucceeded],
+
+    async prepare(scope) {
+      const ns = scope.obj.metadata.namespace!;
+      const machineName = ownerMachineName(scope.obj);
+      const machine = machineName ? caches.machines.get(`${ns}/${machineName}`) : undefined;
+      if (!machine) {
+        scope.setCondition({
+          type: Conditions.VirtualMachineReady,
+          status: false,
+          reason: Reasons.WaitingForOwner,
+          message: machineName ? `waiting for Machine ${machineName}` : 'waiting for a Machine to own this KvmMachine',
+        });
+        return { stop: true };
+      }
+      const clusterName = machine.spec.clusterName;
+      const cluster = caches.clusters.get(`${ns}/${clusterName}`);
+      if (!cluster) {
+        scope.setCondition({ type: Conditions.VirtualMachineReady, status: false, reason: Reasons.WaitingForCluster, message: `waiting for Cluster ${clusterName}` });
+        return { stop: true };
+      }
+      scope.ctx = { machine, cluster };
+      return { stop: false };
+    },
+
+    paused: (scope) => pausedReason(scope.ctx.cluster, scope.obj),
+
+    async normal(scope): Promise<Result | void> {
+      const m = scope.obj;
+      const { machine, cluster } = scope.ctx as Ctx;
+      const ns = m.metadata.namespace!;
+      const name = m.metadata.name!;
+      const clusterName = cluster.metadata.name!;
+      const providerID = providerIDFor(ns, name);
+      m.spec = { ...m.spec!, providerID };
+      m.metadata.labels = { ...m.metadata.labels, [CLUSTER_NAME_LABEL]: clusterName };
+      if (machine.spec.failureDomain) m.status = { ...m.status, failureDomain: machine.spec.failureDomain };
+
+      // 1. The tenant network must exist before a VM can attach to it.
+      const infraRef = cluster.spec?.infrastructureRef;
+      const kvmCluster = infraRef?.kind === 'KvmCluster' ? caches.kvmClusters.get(`${ns}/${infraRef.name}`) : undefined;
+      if (!kvmCluster?.status?.initialization?.provisioned || !kvmCluster.status.network?.subnet) {
+        scope.setCondition({
+          type: Conditions.VirtualMachineReady,
+          status: false,
+          reason: Reasons.WaitingForClusterInfrastructure,
+          message: infraRef ? `waiting for ${infraRef.kind} ${infraRef.name} to provision the tenant network` : `Cluster ${clusterName} has no infrastructureRef yet`,
+        });
+        return;
+      }
+
+      // 2. Bootstrap data, copied into our own Secret with the providerID added.
+      const vm = caches.vms.get(`${ns}/${name}`);
+      if (!vm) {
+        const dataSecretName = machine.spec.bootstrap.dataSecretName;
+        if (!dataSecretName) {
+          scope.setCondition({ type: Conditions.VirtualMachineReady, status: false, reason: Reasons.WaitingForBootstrapData, message: 'waiting for the bootstrap provider to set Machine spec.bootstrap.dataSecretName' });
+          return;
+        }
+        const ready = await ensureUserData(scope, dataSecretName, providerID, clusterName);
+        if (!ready) return;
+        // 3. The VM.
+        const rendered = renderVirtualMachine({
+          kvmMachine: m,
+          clusterName,
+          subnet: kvmCluster.status.network.subnet,
+          zoneLabel: kvmCluster.spec?.failureDomains?.zoneLabel ?? 'topology.kubernetes.io/zone',
+          controlPlane: machine.metadata.labels?.[CONTROL_PLANE_LABEL] !== undefined,
+          ...(machine.spec.failureDomain ? { failureDomain: machine.spec.failureDomain } : {}),
+          ...(kvmCluster.spec?.failureDomains?.nodeSelector ? { nodeSelector: kvmCluster.spec.failureDomains.nodeSelector } : {}),
+        });
+        try {
+          await client.create(VirtualMachines, rendered);
+          void deps.recorder?.event(m, 'Normal', 'VirtualMachineCreated', `created VirtualMachine ${name}`);
+        } catch (e) {
+          // Created by an earlier run whose cache we have not seen yet: fine.
+          if (!(e as { reason?: string }).reason?.includes('AlreadyExists')) throw e;
+        }
+        m.status = { ...m.status, virtualMachine: name };
+        scope.setCondition({ type: Conditions.VirtualMachineReady, status: false, reason: 'VirtualMachineCreated', message: `VirtualMachine ${name} created, waiting for it to start` });
+        return;
+      }
+      if (!vm.metadata?.ownerReferences?.some((o) => o.kind === 'KvmMachine' && o.uid === m.metadata.uid)) {
+        scope.setCondition({ type: Conditions.VirtualMachineReady, status: false, reason: 'VirtualMachineNotOwned', message: `VirtualMachine ${ns}/${name} exists but does not belong to this KvmMachine; delete or rename it` });
+        return;
+      }
+      m.status = { ...m.status, virtualMachine: name };
+
+      // 4. Is it running?
+      const vmi = caches.vmis.get(`${ns}/${name}`);
+      const printable = vm.status?.printableStatus;
+      if (printable && TERMINAL_VM_STATUSES.has(printable)) {
+        const why = vm.status?.conditions?.find((c) => c.status === 'False' && c.message)?.message;
+        fail(scope, 'VirtualMachineFailed', `VirtualMachine ${name} is ${printable}${why ? `: ${why}` : ''}`);
+        return;
+      }
+      if (vmi && TERMINAL_VMI_PHASES.has(vmi.status?.phase ?? '')) {
+        const why = vmi.status?.conditions?.find((c) => c.status === 'False' && c.message)?.message;
+        fail(scope, 'VirtualMachineFailed', `VirtualMachineInstance ${name} failed${why ? `: ${why}` : ''}`);
+        return;
+      }
+      const vmiReady = vmi?.status?.phase === 'Running' && vmi.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
+      if (!vmi || !vmiReady) {
+        const blocked = vmi?.status?.conditions?.find((c) => c.status === 'False' && c.message);
+        scope.setCondition({
+          type: Conditions.VirtualMachineReady,
+          status: false,
+          reason: blocked?.reason ?? 'WaitingForVirtualMachine',
+          message: blocked?.message ?? `waiting for VirtualMachine ${name} to run${printable ? ` (${printable})` : ''}`,
+        });
+        return;
+      }
+      m.status = { ...m.status, addresses: addressesFrom(vmi) };
+      scope.setCondition({ type: Conditions.VirtualMachineReady, status: true, reason: 'Running', message: `running on ${vmi.status?.nodeName ?? 'a node'}` });
+
+      // 5. Has the guest joined the tenant cluster?
+      if (m.status.initialization?.provisioned) return;
+      const hostname = hostnameFor(name);
+      let node: Node | undefined;
+      try {
+        const tenant = await tenants.get(ns, clusterName);
+        node = await tenant.tryGet<Node>(Nodes, hostname);
+      } catch (e) {
+        const reason = e instanceof TenantNotReady ? e.reason : 'TenantUnreachable';
+        scope.setCondition({ type: Conditions.BootstrapSucceeded, status: 'Unknown', reason, message: (e as Error).message });
+        return { requeueAfterMs: NODE_POLL_INTERVAL_MS };
+      }
+      if (!node) {
+        scope.setCondition({ type: Conditions.BootstrapSucceeded, status: false, reason: 'WaitingForNode', message: `waiting for Node ${hostname} to register in the tenant cluster` });
+        return { requeueAfterMs: NODE_POLL_INTERVAL_MS };
+      }
+      if (node.spec?.providerID !== providerID) {
+        scope.setCondition({
+          type: Conditions.BootstrapSucceeded,
+          status: false,
+          reason: 'ProviderIDMismatch',
+          message: `Node ${hostname} has providerID "${node.spec?.providerID ?? ''}", expected "${providerID}": the guest did not apply ${'/etc/ironplane/provider-id'}`,
+        });
+        return { requeueAfterMs: NODE_POLL_INTERVAL_MS };
+      }
+      scope.setCondition({ type: Conditions.BootstrapSucceeded, status: true, reason: 'NodeJoined', message: `Node ${hostname} joined the tenant cluster` });
+      m.status = { ...m.status, initialization: { provisioned: true } };
+      void deps.recorder?.event(m, 'Normal', 'Provisioned', `Node ${hostname} joined cluster ${clusterName}`);
+    },
+
+    async delete(scope) {
+      const m = scope.obj;
+      const ns = m.metadata.namespace!;
+      const name = m.metadata.name!;
+      const vm = caches.vms.get(`${ns}/${name}`);
+      const owned = vm?.metadata?.ownerReferences?.some((o) => o.kind === 'KvmMachine' && o.uid === m.metadata.uid);
+      if (vm && owned) {
+        if (!vm.metadata?.deletionTimestamp) await client.delete(VirtualMachines, name, ns, { propagationPolicy: 'Foreground' });
+        scope.setCondition({ type: Conditions.VirtualMachineReady, status: false, reason: Reasons.Deleting, message: `waiting for VirtualMachine ${name} to be deleted` });
+        return;
+      }
+      if (caches.vmis.get(`${ns}/${name}`)) {
+        scope.setCondition({ type: Conditions.VirtualMachineReady, status: false, reason: Reasons.Deleting, message: `waiting for VirtualMachineInstance ${name} to stop` });
+        return;
+      }
+      await client.delete(Secrets, userDataSecretName(name), ns);
+      scope.removeFinalizer();
+    },
+  });
+
+  /** Writes `<name>-userdata`; false (with a condition) when the bootstrap data is not usable yet. */
+  async function ensureUserData(scope: Scope<KvmMachine, Ctx>, dataSecretName: string, providerID: string, clusterName: string): Promise<boolean> {
+    const m = scope.obj;
+    const ns = m.metadata.namespace!;
+    let bootstrap: Secret;
+    try {
+      bootstrap = await client.get<Secret>(Secrets, dataSecretName, ns);
+    } catch (e) {
+      if (!isNotFound(e)) throw e;
+      scope.setCondition({ type: Conditions.VirtualMachineReady, status: false, reason: Reasons.WaitingForBootstrapData, message: `bootstrap data Secret ${dataSecretName} not found` });
+      return false;
+    }
+    const value = bootstrap.data?.['value'];
+    if (!value) {
+      scope.setCondition({ type: Conditions.VirtualMachineReady, status: false, reason: 'BootstrapDataInvalid', message: `bootstrap data Secret ${dataSecretName} has no "value" key` });
+      return false;
+    }
+    const format = bootstrap.data?.['format'] ? Buffer.from(bootstrap.data['format'], 'base64').toString('utf8') : undefined;
+    let userdata: string;
+    try {
+      userdata = renderUserData({ value: Buffer.from(value, 'base64').toString('utf8'), ...(format ? { format } : {}) }, providerID);
+    } catch (e) {
+      if (!(e instanceof UnsupportedBootstrapData)) throw e;
+      scope.setCondition({ type: Conditions.VirtualMachineReady, status: false, reason: 'BootstrapDataInvalid', message: `Secret ${dataSecretName}: ${e.message}` });
+      return false;
+    }
+    const secret: Secret = {
+      metadata: {
+        name: userDataSecretName(m.metadata.name!),
+        namespace: ns,
+        labels: { [CLUSTER_NAME_LABEL]: clusterName, [KVM_MACHINE_LABEL]: m.metadata.name! },
+        ownerReferences: [{ apiVersion: API_VERSION, kind: 'KvmMachine', name: m.metadata.name!, uid: m.metadata.uid!, controller: true, blockOwnerDeletion: true }],
+      },
+      type: CAPI_SECRET_TYPE,
+      data: { userdata: Buffer.from(userdata).toString('base64') },
+    };
+    // Server-side apply: creates it, or converges a copy left by a run that died mid-way.
+    await client.apply(Secrets, secret, { force: true });
+    return true;
+  }
+}

@@ -1,0 +1,92 @@
+// Wires the KubeVirt provider into a manager: the caches it reads, the two
+// controllers, and which changes wake which objects.
+import type { KvmCluster } from '../api/generated/ironplane/v1alpha1/kvmcluster.js';
+import type { KvmMachine } from '../api/generated/ironplane/v1alpha1/kvmmachine.js';
+import { clusterNameOf, Clusters, Machines, ownerClusterName, type Cluster, type Machine } from '../capi/contract.js';
+import { TenantClients, type Secret } from '../capi/tenant.js';
+import { Controller } from '../kit/controller.js';
+import { EventRecorder } from '../kit/events.js';
+import { Informer } from '../kit/informer.js';
+import type { Manager } from '../kit/manager.js';
+import { Secrets, metadataOnly, type KubeObject } from '../kit/types.js';
+import { kvmClusterReconciler, type InfraNode } from './kvmcluster.js';
+import { kvmMachineReconciler } from './kvmmachine.js';
+import { KVM_CLUSTER_LABEL, KVM_CLUSTER_NAMESPACE_LABEL, KVM_MACHINE_LABEL } from './names.js';
+import type { VirtualMachine, VirtualMachineInstance } from './render.js';
+import { KvmClusters, KvmMachines, Nodes, Subnets, VirtualMachineInstances, VirtualMachines, Vpcs } from './resources.js';
+
+export interface KubevirtOptions {
+  /** Concurrent reconciles per controller. */
+  workers: number;
+  /** Identifies this replica in Events. */
+  instance: string;
+}
+
+export function setupKubevirt(mgr: Manager, opts: KubevirtOptions): { tenants: TenantClients } {
+  const client = mgr.client;
+  const log = mgr.log;
+  const informer = <T extends KubeObject>(i: Informer<T>) => mgr.addInformer(i);
+
+  const kvmMachines = informer(new Informer<KvmMachine>(client, KvmMachines, { log }));
+  const kvmClusters = informer(new Informer<KvmCluster>(client, KvmClusters, { log }));
+  const machines = informer(new Informer<Machine>(client, Machines, { log }));
+  const clusters = informer(new Informer<Cluster>(client, Clusters, { log }));
+  // Only what we own, by label: never every Secret or VM of the management cluster.
+  const vms = informer(new Informer<VirtualMachine>(client, VirtualMachines, { log, labelSelector: KVM_MACHINE_LABEL }));
+  const vmis = informer(new Informer<VirtualMachineInstance>(client, VirtualMachineInstances, { log, labelSelector: KVM_MACHINE_LABEL }));
+  const userData = informer(new Informer<Secret>(client, Secrets, { log, labelSelector: KVM_MACHINE_LABEL, transform: metadataOnly }));
+  const vpcs = informer(new Informer<KubeObject>(client, Vpcs, { log, labelSelector: KVM_CLUSTER_LABEL, transform: metadataOnly }));
+  const subnets = informer(new Informer<KubeObject>(client, Subnets, { log, labelSelector: KVM_CLUSTER_LABEL, transform: metadataOnly }));
+  const nodes = informer(new Informer<InfraNode>(client, Nodes, { log, transform: (n) => ({ ...metadataOnly(n), spec: { unschedulable: n.spec?.unschedulable } }) }));
+
+  const tenants = new TenantClients(client, 'ironplane-kubevirt');
+  const recorder = new EventRecorder(client, 'infrastructure.ironplane.dev/kubevirt', opts.instance, log);
+  const common = { log, metrics: mgr.metrics, workers: opts.workers };
+
+  // KvmMachine controller.
+  const machineCtl = new Controller({
+    name: 'kvmmachine',
+    reconcile: kvmMachineReconciler({ client, caches: { kvmMachines, machines, clusters, kvmClusters, vms, vmis, userData }, tenants, recorder }),
+    ...common,
+  });
+  const byMachineLabel = (o: KubeObject) => {
+    const owner = o.metadata?.labels?.[KVM_MACHINE_LABEL];
+    return owner ? [`${o.metadata?.namespace}/${owner}`] : [];
+  };
+  const machinesOfCluster = (ns: string | undefined, cluster: string | undefined) =>
+    cluster ? kvmMachines.list((m) => m.metadata.namespace === ns && clusterNameOf(m) === cluster).map((m) => `${ns}/${m.metadata.name}`) : [];
+  machineCtl
+    .watch(kvmMachines)
+    .watch(machines, (m) => (m.spec.infrastructureRef.kind === 'KvmMachine' ? [`${m.metadata.namespace}/${m.spec.infrastructureRef.name}`] : []))
+    .watch(clusters, (c) => machinesOfCluster(c.metadata.namespace, c.metadata.name))
+    .watch(kvmClusters, (kc) => machinesOfCluster(kc.metadata.namespace, clusterNameOf(kc) ?? ownerClusterName(kc)))
+    .watch(vms, byMachineLabel)
+    .watch(vmis, byMachineLabel)
+    .watch(userData, byMachineLabel);
+
+  // KvmCluster controller.
+  const clusterCtl = new Controller({ name: 'kvmcluster', reconcile: kvmClusterReconciler({ client, caches: { kvmClusters, clusters, kvmMachines, vpcs, subnets, nodes } }), ...common });
+  const byClusterLabel = (o: KubeObject) => {
+    const name = o.metadata?.labels?.[KVM_CLUSTER_LABEL];
+    const ns = o.metadata?.labels?.[KVM_CLUSTER_NAMESPACE_LABEL];
+    return name && ns ? [`${ns}/${name}`] : [];
+  };
+  const kvmClusterOf = (ns: string | undefined, cluster: string | undefined) =>
+    kvmClusters.list((kc) => kc.metadata.namespace === ns && (ownerClusterName(kc) === cluster || clusterNameOf(kc) === cluster)).map((kc) => `${ns}/${kc.metadata.name}`);
+  clusterCtl
+    .watch(kvmClusters)
+    .watch(clusters, (c) => (c.spec?.infrastructureRef?.kind === 'KvmCluster' ? [`${c.metadata.namespace}/${c.spec.infrastructureRef.name}`] : []))
+    .watch(kvmMachines, (m) => kvmClusterOf(m.metadata.namespace, clusterNameOf(m)))
+    .watch(vpcs, byClusterLabel)
+    .watch(subnets, byClusterLabel)
+    .watch(
+      nodes,
+      () => kvmClusters.list().map((kc) => `${kc.metadata.namespace}/${kc.metadata.name}`),
+      // Only a change of labels or schedulability can change failure domains, not heartbeats.
+      (a, b) => JSON.stringify([a.metadata?.labels, a.spec?.unschedulable]) !== JSON.stringify([b.metadata?.labels, b.spec?.unschedulable]),
+    );
+
+  mgr.addController(machineCtl);
+  mgr.addController(clusterCtl);
+  return { tenants };
+}
