@@ -20,7 +20,7 @@ import type { Informer } from '../kit/informer.js';
 import { objectReconciler, type Scope } from '../kit/reconciler.js';
 import { Secrets, type KubeObject } from '../kit/types.js';
 import { API_VERSION, hostnameFor, KVM_MACHINE_FINALIZER, KVM_MACHINE_LABEL, providerIDFor, userDataSecretName } from './names.js';
-import { addressesFrom, renderUserData, renderVirtualMachine, UnsupportedBootstrapData, type VirtualMachine, type VirtualMachineInstance } from './render.js';
+import { addressesFrom, renderUserData, specProblems, renderVirtualMachine, UnsupportedBootstrapData, type VirtualMachine, type VirtualMachineInstance } from './render.js';
 import { KvmMachines, Nodes, VirtualMachines } from './resources.js';
 
 export const Conditions = {
@@ -113,6 +113,12 @@ export function kvmMachineReconciler(deps: { client: Client; caches: KvmMachineC
       m.spec = { ...m.spec!, providerID };
       m.metadata.labels = { ...m.metadata.labels, [CLUSTER_NAME_LABEL]: clusterName };
       if (machine.spec.failureDomain) m.status = { ...m.status, failureDomain: machine.spec.failureDomain };
+
+      const problems = specProblems(m);
+      if (problems.length) {
+        scope.setCondition({ type: Conditions.VirtualMachineReady, status: false, reason: 'InvalidSpec', message: problems.join('; ') });
+        return;
+      }
 
       // 1. The tenant network must exist before a VM can attach to it.
       const infraRef = cluster.spec?.infrastructureRef;

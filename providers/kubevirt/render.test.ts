@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import type { KvmMachine } from '../api/generated/ironplane/v1alpha1/kvmmachine.js';
 import { PROVIDER_ID_FILE, tenantNetworkName, hostnameFor } from './names.js';
-import { addressesFrom, renderUserData, renderVirtualMachine, UnsupportedBootstrapData, type RenderInput } from './render.js';
+import { addressesFrom, renderUserData, renderVirtualMachine, specProblems, UnsupportedBootstrapData, type RenderInput } from './render.js';
 
 const GOLDEN = path.join(import.meta.dirname, 'testdata');
 
@@ -70,6 +70,21 @@ describe('renderVirtualMachine', () => {
     expect(vm.metadata?.ownerReferences).toEqual([
       { apiVersion: 'infrastructure.ironplane.dev/v1alpha1', kind: 'KvmMachine', name: 'tenant-a-md-0-x7k2p', uid: '5f0c2a1e-0000-4000-8000-000000000001', controller: true, blockOwnerDeletion: true },
     ]);
+  });
+});
+
+describe('specProblems', () => {
+  it('given a PVC source in another namespace, should refuse it by name', () => {
+    const m = machine({ image: { dataVolume: { source: { pvc: { name: 'golden', namespace: 'team-b' } }, storage: '10Gi' } } });
+    expect(specProblems(m)).toEqual([
+      'spec.image.dataVolume.source.pvc.namespace "team-b" is not this KvmMachine\'s namespace "team-a": cross-namespace references are not allowed',
+    ]);
+  });
+
+  it('given a PVC source in its own namespace, should accept it and render it without a namespace', () => {
+    const m = machine({ image: { dataVolume: { source: { pvc: { name: 'golden', namespace: 'team-a' } }, storage: '10Gi' } } });
+    expect(specProblems(m)).toEqual([]);
+    expect(renderVirtualMachine({ ...base, kvmMachine: m }).spec?.dataVolumeTemplates?.[0]?.['spec']).toMatchObject({ source: { pvc: { name: 'golden' } } });
   });
 });
 

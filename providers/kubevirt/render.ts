@@ -61,6 +61,20 @@ function ownerRef(m: KvmMachine): OwnerReference {
   return { apiVersion: API_VERSION, kind: 'KvmMachine', name: m.metadata.name ?? '', uid: m.metadata.uid ?? '', controller: true, blockOwnerDeletion: true };
 }
 
+/**
+ * Problems with a KvmMachine's spec that the CRD schema cannot express
+ * (CEL cannot see metadata.namespace); the reconciler reports them in a
+ * condition instead of creating anything.
+ */
+export function specProblems(m: KvmMachine): string[] {
+  const problems: string[] = [];
+  const pvc = m.spec?.image.dataVolume?.source.pvc;
+  if (pvc?.namespace && pvc.namespace !== m.metadata.namespace) {
+    problems.push(`spec.image.dataVolume.source.pvc.namespace "${pvc.namespace}" is not this KvmMachine's namespace "${m.metadata.namespace}": cross-namespace references are not allowed`);
+  }
+  return problems;
+}
+
 /** The VirtualMachine for a KvmMachine. */
 export function renderVirtualMachine(input: RenderInput): VirtualMachine {
   const m = input.kvmMachine;
@@ -79,7 +93,8 @@ export function renderVirtualMachine(input: RenderInput): VirtualMachine {
         {
           metadata: { name: `${name}-root`, labels },
           spec: {
-            source: spec.image.dataVolume.source,
+            // Same namespace only (see specProblems): the namespace is implied.
+            source: spec.image.dataVolume.source.pvc ? { pvc: { name: spec.image.dataVolume.source.pvc.name } } : spec.image.dataVolume.source,
             storage: {
               resources: { requests: { storage: spec.image.dataVolume.storage } },
               ...(spec.image.dataVolume.storageClassName ? { storageClassName: spec.image.dataVolume.storageClassName } : {}),

@@ -63,6 +63,10 @@ export interface KvmMachineSpec {
         };
         pvc?: {
           name: string;
+          /**
+           * Must be the KvmMachine's own namespace if set: cross-namespace sources are refused.
+           */
+          namespace?: string;
         };
       };
       /**

@@ -68,6 +68,10 @@ export interface KvmMachineTemplateSpec {
             };
             pvc?: {
               name: string;
+              /**
+               * Must be the KvmMachine's own namespace if set: cross-namespace sources are refused.
+               */
+              namespace?: string;
             };
           };
           /**
