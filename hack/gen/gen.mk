@@ -18,16 +18,24 @@ GEN_CRDS_TMP := $(GEN_ROOT)/.tmp/crds-external
 # Keep the includer's default goal: these targets must not become it.
 _gen_saved_default_goal := $(.DEFAULT_GOAL)
 
-# $(call external-crds,<wrapper module under hack/tools>,<Go module>,<dir in module>,<dir under config/external>,<output root>)
+# $(call external-crds,<wrapper module under hack/tools>,<Go module>,<dir or file in module>,<dir under config/external>,<output root>[,<more copier flags>])
 # The copier lives in the capi wrapper module; -gomod points it at the module
 # that pins the upstream, so every upstream is copied the same way.
 define external-crds
-cd $(GEN_ROOT)/hack/tools/capi && go run ./crds -gomod ../$(1) -module $(2) -from $(3) -to $(5)/$(4)
+cd $(GEN_ROOT)/hack/tools/capi && go run ./crds -gomod ../$(1) -module $(2) -from $(3) -to $(5)/$(4) $(6)
 endef
 
-# One line per upstream. Later: kubevirt, bmo, kamaji, kube-ovn, sveltos, capsule.
+# The kube-OVN CRDs Ironplane uses; kube-OVN ships all of them in one file.
+GEN_KUBEOVN_CRDS := vpcs.kubeovn.io subnets.kubeovn.io ips.kubeovn.io
+
+# One line per upstream, chained into one shell command so a recipe can
+# prefix or redirect it as a whole. Later: bmo, kamaji, sveltos, capsule.
+# KubeVirt keeps no CRD YAML: hack/tools/kubevirt/crds builds its CRDs with
+# KubeVirt's own Go constructors (the first run compiles for a few minutes).
 define copy-external-crds
-$(call external-crds,capi,sigs.k8s.io/cluster-api,config/crd/bases,capi,$(1))
+{ $(call external-crds,capi,sigs.k8s.io/cluster-api,config/crd/bases,capi,$(1)) && \
+  $(call external-crds,kubeovn,github.com/kubeovn/kube-ovn,charts/kube-ovn-v2/crds/kube-ovn-crd.yaml,kube-ovn,$(1),$(GEN_KUBEOVN_CRDS:%=-include %)) && \
+  cd $(GEN_ROOT)/hack/tools/kubevirt && go run ./crds -to $(1)/kubevirt; }
 endef
 
 .PHONY: gen verify-gen crds-external verify-crds-external

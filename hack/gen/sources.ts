@@ -22,6 +22,26 @@ export const sources: readonly Source[] = [
     validators: ['Cluster', 'ClusterClass', 'Machine', 'MachineDeployment'],
   },
   {
+    // KubeVirt CRDs built from the pinned module by `make crds-external`
+    // (hack/tools/kubevirt/crds). v1alpha3 is a deprecated alias of v1.
+    name: 'kubevirt',
+    crdDir: 'config/external/kubevirt',
+    out: 'providers/api/generated/kubevirt',
+    versions: ['v1'],
+    kinds: ['VirtualMachine', 'VirtualMachineInstance'],
+    // We write VirtualMachines; VirtualMachineInstances are only read.
+    validators: ['VirtualMachine'],
+  },
+  {
+    // kube-OVN CRDs copied from the pinned module by `make crds-external`.
+    name: 'kubeovn',
+    crdDir: 'config/external/kube-ovn',
+    out: 'providers/api/generated/kubeovn',
+    versions: ['v1'],
+    kinds: ['Vpc', 'Subnet', 'IP'],
+    validators: ['Vpc', 'Subnet'],
+  },
+  {
     // Test fixtures: exercise the generator end to end.
     name: 'fixtures',
     crdDir: 'test/fixtures/crds',

@@ -18,9 +18,14 @@
 //
 // -from may be repeated and may name a directory (every *.yaml / *.yml in it,
 // not recursive) or a single file. Files may hold several YAML documents;
-// documents that are not CRDs are skipped. Each CRD is written verbatim (the
-// upstream bytes, not re-serialised) to <group>_<plural>.yaml under -to,
-// which is controller-gen's naming. Files in -to that an earlier run of this
+// documents that are not CRDs are skipped. -include (repeatable) keeps only
+// the CRDs whose metadata.name matches one of its globs, for an upstream that
+// ships all its CRDs in one file; each glob must match at least one CRD:
+//
+//	go run ./crds -gomod ../kubeovn -module github.com/kubeovn/kube-ovn -from charts/kube-ovn-v2/crds/kube-ovn-crd.yaml -include vpcs.kubeovn.io -include subnets.kubeovn.io -to ../../../config/external/kube-ovn
+//
+// Each CRD is written verbatim (the upstream bytes, not re-serialised) to
+// <group>_<plural>.yaml under -to, which is controller-gen's naming. Files in -to that an earlier run of this
 // command wrote and that are no longer produced are removed; other files are
 // left alone.
 package main
@@ -55,18 +60,20 @@ type options struct {
 	from    []string
 	to      string
 	exclude []string
+	include []string
 }
 
 func main() {
 	var o options
-	var from, exclude multiFlag
+	var from, exclude, include multiFlag
 	flag.StringVar(&o.module, "module", "", "module path pinned by the wrapper go.mod, e.g. sigs.k8s.io/cluster-api (required)")
 	flag.StringVar(&o.gomod, "gomod", ".", "directory of the wrapper module whose go.mod pins -module")
 	flag.Var(&from, "from", "directory or file inside the module holding CRD YAML (repeatable, required)")
 	flag.StringVar(&o.to, "to", "", "output directory, e.g. ../../../config/external/capi (required)")
 	flag.Var(&exclude, "exclude", "glob matched against source file base names to skip (repeatable)")
+	flag.Var(&include, "include", "glob matched against CRD names (metadata.name) to keep; default every CRD (repeatable)")
 	flag.Parse()
-	o.from, o.exclude = from, exclude
+	o.from, o.exclude, o.include = from, exclude, include
 	if o.module == "" || len(o.from) == 0 || o.to == "" || flag.NArg() > 0 {
 		flag.Usage()
 		os.Exit(2)
@@ -78,6 +85,7 @@ func main() {
 }
 
 type crd struct {
+	name string // metadata.name
 	file string // output base name
 	src  string // source path inside the module, for messages
 	body []byte
@@ -95,6 +103,9 @@ func run(o options) error {
 			return err
 		}
 		crds = append(crds, got...)
+	}
+	if crds, err = filterIncluded(crds, o.include); err != nil {
+		return err
 	}
 	if len(crds) == 0 {
 		return fmt.Errorf("no CustomResourceDefinitions found in %s@%s under %s", o.module, version, strings.Join(o.from, ", "))
@@ -222,6 +233,34 @@ func collect(moduleDir, rel string, exclude []string) ([]crd, error) {
 	return out, nil
 }
 
+// filterIncluded keeps the CRDs whose name matches a glob; no globs keeps all.
+// A glob that matches nothing is an error, so a typo or an upstream rename
+// does not silently drop a CRD.
+func filterIncluded(crds []crd, globs []string) ([]crd, error) {
+	if len(globs) == 0 {
+		return crds, nil
+	}
+	used := make([]bool, len(globs))
+	var out []crd
+	for _, c := range crds {
+		keep := false
+		for i, g := range globs {
+			if ok, _ := filepath.Match(g, c.name); ok {
+				used[i], keep = true, true
+			}
+		}
+		if keep {
+			out = append(out, c)
+		}
+	}
+	for i, g := range globs {
+		if !used[i] {
+			return nil, fmt.Errorf("-include %s matches no CRD", g)
+		}
+	}
+	return out, nil
+}
+
 func excluded(name string, globs []string) bool {
 	for _, g := range globs {
 		if ok, _ := filepath.Match(g, name); ok {
@@ -288,7 +327,7 @@ func parseCRD(doc []byte) (crd, bool, error) {
 	if want := head.Spec.Names.Plural + "." + head.Spec.Group; head.Metadata.Name != want {
 		return crd{}, false, fmt.Errorf("CRD name %q, want %q", head.Metadata.Name, want)
 	}
-	return crd{file: head.Spec.Group + "_" + head.Spec.Names.Plural + ".yaml", body: doc}, true, nil
+	return crd{name: head.Metadata.Name, file: head.Spec.Group + "_" + head.Spec.Names.Plural + ".yaml", body: doc}, true, nil
 }
 
 func writeIfChanged(path string, data []byte) error {
