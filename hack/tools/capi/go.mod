@@ -4,7 +4,10 @@ module ironplane.dev/hack/tools/capi
 
 go 1.25.0
 
-require sigs.k8s.io/cluster-api v1.13.6
+require (
+	sigs.k8s.io/cluster-api v1.13.6
+	sigs.k8s.io/yaml v1.6.0
+)
 
 require (
 	cel.dev/expr v0.25.2 // indirect
@@ -129,5 +132,4 @@ require (
 	sigs.k8s.io/json v0.0.0-20250730193827-2d320260d730 // indirect
 	sigs.k8s.io/randfill v1.0.0 // indirect
 	sigs.k8s.io/structured-merge-diff/v6 v6.4.0 // indirect
-	sigs.k8s.io/yaml v1.6.0 // indirect
 )
