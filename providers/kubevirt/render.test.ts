@@ -3,6 +3,8 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import type { KvmMachine } from '../api/generated/ironplane/v1alpha1/kvmmachine.js';
+import { validateVirtualMachine } from '../api/generated/kubevirt/index.js';
+import { validateOrThrow } from '../api/validate.js';
 import { PROVIDER_ID_FILE, tenantNetworkName, hostnameFor } from './names.js';
 import { addressesFrom, renderUserData, renderVirtualMachine, specProblems, UnsupportedBootstrapData, type RenderInput } from './render.js';
 
@@ -10,6 +12,8 @@ const GOLDEN = path.join(import.meta.dirname, 'testdata');
 
 /** Compares with testdata/<name>.golden.yaml; UPDATE_GOLDEN=1 rewrites it. */
 function golden(name: string, value: unknown): void {
+  // Every golden VM must also satisfy KubeVirt's own CRD schema.
+  if ((value as { kind?: string }).kind === 'VirtualMachine') validateOrThrow(validateVirtualMachine, value, `golden ${name}`);
   const file = path.join(GOLDEN, `${name}.golden.yaml`);
   const text = stringify(value, { sortMapEntries: false });
   if (process.env['UPDATE_GOLDEN']) fs.writeFileSync(file, text);
@@ -53,6 +57,12 @@ describe('renderVirtualMachine', () => {
         }),
       }),
     );
+  });
+
+  it('given an invalid rendering, the KubeVirt schema check should name the field', () => {
+    const vm = renderVirtualMachine({ ...base, kvmMachine: machine({}) });
+    (vm.spec!.template!.spec!['domain'] as { cpu: { cores: unknown } }).cpu.cores = 'four';
+    expect(() => validateOrThrow(validateVirtualMachine, vm, 'VM')).toThrow('/spec/template/spec/domain/cpu/cores must be integer');
   });
 
   it('given no failure domain and no node selector, should not constrain placement', () => {

@@ -103,7 +103,8 @@ export function renderVirtualMachine(input: RenderInput): VirtualMachine {
         },
       ]
     : undefined;
-  const cloudInit = { userDataSecretRef: { name: userDataSecretName(name) } };
+  // KubeVirt reads the userdata from the Secret's "userdata" (or "userData") key.
+  const cloudInit = { secretRef: { name: userDataSecretName(name) } };
   const matchExpressions = [
     ...(input.failureDomain ? [{ key: input.zoneLabel, operator: 'In', values: [input.failureDomain] }] : []),
     ...Object.entries(input.nodeSelector ?? {})
