@@ -44,7 +44,6 @@ export interface KvmMachineCaches {
   kvmClusters: Informer<KvmCluster>;
   vms: Informer<VirtualMachine>;
   vmis: Informer<VirtualMachineInstance>;
-  userData: Informer<Secret>;
 }
 
 interface Ctx {

@@ -3,12 +3,12 @@
 import type { KvmCluster } from '../api/generated/ironplane/v1alpha1/kvmcluster.js';
 import type { KvmMachine } from '../api/generated/ironplane/v1alpha1/kvmmachine.js';
 import { clusterNameOf, Clusters, Machines, ownerClusterName, type Cluster, type Machine } from '../capi/contract.js';
-import { TenantClients, type Secret } from '../capi/tenant.js';
+import { TenantClients } from '../capi/tenant.js';
 import { Controller } from '../kit/controller.js';
 import { EventRecorder } from '../kit/events.js';
 import { Informer } from '../kit/informer.js';
 import type { Manager } from '../kit/manager.js';
-import { Secrets, metadataOnly, type KubeObject } from '../kit/types.js';
+import { metadataOnly, type KubeObject } from '../kit/types.js';
 import { kvmClusterReconciler, type InfraNode } from './kvmcluster.js';
 import { kvmMachineReconciler } from './kvmmachine.js';
 import { KVM_CLUSTER_LABEL, KVM_CLUSTER_NAMESPACE_LABEL, KVM_MACHINE_LABEL } from './names.js';
@@ -31,10 +31,10 @@ export function setupKubevirt(mgr: Manager, opts: KubevirtOptions): { tenants: T
   const kvmClusters = informer(new Informer<KvmCluster>(client, KvmClusters, { log }));
   const machines = informer(new Informer<Machine>(client, Machines, { log }));
   const clusters = informer(new Informer<Cluster>(client, Clusters, { log }));
-  // Only what we own, by label: never every Secret or VM of the management cluster.
+  // Only what we own, by label: never every VM of the management cluster.
+  // Secrets are not cached at all: reading them needs only `get`, not list/watch.
   const vms = informer(new Informer<VirtualMachine>(client, VirtualMachines, { log, labelSelector: KVM_MACHINE_LABEL }));
   const vmis = informer(new Informer<VirtualMachineInstance>(client, VirtualMachineInstances, { log, labelSelector: KVM_MACHINE_LABEL }));
-  const userData = informer(new Informer<Secret>(client, Secrets, { log, labelSelector: KVM_MACHINE_LABEL, transform: metadataOnly }));
   const vpcs = informer(new Informer<KubeObject>(client, Vpcs, { log, labelSelector: KVM_CLUSTER_LABEL, transform: metadataOnly }));
   const subnets = informer(new Informer<KubeObject>(client, Subnets, { log, labelSelector: KVM_CLUSTER_LABEL, transform: metadataOnly }));
   const nodes = informer(new Informer<InfraNode>(client, Nodes, { log, transform: (n) => ({ ...metadataOnly(n), spec: { unschedulable: n.spec?.unschedulable } }) }));
@@ -46,7 +46,7 @@ export function setupKubevirt(mgr: Manager, opts: KubevirtOptions): { tenants: T
   // KvmMachine controller.
   const machineCtl = new Controller({
     name: 'kvmmachine',
-    reconcile: kvmMachineReconciler({ client, caches: { kvmMachines, machines, clusters, kvmClusters, vms, vmis, userData }, tenants, recorder }),
+    reconcile: kvmMachineReconciler({ client, caches: { kvmMachines, machines, clusters, kvmClusters, vms, vmis }, tenants, recorder }),
     ...common,
   });
   const byMachineLabel = (o: KubeObject) => {
@@ -61,8 +61,7 @@ export function setupKubevirt(mgr: Manager, opts: KubevirtOptions): { tenants: T
     .watch(clusters, (c) => machinesOfCluster(c.metadata.namespace, c.metadata.name))
     .watch(kvmClusters, (kc) => machinesOfCluster(kc.metadata.namespace, clusterNameOf(kc) ?? ownerClusterName(kc)))
     .watch(vms, byMachineLabel)
-    .watch(vmis, byMachineLabel)
-    .watch(userData, byMachineLabel);
+    .watch(vmis, byMachineLabel);
 
   // KvmCluster controller.
   const clusterCtl = new Controller({ name: 'kvmcluster', reconcile: kvmClusterReconciler({ client, caches: { kvmClusters, clusters, kvmMachines, vpcs, subnets, nodes } }), ...common });
