@@ -55,8 +55,15 @@ interface Node extends KubeObject {
   spec?: { providerID?: string };
 }
 
-/** VMI phases after which KubeVirt will not run this VMI again. */
-const TERMINAL_VMI_PHASES = new Set(['Failed']);
+/** Run strategies under which KubeVirt replaces a failed VMI by itself: a failure is not terminal. */
+const RESTARTING_RUN_STRATEGIES = new Set(['Always', 'RerunOnFailure']);
+
+/**
+ * A bootstrap Secret named by the Machine but not there yet is an anomaly
+ * (CAPI sets the name once the Secret exists); we do not watch Secrets, so
+ * look again after this long.
+ */
+export const BOOTSTRAP_SECRET_RETRY_MS = 10_000;
 /** VM statuses that need a human (or a MachineHealthCheck) to act. */
 const TERMINAL_VM_STATUSES = new Set(['ErrImagePull', 'ImagePullBackOff', 'ErrorUnschedulable', 'CrashLoopBackOff', 'ErrorDataVolumeNotFound', 'DataVolumeError', 'ErrorPvcNotFound']);
 
@@ -141,7 +148,8 @@ export function kvmMachineReconciler(deps: { client: Client; caches: KvmMachineC
           return;
         }
         const ready = await ensureUserData(scope, dataSecretName, providerID, clusterName);
-        if (!ready) return;
+        if (ready === 'missing') return { requeueAfterMs: BOOTSTRAP_SECRET_RETRY_MS };
+        if (ready !== 'ok') return;
         // 3. The VM.
         const rendered = renderVirtualMachine({
           kvmMachine: m,
@@ -177,7 +185,7 @@ export function kvmMachineReconciler(deps: { client: Client; caches: KvmMachineC
         fail(scope, 'VirtualMachineFailed', `VirtualMachine ${name} is ${printable}${why ? `: ${why}` : ''}`);
         return;
       }
-      if (vmi && TERMINAL_VMI_PHASES.has(vmi.status?.phase ?? '')) {
+      if (vmi?.status?.phase === 'Failed' && !RESTARTING_RUN_STRATEGIES.has(m.spec?.runStrategy ?? 'Always')) {
         const why = vmi.status?.conditions?.find((c) => c.status === 'False' && c.message)?.message;
         fail(scope, 'VirtualMachineFailed', `VirtualMachineInstance ${name} failed${why ? `: ${why}` : ''}`);
         return;
@@ -246,8 +254,8 @@ export function kvmMachineReconciler(deps: { client: Client; caches: KvmMachineC
     },
   });
 
-  /** Writes `<name>-userdata`; false (with a condition) when the bootstrap data is not usable yet. */
-  async function ensureUserData(scope: Scope<KvmMachine, Ctx>, dataSecretName: string, providerID: string, clusterName: string): Promise<boolean> {
+  /** Writes `<name>-userdata`; otherwise sets a condition saying why the bootstrap data is not usable (yet). */
+  async function ensureUserData(scope: Scope<KvmMachine, Ctx>, dataSecretName: string, providerID: string, clusterName: string): Promise<'ok' | 'missing' | 'invalid'> {
     const m = scope.obj;
     const ns = m.metadata.namespace!;
     let bootstrap: Secret;
@@ -256,12 +264,12 @@ export function kvmMachineReconciler(deps: { client: Client; caches: KvmMachineC
     } catch (e) {
       if (!isNotFound(e)) throw e;
       scope.setCondition({ type: Conditions.VirtualMachineReady, status: false, reason: Reasons.WaitingForBootstrapData, message: `bootstrap data Secret ${dataSecretName} not found` });
-      return false;
+      return 'missing';
     }
     const value = bootstrap.data?.['value'];
     if (!value) {
       scope.setCondition({ type: Conditions.VirtualMachineReady, status: false, reason: 'BootstrapDataInvalid', message: `bootstrap data Secret ${dataSecretName} has no "value" key` });
-      return false;
+      return 'invalid';
     }
     const format = bootstrap.data?.['format'] ? Buffer.from(bootstrap.data['format'], 'base64').toString('utf8') : undefined;
     let userdata: string;
@@ -270,7 +278,7 @@ export function kvmMachineReconciler(deps: { client: Client; caches: KvmMachineC
     } catch (e) {
       if (!(e instanceof UnsupportedBootstrapData)) throw e;
       scope.setCondition({ type: Conditions.VirtualMachineReady, status: false, reason: 'BootstrapDataInvalid', message: `Secret ${dataSecretName}: ${e.message}` });
-      return false;
+      return 'invalid';
     }
     const secret: Secret = {
       metadata: {
@@ -284,6 +292,6 @@ export function kvmMachineReconciler(deps: { client: Client; caches: KvmMachineC
     };
     // Server-side apply: creates it, or converges a copy left by a run that died mid-way.
     await client.apply(Secrets, secret, { force: true });
-    return true;
+    return 'ok';
   }
 }

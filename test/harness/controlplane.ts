@@ -61,13 +61,13 @@ export interface ControlPlane {
   stop(): Promise<void>;
 }
 
-const DIR_PREFIX = 'ironplane-harness-';
+export const DIR_PREFIX = 'ironplane-harness-';
 const READY_TIMEOUT_MS = 60_000;
 // The apiserver's ClusterIP for the `kubernetes` Service is the first address of this range.
 const SERVICE_CIDR = '10.0.0.0/24';
-const SERVICE_IP = '10.0.0.1';
+export const SERVICE_IP = '10.0.0.1';
 
-type Component = 'etcd' | 'kube-apiserver' | 'kube-controller-manager';
+export type Component = 'etcd' | 'kube-apiserver' | 'kube-controller-manager';
 
 function repoRoot(): string {
   // Walk up from this module (test/harness, or dist/test/harness once built) to package.json.
@@ -80,7 +80,12 @@ function repoRoot(): string {
   return dir;
 }
 
-function binary(binDir: string, name: Component): string {
+/** The bin dir startControlPlane uses when given none. */
+export function defaultBinDir(): string {
+  return resolve(process.env.IRONPLANE_BIN_DIR ?? join(repoRoot(), 'bin'));
+}
+
+export function binary(binDir: string, name: Component): string {
   const path = join(binDir, name);
   try {
     accessSync(path, constants.X_OK);
@@ -105,12 +110,59 @@ interface Layout {
 }
 
 function findBinaries(opts: ControlPlaneOptions): Layout['bins'] {
-  const binDir = resolve(opts.binDir ?? process.env.IRONPLANE_BIN_DIR ?? join(repoRoot(), 'bin'));
+  const binDir = opts.binDir ? resolve(opts.binDir) : defaultBinDir();
   return {
     etcd: binary(binDir, 'etcd'),
     'kube-apiserver': binary(binDir, 'kube-apiserver'),
     ...(opts.controllerManager ? { 'kube-controller-manager': binary(binDir, 'kube-controller-manager') } : {}),
   };
+}
+
+/** Where one kube-apiserver finds its storage, port and key material. */
+export interface ApiServerFiles {
+  etcdUrl: string;
+  etcdPrefix: string;
+  port: number;
+  certDir: string;
+  tlsCertFile: string;
+  tlsKeyFile: string;
+  clientCAFile: string;
+  saPublicKeyFile: string;
+  saSigningKeyFile: string;
+}
+
+/**
+ * kube-apiserver flags shared by the management plane and the tenant planes
+ * (test/harness/tenant.ts), which differ only in etcd prefix, port and PKI.
+ */
+export function apiServerArgs(f: ApiServerFiles): string[] {
+  return [
+    `--etcd-servers=${f.etcdUrl}`,
+    `--etcd-prefix=${f.etcdPrefix}`,
+    `--secure-port=${f.port}`,
+    '--bind-address=127.0.0.1',
+    '--advertise-address=127.0.0.1',
+    // The lease reconciler would write 127.0.0.1 into the `kubernetes` Endpoints,
+    // which validation rejects (loopback) every 10 s; nothing here routes to the
+    // Service IP anyway, so keep the Service without endpoints.
+    '--endpoint-reconciler-type=none',
+    `--cert-dir=${f.certDir}`,
+    `--tls-cert-file=${f.tlsCertFile}`,
+    `--tls-private-key-file=${f.tlsKeyFile}`,
+    `--client-ca-file=${f.clientCAFile}`,
+    '--authorization-mode=RBAC',
+    '--service-account-issuer=https://kubernetes.default.svc',
+    `--service-account-key-file=${f.saPublicKeyFile}`,
+    `--service-account-signing-key-file=${f.saSigningKeyFile}`,
+    `--service-cluster-ip-range=${SERVICE_CIDR}`,
+    '--allow-privileged=true',
+    // Nodes join the simulated clusters with bootstrap tokens.
+    '--enable-bootstrap-token-auth=true',
+    // Nothing mounts SA tokens into pods here, and the plugin would reject
+    // pods until the controller-manager created the namespace's default SA.
+    '--disable-admission-plugins=ServiceAccount',
+    '--profiling=false',
+  ];
 }
 
 async function prepare(dir: string, name: string, bins: Layout['bins'], opts: ControlPlaneOptions): Promise<Layout> {
@@ -178,33 +230,17 @@ async function prepare(dir: string, name: string, bins: Layout['bins'], opts: Co
       '--unsafe-no-fsync',
       '--log-level=warn',
     ],
-    'kube-apiserver': [
-      `--etcd-servers=${etcdUrl}`,
-      `--etcd-prefix=${opts.etcdPrefix ?? '/registry'}`,
-      `--secure-port=${apiPort}`,
-      '--bind-address=127.0.0.1',
-      '--advertise-address=127.0.0.1',
-      // The lease reconciler would write 127.0.0.1 into the `kubernetes` Endpoints,
-      // which validation rejects (loopback) every 10 s; nothing here routes to the
-      // Service IP anyway, so keep the Service without endpoints.
-      '--endpoint-reconciler-type=none',
-      `--cert-dir=${join(dir, 'kube-apiserver')}`,
-      `--tls-cert-file=${file('apiserver.crt', serving.certPem)}`,
-      `--tls-private-key-file=${file('apiserver.key', serving.keyPem)}`,
-      `--client-ca-file=${caCrt}`,
-      '--authorization-mode=RBAC',
-      '--service-account-issuer=https://kubernetes.default.svc',
-      `--service-account-key-file=${saPub}`,
-      `--service-account-signing-key-file=${saKey}`,
-      `--service-cluster-ip-range=${SERVICE_CIDR}`,
-      '--allow-privileged=true',
-      // Nodes join the simulated clusters with bootstrap tokens.
-      '--enable-bootstrap-token-auth=true',
-      // Nothing mounts SA tokens into pods here, and the plugin would reject
-      // pods until the controller-manager created the namespace's default SA.
-      '--disable-admission-plugins=ServiceAccount',
-      '--profiling=false',
-    ],
+    'kube-apiserver': apiServerArgs({
+      etcdUrl,
+      etcdPrefix: opts.etcdPrefix ?? '/registry',
+      port: apiPort,
+      certDir: join(dir, 'kube-apiserver'),
+      tlsCertFile: file('apiserver.crt', serving.certPem),
+      tlsKeyFile: file('apiserver.key', serving.keyPem),
+      clientCAFile: caCrt,
+      saPublicKeyFile: saPub,
+      saSigningKeyFile: saKey,
+    }),
     ...(withKcm
       ? {
           'kube-controller-manager': [
@@ -238,7 +274,15 @@ async function prepare(dir: string, name: string, bins: Layout['bins'], opts: Co
   };
 }
 
-class LocalControlPlane implements ControlPlane, SyncCleanup {
+/**
+ * Something started on top of a control plane (a tenant apiserver sharing its
+ * etcd): stopped before the control plane's own processes, and with them.
+ */
+export interface Dependent extends SyncCleanup {
+  stop(): Promise<void>;
+}
+
+export class LocalControlPlane implements ControlPlane, SyncCleanup {
   readonly url: string;
   readonly kubeconfigPath: string;
   readonly kubeConfig: KubeConfig;
@@ -246,6 +290,7 @@ class LocalControlPlane implements ControlPlane, SyncCleanup {
   readonly ca: CertificateAuthority;
   readonly etcdUrl: string;
   private readonly procs = new Map<Component, ManagedProcess>();
+  private readonly dependents = new Set<Dependent>();
   private stopping: Promise<void> | undefined;
 
   constructor(
@@ -283,6 +328,23 @@ class LocalControlPlane implements ControlPlane, SyncCleanup {
     this.log(`control plane ${this.layout.name} up in ${Date.now() - t0} ms (dir ${this.dir})`);
   }
 
+  /** The kube-apiserver binary this plane runs, for more apiservers on its etcd. */
+  get apiServerBinary(): string {
+    const bin = this.layout.bins['kube-apiserver'];
+    if (!bin) throw new Error('harness: kube-apiserver is not configured');
+    return bin;
+  }
+
+  /** Stops `d` first when this plane stops (it needs our etcd on its way out). */
+  adopt(d: Dependent): void {
+    if (this.stopping) throw new Error(`control plane ${this.layout.name} has been stopped`);
+    this.dependents.add(d);
+  }
+
+  release(d: Dependent): void {
+    this.dependents.delete(d);
+  }
+
   async installCRDs(paths: string[]): Promise<void> {
     await applyCRDs({ url: this.url, creds: this.layout.admin }, paths);
   }
@@ -311,10 +373,13 @@ class LocalControlPlane implements ControlPlane, SyncCleanup {
 
   stop(): Promise<void> {
     this.stopping ??= (async () => {
+      // Tenant apiservers first: they share our etcd.
+      const results = await Promise.allSettled([...this.dependents].map((d) => d.stop()));
+      this.dependents.clear();
       // etcd last: a kube-apiserver whose etcd vanished spends the whole grace
       // period retrying on its way out (over 5 s instead of about 1 s).
       const { etcd, ...clients } = Object.fromEntries(this.procs) as Partial<Record<Component, ManagedProcess>>;
-      const results = await Promise.allSettled(Object.values(clients).map((p) => terminate(p)));
+      results.push(...(await Promise.allSettled(Object.values(clients).map((p) => terminate(p)))));
       if (etcd) results.push(...(await Promise.allSettled([terminate(etcd)])));
       try {
         rmSync(this.dir, { recursive: true, force: true });
@@ -329,6 +394,13 @@ class LocalControlPlane implements ControlPlane, SyncCleanup {
 
   /** Called from process 'exit' / signal handlers, where only synchronous work runs. */
   cleanupSync(): void {
+    for (const d of this.dependents) {
+      try {
+        d.cleanupSync();
+      } catch {
+        // Best effort: our own processes matter more.
+      }
+    }
     for (const p of this.procs.values()) {
       if (p.exitReason === undefined) killGroup(p.pid, 'SIGKILL');
     }

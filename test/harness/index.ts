@@ -10,3 +10,10 @@ export {
 } from './pki.js';
 export { loadCRDs, FIELD_MANAGER } from './crds.js';
 export { request, waitFor, type ClientCredentials, type HttpResponse } from './http.js';
+export {
+  startTenantApiServer,
+  publishTenantSecrets,
+  type TenantPlane,
+  type TenantApiServerOptions,
+  type PublishTenantSecretsOptions,
+} from './tenant.js';

@@ -107,7 +107,7 @@ describe('KvmMachine', () => {
 
   it('given an unknown run strategy, should list the allowed ones', async () => {
     const msg = await rejected(KvmMachines, machine({ image: containerDisk, runStrategy: 'Sometimes' }));
-    expect(msg).toContain('supported values: "Always", "RerunOnFailure", "Manual", "Halted"');
+    expect(msg).toContain('supported values: "Always", "RerunOnFailure", "Once", "Manual", "Halted"');
   });
 
   it('given a memory size that is not a quantity, should refuse it', async () => {

@@ -30,9 +30,9 @@ export interface KvmMachineSpec {
    */
   providerID?: string;
   /**
-   * KubeVirt run strategy of the VirtualMachine.
+   * KubeVirt run strategy of the VirtualMachine. Always and RerunOnFailure restart a failed guest; a failed Once guest is a terminal failure.
    */
-  runStrategy?: 'Always' | 'RerunOnFailure' | 'Manual' | 'Halted';
+  runStrategy?: 'Always' | 'RerunOnFailure' | 'Once' | 'Manual' | 'Halted';
   cpu?: {
     cores?: number;
     sockets?: number;

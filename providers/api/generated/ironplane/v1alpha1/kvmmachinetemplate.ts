@@ -35,9 +35,9 @@ export interface KvmMachineTemplateSpec {
     };
     spec: {
       /**
-       * KubeVirt run strategy of the VirtualMachine.
+       * KubeVirt run strategy of the VirtualMachine. Always and RerunOnFailure restart a failed guest; a failed Once guest is a terminal failure.
        */
-      runStrategy?: 'Always' | 'RerunOnFailure' | 'Manual' | 'Halted';
+      runStrategy?: 'Always' | 'RerunOnFailure' | 'Once' | 'Manual' | 'Halted';
       cpu?: {
         cores?: number;
         sockets?: number;

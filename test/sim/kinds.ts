@@ -1,0 +1,117 @@
+// The external kinds the simulation reads and writes, typed only as far as
+// the simulation looks into them. Schemas of record: config/external/kubevirt
+// and config/external/kube-ovn.
+import type { KubeObject, ResourceType } from '../../providers/kit/types.js';
+import type { SubnetSpec } from './ipam.js';
+import type { Placement } from './scheduling.js';
+
+export const VirtualMachines: ResourceType = { group: 'kubevirt.io', version: 'v1', kind: 'VirtualMachine', plural: 'virtualmachines', namespaced: true };
+export const VirtualMachineInstances: ResourceType = {
+  group: 'kubevirt.io',
+  version: 'v1',
+  kind: 'VirtualMachineInstance',
+  plural: 'virtualmachineinstances',
+  namespaced: true,
+};
+export const Subnets: ResourceType = { group: 'kubeovn.io', version: 'v1', kind: 'Subnet', plural: 'subnets', namespaced: false };
+export const Nodes: ResourceType = { group: '', version: 'v1', kind: 'Node', plural: 'nodes', namespaced: false };
+
+/** KubeVirt's condition shape, shared by VMs and VMIs. */
+export interface Condition {
+  type: string;
+  status: 'True' | 'False' | 'Unknown';
+  reason?: string;
+  message?: string;
+  lastProbeTime?: string | null;
+  lastTransitionTime?: string | null;
+}
+
+export interface SecretRef {
+  name?: string;
+}
+
+/**
+ * KubeVirt's cloud-init source. The userdata Secret is `secretRef` (there is
+ * no `userDataSecretRef`: the apiserver prunes it without a word).
+ */
+export interface CloudInitSource {
+  secretRef?: SecretRef;
+  networkDataSecretRef?: SecretRef;
+  userData?: string;
+  userDataBase64?: string;
+}
+
+export interface Volume {
+  name: string;
+  cloudInitNoCloud?: CloudInitSource;
+  cloudInitConfigDrive?: CloudInitSource;
+  secret?: { secretName?: string; optional?: boolean };
+  containerDisk?: { image?: string };
+}
+
+export interface VMISpec extends Placement {
+  domain?: Record<string, unknown>;
+  hostname?: string;
+  subdomain?: string;
+  networks?: { name: string; pod?: Record<string, unknown>; multus?: Record<string, unknown> }[];
+  volumes?: Volume[];
+  [k: string]: unknown;
+}
+
+export interface VMIInterfaceStatus {
+  name: string;
+  ipAddress?: string;
+  ipAddresses?: string[];
+  mac?: string;
+  interfaceName?: string;
+  infoSource?: string;
+  queueCount?: number;
+}
+
+export type VMIPhase = '' | 'Pending' | 'Scheduling' | 'Scheduled' | 'Running' | 'Succeeded' | 'Failed' | 'Unknown' | 'WaitingForSync';
+
+export interface VMIStatus {
+  phase?: VMIPhase;
+  reason?: string;
+  nodeName?: string;
+  interfaces?: VMIInterfaceStatus[];
+  conditions?: Condition[];
+  guestOSInfo?: Record<string, string>;
+  phaseTransitionTimestamps?: { phase: string; phaseTransitionTimestamp: string }[];
+  activePods?: Record<string, string>;
+  qosClass?: string;
+  launcherContainerImageVersion?: string;
+  migrationMethod?: string;
+  migrationTransport?: string;
+}
+
+export interface VirtualMachineInstance extends KubeObject {
+  spec?: VMISpec;
+  status?: VMIStatus;
+}
+
+export type RunStrategy = 'Always' | 'RerunOnFailure' | 'Once' | 'Manual' | 'Halted' | 'WaitAsReceiver';
+
+export interface VirtualMachine extends KubeObject {
+  spec?: {
+    runStrategy?: RunStrategy;
+    running?: boolean;
+    template?: { metadata?: { labels?: Record<string, string>; annotations?: Record<string, string> }; spec?: VMISpec };
+  };
+  status?: {
+    created?: boolean;
+    ready?: boolean;
+    printableStatus?: string;
+    runStrategy?: string;
+    conditions?: Condition[];
+  };
+}
+
+export interface Subnet extends KubeObject {
+  spec?: SubnetSpec & { vpc?: string; protocol?: string };
+}
+
+export interface Secret extends KubeObject {
+  type?: string;
+  data?: Record<string, string>;
+}
