@@ -84,8 +84,10 @@ describe('a sample controller built from the kit', () => {
       await client.delete(Widgets, 'w1', 'kit');
       await until('w1 to be gone', async () => (await client.tryGet(Widgets, 'w1', 'kit')) === undefined);
       expect(await client.tryGet(ConfigMaps, 'widget-w1', 'kit')).toBeUndefined();
+      // Exactly one create succeeded. A reconcile that ran on a cache not yet
+      // showing the ConfigMap may have tried again and been refused with
+      // AlreadyExists: deterministic names make that harmless.
       expect(effects.configMapsCreated).toBe(1);
-      expect(effects.configMapCreateConflicts).toBe(0);
 
       const text = await metrics.registry.metrics();
       expect(text).toMatch(/controller_runtime_reconcile_total\{controller="widget",result="success"\} [1-9]/);
@@ -121,7 +123,6 @@ describe('a sample controller built from the kit', () => {
       await until('during to be reconciled', async () => (await client.get<Widget>(Widgets, 'during', 'kit')).status?.observedSize === 2, 60_000);
       expect(widgets.stats.watches).toBeGreaterThan(watchesBefore);
       expect(effects.configMapsCreated).toBe(2);
-      expect(effects.configMapCreateConflicts).toBe(0);
       const cms = await client.list<ConfigMap>(ConfigMaps, { namespace: 'kit', labelSelector: 'test.ironplane.dev/widget' });
       expect(cms.items.map((c) => c.metadata?.name).sort()).toEqual(['widget-before', 'widget-during']);
     } finally {
