@@ -5,15 +5,22 @@ import { Command, CommanderError, Option } from 'commander';
 import { createLogger, parseLevel } from '../kit/log.js';
 import { Manager } from '../kit/manager.js';
 import { parseBindAddress } from '../kit/server.js';
+import type { Review } from '../kit/admission.js';
 import { setupKubevirt } from '../kubevirt/setup.js';
+import { kubevirtWebhooks } from '../kubevirt/webhooks.js';
 
 interface RoleSetup {
   describe: string;
   setup(mgr: Manager, opts: { workers: number; instance: string }): void;
+  webhooks?: Record<string, Review>;
 }
 
 export const ROLES: Record<string, RoleSetup> = {
-  kubevirt: { describe: 'KvmCluster and KvmMachine → kube-OVN networks and KubeVirt VirtualMachines', setup: (mgr, o) => void setupKubevirt(mgr, o) },
+  kubevirt: {
+    describe: 'KvmCluster and KvmMachine → kube-OVN networks and KubeVirt VirtualMachines',
+    setup: (mgr, o) => void setupKubevirt(mgr, o),
+    webhooks: kubevirtWebhooks,
+  },
 };
 
 interface Flags {
@@ -25,6 +32,9 @@ interface Flags {
   healthProbeBindAddress: string;
   workers: string;
   logLevel: string;
+  webhookHost: string;
+  webhookPort: string;
+  webhookCertDir: string;
 }
 
 function bad(message: string): never {
@@ -42,6 +52,9 @@ export function managerCommand(): Command {
     .option('--health-probe-bind-address <addr>', 'where /healthz and /readyz are served (0 disables)', ':8081')
     .option('--workers <n>', 'concurrent reconciles per controller', '4')
     .option('--log-level <level>', 'debug, info, warn or error', 'info')
+    .option('--webhook-host <host>', 'address the webhook server binds (all interfaces when empty)', '')
+    .option('--webhook-port <port>', 'port of the webhook server (0 disables it)', '9443')
+    .option('--webhook-cert-dir <dir>', 'directory holding tls.crt and tls.key for the webhook server', '/tmp/k8s-webhook-server/serving-certs')
     .action(async (f: Flags) => {
       const role = ROLES[f.role];
       if (!role) bad(`unknown role "${f.role}": use one of ${Object.keys(ROLES).join(', ')}`);
@@ -55,6 +68,8 @@ export function managerCommand(): Command {
       } catch (e) {
         bad((e as Error).message);
       }
+      const webhookPort = Number(f.webhookPort);
+      if (!Number.isInteger(webhookPort) || webhookPort < 0 || webhookPort > 65535) bad(`--webhook-port must be a port number (0 disables), got "${f.webhookPort}"`);
       const instance = process.env['POD_NAME'] ?? `${os.hostname()}_${process.pid}`;
       const mgr = new Manager({
         name: `ironplane-${f.role}`,
@@ -66,6 +81,7 @@ export function managerCommand(): Command {
       });
       await mgr.connect();
       role.setup(mgr, { workers, instance });
+      if (role.webhooks && webhookPort !== 0) await mgr.serveWebhooks(role.webhooks, { host: f.webhookHost || '0.0.0.0', port: webhookPort, certDir: f.webhookCertDir });
       mgr.handleSignals();
       const code = await mgr.start();
       if (code !== 0) throw new CommanderError(code, 'ironplane.managerStopped', 'error: the manager stopped after losing leadership');

@@ -4,6 +4,8 @@
 // never a hang), serves probes and metrics, runs controllers only while it
 // holds the leader lease, and shuts down cleanly on SIGTERM.
 import os from 'node:os';
+import path from 'node:path';
+import { admissionHandler, type Review } from './admission.js';
 import type http from 'node:http';
 import { ApiError, Client, UnreachableError, loadKubeConfig } from './client.js';
 import type { Controller } from './controller.js';
@@ -11,7 +13,7 @@ import type { Informer } from './informer.js';
 import { LeaderElector } from './leaderelection.js';
 import type { Logger } from './log.js';
 import { Metrics } from './metrics.js';
-import { closeServer, listen, parseBindAddress, probeServer } from './server.js';
+import { closeServer, listen, parseBindAddress, probeServer, ReloadingHttpsServer } from './server.js';
 import type { KubeObject } from './types.js';
 
 export interface ManagerOptions {
@@ -65,6 +67,7 @@ export class Manager {
   private readonly informers: Informer<KubeObject>[] = [];
   private elector?: LeaderElector;
   private servers: http.Server[] = [];
+  private webhookServers: ReloadingHttpsServer[] = [];
   private stopping?: Promise<void>;
   private lostLeadership = false;
   private readonly done: Promise<number>;
@@ -92,6 +95,24 @@ export class Manager {
   addController(c: Controller): Controller {
     this.controllers.push(c);
     return c;
+  }
+
+  /**
+   * Serves admission webhooks over HTTPS from certDir/tls.crt and tls.key,
+   * reloading them when cert-manager rotates the files. Webhooks are served
+   * by every replica, leader or not: the apiserver may call any of them.
+   */
+  async serveWebhooks(routes: Record<string, Review>, opts: { host: string; port: number; certDir: string }): Promise<number> {
+    const server = new ReloadingHttpsServer({
+      certFile: path.join(opts.certDir, 'tls.crt'),
+      keyFile: path.join(opts.certDir, 'tls.key'),
+      handler: admissionHandler(routes, this.log),
+      log: this.log,
+    });
+    const port = await server.listen(opts.host, opts.port);
+    this.webhookServers.push(server);
+    this.log.info('serving webhooks', { address: `${opts.host}:${port}`, paths: Object.keys(routes) });
+    return port;
   }
 
   /** Starts everything; resolves with the process exit code when the manager stops. */
@@ -164,6 +185,7 @@ export class Manager {
       await Promise.all(this.informers.map((i) => i.stop()));
       await this.elector?.stop();
       await Promise.all(this.servers.map((s) => closeServer(s)));
+      await Promise.all(this.webhookServers.map((s) => s.close()));
       this.client?.close();
       this.log.info('stopped');
       this.resolveDone(this.lostLeadership ? 1 : 0);

@@ -128,6 +128,11 @@ describe('KvmMachine', () => {
     }
   });
 
+  it('given an invalid KvmMachineTemplate, should reject it with the path of the problem', async () => {
+    const msg = await rejected(KvmMachineTemplates, { metadata: { name: 'bad', namespace: 'api' }, spec: { template: { spec: { image: containerDisk, cpu: { cores: 0 } } } } });
+    expect(msg).toContain('spec.template.spec.cpu.cores: Invalid value: 0: spec.template.spec.cpu.cores in body should be greater than or equal to 1');
+  });
+
   it('KvmMachineTemplate should apply the same defaults to its template', async () => {
     const t = await client.create<Obj>(KvmMachineTemplates, { metadata: { name: 't', namespace: 'api' }, spec: { template: { spec: { image: containerDisk } } } });
     expect((t.spec?.['template'] as { spec: unknown }).spec).toMatchObject({ runStrategy: 'Always', memory: '4Gi', cpu: { cores: 2 } });

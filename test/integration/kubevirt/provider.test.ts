@@ -139,6 +139,27 @@ describe('KubeVirt provider', () => {
     expect(getCondition(m.status?.conditions, 'Ready')).toMatchObject({ status: 'False', reason: 'VirtualMachineFailed' });
   });
 
+  it('given a KvmMachineTemplate, should refuse spec changes but allow them on dry-run and allow label changes', async () => {
+    const T = { group: 'infrastructure.ironplane.dev', version: 'v1alpha1', kind: 'KvmMachineTemplate', plural: 'kvmmachinetemplates', namespaced: true };
+    const tpl = { metadata: { name: 'workers', namespace: 'team-a' }, spec: { template: { spec: { image: { containerDisk: { image: 'quay.io/kairos/ubuntu:24.04' } } } } } };
+    await w.client.create(T, tpl);
+    try {
+      await w.client.mergePatch(T, 'workers', 'team-a', { spec: { template: { spec: { memory: '16Gi' } } } });
+      throw new Error('the change was accepted');
+    } catch (e) {
+      expect((e as Error).message).toContain('spec.template.spec is immutable; create a new KvmMachineTemplate');
+    }
+    // The topology controller's server-side apply dry-run must pass.
+    const dry = await w.client.apply<KubeObject & { spec: { template: { spec: { memory: string } } } }>(
+      T,
+      { ...tpl, spec: { template: { spec: { ...tpl.spec.template.spec, memory: '16Gi' } } } },
+      { dryRun: true, force: true },
+    );
+    expect(dry.spec.template.spec.memory).toBe('16Gi');
+    await w.client.mergePatch(T, 'workers', 'team-a', { metadata: { labels: { tier: 'gold' } } });
+    expect((await w.client.get<KubeObject & { spec: { template: { spec: { memory: string } } } }>(T, 'workers', 'team-a')).spec.template.spec.memory).toBe('4Gi');
+  });
+
   it('given the cluster is deleted, should remove the VMs first, then the network', async () => {
     await w.client.delete(KvmClusters, 'alpha', 'team-a');
     const waiting = await until('the KvmCluster to wait for its machines', async () => {

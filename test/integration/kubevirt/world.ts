@@ -4,6 +4,7 @@
 // `ironplane manager --role kubevirt` process. The tests play CAPI core's
 // part (owner references, labels, bootstrap data name) themselves.
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { issueCert, startControlPlane, startTenantApiServer, publishTenantSecrets, type ControlPlane, type TenantPlane } from '../../harness/index.js';
@@ -45,6 +46,7 @@ export async function startWorld(name: string): Promise<World> {
     await client.create(Nodes, { metadata: { name: node, labels: { 'topology.kubernetes.io/zone': zone, 'ironplane.dev/vm-host': 'true' } } });
   }
   const managerKubeconfig = await restrictedKubeconfig(cp, client);
+  const webhook = await localWebhooks(cp, client);
   const hypervisor = await startHypervisor({ client, log, nodes: Object.entries(ZONES).map(([n, zone]) => ({ name: n, labels: { 'topology.kubernetes.io/zone': zone, 'ironplane.dev/vm-host': 'true' } })) });
   const kubelet = await startKubelet({ client, log });
   const world: World = {
@@ -55,7 +57,7 @@ export async function startWorld(name: string): Promise<World> {
     kubelet,
     startManager() {
       // The manager runs with exactly config/rbac/kubevirt: a missing verb fails the tests.
-      const p = run([CLI, 'manager', '--role', 'kubevirt', '--kubeconfig', managerKubeconfig, '--leader-elect', '--metrics-bind-address', '0', '--health-probe-bind-address', '127.0.0.1:0', '--log-level', 'debug']);
+      const p = run([CLI, 'manager', '--role', 'kubevirt', '--kubeconfig', managerKubeconfig, '--leader-elect', '--metrics-bind-address', '0', '--health-probe-bind-address', '127.0.0.1:0', '--log-level', 'debug', '--webhook-host', '127.0.0.1', '--webhook-port', String(webhook.port), '--webhook-cert-dir', webhook.certDir]);
       world.manager = p;
       return p;
     },
@@ -79,6 +81,36 @@ export async function startWorld(name: string): Promise<World> {
 }
 
 const MANAGER_USER = 'ironplane-kubevirt';
+
+/**
+ * The manager's webhooks out of cluster, as envtest does it: a serving
+ * certificate for 127.0.0.1 from the plane's CA, and config/webhook's
+ * configuration pointed at https://127.0.0.1:<port><path>.
+ */
+async function localWebhooks(cp: ControlPlane, client: Client): Promise<{ port: number; certDir: string }> {
+  const port = await freePort();
+  const certDir = path.join(cp.dir, 'kubevirt-webhook-certs');
+  fs.mkdirSync(certDir, { recursive: true });
+  const serving = await issueCert({ ca: cp.ca, commonName: 'ironplane-kubevirt-webhook', ipAddresses: ['127.0.0.1'], usages: 'server' });
+  fs.writeFileSync(path.join(certDir, 'tls.crt'), serving.certPem);
+  fs.writeFileSync(path.join(certDir, 'tls.key'), serving.keyPem, { mode: 0o600 });
+  const config = parseAllDocuments(fs.readFileSync(path.join(REPO, 'config/webhook/kubevirt.yaml'), 'utf8'))[0]!.toJS() as KubeObject & {
+    webhooks: { clientConfig: { service?: { path: string }; url?: string; caBundle?: string } }[];
+  };
+  for (const hook of config.webhooks) {
+    hook.clientConfig = { url: `https://127.0.0.1:${port}${hook.clientConfig.service!.path}`, caBundle: Buffer.from(cp.ca.certPem).toString('base64') };
+  }
+  await client.apply({ group: 'admissionregistration.k8s.io', version: 'v1', kind: 'ValidatingWebhookConfiguration', plural: 'validatingwebhookconfigurations', namespaced: false }, config, { force: true });
+  return { port, certDir };
+}
+
+async function freePort(): Promise<number> {
+  const s = net.createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const port = (s.address() as net.AddressInfo).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
 
 /** Applies config/rbac/kubevirt, binds it to a user, and writes a kubeconfig with that user's client certificate. */
 async function restrictedKubeconfig(cp: ControlPlane, client: Client): Promise<string> {
