@@ -33,6 +33,13 @@ const cp = await startControlPlane({ name: 'bench-kit', crds: [CRD] });
 const client = new Client(cp.kubeConfig, { fieldManager: 'bench' });
 // The compiled manager: what runs in production is JavaScript, not tsx.
 const mgr = run([...(process.env['BENCH_MANAGER_NODE_ARGS']?.split(' ').filter(Boolean) ?? []), 'dist/test/sample/widgets/manager-main.js', '--kubeconfig', cp.kubeconfigPath, '--leader-elect', 'false', '--workers', String(WORKERS), '--log-level', 'info', '--probe', '127.0.0.1:0']);
+// A manager that dies must end the benchmark, not leave it waiting.
+void mgr.exited.then((code) => {
+  if (code !== null && code !== 0) {
+    console.error(`manager exited with ${code}:\n${mgr.output()}`);
+    process.exit(1);
+  }
+});
 const probeAddress = () => mgr.logs().find((l) => l['msg'] === 'serving probes')?.['address'] as string;
 try {
   await client.create(Namespaces, { metadata: { name: 'bench' } });

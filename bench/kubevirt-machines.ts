@@ -29,7 +29,14 @@ const cp = await startControlPlane({
 });
 const client = new Client(cp.kubeConfig, { fieldManager: 'bench' });
 const nodeArgs = process.env['BENCH_MANAGER_NODE_ARGS']?.split(' ').filter(Boolean) ?? [];
-const mgr = run([...nodeArgs, 'dist/providers/cli/main.js', 'manager', '--role', 'kubevirt', '--kubeconfig', cp.kubeconfigPath, '--workers', String(WORKERS), '--metrics-bind-address', '0', '--health-probe-bind-address', '0', '--log-level', 'warn']);
+const mgr = run([...nodeArgs, 'dist/providers/cli/main.js', 'manager', '--role', 'kubevirt', '--kubeconfig', cp.kubeconfigPath, '--workers', String(WORKERS), '--metrics-bind-address', '0', '--health-probe-bind-address', '0', '--webhook-port', '0', '--log-level', 'warn']);
+// A manager that dies must end the benchmark, not leave it waiting.
+void mgr.exited.then((code) => {
+  if (code !== null && code !== 0) {
+    console.error(`manager exited with ${code}:\n${mgr.output()}`);
+    process.exit(1);
+  }
+});
 try {
   await client.create(Namespaces, { metadata: { name: NS } });
   const cluster = await client.create<KubeObject>(Clusters, { metadata: { name: 'c', namespace: NS }, spec: { infrastructureRef: { apiGroup: 'infrastructure.ironplane.dev', kind: 'KvmCluster', name: 'c' } } } as KubeObject);
