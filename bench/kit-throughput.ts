@@ -4,9 +4,9 @@
 // until every Widget is reconciled, plus the manager's peak RSS (VmHWM).
 // Run: node --import tsx bench/kit-throughput.ts [count] [workers]
 // Prints one JSON line: {"bench":"kit-throughput",...}
-import fs from 'node:fs';
 import path from 'node:path';
 import { startControlPlane } from '../test/harness/index.js';
+import { exitWhenManagerDies, peakRssMiB, seconds } from './lib.js';
 import { Client } from '../providers/kit/client.js';
 import { Informer } from '../providers/kit/informer.js';
 import { Namespaces } from '../providers/kit/types.js';
@@ -18,12 +18,6 @@ const WORKERS = Number(process.argv[3] ?? 4);
 const CREATE_CONCURRENCY = 16;
 const CRD = path.resolve(import.meta.dirname, '../test/fixtures/crds/widgets.test.ironplane.dev.yaml');
 
-function peakRssMiB(pid: number): number {
-  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kb = Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? 0);
-  return Math.round((kb / 1024) * 10) / 10;
-}
-
 function gauge(text: string, name: string): number {
   const v = Number(new RegExp(`^${name} ([0-9.e+]+)`, 'm').exec(text)?.[1] ?? NaN);
   return Math.round((v / 1048576) * 10) / 10;
@@ -33,13 +27,7 @@ const cp = await startControlPlane({ name: 'bench-kit', crds: [CRD] });
 const client = new Client(cp.kubeConfig, { fieldManager: 'bench' });
 // The compiled manager: what runs in production is JavaScript, not tsx.
 const mgr = run([...(process.env['BENCH_MANAGER_NODE_ARGS']?.split(' ').filter(Boolean) ?? []), 'dist/test/sample/widgets/manager-main.js', '--kubeconfig', cp.kubeconfigPath, '--leader-elect', 'false', '--workers', String(WORKERS), '--log-level', 'info', '--probe', '127.0.0.1:0']);
-// A manager that dies must end the benchmark, not leave it waiting.
-void mgr.exited.then((code) => {
-  if (code !== null && code !== 0) {
-    console.error(`manager exited with ${code}:\n${mgr.output()}`);
-    process.exit(1);
-  }
-});
+exitWhenManagerDies(mgr);
 const probeAddress = () => mgr.logs().find((l) => l['msg'] === 'serving probes')?.['address'] as string;
 try {
   await client.create(Namespaces, { metadata: { name: 'bench' } });
@@ -50,7 +38,7 @@ try {
   };
   watcher.addHandlers({ add: check, update: (_o, n) => check(n) });
   await watcher.start();
-  await until('the manager to start', () => mgr.child.pid !== undefined && fs.existsSync(`/proc/${mgr.child.pid}`), 30_000);
+  await until('the manager to start its controllers', () => mgr.logs().some((l) => l['msg'] === 'controllers started'), 30_000);
 
   const createStart = performance.now();
   let next = 0;
@@ -75,9 +63,9 @@ try {
       bench: 'kit-throughput',
       widgets: COUNT,
       workers: WORKERS,
-      createSeconds: Math.round((lastCreate - createStart) / 100) / 10,
-      lastCreateToAllReconciledSeconds: Math.round((allDone - lastCreate) / 100) / 10,
-      firstCreateToAllReconciledSeconds: Math.round((allDone - createStart) / 100) / 10,
+      createSeconds: seconds(lastCreate - createStart),
+      lastCreateToAllReconciledSeconds: seconds(allDone - lastCreate),
+      firstCreateToAllReconciledSeconds: seconds(allDone - createStart),
       managerPeakRssMiB: rss,
       managerRequests: requests,
       managerHeapUsedMiB: gauge(metrics, 'nodejs_heap_size_used_bytes'),

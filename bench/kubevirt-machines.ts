@@ -3,9 +3,9 @@
 // until every VirtualMachine exists, and the manager's peak RSS.
 // Run: node --import tsx bench/kubevirt-machines.ts [count] [workers]
 // Prints one JSON line: {"bench":"kubevirt-machines",...}
-import fs from 'node:fs';
 import path from 'node:path';
 import { startControlPlane } from '../test/harness/index.js';
+import { exitWhenManagerDies, peakRssMiB, seconds } from './lib.js';
 import { Client } from '../providers/kit/client.js';
 import { Informer } from '../providers/kit/informer.js';
 import { Namespaces, Secrets, type KubeObject } from '../providers/kit/types.js';
@@ -18,11 +18,6 @@ const WORKERS = Number(process.argv[3] ?? 16);
 const CONCURRENCY = 16;
 const NS = 'bench';
 
-function peakRssMiB(pid: number): number {
-  const kb = Number(/VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
-  return Math.round((kb / 1024) * 10) / 10;
-}
-
 const cp = await startControlPlane({
   name: 'bench-kvm',
   crds: ['config/external/capi', 'config/external/kubevirt', 'config/external/kube-ovn', 'config/crd/bases'].map((p) => path.join(REPO, p)),
@@ -30,13 +25,7 @@ const cp = await startControlPlane({
 const client = new Client(cp.kubeConfig, { fieldManager: 'bench' });
 const nodeArgs = process.env['BENCH_MANAGER_NODE_ARGS']?.split(' ').filter(Boolean) ?? [];
 const mgr = run([...nodeArgs, 'dist/providers/cli/main.js', 'manager', '--role', 'kubevirt', '--kubeconfig', cp.kubeconfigPath, '--workers', String(WORKERS), '--metrics-bind-address', '0', '--health-probe-bind-address', '0', '--webhook-port', '0', '--log-level', 'warn']);
-// A manager that dies must end the benchmark, not leave it waiting.
-void mgr.exited.then((code) => {
-  if (code !== null && code !== 0) {
-    console.error(`manager exited with ${code}:\n${mgr.output()}`);
-    process.exit(1);
-  }
-});
+exitWhenManagerDies(mgr);
 try {
   await client.create(Namespaces, { metadata: { name: NS } });
   const cluster = await client.create<KubeObject>(Clusters, { metadata: { name: 'c', namespace: NS }, spec: { infrastructureRef: { apiGroup: 'infrastructure.ironplane.dev', kind: 'KvmCluster', name: 'c' } } } as KubeObject);
@@ -75,9 +64,9 @@ try {
       bench: 'kubevirt-machines',
       kvmMachines: COUNT,
       workers: WORKERS,
-      createSeconds: Math.round((created - start) / 100) / 10,
-      firstCreateToAllVMsSeconds: Math.round((done - start) / 100) / 10,
-      lastCreateToAllVMsSeconds: Math.round((done - created) / 100) / 10,
+      createSeconds: seconds(created - start),
+      firstCreateToAllVMsSeconds: seconds(done - start),
+      lastCreateToAllVMsSeconds: seconds(done - created),
       managerPeakRssMiB: rss,
       targets: { seconds: 60, rssMiB: 200 },
     }),

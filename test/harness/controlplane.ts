@@ -9,7 +9,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { installCRDs as applyCRDs } from './crds.js';
 import { request, waitFor, type ClientCredentials } from './http.js';
 import { writeKubeconfig } from './kubeconfig.js';
-import { createCA, createServiceAccountKeyPair, issueCert, type CertificateAuthority } from './pki.js';
+import { createCA, createServiceAccountKeyPair, issueApiServerCert, issueCert, type CertificateAuthority } from './pki.js';
 import {
   freePorts,
   killGroup,
@@ -177,13 +177,7 @@ async function prepare(dir: string, name: string, bins: Layout['bins'], opts: Co
     throw new Error('harness: port allocation failed');
   }
   const [serving, admin, kcm] = await Promise.all([
-    issueCert({
-      ca,
-      commonName: 'kube-apiserver',
-      dnsNames: ['localhost', 'kubernetes', 'kubernetes.default', 'kubernetes.default.svc', 'kubernetes.default.svc.cluster.local'],
-      ipAddresses: ['127.0.0.1', SERVICE_IP],
-      usages: 'server',
-    }),
+    issueApiServerCert(ca, SERVICE_IP),
     issueCert({ ca, commonName: 'ironplane-admin', organizations: ['system:masters'], usages: 'client' }),
     // With --use-service-account-credentials=false every controller acts as this
     // user, and the bootstrap RBAC role system:kube-controller-manager only

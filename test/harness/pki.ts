@@ -140,3 +140,14 @@ export function createServiceAccountKeyPair(): { publicKeyPem: string; privateKe
   });
   return { publicKeyPem: publicKey, privateKeyPem: privateKey };
 }
+
+/** The serving certificate of a local kube-apiserver: loopback, the in-cluster names and the Service IP. */
+export function issueApiServerCert(ca: CertificateAuthority, serviceIP: string): Promise<IssuedCert> {
+  return issueCert({
+    ca,
+    commonName: 'kube-apiserver',
+    dnsNames: ['localhost', 'kubernetes', 'kubernetes.default', 'kubernetes.default.svc', 'kubernetes.default.svc.cluster.local'],
+    ipAddresses: ['127.0.0.1', serviceIP],
+    usages: 'server',
+  });
+}

@@ -25,7 +25,7 @@ import {
 } from './controlplane.js';
 import { request, waitFor, type ClientCredentials } from './http.js';
 import { renderKubeconfig } from './kubeconfig.js';
-import { createCA, createServiceAccountKeyPair, issueCert, type CertificateAuthority } from './pki.js';
+import { createCA, createServiceAccountKeyPair, issueApiServerCert, issueCert, type CertificateAuthority } from './pki.js';
 import {
   freePorts,
   killGroup,
@@ -139,13 +139,7 @@ export async function startTenantApiServer(cp: ControlPlane, opts: TenantApiServ
   const [[port], ca, sa] = await Promise.all([freePorts(1), createCA(`${name}-ca`), createServiceAccountKeyPair()]);
   if (port === undefined) throw new Error('harness: port allocation failed');
   const [serving, admin] = await Promise.all([
-    issueCert({
-      ca,
-      commonName: 'kube-apiserver',
-      dnsNames: ['localhost', 'kubernetes', 'kubernetes.default', 'kubernetes.default.svc', 'kubernetes.default.svc.cluster.local'],
-      ipAddresses: ['127.0.0.1', SERVICE_IP],
-      usages: 'server',
-    }),
+    issueApiServerCert(ca, SERVICE_IP),
     issueCert({ ca, commonName: 'kubernetes-admin', organizations: ['system:masters'], usages: 'client' }),
   ]);
   const url = `https://127.0.0.1:${port}`;

@@ -1,20 +1,12 @@
 // The external kinds the simulation reads and writes, typed only as far as
 // the simulation looks into them. Schemas of record: config/external/kubevirt
 // and config/external/kube-ovn.
-import type { KubeObject, ResourceType } from '../../providers/kit/types.js';
+import type { KubeObject } from '../../providers/kit/types.js';
 import type { SubnetSpec } from './ipam.js';
 import type { Placement } from './scheduling.js';
 
-export const VirtualMachines: ResourceType = { group: 'kubevirt.io', version: 'v1', kind: 'VirtualMachine', plural: 'virtualmachines', namespaced: true };
-export const VirtualMachineInstances: ResourceType = {
-  group: 'kubevirt.io',
-  version: 'v1',
-  kind: 'VirtualMachineInstance',
-  plural: 'virtualmachineinstances',
-  namespaced: true,
-};
-export const Subnets: ResourceType = { group: 'kubeovn.io', version: 'v1', kind: 'Subnet', plural: 'subnets', namespaced: false };
-export const Nodes: ResourceType = { group: '', version: 'v1', kind: 'Node', plural: 'nodes', namespaced: false };
+// Where the kinds live on the apiserver: plain facts, shared with the provider.
+export { Nodes, Subnets, VirtualMachineInstances, VirtualMachines } from '../../providers/kubevirt/resources.js';
 
 /** KubeVirt's condition shape, shared by VMs and VMIs. */
 export interface Condition {
