@@ -133,3 +133,7 @@ require (
 	sigs.k8s.io/randfill v1.0.0 // indirect
 	sigs.k8s.io/structured-merge-diff/v6 v6.4.0 // indirect
 )
+
+require ironplane.dev/hack/tools/crdio v0.0.0
+
+replace ironplane.dev/hack/tools/crdio => ../crdio

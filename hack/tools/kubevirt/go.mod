@@ -141,3 +141,7 @@ replace (
 	kubevirt.io/api => kubevirt.io/api v1.8.0
 	kubevirt.io/client-go => kubevirt.io/client-go v1.8.0
 )
+
+require ironplane.dev/hack/tools/crdio v0.0.0
+
+replace ironplane.dev/hack/tools/crdio => ../crdio

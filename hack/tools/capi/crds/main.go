@@ -35,6 +35,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"ironplane.dev/hack/tools/crdio"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -128,11 +129,11 @@ func run(o options) error {
 		buf.WriteString(header)
 		buf.WriteString("---\n")
 		buf.Write(c.body)
-		if err := writeIfChanged(filepath.Join(o.to, c.file), buf.Bytes()); err != nil {
+		if err := crdio.WriteIfChanged(filepath.Join(o.to, c.file), buf.Bytes()); err != nil {
 			return err
 		}
 	}
-	removed, err := removeStale(o.to, keep)
+	removed, err := crdio.RemoveStale(o.to, tool, keep)
 	if err != nil {
 		return err
 	}
@@ -328,44 +329,4 @@ func parseCRD(doc []byte) (crd, bool, error) {
 		return crd{}, false, fmt.Errorf("CRD name %q, want %q", head.Metadata.Name, want)
 	}
 	return crd{name: head.Metadata.Name, file: head.Spec.Group + "_" + head.Spec.Names.Plural + ".yaml", body: doc}, true, nil
-}
-
-func writeIfChanged(path string, data []byte) error {
-	if old, err := os.ReadFile(path); err == nil && bytes.Equal(old, data) {
-		return nil
-	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
-}
-
-// removeStale deletes files this command wrote earlier (recognised by the
-// header) that the current run did not produce, e.g. after an upgrade drops
-// a CRD.
-func removeStale(dir string, keep map[string]bool) (int, error) {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return 0, err
-	}
-	n := 0
-	for _, e := range entries {
-		if e.IsDir() || keep[e.Name()] || filepath.Ext(e.Name()) != ".yaml" {
-			continue
-		}
-		p := filepath.Join(dir, e.Name())
-		data, err := os.ReadFile(p)
-		if err != nil {
-			return n, err
-		}
-		first, _, _ := bytes.Cut(data, []byte("\n"))
-		if bytes.HasPrefix(first, []byte("# Generated from ")) && bytes.HasSuffix(first, []byte(" by "+tool+"; do not edit.")) {
-			if err := os.Remove(p); err != nil {
-				return n, err
-			}
-			n++
-		}
-	}
-	return n, nil
 }

@@ -24,6 +24,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"ironplane.dev/hack/tools/crdio"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -91,13 +92,13 @@ func run(to string) error {
 		buf.WriteString(header)
 		buf.WriteString("---\n")
 		buf.Write(body)
-		if err := writeIfChanged(filepath.Join(to, file), buf.Bytes()); err != nil {
+		if err := crdio.WriteIfChanged(filepath.Join(to, file), buf.Bytes()); err != nil {
 			return err
 		}
 		keep[file] = true
 		files = append(files, file)
 	}
-	removed, err := removeStale(to, keep)
+	removed, err := crdio.RemoveStale(to, tool, keep)
 	if err != nil {
 		return err
 	}
@@ -148,43 +149,4 @@ func render(crd *extv1.CustomResourceDefinition) ([]byte, error) {
 		delete(meta, "creationTimestamp")
 	}
 	return yaml.Marshal(obj)
-}
-
-func writeIfChanged(path string, data []byte) error {
-	if old, err := os.ReadFile(path); err == nil && bytes.Equal(old, data) {
-		return nil
-	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
-}
-
-// removeStale deletes files this command wrote earlier (recognised by the
-// header) that the current run did not produce.
-func removeStale(dir string, keep map[string]bool) (int, error) {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return 0, err
-	}
-	n := 0
-	for _, e := range entries {
-		if e.IsDir() || keep[e.Name()] || filepath.Ext(e.Name()) != ".yaml" {
-			continue
-		}
-		p := filepath.Join(dir, e.Name())
-		data, err := os.ReadFile(p)
-		if err != nil {
-			return n, err
-		}
-		first, _, _ := bytes.Cut(data, []byte("\n"))
-		if bytes.HasPrefix(first, []byte("# Generated from ")) && bytes.HasSuffix(first, []byte(" by "+tool+"; do not edit.")) {
-			if err := os.Remove(p); err != nil {
-				return n, err
-			}
-			n++
-		}
-	}
-	return n, nil
 }
