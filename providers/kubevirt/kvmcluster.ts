@@ -13,6 +13,7 @@ import type { KvmCluster } from '../api/generated/ironplane/v1alpha1/kvmcluster.
 import type { KvmMachine } from '../api/generated/ironplane/v1alpha1/kvmmachine.js';
 import { clusterNameOf, ownerClusterName, pausedReason, Reasons, type Cluster } from '../capi/contract.js';
 import type { Client } from '../kit/client.js';
+import { jsonEqual } from '../kit/patch.js';
 import type { Informer } from '../kit/informer.js';
 import { objectReconciler } from '../kit/reconciler.js';
 import type { KubeObject } from '../kit/types.js';
@@ -34,8 +35,8 @@ export interface KvmClusterCaches {
   kvmClusters: Informer<KvmCluster>;
   clusters: Informer<Cluster>;
   kvmMachines: Informer<KvmMachine>;
-  vpcs: Informer<KubeObject>;
-  subnets: Informer<KubeObject>;
+  vpcs: Informer<KubeObject & { spec?: unknown }>;
+  subnets: Informer<KubeObject & { spec?: unknown }>;
   nodes: Informer<InfraNode>;
 }
 
@@ -82,6 +83,15 @@ export function renderNetwork(kc: KvmCluster): { vpc: KubeObject & { spec: Recor
   };
 }
 
+/** True when `live` has every label and spec field of `want` with the same value. */
+export function covers(live: (KubeObject & { spec?: unknown }) | undefined, want: KubeObject & { spec: Record<string, unknown> }): boolean {
+  if (!live) return false;
+  const labels = live.metadata?.labels ?? {};
+  if (!Object.entries(want.metadata?.labels ?? {}).every(([k, v]) => labels[k] === v)) return false;
+  const spec = (live.spec ?? {}) as Record<string, unknown>;
+  return Object.entries(want.spec).every(([k, v]) => jsonEqual(spec[k], v));
+}
+
 export function kvmClusterReconciler(deps: { client: Client; caches: KvmClusterCaches }) {
   const { client, caches } = deps;
   return objectReconciler<KvmCluster, Ctx>({
@@ -113,9 +123,11 @@ export function kvmClusterReconciler(deps: { client: Client; caches: KvmClusterC
     async normal(scope) {
       const kc = scope.obj;
       const { vpc, subnet } = renderNetwork(kc);
-      // Server-side apply converges both whatever state a previous run left.
-      await client.apply(Vpcs, vpc, { force: true });
-      await client.apply(Subnets, subnet, { force: true });
+      // Server-side apply converges both whatever state a previous run left;
+      // skipped when the cache already shows every field we own as wanted
+      // (kube-OVN adds fields of its own, which we leave alone).
+      if (!covers(caches.vpcs.get(vpc.metadata!.name!), vpc)) await client.apply(Vpcs, vpc, { force: true });
+      if (!covers(caches.subnets.get(subnet.metadata!.name!), subnet)) await client.apply(Subnets, subnet, { force: true });
       const zoneLabel = kc.spec?.failureDomains?.zoneLabel ?? DEFAULT_ZONE_LABEL;
       kc.metadata.labels = { ...kc.metadata.labels, 'cluster.x-k8s.io/cluster-name': scope.ctx.cluster!.metadata.name! };
       kc.status = {

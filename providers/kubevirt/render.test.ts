@@ -6,6 +6,7 @@ import type { KvmMachine } from '../api/generated/ironplane/v1alpha1/kvmmachine.
 import { validateVirtualMachine } from '../api/generated/kubevirt/index.js';
 import { validateOrThrow } from '../api/validate.js';
 import { PROVIDER_ID_FILE, tenantNetworkName, hostnameFor } from './names.js';
+import { covers, failureDomainsFrom, renderNetwork } from './kvmcluster.js';
 import { addressesFrom, renderUserData, renderVirtualMachine, specProblems, UnsupportedBootstrapData, type RenderInput } from './render.js';
 
 const GOLDEN = path.join(import.meta.dirname, 'testdata');
@@ -159,6 +160,43 @@ describe('names and addresses', () => {
       { type: 'InternalIP', address: '10.0.0.5' },
       { type: 'InternalIP', address: 'fd00::5' },
       { type: 'Hostname', address: 'h' },
+    ]);
+  });
+});
+
+describe('KvmCluster network', () => {
+  const kc = {
+    apiVersion: 'infrastructure.ironplane.dev/v1alpha1' as const,
+    kind: 'KvmCluster' as const,
+    metadata: { name: 'alpha', namespace: 'team-a' },
+    spec: { network: { nodeCIDR: '10.10.0.0/24', natOutgoing: true, excludeIPs: ['10.10.0.2..10.10.0.9'] } },
+  };
+
+  it('should render a Vpc and a Subnet named after namespace and cluster, labelled back to the KvmCluster', () => {
+    const { vpc, subnet } = renderNetwork(kc);
+    expect(vpc.metadata).toEqual({ name: 'team-a-alpha', labels: { 'infrastructure.ironplane.dev/kvm-cluster': 'alpha', 'infrastructure.ironplane.dev/kvm-cluster-namespace': 'team-a' } });
+    expect(subnet.spec).toEqual({ vpc: 'team-a-alpha', cidrBlock: '10.10.0.0/24', protocol: 'IPv4', provider: 'ovn', natOutgoing: true, excludeIps: ['10.10.0.2..10.10.0.9'] });
+  });
+
+  it('covers() should accept fields kube-OVN added and refuse a changed field of ours', () => {
+    const { subnet } = renderNetwork(kc);
+    const live = { ...subnet, spec: { ...subnet.spec, gateway: '10.10.0.1', default: false } };
+    expect(covers(live, subnet)).toBe(true);
+    expect(covers({ ...live, spec: { ...live.spec, natOutgoing: false } }, subnet)).toBe(false);
+    expect(covers(undefined, subnet)).toBe(false);
+  });
+
+  it('should derive failure domains from schedulable, selected nodes only', () => {
+    const node = (name: string, labels: Record<string, string>, unschedulable = false) => ({ metadata: { name, labels }, spec: { unschedulable } });
+    expect(
+      failureDomainsFrom(
+        [node('a', { zone: 'z2', host: 'y' }), node('b', { zone: 'z1', host: 'y' }), node('c', { zone: 'z3', host: 'y' }, true), node('d', { zone: 'z4' }), node('e', { host: 'y' })],
+        'zone',
+        { host: 'y' },
+      ),
+    ).toEqual([
+      { name: 'z1', controlPlane: false },
+      { name: 'z2', controlPlane: false },
     ]);
   });
 });

@@ -35,8 +35,10 @@ export function setupKubevirt(mgr: Manager, opts: KubevirtOptions): { tenants: T
   // Secrets are not cached at all: reading them needs only `get`, not list/watch.
   const vms = informer(new Informer<VirtualMachine>(client, VirtualMachines, { log, labelSelector: KVM_MACHINE_LABEL }));
   const vmis = informer(new Informer<VirtualMachineInstance>(client, VirtualMachineInstances, { log, labelSelector: KVM_MACHINE_LABEL }));
-  const vpcs = informer(new Informer<KubeObject>(client, Vpcs, { log, labelSelector: KVM_CLUSTER_LABEL, transform: metadataOnly }));
-  const subnets = informer(new Informer<KubeObject>(client, Subnets, { log, labelSelector: KVM_CLUSTER_LABEL, transform: metadataOnly }));
+  // Vpcs and Subnets keep their spec: the KvmCluster controller applies only when it differs.
+  const keepSpec = (o: KubeObject & { spec?: unknown }) => ({ ...metadataOnly(o), spec: o.spec });
+  const vpcs = informer(new Informer<KubeObject & { spec?: unknown }>(client, Vpcs, { log, labelSelector: KVM_CLUSTER_LABEL, transform: keepSpec }));
+  const subnets = informer(new Informer<KubeObject & { spec?: unknown }>(client, Subnets, { log, labelSelector: KVM_CLUSTER_LABEL, transform: keepSpec }));
   const nodes = informer(new Informer<InfraNode>(client, Nodes, { log, transform: (n) => ({ ...metadataOnly(n), spec: { unschedulable: n.spec?.unschedulable } }) }));
 
   const tenants = new TenantClients(client, 'ironplane-kubevirt');
@@ -75,7 +77,8 @@ export function setupKubevirt(mgr: Manager, opts: KubevirtOptions): { tenants: T
   clusterCtl
     .watch(kvmClusters)
     .watch(clusters, (c) => (c.spec?.infrastructureRef?.kind === 'KvmCluster' ? [`${c.metadata.namespace}/${c.spec.infrastructureRef.name}`] : []))
-    .watch(kvmMachines, (m) => kvmClusterOf(m.metadata.namespace, clusterNameOf(m)))
+    // A KvmCluster only waits for its machines to go: their updates do not concern it.
+    .watch(kvmMachines, (m) => kvmClusterOf(m.metadata.namespace, clusterNameOf(m)), () => false)
     .watch(vpcs, byClusterLabel)
     .watch(subnets, byClusterLabel)
     .watch(
