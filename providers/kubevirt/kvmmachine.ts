@@ -73,8 +73,10 @@ export function kvmMachineReconciler(deps: { client: Client; caches: KvmMachineC
   const fail = (scope: Scope<KvmMachine, Ctx>, reason: string, message: string) => {
     // The v1beta1 failure fields are what existing MachineHealthChecks and
     // `clusterctl describe` read; the condition is the v1beta2 signal.
+    const first = !scope.original.status?.deprecated?.v1beta1?.failureReason;
     scope.obj.status = { ...scope.obj.status, deprecated: { v1beta1: { failureReason: reason, failureMessage: message } } };
     scope.setCondition({ type: Conditions.VirtualMachineReady, status: false, reason, message });
+    if (first) void deps.recorder?.event(scope.obj, 'Warning', reason, message);
   };
 
   return objectReconciler<KvmMachine, Ctx>({
