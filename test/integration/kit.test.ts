@@ -5,6 +5,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startControlPlane, type ControlPlane } from '../harness/index.js';
 import { Client } from '../../providers/kit/client.js';
+import { FakeClock } from '../../providers/kit/clock.js';
 import { getCondition } from '../../providers/kit/conditions.js';
 import { Informer } from '../../providers/kit/informer.js';
 import { createLogger } from '../../providers/kit/log.js';
@@ -100,10 +101,11 @@ describe('a sample controller built from the kit', () => {
   });
 
   it('given the apiserver restarts mid-watch, should reconcile an object created before the watch resumes, without duplicate side effects', async () => {
-    // A long minimum back-off keeps the informers disconnected for a while
-    // after the apiserver is back, so the new Widget is created while they are
-    // still away and must be recovered from the resumed watch.
-    const { controller, widgets, configMaps, effects } = widgetController({ client, log, informerOpts: { retryMinMs: 3000, retryMaxMs: 3000 } });
+    // The informers back off on a fake clock: after the outage they stay
+    // disconnected until the test moves time on, so the new Widget is surely
+    // created while they are away and must come from the resumed watch.
+    const clock = new FakeClock(Date.now());
+    const { controller, widgets, configMaps, effects } = widgetController({ client, log, informerOpts: { clock, retryMinMs: 1000, retryMaxMs: 1000 } });
     await Promise.all([widgets.start(), configMaps.start()]);
     await controller.start();
     try {
@@ -116,11 +118,12 @@ describe('a sample controller built from the kit', () => {
       client.close(); // drop pooled connections to the old process
       const watchesBefore = widgets.stats.watches;
       await client.create<Widget>(Widgets, { metadata: { name: 'during', namespace: 'kit' }, spec: { size: 2 } });
-      // Not a timing assertion: it proves the object was created while the
-      // informer was still disconnected, which is the case under test.
       expect(widgets.stats.watches).toBe(watchesBefore);
 
-      await until('during to be reconciled', async () => (await client.get<Widget>(Widgets, 'during', 'kit')).status?.observedSize === 2, 60_000);
+      await until('during to be reconciled', async () => {
+        clock.advance(1000);
+        return (await client.get<Widget>(Widgets, 'during', 'kit')).status?.observedSize === 2;
+      }, 60_000);
       expect(widgets.stats.watches).toBeGreaterThan(watchesBefore);
       expect(effects.configMapsCreated).toBe(2);
       const cms = await client.list<ConfigMap>(ConfigMaps, { namespace: 'kit', labelSelector: 'test.ironplane.dev/widget' });
@@ -137,7 +140,9 @@ describe('the informer', () => {
     await client.create<ConfigMap>(ConfigMaps, { metadata: { name: 'keep', namespace: 'kit', labels: { gone: 'test' } } });
     await client.create<ConfigMap>(ConfigMaps, { metadata: { name: 'drop', namespace: 'kit', labels: { gone: 'test' } } });
     const events: string[] = [];
-    const inf = new Informer<ConfigMap>(client, ConfigMaps, { namespace: 'kit', labelSelector: 'gone=test', log, retryMinMs: 3000, retryMaxMs: 3000 });
+    // Back-off on a fake clock: the informer stays away until the test moves time on.
+    const clock = new FakeClock(Date.now());
+    const inf = new Informer<ConfigMap>(client, ConfigMaps, { namespace: 'kit', labelSelector: 'gone=test', log, clock, retryMinMs: 1000, retryMaxMs: 1000 });
     inf.addHandlers({ add: (o) => events.push(`add ${o.metadata?.name}`), delete: (o) => events.push(`delete ${o.metadata?.name}`) });
     await inf.start();
     expect(events.sort()).toEqual(['add drop', 'add keep']);
@@ -152,8 +157,12 @@ describe('the informer', () => {
     client.close();
     await client.delete(ConfigMaps, 'drop', 'kit');
     await client.create<ConfigMap>(ConfigMaps, { metadata: { name: 'new', namespace: 'kit', labels: { gone: 'test' } } });
+    expect(events).toEqual([]);
 
-    await until('the relist to deliver the missed events', () => events.length >= 2, 60_000);
+    await until('the relist to deliver the missed events', () => {
+      clock.advance(1000);
+      return events.length >= 2;
+    }, 60_000);
     expect(inf.stats.gone).toBeGreaterThanOrEqual(1);
     expect(inf.stats.lists).toBeGreaterThanOrEqual(2);
     expect(events.sort()).toEqual(['add new', 'delete drop']);
