@@ -121,6 +121,11 @@ interface TenantNode extends KubeObject {
   status?: { addresses?: { type: string; address: string }[]; conditions?: { type: string; status: string }[]; nodeInfo?: { kubeletVersion?: string } };
 }
 const tenantNode = (name: string): Promise<TenantNode | undefined> => tenant.tryGet<TenantNode>(Nodes, name);
+/** A Node once the kubelet has also posted its status (registration and status are two writes, as with a real kubelet). */
+const reportedNode = async (name: string): Promise<TenantNode | undefined> => {
+  const n = await tenantNode(name);
+  return n?.status?.addresses?.length ? n : undefined;
+};
 
 function running(name: string, timeoutMs = 30_000): Promise<VirtualMachineInstance> {
   return until(
@@ -161,7 +166,7 @@ describe('the hypervisor and the kubelet', () => {
     expect(cond(vmStatus.status?.conditions, 'Ready')?.status).toBe('True');
     expect(vmStatus.metadata?.finalizers).toContain('kubevirt.io/virtualMachineControllerFinalize');
 
-    const node = await until('tenant Node c1-md-0-vm-a', () => tenantNode('c1-md-0-vm-a'));
+    const node = await until('tenant Node c1-md-0-vm-a with its status', () => reportedNode('c1-md-0-vm-a'));
     expect(node.spec?.providerID).toBe('kubevirt://sim/vm-a');
     expect(node.status?.addresses).toEqual([
       { type: 'InternalIP', address: '10.20.0.5' },
@@ -182,7 +187,7 @@ describe('the hypervisor and the kubelet', () => {
     const vmi = await running('vm-b');
     expect(vmi.status?.nodeName).toBe('infra-b');
     expect(vmi.status?.interfaces?.[0]?.ipAddress).toBe('10.20.0.6');
-    const node = await until('tenant Node vm-b', () => tenantNode('vm-b'));
+    const node = await until('tenant Node vm-b with its status', () => reportedNode('vm-b'));
     expect(node.spec?.providerID).toBe('kubevirt://sim/vm-b');
   });
 
