@@ -29,12 +29,13 @@ endef
 GEN_KUBEOVN_CRDS := vpcs.kubeovn.io subnets.kubeovn.io ips.kubeovn.io
 
 # One line per upstream, chained into one shell command so a recipe can
-# prefix or redirect it as a whole. Later: bmo, kamaji, sveltos, capsule.
+# prefix or redirect it as a whole. Later: kamaji, sveltos, capsule.
 # KubeVirt keeps no CRD YAML: hack/tools/kubevirt/crds builds its CRDs with
 # KubeVirt's own Go constructors (the first run compiles for a few minutes).
 define copy-external-crds
 { $(call external-crds,capi,sigs.k8s.io/cluster-api,config/crd/bases,capi,$(1)) && \
   $(call external-crds,kubeovn,github.com/kubeovn/kube-ovn,charts/kube-ovn-v2/crds/kube-ovn-crd.yaml,kube-ovn,$(1),$(GEN_KUBEOVN_CRDS:%=-include %)) && \
+  $(call external-crds,bmo,github.com/metal3-io/baremetal-operator,config/base/crds/bases,metal3,$(1)) && \
   cd $(GEN_ROOT)/hack/tools/kubevirt && go run ./crds -to $(1)/kubevirt; }
 endef
 

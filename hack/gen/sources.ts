@@ -42,6 +42,17 @@ export const sources: readonly Source[] = [
     validators: ['Vpc', 'Subnet'],
   },
   {
+    // Metal3 baremetal-operator CRDs copied from the pinned module
+    // (hack/tools/bmo) by `make crds-external`. Types for every kind.
+    name: 'metal3',
+    crdDir: 'config/external/metal3',
+    out: 'providers/api/generated/metal3',
+    versions: ['v1alpha1'],
+    // We write BareMetalHosts (fixtures, and spec.image/userData/consumerRef
+    // when claiming a host); everything else is only read.
+    validators: ['BareMetalHost'],
+  },
+  {
     // Test fixtures: exercise the generator end to end.
     name: 'fixtures',
     crdDir: 'test/fixtures/crds',

@@ -52,6 +52,11 @@ capi_ldflags() {
     "$v" "$(echo "$v" | cut -d. -f2)"
 }
 
+bmo_ldflags() {
+  printf -- '-s -w -X github.com/metal3-io/baremetal-operator/pkg/version.Raw=%s' \
+    "$(required_version bmo github.com/metal3-io/baremetal-operator)"
+}
+
 # tool -> "module|package|ldflags-function"
 declare -A TOOLS=(
   [etcd]="etcd|go.etcd.io/etcd/server/v3|"
@@ -59,8 +64,9 @@ declare -A TOOLS=(
   [kube-controller-manager]="kube|k8s.io/kubernetes/cmd/kube-controller-manager|kube_ldflags"
   [capi-manager]="capi|sigs.k8s.io/cluster-api|capi_ldflags"
   [clusterctl]="capi|sigs.k8s.io/cluster-api/cmd/clusterctl|capi_ldflags"
+  [baremetal-operator]="bmo|github.com/metal3-io/baremetal-operator|bmo_ldflags"
 )
-ORDER=(etcd kube-apiserver kube-controller-manager capi-manager clusterctl)
+ORDER=(etcd kube-apiserver kube-controller-manager capi-manager clusterctl baremetal-operator)
 
 build_one() {
   local tool="$1" spec module pkg flagsfn ldflags stamp want
