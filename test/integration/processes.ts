@@ -19,8 +19,14 @@ export interface Proc {
   exited: Promise<number | null>;
 }
 
+/** Runs a Node.js script: args are node's arguments. */
 export function run(args: string[], opts: { env?: NodeJS.ProcessEnv } = {}): Proc {
-  const child = spawn(process.execPath, args, { cwd: REPO, env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  return runBinary(process.execPath, args, opts);
+}
+
+/** Runs any executable, e.g. an upstream binary from bin/. */
+export function runBinary(command: string, args: string[], opts: { env?: NodeJS.ProcessEnv } = {}): Proc {
+  const child = spawn(command, args, { cwd: REPO, env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
   live.add(child);
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
