@@ -22,6 +22,11 @@ export const realClock: Clock = {
   },
 };
 
+/** A Kubernetes MicroTime (RFC 3339 with microseconds), as Leases and Events carry. */
+export function microTime(ms: number): string {
+  return new Date(ms).toISOString().replace('Z', '000Z');
+}
+
 /** Sleeps on the given clock; resolves early (without error) when the signal aborts. */
 export function sleep(clock: Clock, ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {

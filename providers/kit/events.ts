@@ -3,6 +3,7 @@
 // event for the same object updates the first one's series count instead of
 // creating another Event, so a flapping condition cannot flood etcd.
 import { randomBytes } from 'node:crypto';
+import { microTime } from './clock.js';
 import { isNotFound, type Client } from './client.js';
 import type { Logger } from './log.js';
 import { Events, type KubeObject } from './types.js';
@@ -19,10 +20,6 @@ interface Seen {
 const MAX_REMEMBERED = 4096;
 /** The apiserver rejects longer notes. */
 const MAX_NOTE = 1024;
-
-function microTime(d: Date): string {
-  return d.toISOString().replace('Z', '000Z');
-}
 
 export class EventRecorder {
   private readonly seen = new Map<string, Seen>();
@@ -52,7 +49,7 @@ export class EventRecorder {
       if (prior) {
         prior.count++;
         try {
-          await this.client.mergePatch(Events, prior.name, prior.namespace, { series: { count: prior.count, lastObservedTime: microTime(now) } });
+          await this.client.mergePatch(Events, prior.name, prior.namespace, { series: { count: prior.count, lastObservedTime: microTime(now.getTime()) } });
           // Refresh its place as most recently used.
           this.seen.delete(key);
           this.seen.set(key, prior);
@@ -65,7 +62,7 @@ export class EventRecorder {
       const created = await this.client.create<KubeObject>(Events, {
         // client-go's naming: the object's name and a unique hex suffix.
         metadata: { name: `${md.name}.${now.getTime().toString(16)}${randomBytes(3).toString('hex')}`, namespace },
-        eventTime: microTime(now),
+        eventTime: microTime(now.getTime()),
         reportingController: this.controller,
         reportingInstance: this.instance,
         action,

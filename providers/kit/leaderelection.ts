@@ -8,7 +8,7 @@
 // - every write carries the resourceVersion read, so racing candidates
 //   conflict instead of both winning.
 // On loss the manager stops and the process exits, as controller-runtime does.
-import { realClock, sleep, type Clock } from './clock.js';
+import { microTime, realClock, sleep, type Clock } from './clock.js';
 import { isAlreadyExists, isConflict, isNotFound, type Client } from './client.js';
 import type { Logger } from './log.js';
 import { Leases, type KubeObject } from './types.js';
@@ -36,11 +36,6 @@ export interface LeaderElectionConfig {
   onStartedLeading?: () => void;
   onStoppedLeading?: () => void;
   onNewLeader?: (identity: string) => void;
-}
-
-/** Timestamps on the Lease are MicroTime: RFC 3339 with microseconds. */
-function microTime(ms: number): string {
-  return new Date(ms).toISOString().replace('Z', '000Z');
 }
 
 export class LeaderElector {

@@ -11,7 +11,7 @@
 // collection, removes them, after every KvmMachine of the cluster is gone.
 import type { KvmCluster } from '../api/generated/ironplane/v1alpha1/kvmcluster.js';
 import type { KvmMachine } from '../api/generated/ironplane/v1alpha1/kvmmachine.js';
-import { clusterNameOf, ownerClusterName, pausedReason, Reasons, type Cluster } from '../capi/contract.js';
+import { CLUSTER_NAME_LABEL, clusterNameOf, ownerClusterName, pausedReason, Reasons, type Cluster } from '../capi/contract.js';
 import type { Client } from '../kit/client.js';
 import { jsonEqual } from '../kit/patch.js';
 import type { Informer } from '../kit/informer.js';
@@ -129,7 +129,7 @@ export function kvmClusterReconciler(deps: { client: Client; caches: KvmClusterC
       if (!covers(caches.vpcs.get(vpc.metadata!.name!), vpc)) await client.apply(Vpcs, vpc, { force: true });
       if (!covers(caches.subnets.get(subnet.metadata!.name!), subnet)) await client.apply(Subnets, subnet, { force: true });
       const zoneLabel = kc.spec?.failureDomains?.zoneLabel ?? DEFAULT_ZONE_LABEL;
-      kc.metadata.labels = { ...kc.metadata.labels, 'cluster.x-k8s.io/cluster-name': scope.ctx.cluster!.metadata.name! };
+      kc.metadata.labels = { ...kc.metadata.labels, [CLUSTER_NAME_LABEL]: scope.ctx.cluster!.metadata.name! };
       kc.status = {
         ...kc.status,
         network: { vpc: vpc.metadata!.name!, subnet: subnet.metadata!.name! },

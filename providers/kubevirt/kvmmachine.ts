@@ -13,7 +13,7 @@ import type { KvmCluster } from '../api/generated/ironplane/v1alpha1/kvmcluster.
 import type { KvmMachine } from '../api/generated/ironplane/v1alpha1/kvmmachine.js';
 import { CAPI_SECRET_TYPE, CLUSTER_NAME_LABEL, CONTROL_PLANE_LABEL, ownerMachineName, pausedReason, Reasons, type Cluster, type Machine } from '../capi/contract.js';
 import { TenantNotReady, type Secret, type TenantClients } from '../capi/tenant.js';
-import { isNotFound, type Client } from '../kit/client.js';
+import { isAlreadyExists, isNotFound, type Client } from '../kit/client.js';
 import type { Result } from '../kit/controller.js';
 import type { EventRecorder } from '../kit/events.js';
 import type { Informer } from '../kit/informer.js';
@@ -167,7 +167,7 @@ export function kvmMachineReconciler(deps: { client: Client; caches: KvmMachineC
           void deps.recorder?.event(m, 'Normal', 'VirtualMachineCreated', `created VirtualMachine ${name}`);
         } catch (e) {
           // Created by an earlier run whose cache we have not seen yet: fine.
-          if (!(e as { reason?: string }).reason?.includes('AlreadyExists')) throw e;
+          if (!isAlreadyExists(e)) throw e;
         }
         m.status = { ...m.status, virtualMachine: name };
         scope.setCondition({ type: Conditions.VirtualMachineReady, status: false, reason: 'VirtualMachineCreated', message: `VirtualMachine ${name} created, waiting for it to start` });

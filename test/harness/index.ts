@@ -17,3 +17,4 @@ export {
   type TenantApiServerOptions,
   type PublishTenantSecretsOptions,
 } from './tenant.js';
+export { freePorts } from './procs.js';

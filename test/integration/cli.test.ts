@@ -5,7 +5,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startControlPlane, type ControlPlane } from '../harness/index.js';
+import { freePorts, startControlPlane, type ControlPlane } from '../harness/index.js';
 import { REPO, run } from './processes.js';
 
 const CLI = path.join(REPO, 'dist/providers/cli/main.js');
@@ -110,7 +110,8 @@ describe('ironplane', () => {
   });
 
   it('given a server nobody listens on, should say it cannot reach it and exit 1', async () => {
-    const port = await closedPort();
+    // freePorts closes its listeners before answering: nobody listens there now.
+    const [port] = await freePorts(1);
     const r = await ironplane('preflight', '--kubeconfig', kubeconfig('refused.yaml', `https://127.0.0.1:${port}`));
     expect(r.code).toBe(1);
     expect(r.out).toContain(`cannot reach the Kubernetes API at https://127.0.0.1:${port}`);
@@ -136,10 +137,3 @@ describe('ironplane', () => {
   });
 });
 
-async function closedPort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}

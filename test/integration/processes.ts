@@ -3,6 +3,7 @@
 // nothing running.
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
+import { waitFor } from '../harness/index.js';
 
 export const REPO = path.resolve(import.meta.dirname, '../..');
 
@@ -60,17 +61,23 @@ export function runTs(script: string, args: string[], opts: { env?: NodeJS.Proce
   return run(['--import', 'tsx', script, ...args], opts);
 }
 
-export async function until<T>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v) return v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+/**
+ * Polls fn until it returns something truthy. Unlike the harness's waitFor,
+ * which it builds on, an error only counts as "not yet" (objects under test
+ * may not exist yet); the last one is in the timeout message.
+ */
+export function until<T>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 30_000): Promise<T> {
+  return waitFor(
+    what,
+    timeoutMs,
+    async (note) => {
+      try {
+        const v = await fn();
+        return v ? v : note('not yet');
+      } catch (e) {
+        return note((e as Error).message);
+      }
+    },
+    100,
+  );
 }

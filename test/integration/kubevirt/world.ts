@@ -4,10 +4,9 @@
 // `ironplane manager --role kubevirt` process. The tests play CAPI core's
 // part (owner references, labels, bootstrap data name) themselves.
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { parseAllDocuments } from 'yaml';
-import { issueCert, startControlPlane, startTenantApiServer, publishTenantSecrets, type ControlPlane, type TenantPlane } from '../../harness/index.js';
+import { freePorts, issueCert, startControlPlane, startTenantApiServer, publishTenantSecrets, type ControlPlane, type TenantPlane } from '../../harness/index.js';
 import { renderKubeconfig } from '../../harness/kubeconfig.js';
 import { startHypervisor, type Hypervisor } from '../../sim/hypervisor.js';
 import { startKubelet, type Kubelet } from '../../sim/kubelet.js';
@@ -88,7 +87,8 @@ const MANAGER_USER = 'ironplane-kubevirt';
  * configuration pointed at https://127.0.0.1:<port><path>.
  */
 async function localWebhooks(cp: ControlPlane, client: Client): Promise<{ port: number; certDir: string }> {
-  const port = await freePort();
+  const [port] = await freePorts(1);
+  if (port === undefined) throw new Error('no free port for the webhook server');
   const certDir = path.join(cp.dir, 'kubevirt-webhook-certs');
   fs.mkdirSync(certDir, { recursive: true });
   const serving = await issueCert({ ca: cp.ca, commonName: 'ironplane-kubevirt-webhook', ipAddresses: ['127.0.0.1'], usages: 'server' });
@@ -102,14 +102,6 @@ async function localWebhooks(cp: ControlPlane, client: Client): Promise<{ port: 
   }
   await client.apply({ group: 'admissionregistration.k8s.io', version: 'v1', kind: 'ValidatingWebhookConfiguration', plural: 'validatingwebhookconfigurations', namespaced: false }, config, { force: true });
   return { port, certDir };
-}
-
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
 }
 
 /** Applies config/rbac/kubevirt, binds it to a user, and writes a kubeconfig with that user's client certificate. */
