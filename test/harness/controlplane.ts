@@ -340,7 +340,7 @@ export class LocalControlPlane implements ControlPlane, SyncCleanup {
   }
 
   async installCRDs(paths: string[]): Promise<void> {
-    await applyCRDs({ url: this.url, creds: this.layout.admin }, paths);
+    await applyCRDs(this.kubeConfig, paths);
   }
 
   async startApiServer(): Promise<void> {

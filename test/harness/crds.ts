@@ -11,16 +11,18 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
-import { request, waitFor, type ClientCredentials } from './http.js';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { Client } from '../../providers/kit/client.js';
+import { CustomResourceDefinitions, type KubeObject, type ResourceType } from '../../providers/kit/types.js';
+import { waitFor } from './http.js';
 
 export const FIELD_MANAGER = 'ironplane-harness';
-const CRD_API = '/apis/apiextensions.k8s.io/v1/customresourcedefinitions';
 
 interface CRD {
   apiVersion: string;
   kind: 'CustomResourceDefinition';
   metadata: { name: string };
-  spec: { group: string; names: { plural: string }; versions: { name: string; served: boolean }[] };
+  spec: { group: string; scope: string; names: { plural: string; kind: string }; versions: { name: string; served: boolean }[] };
   status?: unknown;
 }
 
@@ -31,10 +33,6 @@ interface Condition {
   message?: string;
 }
 
-export interface ApiTarget {
-  url: string;
-  creds: ClientCredentials;
-}
 
 function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -50,6 +48,8 @@ function isCRD(v: unknown): v is CRD {
     typeof spec.group === 'string' &&
     isRecord(spec.names) &&
     typeof spec.names.plural === 'string' &&
+    typeof spec.names.kind === 'string' &&
+    typeof spec.scope === 'string' &&
     Array.isArray(spec.versions)
   );
 }
@@ -88,35 +88,13 @@ export function loadCRDs(paths: string[]): CRD[] {
   return out;
 }
 
-async function apply(api: ApiTarget, crd: CRD): Promise<void> {
-  // Status is owned by the server; sending it would only be ignored.
-  const { status: _status, ...body } = crd;
-  // Server-side apply with force: creates or takes over every field we set,
-  // so re-installing a changed CRD over an old one just works.
-  const res = await request(
-    `${api.url}${CRD_API}/${crd.metadata.name}?fieldManager=${FIELD_MANAGER}&force=true`,
-    api.creds,
-    {
-      method: 'PATCH',
-      body: JSON.stringify(body),
-      headers: { 'content-type': 'application/apply-patch+yaml' },
-      timeoutMs: 30_000,
-    },
-  );
-  if (res.status !== 200 && res.status !== 201) {
-    throw new Error(`applying CRD ${crd.metadata.name}: HTTP ${res.status}: ${res.body}`);
-  }
-}
-
-async function waitUsable(api: ApiTarget, crd: CRD, timeoutMs: number): Promise<void> {
+async function waitUsable(client: Client, crd: CRD, timeoutMs: number): Promise<void> {
   const name = crd.metadata.name;
   await waitFor(`CRD ${name} to be Established`, timeoutMs, async (note) => {
-    const res = await request(`${api.url}${CRD_API}/${name}`, api.creds);
-    if (res.status !== 200) return note(`HTTP ${res.status}`);
-    const got = JSON.parse(res.body) as { status?: { conditions?: Condition[] } };
+    const got = await client.tryGet<KubeObject & { status?: { conditions?: Condition[] } }>(CustomResourceDefinitions, name);
+    if (!got) return note('not found');
     const conds = got.status?.conditions ?? [];
-    const established = conds.find((c) => c.type === 'Established');
-    if (established?.status === 'True') return true;
+    if (conds.find((c) => c.type === 'Established')?.status === 'True') return true;
     // NamesAccepted=False never heals by itself: fail now with the reason.
     const names = conds.find((c) => c.type === 'NamesAccepted');
     if (names?.status === 'False') throw new Error(`CRD ${name}: names not accepted: ${names.message ?? names.reason}`);
@@ -125,21 +103,28 @@ async function waitUsable(api: ApiTarget, crd: CRD, timeoutMs: number): Promise<
   for (const v of crd.spec.versions.filter((v) => v.served)) {
     const path = `/apis/${crd.spec.group}/${v.name}`;
     await waitFor(`${crd.spec.names.plural} in discovery at ${path}`, timeoutMs, async (note) => {
-      const res = await request(`${api.url}${path}`, api.creds);
-      if (res.status !== 200) return note(`HTTP ${res.status}`);
-      const list = JSON.parse(res.body) as { resources?: { name: string }[] };
-      return list.resources?.some((r) => r.name === crd.spec.names.plural) ? true : note('not listed yet');
+      const list = await client.request<{ resources?: { name: string }[] }>({ method: 'GET', path }).catch((e: Error) => note(e.message));
+      return list?.resources?.some((r) => r.name === crd.spec.names.plural) ? true : note('not listed yet');
     });
-    const listPath = `${path}/${crd.spec.names.plural}`;
-    await waitFor(`LIST ${listPath} to succeed`, timeoutMs, async (note) => {
-      const res = await request(`${api.url}${listPath}`, api.creds);
-      return res.status === 200 ? true : note(`HTTP ${res.status}: ${res.body}`);
-    });
+    const rt: ResourceType = { group: crd.spec.group, version: v.name, kind: crd.spec.names.kind, plural: crd.spec.names.plural, namespaced: crd.spec.scope === 'Namespaced' };
+    await waitFor(`LIST ${path}/${rt.plural} to succeed`, timeoutMs, async (note) =>
+      client.list(rt, { limit: 1 }).then(
+        () => true,
+        (e: Error) => note(e.message),
+      ),
+    );
   }
 }
 
-export async function installCRDs(api: ApiTarget, paths: string[], timeoutMs = 30_000): Promise<void> {
+/** Installs CRDs with server-side apply (force: re-installing a changed CRD just works) and waits until they are usable. */
+export async function installCRDs(kubeConfig: KubeConfig, paths: string[], timeoutMs = 30_000): Promise<void> {
   const crds = loadCRDs(paths);
-  await Promise.all(crds.map((c) => apply(api, c)));
-  await Promise.all(crds.map((c) => waitUsable(api, c, timeoutMs)));
+  const client = new Client(kubeConfig, { fieldManager: FIELD_MANAGER, timeoutMs: 30_000 });
+  try {
+    // Status is owned by the server; sending it would only be ignored.
+    await Promise.all(crds.map(({ status: _status, ...crd }) => client.apply(CustomResourceDefinitions, crd as KubeObject, { force: true })));
+    await Promise.all(crds.map((c) => waitUsable(client, c, timeoutMs)));
+  } finally {
+    client.close();
+  }
 }

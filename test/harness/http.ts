@@ -1,7 +1,7 @@
-// Minimal HTTPS client with a client certificate, for the raw calls the
-// harness makes (readiness probes, server-side apply of CRDs, discovery).
-// client-node's typed APIs re-serialise objects through their models, which
-// drops fields such as x-kubernetes-preserve-unknown-fields from CRD schemas.
+// Minimal HTTPS probe with a client certificate, for what the harness checks
+// before a server is up (etcd /health, kube-apiserver /readyz): no pooled
+// connections to processes that come and go. API calls go through the kit's
+// Client.
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 
