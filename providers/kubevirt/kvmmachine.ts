@@ -13,14 +13,15 @@ import type { KvmCluster } from '../api/generated/ironplane/v1alpha1/kvmcluster.
 import type { KvmMachine } from '../api/generated/ironplane/v1alpha1/kvmmachine.js';
 import { CAPI_SECRET_TYPE, CLUSTER_NAME_LABEL, CONTROL_PLANE_LABEL, ownerMachineName, pausedReason, Reasons, type Cluster, type Machine } from '../capi/contract.js';
 import { TenantNotReady, type Secret, type TenantClients } from '../capi/tenant.js';
-import { isAlreadyExists, isNotFound, type Client } from '../kit/client.js';
+import { bootstrapUserData } from '../capi/userdata.js';
+import { isAlreadyExists, type Client } from '../kit/client.js';
 import type { Result } from '../kit/controller.js';
 import type { EventRecorder } from '../kit/events.js';
 import type { Informer } from '../kit/informer.js';
 import { objectReconciler, type Scope } from '../kit/reconciler.js';
 import { Secrets, type KubeObject } from '../kit/types.js';
 import { API_VERSION, hostnameFor, KVM_MACHINE_FINALIZER, KVM_MACHINE_LABEL, providerIDFor, userDataSecretName } from './names.js';
-import { addressesFrom, renderUserData, specProblems, renderVirtualMachine, UnsupportedBootstrapData, type VirtualMachine, type VirtualMachineInstance } from './render.js';
+import { addressesFrom, specProblems, renderVirtualMachine, type VirtualMachine, type VirtualMachineInstance } from './render.js';
 import { KvmMachines, Nodes, VirtualMachines } from './resources.js';
 
 export const Conditions = {
@@ -260,27 +261,10 @@ export function kvmMachineReconciler(deps: { client: Client; caches: KvmMachineC
   async function ensureUserData(scope: Scope<KvmMachine, Ctx>, dataSecretName: string, providerID: string, clusterName: string): Promise<'ok' | 'missing' | 'invalid'> {
     const m = scope.obj;
     const ns = m.metadata.namespace!;
-    let bootstrap: Secret;
-    try {
-      bootstrap = await client.get<Secret>(Secrets, dataSecretName, ns);
-    } catch (e) {
-      if (!isNotFound(e)) throw e;
-      scope.setCondition({ type: Conditions.VirtualMachineReady, status: false, reason: Reasons.WaitingForBootstrapData, message: `bootstrap data Secret ${dataSecretName} not found` });
-      return 'missing';
-    }
-    const value = bootstrap.data?.['value'];
-    if (!value) {
-      scope.setCondition({ type: Conditions.VirtualMachineReady, status: false, reason: 'BootstrapDataInvalid', message: `bootstrap data Secret ${dataSecretName} has no "value" key` });
-      return 'invalid';
-    }
-    const format = bootstrap.data?.['format'] ? Buffer.from(bootstrap.data['format'], 'base64').toString('utf8') : undefined;
-    let userdata: string;
-    try {
-      userdata = renderUserData({ value: Buffer.from(value, 'base64').toString('utf8'), ...(format ? { format } : {}) }, providerID);
-    } catch (e) {
-      if (!(e instanceof UnsupportedBootstrapData)) throw e;
-      scope.setCondition({ type: Conditions.VirtualMachineReady, status: false, reason: 'BootstrapDataInvalid', message: `Secret ${dataSecretName}: ${e.message}` });
-      return 'invalid';
+    const data = await bootstrapUserData(client, ns, dataSecretName, providerID);
+    if (!data.ok) {
+      scope.setCondition({ type: Conditions.VirtualMachineReady, status: false, reason: data.missing ? Reasons.WaitingForBootstrapData : 'BootstrapDataInvalid', message: data.message });
+      return data.missing ? 'missing' : 'invalid';
     }
     const secret: Secret = {
       metadata: {
@@ -290,7 +274,7 @@ export function kvmMachineReconciler(deps: { client: Client; caches: KvmMachineC
         ownerReferences: [{ apiVersion: API_VERSION, kind: 'KvmMachine', name: m.metadata.name!, uid: m.metadata.uid!, controller: true, blockOwnerDeletion: true }],
       },
       type: CAPI_SECRET_TYPE,
-      data: { userdata: Buffer.from(userdata).toString('base64') },
+      data: { userdata: Buffer.from(data.userdata).toString('base64') },
     };
     // Server-side apply: creates it, or converges a copy left by a run that died mid-way.
     await client.apply(Secrets, secret, { force: true });

@@ -21,8 +21,8 @@ export const KVM_CLUSTER_NAMESPACE_LABEL = 'infrastructure.ironplane.dev/kvm-clu
 /** kube-OVN attaches a VM's pod network to this Subnet. */
 export const LOGICAL_SWITCH_ANNOTATION = 'ovn.kubernetes.io/logical_switch';
 
-/** Where the providerID reaches the guest; the Kairos bootstrap passes it to kubelet --provider-id. */
-export const PROVIDER_ID_FILE = '/etc/ironplane/provider-id';
+/** Where the providerID reaches the guest (shared with the Metal3 provider). */
+export { PROVIDER_ID_FILE } from '../capi/userdata.js';
 
 /** kubevirt://<namespace>/<name>: unique in the management cluster, known before the VM exists. */
 export function providerIDFor(namespace: string, name: string): string {

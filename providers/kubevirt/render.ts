@@ -2,7 +2,6 @@
 // VirtualMachine, and the userdata the guest boots with. No I/O here; the
 // reconciler feeds in what it read and writes what comes out. Golden tests
 // pin the output.
-import { parseDocument, stringify } from 'yaml';
 import type { KvmMachine } from '../api/generated/ironplane/v1alpha1/kvmmachine.js';
 import { CLUSTER_NAME_LABEL } from '../capi/contract.js';
 import type { KubeObject, OwnerReference } from '../kit/types.js';
@@ -11,7 +10,6 @@ import {
   hostnameFor,
   KVM_MACHINE_LABEL,
   LOGICAL_SWITCH_ANNOTATION,
-  PROVIDER_ID_FILE,
   ROLE_LABEL,
   userDataSecretName,
 } from './names.js';
@@ -146,35 +144,6 @@ export function renderVirtualMachine(input: RenderInput): VirtualMachine {
       },
     },
   };
-}
-
-/** Why bootstrap data cannot be used as it is. */
-export class UnsupportedBootstrapData extends Error {}
-
-/**
- * The userdata the guest boots with: the bootstrap provider's cloud-config
- * plus one file holding the providerID, which the bootstrap's kubelet
- * configuration reads (see PROVIDER_ID_FILE). Comments and key order of the
- * original are kept.
- */
-export function renderUserData(bootstrap: { value: string; format?: string }, providerID: string): string {
-  const format = bootstrap.format ?? 'cloud-config';
-  if (format !== 'cloud-config') throw new UnsupportedBootstrapData(`bootstrap data format "${format}" is not supported: KvmMachines boot cloud-config (Kairos)`);
-  if (!bootstrap.value.trimStart().startsWith('#cloud-config')) throw new UnsupportedBootstrapData('bootstrap data is not a cloud-config: it must start with "#cloud-config"');
-  const doc = parseDocument(bootstrap.value);
-  if (doc.errors.length) throw new UnsupportedBootstrapData(`bootstrap cloud-config is not valid YAML: ${doc.errors[0]!.message.split('\n')[0]}`);
-  const root = doc.toJS() as unknown;
-  if (root !== null && (typeof root !== 'object' || Array.isArray(root))) throw new UnsupportedBootstrapData('bootstrap cloud-config must be a YAML mapping');
-  const files = (root as Record<string, unknown> | null)?.['write_files'];
-  if (files !== undefined && !Array.isArray(files)) throw new UnsupportedBootstrapData('bootstrap cloud-config write_files must be a list');
-  const existing = (files as { path?: string }[] | undefined)?.findIndex((f) => f?.path === PROVIDER_ID_FILE) ?? -1;
-  const entry = { path: PROVIDER_ID_FILE, content: providerID, permissions: '0644', owner: 'root:root' };
-  if (existing >= 0) doc.setIn(['write_files', existing], doc.createNode(entry));
-  else if (files) doc.addIn(['write_files'], doc.createNode(entry));
-  else if (root === null) return `#cloud-config\n${stringify({ write_files: [entry] })}`;
-  else doc.set('write_files', doc.createNode([entry]));
-  const out = doc.toString();
-  return out.startsWith('#cloud-config') ? out : `#cloud-config\n${out}`;
 }
 
 /** Addresses for status.addresses from a VMI's interfaces, InternalIP first, then the hostname. */
