@@ -1,6 +1,7 @@
 // Cluster API contract helpers shared by every Ironplane provider: owner
 // lookup, cluster-name labels, paused, bootstrap data, and the names CAPI
 // core reads on our objects. Nothing here knows about KubeVirt or Metal3.
+import { createHash } from 'node:crypto';
 import type { Cluster } from '../api/generated/capi/v1beta2/cluster.js';
 import { ClusterResource } from '../api/generated/capi/v1beta2/cluster.js';
 import type { Machine } from '../api/generated/capi/v1beta2/machine.js';
@@ -66,3 +67,10 @@ export const Reasons = {
   WaitingForBootstrapData: 'WaitingForBootstrapData',
   Deleting: 'Deleting',
 } as const;
+
+/** The guest hostname and tenant Node name: the InfraMachine's name as a DNS label (hashed when longer). */
+export function hostnameFor(infraMachine: string): string {
+  if (infraMachine.length <= 63) return infraMachine;
+  const hash = createHash('sha256').update(infraMachine).digest('hex').slice(0, 10);
+  return `${infraMachine.slice(0, 52).replace(/[-.]+$/, '')}-${hash}`;
+}

@@ -8,6 +8,8 @@ import { parseBindAddress } from '../kit/server.js';
 import type { Review } from '../kit/admission.js';
 import { setupKubevirt } from '../kubevirt/setup.js';
 import { kubevirtWebhooks } from '../kubevirt/webhooks.js';
+import { setupMetal3 } from '../metal3/setup.js';
+import { metal3Webhooks } from '../metal3/webhooks.js';
 
 interface RoleSetup {
   describe: string;
@@ -20,6 +22,11 @@ export const ROLES: Record<string, RoleSetup> = {
     describe: 'KvmCluster and KvmMachine → kube-OVN networks and KubeVirt VirtualMachines',
     setup: (mgr, o) => void setupKubevirt(mgr, o),
     webhooks: kubevirtWebhooks,
+  },
+  metal3: {
+    describe: 'MetalCluster and MetalMachine → claimed and provisioned Metal3 BareMetalHosts',
+    setup: (mgr, o) => setupMetal3(mgr, o),
+    webhooks: metal3Webhooks,
   },
 };
 

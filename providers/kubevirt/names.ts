@@ -44,9 +44,5 @@ export function tenantNetworkName(namespace: string, cluster: string): string {
   return `${full.slice(0, 52).replace(/-+$/, '')}-${hash}`;
 }
 
-/** The guest hostname and tenant Node name: the KvmMachine's name as a DNS label. */
-export function hostnameFor(kvmMachine: string): string {
-  if (kvmMachine.length <= 63) return kvmMachine;
-  const hash = createHash('sha256').update(kvmMachine).digest('hex').slice(0, 10);
-  return `${kvmMachine.slice(0, 52).replace(/[-.]+$/, '')}-${hash}`;
-}
+/** The guest hostname and tenant Node name (shared by every infrastructure provider). */
+export { hostnameFor } from '../capi/contract.js';

@@ -2,7 +2,8 @@ import http from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { admissionHandler, MAX_ADMISSION_BODY, type AdmissionRequest } from '../kit/admission.js';
 import { closeServer, listen } from '../kit/server.js';
-import { kubevirtWebhooks, templateImmutable, WEBHOOK_PATHS } from './webhooks.js';
+import { templateImmutable } from '../capi/templates.js';
+import { kubevirtWebhooks, WEBHOOK_PATHS } from './webhooks.js';
 
 const tpl = (cores: number) => ({ apiVersion: 'infrastructure.ironplane.dev/v1alpha1', kind: 'KvmMachineTemplate', metadata: { name: 't', namespace: 'ns' }, spec: { template: { spec: { cpu: { cores } } } } });
 const update = (o: AdmissionRequest['object'], n: AdmissionRequest['object'], dryRun = false): AdmissionRequest => ({

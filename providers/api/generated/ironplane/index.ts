@@ -4,4 +4,8 @@ export * from './v1alpha1/kvmcluster.js';
 export * from './v1alpha1/kvmclustertemplate.js';
 export * from './v1alpha1/kvmmachine.js';
 export * from './v1alpha1/kvmmachinetemplate.js';
+export * from './v1alpha1/metalcluster.js';
+export * from './v1alpha1/metalclustertemplate.js';
+export * from './v1alpha1/metalmachine.js';
+export * from './v1alpha1/metalmachinetemplate.js';
 export * as v1alpha1 from './v1alpha1/index.js';

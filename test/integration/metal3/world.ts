@@ -1,0 +1,200 @@
+// A management plane for Metal3 provider tests: the real apiserver with the
+// CAPI, Metal3 and Ironplane CRDs, the real baremetal-operator in test mode
+// (its fixture provisioner stands in for Ironic and the BMCs), and the
+// manager as a real `ironplane manager --role metal3` process with exactly
+// config/rbac/metal3. The tests play CAPI core's part (owner references,
+// labels, bootstrap data name) themselves.
+import path from 'node:path';
+import { startControlPlane, type ControlPlane } from '../../harness/index.js';
+import { Client } from '../../../providers/kit/client.js';
+import { Secrets, type KubeObject } from '../../../providers/kit/types.js';
+import { Clusters, Machines } from '../../../providers/capi/contract.js';
+import { BareMetalHosts, HostDeployPolicies, MetalClusters, MetalMachines } from '../../../providers/metal3/resources.js';
+import type { Host } from '../../../providers/metal3/hosts.js';
+import type { MetalMachine } from '../../../providers/api/generated/ironplane/v1alpha1/metalmachine.js';
+import { REPO, run, runBinary, until, type Proc } from '../processes.js';
+import { ensureNamespace, localWebhooks, restrictedKubeconfig } from '../roles.js';
+
+export { ensureNamespace };
+
+const CLI = path.join(REPO, 'dist/providers/cli/main.js');
+export const KAIROS_IMAGE = 'oci://quay.io/kairos/ubuntu:24.04-standard-amd64-generic-v3.5.0-k8sv1.35.0';
+export const CLOUD_CONFIG = '#cloud-config\n# rendered by the bootstrap provider\ninstall:\n  auto: true\n  device: auto\n';
+
+export interface World {
+  cp: ControlPlane;
+  client: Client;
+  manager?: Proc;
+  bmo: Proc;
+  startManager(extra?: string[]): Proc;
+  stopManager(signal?: NodeJS.Signals): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export async function startWorld(name: string, opts: { bmoConcurrency?: number } = {}): Promise<World> {
+  const cp = await startControlPlane({
+    name,
+    crds: ['config/external/capi', 'config/external/metal3', 'config/crd/bases'].map((p) => path.join(REPO, p)),
+  });
+  const client = new Client(cp.kubeConfig, { fieldManager: 'metal3-test' });
+  const managerKubeconfig = await restrictedKubeconfig(cp, client, 'metal3');
+  const webhook = await localWebhooks(cp, client, 'metal3');
+  // BMO watches every namespace: tenants' own and the shared pools.
+  const bmo = runBinary(path.join(REPO, 'bin/baremetal-operator'), [
+    '-kubeconfig',
+    cp.kubeconfigPath,
+    '-test-mode',
+    '-webhook-port=0',
+    '-metrics-addr=0',
+    '-health-addr=127.0.0.1:0',
+    '-kube-api-qps=200',
+    '-kube-api-burst=400',
+    ...(opts.bmoConcurrency ? [`-controller-concurrency=${opts.bmoConcurrency}`] : []),
+  ]);
+  const world: World = {
+    cp,
+    client,
+    bmo,
+    startManager(extra = []) {
+      const p = run([
+        CLI,
+        'manager',
+        '--role',
+        'metal3',
+        '--kubeconfig',
+        managerKubeconfig,
+        '--leader-elect',
+        '--metrics-bind-address',
+        '0',
+        '--health-probe-bind-address',
+        '127.0.0.1:0',
+        '--log-level',
+        'debug',
+        '--webhook-host',
+        '127.0.0.1',
+        '--webhook-port',
+        String(webhook.port),
+        '--webhook-cert-dir',
+        webhook.certDir,
+        ...extra,
+      ]);
+      world.manager = p;
+      return p;
+    },
+    async stopManager(signal = 'SIGTERM') {
+      const p = world.manager;
+      if (!p) return;
+      world.manager = undefined;
+      p.child.kill(signal);
+      await p.exited;
+    },
+    async stop() {
+      await world.stopManager('SIGKILL');
+      bmo.child.kill('SIGKILL');
+      client.close();
+      await cp.stop();
+    },
+  };
+  return world;
+}
+
+type Obj = KubeObject & { spec?: Record<string, unknown>; status?: Record<string, unknown> };
+
+/** A BareMetalHost with BMC credentials; BMO's fixture registers and inspects it to available. */
+export async function createHost(w: World, ns: string, name: string, labels: Record<string, string> = {}, i = 0): Promise<void> {
+  await ensureNamespace(w.client, ns);
+  await w.client.apply(Secrets, { apiVersion: 'v1', kind: 'Secret', metadata: { name: `${name}-bmc`, namespace: ns }, stringData: { username: 'admin', password: 'fixture-password' } } as KubeObject, { force: true });
+  const mac = `02:00:${[(i >> 16) & 0xff, (i >> 8) & 0xff, i & 0xff, 0x10].map((b) => b.toString(16).padStart(2, '0')).join(':')}`;
+  await w.client.create(BareMetalHosts, {
+    metadata: { name, namespace: ns, labels },
+    spec: { online: false, bootMACAddress: mac, bmc: { address: `ipmi://127.0.0.1:${6230 + (i % 1000)}`, credentialsName: `${name}-bmc` } },
+  } as KubeObject);
+}
+
+export async function hostState(w: World, ns: string, name: string): Promise<string | undefined> {
+  return (await w.client.get<Host>(BareMetalHosts, name, ns)).status?.provisioning?.state;
+}
+
+export async function waitHostsAvailable(w: World, ns: string, names: string[], timeoutMs = 120_000): Promise<void> {
+  await until(`${names.length} host(s) in ${ns} to be available`, async () => {
+    const { items } = await w.client.list<Host>(BareMetalHosts, { namespace: ns });
+    const ok = new Set(items.filter((h) => h.status?.provisioning?.state === 'available').map((h) => h.metadata!.name));
+    return names.every((n) => ok.has(n)) || undefined;
+  }, timeoutMs);
+}
+
+/** A HostDeployPolicy in a pool namespace, granting it to the given tenant namespaces. */
+export async function grantPool(w: World, pool: string, tenants: string[]): Promise<void> {
+  await ensureNamespace(w.client, pool);
+  await w.client.apply(HostDeployPolicies, { apiVersion: 'metal3.io/v1alpha1', kind: 'HostDeployPolicy', metadata: { name: 'tenants', namespace: pool }, spec: { hostClaimNamespaces: { names: tenants } } } as KubeObject, { force: true });
+}
+
+/** A Cluster and its MetalCluster. */
+export async function createCluster(w: World, ns: string, name: string, spec: Record<string, unknown> = {}): Promise<void> {
+  await ensureNamespace(w.client, ns);
+  const cluster = await w.client.create<Obj>(Clusters, {
+    metadata: { name, namespace: ns },
+    spec: { infrastructureRef: { apiGroup: 'infrastructure.ironplane.dev', kind: 'MetalCluster', name } },
+  });
+  await w.client.create<Obj>(MetalClusters, {
+    metadata: {
+      name,
+      namespace: ns,
+      labels: { 'cluster.x-k8s.io/cluster-name': name },
+      ownerReferences: [{ apiVersion: 'cluster.x-k8s.io/v1beta2', kind: 'Cluster', name, uid: cluster.metadata!.uid! }],
+    },
+    spec,
+  });
+}
+
+/** A Machine with bootstrap data and its MetalMachine, as CAPI core and a bootstrap provider would leave them. */
+export async function createMachine(
+  w: World,
+  ns: string,
+  cluster: string,
+  name: string,
+  opts: { bootstrap?: string | null; failureDomain?: string; spec?: Record<string, unknown>; annotations?: Record<string, string> } = {},
+): Promise<void> {
+  const dataSecretName = `${name}-bootstrap`;
+  if (opts.bootstrap !== null) {
+    await w.client.create(Secrets, {
+      metadata: { name: dataSecretName, namespace: ns, labels: { 'cluster.x-k8s.io/cluster-name': cluster } },
+      type: 'cluster.x-k8s.io/secret',
+      data: { value: Buffer.from(opts.bootstrap ?? CLOUD_CONFIG).toString('base64'), format: Buffer.from('cloud-config').toString('base64') },
+    } as KubeObject);
+  }
+  const machine = await w.client.create<Obj>(Machines, {
+    metadata: { name, namespace: ns, labels: { 'cluster.x-k8s.io/cluster-name': cluster } },
+    spec: {
+      clusterName: cluster,
+      bootstrap: { dataSecretName },
+      infrastructureRef: { apiGroup: 'infrastructure.ironplane.dev', kind: 'MetalMachine', name },
+      ...(opts.failureDomain ? { failureDomain: opts.failureDomain } : {}),
+    },
+  });
+  await w.client.create<Obj>(MetalMachines, {
+    metadata: {
+      name,
+      namespace: ns,
+      labels: { 'cluster.x-k8s.io/cluster-name': cluster },
+      ...(opts.annotations ? { annotations: opts.annotations } : {}),
+      ownerReferences: [{ apiVersion: 'cluster.x-k8s.io/v1beta2', kind: 'Machine', name, uid: machine.metadata!.uid!, controller: true }],
+    },
+    spec: { image: { url: KAIROS_IMAGE }, ...opts.spec },
+  });
+}
+
+/** Deletes the Machine's MetalMachine (CAPI deletes the InfraMachine first) and then the Machine. */
+export async function deleteMachine(w: World, ns: string, name: string): Promise<void> {
+  await w.client.delete(MetalMachines, name, ns);
+  await until(`MetalMachine ${ns}/${name} to be gone`, async () => !(await w.client.tryGet(MetalMachines, name, ns)) || undefined, 120_000);
+  await w.client.delete(Machines, name, ns);
+}
+
+export async function metalMachine(w: World, ns: string, name: string): Promise<MetalMachine> {
+  return w.client.get<MetalMachine>(MetalMachines, name, ns);
+}
+
+export function condition(m: { status?: { conditions?: { type: string; status: string; reason: string; message?: string }[] } }, type: string) {
+  return m.status?.conditions?.find((c) => c.type === type);
+}

@@ -1,0 +1,64 @@
+// What every provider-manager test needs: the manager's own RBAC from
+// config/rbac/<role> bound to a user with a client certificate (so a missing
+// verb fails the tests), and its webhooks served out of cluster on loopback,
+// as envtest does it.
+import fs from 'node:fs';
+import path from 'node:path';
+import { parseAllDocuments } from 'yaml';
+import { freePorts, issueCert, type ControlPlane } from '../harness/index.js';
+import { renderKubeconfig } from '../harness/kubeconfig.js';
+import type { Client } from '../../providers/kit/client.js';
+import { Namespaces, type KubeObject, type ResourceType } from '../../providers/kit/types.js';
+import { REPO } from './processes.js';
+
+/**
+ * The manager's webhooks out of cluster, as envtest does it: a serving
+ * certificate for 127.0.0.1 from the plane's CA, and config/webhook's
+ * configuration pointed at https://127.0.0.1:<port><path>.
+ */
+export async function localWebhooks(cp: ControlPlane, client: Client, role: string): Promise<{ port: number; certDir: string }> {
+  const [port] = await freePorts(1);
+  if (port === undefined) throw new Error('no free port for the webhook server');
+  const certDir = path.join(cp.dir, `${role}-webhook-certs`);
+  fs.mkdirSync(certDir, { recursive: true });
+  const serving = await issueCert({ ca: cp.ca, commonName: `ironplane-${role}-webhook`, ipAddresses: ['127.0.0.1'], usages: 'server' });
+  fs.writeFileSync(path.join(certDir, 'tls.crt'), serving.certPem);
+  fs.writeFileSync(path.join(certDir, 'tls.key'), serving.keyPem, { mode: 0o600 });
+  const config = parseAllDocuments(fs.readFileSync(path.join(REPO, `config/webhook/${role}.yaml`), 'utf8'))[0]!.toJS() as KubeObject & {
+    webhooks: { clientConfig: { service?: { path: string }; url?: string; caBundle?: string } }[];
+  };
+  for (const hook of config.webhooks) {
+    hook.clientConfig = { url: `https://127.0.0.1:${port}${hook.clientConfig.service!.path}`, caBundle: Buffer.from(cp.ca.certPem).toString('base64') };
+  }
+  await client.apply({ group: 'admissionregistration.k8s.io', version: 'v1', kind: 'ValidatingWebhookConfiguration', plural: 'validatingwebhookconfigurations', namespaced: false }, config, { force: true });
+  return { port, certDir };
+}
+
+/** Applies config/rbac/<role>, binds it to a user, and writes a kubeconfig with that user's client certificate. */
+export async function restrictedKubeconfig(cp: ControlPlane, client: Client, role: string): Promise<string> {
+  const user = `ironplane-${role}`;
+  await ensureNamespace(client, 'ironplane-system');
+  const kinds: Record<string, ResourceType> = {
+    ClusterRole: { group: 'rbac.authorization.k8s.io', version: 'v1', kind: 'ClusterRole', plural: 'clusterroles', namespaced: false },
+    Role: { group: 'rbac.authorization.k8s.io', version: 'v1', kind: 'Role', plural: 'roles', namespaced: true },
+    ClusterRoleBinding: { group: 'rbac.authorization.k8s.io', version: 'v1', kind: 'ClusterRoleBinding', plural: 'clusterrolebindings', namespaced: false },
+    RoleBinding: { group: 'rbac.authorization.k8s.io', version: 'v1', kind: 'RoleBinding', plural: 'rolebindings', namespaced: true },
+  };
+  const docs = parseAllDocuments(fs.readFileSync(path.join(REPO, `config/rbac/${role}/role.yaml`), 'utf8')).map((d) => d.toJS() as KubeObject);
+  for (const doc of docs) await client.apply(kinds[doc.kind!]!, doc, { force: true });
+  const subject = [{ kind: 'User', apiGroup: 'rbac.authorization.k8s.io', name: user }];
+  await client.apply(kinds['ClusterRoleBinding']!, { metadata: { name: `ironplane-${role}-manager` }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: `ironplane-${role}-manager` }, subjects: subject } as KubeObject);
+  await client.apply(kinds['RoleBinding']!, {
+    metadata: { name: `ironplane-${role}-leader-election`, namespace: 'ironplane-system' },
+    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: `ironplane-${role}-leader-election` },
+    subjects: subject,
+  } as KubeObject);
+  const cert = await issueCert({ ca: cp.ca, commonName: user, usages: 'client' });
+  const file = path.join(cp.dir, `${role}-manager.kubeconfig`);
+  fs.writeFileSync(file, renderKubeconfig({ server: cp.url, caPem: cp.ca.certPem, certPem: cert.certPem, keyPem: cert.keyPem, name: 'management', user }), { mode: 0o600 });
+  return file;
+}
+
+export async function ensureNamespace(client: Client, ns: string): Promise<void> {
+  if (!(await client.tryGet(Namespaces, ns))) await client.create(Namespaces, { metadata: { name: ns } });
+}
