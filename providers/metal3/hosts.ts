@@ -185,14 +185,24 @@ export function unclaimableReason(h: Host): string | undefined {
   return undefined;
 }
 
-/** FNV-1a: a cheap, stable hash for ordering, not for security. */
+/**
+ * FNV-1a: a cheap, stable hash for ordering, not for security. It ends with
+ * murmur3's finalizer: plain FNV-1a leaves the last character in the low
+ * bits, so hosts named alike (node-0 … node-9) kept nearly the same order
+ * under every seed and most machines tried the same two hosts first.
+ */
 function fnv(s: string): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < s.length; i++) {
     h ^= s.charCodeAt(i);
     h = Math.imul(h, 0x01000193) >>> 0;
   }
-  return h;
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
 }
 
 /**
@@ -261,9 +271,11 @@ export interface NamespaceInfo {
 
 /**
  * Whether a HostDeployPolicy admits a tenant namespace, with BMO's own
- * HostClaim rules: a policy without constraints admits nobody; names, the
- * name pattern and the labels must all hold when given. Throws on a bad
- * pattern, which the caller reports.
+ * HostClaim rules: a policy without spec.hostClaimNamespaces admits nobody,
+ * an empty one admits every namespace; names, the name pattern and the
+ * labels must all hold when given. The pattern is an unanchored regular
+ * expression, evaluated with JavaScript's engine (Go-only syntax such as
+ * (?i) is refused). Throws on a bad pattern, which the caller reports.
  */
 export function policyAdmits(policy: HostDeployPolicy, tenant: NamespaceInfo): boolean {
   const c = policy.spec?.hostClaimNamespaces;

@@ -205,7 +205,6 @@ export function metalMachineReconciler(deps: { client: Client; caches: MetalMach
       const { machine, cluster } = scope.ctx as Ctx;
       const ns = m.metadata.namespace!;
       const name = m.metadata.name!;
-      const key = `${ns}/${name}`;
       const clusterName = cluster.metadata.name!;
       m.metadata.labels = { ...m.metadata.labels, [CLUSTER_NAME_LABEL]: clusterName };
 
@@ -232,10 +231,16 @@ export function metalMachineReconciler(deps: { client: Client; caches: MetalMach
       }
       host = found;
       if (!host) {
-        // Hold no host idle: claim only once the bootstrap data exists.
-        if (!machine.spec.bootstrap.dataSecretName) {
+        // Hold no host idle: claim only once usable bootstrap data exists.
+        const dataSecret = machine.spec.bootstrap.dataSecretName;
+        if (!dataSecret) {
           scope.setCondition({ type: Conditions.HostClaimed, status: false, reason: Reasons.WaitingForBootstrapData, message: 'waiting for the bootstrap provider to set Machine spec.bootstrap.dataSecretName' });
           return;
+        }
+        const probe = await bootstrapUserData(client, ns, dataSecret, '');
+        if (!probe.ok) {
+          scope.setCondition({ type: Conditions.HostClaimed, status: false, reason: probe.missing ? Reasons.WaitingForBootstrapData : 'BootstrapDataInvalid', message: probe.message });
+          return probe.missing ? { requeueAfterMs: BOOTSTRAP_SECRET_RETRY_MS } : undefined;
         }
         // Grants are evaluated here, from the policies themselves, not taken
         // from the MetalCluster's status, which whoever may edit it could write.

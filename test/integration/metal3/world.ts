@@ -1,6 +1,6 @@
 // A management plane for Metal3 provider tests: the real apiserver with the
-// CAPI, Metal3 and Ironplane CRDs, the real baremetal-operator in test mode
-// (its fixture provisioner stands in for Ironic and the BMCs), and the
+// CAPI, Metal3 and Ironplane CRDs, the real baremetal-operator without Ironic,
+// and the
 // manager as a real `ironplane manager --role metal3` process with exactly
 // config/rbac/metal3. The tests play CAPI core's part (owner references,
 // labels, bootstrap data name) themselves.
@@ -31,7 +31,18 @@ export interface World {
   stop(): Promise<void>;
 }
 
-export async function startWorld(name: string, opts: { bmoConcurrency?: number } = {}): Promise<World> {
+/**
+ * BMO's two Ironic-free provisioners:
+ *  - 'fixture' (-test-mode) walks a host through every state with Ironic-like
+ *    delays (10 s to provision or deprovision). Its state is one object shared
+ *    by all hosts, so a host provisioning while another deprovisions can keep
+ *    resetting each other forever: use it for one host in flight at a time.
+ *  - 'demo' (-demo-mode) keeps no shared state: every host goes through the
+ *    same states, each step completing at once. Use it for many hosts.
+ */
+export type Provisioner = 'fixture' | 'demo';
+
+export async function startWorld(name: string, opts: { provisioner?: Provisioner; bmoConcurrency?: number } = {}): Promise<World> {
   const cp = await startControlPlane({
     name,
     crds: ['config/external/capi', 'config/external/metal3', 'config/crd/bases'].map((p) => path.join(REPO, p)),
@@ -43,7 +54,7 @@ export async function startWorld(name: string, opts: { bmoConcurrency?: number }
   const bmo = runBinary(path.join(REPO, 'bin/baremetal-operator'), [
     '-kubeconfig',
     cp.kubeconfigPath,
-    '-test-mode',
+    opts.provisioner === 'demo' ? '-demo-mode' : '-test-mode',
     '-webhook-port=0',
     '-metrics-addr=0',
     '-health-addr=127.0.0.1:0',
