@@ -81,3 +81,21 @@ export function until<T>(what: string, fn: () => Promise<T | undefined | false> 
     100,
   );
 }
+
+/** mulberry32: a small seeded generator, so that a failing random run can be replayed. */
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** The random source of chaos tests: seeded from IRONPLANE_CHAOS_SEED, or the clock (print the seed to replay). */
+export function chaosRandom(): { seed: number; random: () => number } {
+  const seed = Number(process.env['IRONPLANE_CHAOS_SEED'] ?? Date.now() % 1_000_000);
+  return { seed, random: mulberry32(seed) };
+}

@@ -7,26 +7,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { KvmMachine } from '../../../providers/api/generated/ironplane/v1alpha1/kvmmachine.js';
 import { Secrets, type KubeObject } from '../../../providers/kit/types.js';
 import { KvmClusters, KvmMachines, Subnets, VirtualMachineInstances, VirtualMachines, Vpcs } from '../../../providers/kubevirt/resources.js';
-import { until } from '../processes.js';
+import { chaosRandom, until } from '../processes.js';
 import { createCluster, createMachine, startWorld, type World } from './world.js';
 
 const MACHINES = 22;
 const DELETE_KILLS = 10;
 const NS = 'chaos';
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-const seed = Number(process.env['IRONPLANE_CHAOS_SEED'] ?? Date.now() % 1_000_000);
-const random = mulberry32(seed);
+const { seed, random } = chaosRandom();
 let w: World;
 
 beforeAll(async () => {
