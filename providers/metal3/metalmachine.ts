@@ -131,7 +131,12 @@ function hostHas(host: Host, want: DesiredHostSpec): boolean {
   );
 }
 
-export function metalMachineReconciler(deps: { client: Client; caches: MetalMachineCaches; claims: Claims; recorder?: EventRecorder }) {
+export interface ClaimMetrics {
+  /** One claim attempt: won, or lost to a concurrent change of the host (409). */
+  attempt(result: 'claimed' | 'conflict'): void;
+}
+
+export function metalMachineReconciler(deps: { client: Client; caches: MetalMachineCaches; claims: Claims; recorder?: EventRecorder; metrics?: ClaimMetrics }) {
   const { client, caches, claims } = deps;
 
   const fail = (scope: Scope<MetalMachine, Ctx>, type: string, reason: string, message: string) => {
@@ -394,10 +399,12 @@ export function metalMachineReconciler(deps: { client: Client; caches: MetalMach
           spec: { consumerRef: { apiVersion: API_VERSION, kind: 'MetalMachine', name, namespace: ns, uid: m.metadata.uid } },
         });
         claims.record(`${ns}/${name}`, hostKey(h));
+        deps.metrics?.attempt('claimed');
         void deps.recorder?.event(m, 'Normal', 'HostClaimed', `claimed BareMetalHost ${hostKey(h)}`);
         return slimHost(claimed);
       } catch (e) {
         if (!isConflict(e) && !isNotFound(e)) throw e;
+        deps.metrics?.attempt('conflict');
       }
     }
     scope.setCondition({ type: Conditions.HostClaimed, status: false, reason: 'ClaimConflict', message: `other claims won the ${Math.min(options.length, CLAIM_ATTEMPTS)} best hosts first; retrying` });

@@ -7,6 +7,7 @@ import type { MetalCluster } from '../api/generated/ironplane/v1alpha1/metalclus
 import type { MetalMachine } from '../api/generated/ironplane/v1alpha1/metalmachine.js';
 import type { MetalMachineTemplate } from '../api/generated/ironplane/v1alpha1/metalmachinetemplate.js';
 import { clusterNameOf, Clusters, Machines, ownerClusterName, type Cluster, type Machine } from '../capi/contract.js';
+import { Counter, Gauge } from 'prom-client';
 import { Controller } from '../kit/controller.js';
 import { EventRecorder } from '../kit/events.js';
 import { Informer } from '../kit/informer.js';
@@ -47,11 +48,21 @@ export function setupMetal3(mgr: Manager, opts: Metal3Options): void {
   const recorder = new EventRecorder(client, 'infrastructure.ironplane.dev/metal3', opts.instance, log);
   const common = { log, metrics: mgr.metrics, workers: opts.workers };
   const claims = new Claims();
+  const registers = [mgr.metrics.registry];
+  const claimAttempts = new Counter({ name: 'ironplane_metal3_host_claim_attempts_total', help: 'BareMetalHost claim attempts, by result (claimed, or conflict: another change of the host won)', labelNames: ['result'], registers });
+  new Gauge({
+    name: 'ironplane_metal3_machines_waiting_for_host',
+    help: 'MetalMachines that have no BareMetalHost yet',
+    registers,
+    collect() {
+      this.set(metalMachines.list((m) => !m.status?.host && !m.metadata.deletionTimestamp).length);
+    },
+  });
 
   // MetalMachine controller.
   const machineCtl = new Controller({
     name: 'metalmachine',
-    reconcile: metalMachineReconciler({ client, caches: { metalMachines, machines, clusters, metalClusters, templates, hosts, policies, namespaces }, claims, recorder }),
+    reconcile: metalMachineReconciler({ client, caches: { metalMachines, machines, clusters, metalClusters, templates, hosts, policies, namespaces }, claims, recorder, metrics: { attempt: (result) => claimAttempts.inc({ result }) } }),
     ...common,
   });
   const keyOf = (o: KubeObject) => `${o.metadata?.namespace}/${o.metadata?.name}`;

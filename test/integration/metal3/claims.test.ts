@@ -7,15 +7,24 @@ import type { MetalMachine } from '../../../providers/api/generated/ironplane/v1
 import { Namespaces, Secrets } from '../../../providers/kit/types.js';
 import { consumerOf, type Host } from '../../../providers/metal3/hosts.js';
 import { BareMetalHosts, HostDeployPolicies, MetalClusters, MetalMachines } from '../../../providers/metal3/resources.js';
+import { freePorts } from '../../harness/index.js';
 import { until } from '../processes.js';
 import { condition, createCluster, createHost, createMachine, deleteMachine, ensureNamespace, grantPool, metalMachine, startWorld, waitHostsAvailable, type World } from './world.js';
 
 let w: World;
+let metricsPort: number;
 
 beforeAll(async () => {
   w = await startWorld('metal3-claims', { provisioner: 'demo' });
-  w.startManager(['--workers', '8']);
+  [metricsPort] = (await freePorts(1)) as [number];
+  w.startManager(['--workers', '8', '--metrics-bind-address', `127.0.0.1:${metricsPort}`]);
 });
+
+async function metric(name: string): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith(name + ' ') || l.startsWith(name + '{'));
+  return Number(line?.split(' ').pop() ?? NaN);
+}
 
 afterAll(async () => {
   await w?.stop();
@@ -79,6 +88,9 @@ describe('twenty machines racing for ten hosts', () => {
     expect(new Set(after.byMachine.values()).size).toBe(10);
     for (const [host, machine] of after.byHost) expect(after.byMachine.get(machine)).toBe(host);
     expect(after.machines.filter((m) => !m.status?.host)).toHaveLength(5);
+    // The same picture in the manager's metrics.
+    expect(await metric('ironplane_metal3_machines_waiting_for_host')).toBe(5);
+    expect(await metric('ironplane_metal3_host_claim_attempts_total{result="claimed"}')).toBe(15);
   });
 });
 
