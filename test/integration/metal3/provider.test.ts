@@ -138,3 +138,19 @@ describe('MetalMachine lifecycle with the real baremetal-operator', () => {
     await deleteMachine(w, NS, 'r2');
   });
 });
+
+describe('MetalCluster deletion', () => {
+  it('should wait for its machines to release their hosts, then go', async () => {
+    await createMachine(w, NS, 'c1', 'last', { spec: { hostSelector: { matchLabels: { role: 'storage' } } } });
+    await until('last to claim host-1', async () => (await metalMachine(w, NS, 'last')).status?.host?.name === 'host-1' || undefined, 60_000);
+    await w.client.delete(MetalClusters, 'c1', NS);
+    const waiting = await until('the MetalCluster to wait for its machine', async () => {
+      const mc = await w.client.get<MetalCluster>(MetalClusters, 'c1', NS);
+      return condition(mc, 'HostPoolsGranted')?.reason === 'Deleting' ? mc : undefined;
+    }, 30_000);
+    expect(condition(waiting, 'HostPoolsGranted')?.message).toBe('waiting for 1 MetalMachine(s) to release their hosts: last');
+    await deleteMachine(w, NS, 'last');
+    await until('the MetalCluster to be gone', async () => !(await w.client.tryGet(MetalClusters, 'c1', NS)) || undefined, 30_000);
+    expect((await w.client.get<Host>(BareMetalHosts, 'host-1', NS)).spec?.consumerRef).toBeUndefined();
+  });
+});
