@@ -12,6 +12,7 @@
 import type { KvmCluster } from '../api/generated/ironplane/v1alpha1/kvmcluster.js';
 import type { KvmMachine } from '../api/generated/ironplane/v1alpha1/kvmmachine.js';
 import { CLUSTER_NAME_LABEL, clusterNameOf, ownerClusterName, pausedReason, Reasons, type Cluster } from '../capi/contract.js';
+import { clusterOwner } from '../capi/owners.js';
 import type { Client } from '../kit/client.js';
 import { jsonEqual } from '../kit/patch.js';
 import type { Informer } from '../kit/informer.js';
@@ -101,22 +102,7 @@ export function kvmClusterReconciler(deps: { client: Client; caches: KvmClusterC
     finalizer: KVM_CLUSTER_FINALIZER,
     ownedConditions: [ClusterConditions.NetworkReady],
 
-    async prepare(scope) {
-      const ns = scope.obj.metadata.namespace!;
-      const owner = ownerClusterName(scope.obj);
-      const cluster = owner ? caches.clusters.get(`${ns}/${owner}`) : undefined;
-      if (!cluster) {
-        scope.setCondition({
-          type: ClusterConditions.NetworkReady,
-          status: false,
-          reason: Reasons.WaitingForOwner,
-          message: owner ? `waiting for Cluster ${owner}` : 'waiting for a Cluster to own this KvmCluster',
-        });
-        return { stop: true };
-      }
-      scope.ctx = { cluster };
-      return { stop: false };
-    },
+    prepare: async (scope) => clusterOwner(scope, caches.clusters, ClusterConditions.NetworkReady, 'KvmCluster'),
 
     paused: (scope) => pausedReason(scope.ctx.cluster, scope.obj),
 

@@ -11,8 +11,9 @@
 // --provider-id; CAPI then links Machine and Node by it.
 import type { KvmCluster } from '../api/generated/ironplane/v1alpha1/kvmcluster.js';
 import type { KvmMachine } from '../api/generated/ironplane/v1alpha1/kvmmachine.js';
-import { CAPI_SECRET_TYPE, CLUSTER_NAME_LABEL, CONTROL_PLANE_LABEL, ownerMachineName, pausedReason, Reasons, type Cluster, type Machine } from '../capi/contract.js';
+import { CAPI_SECRET_TYPE, CLUSTER_NAME_LABEL, CONTROL_PLANE_LABEL, pausedReason, Reasons, type Cluster, type Machine } from '../capi/contract.js';
 import { TenantNotReady, type Secret, type TenantClients } from '../capi/tenant.js';
+import { machineOwners } from '../capi/owners.js';
 import { bootstrapUserData } from '../capi/userdata.js';
 import { isAlreadyExists, type Client } from '../kit/client.js';
 import type { Result } from '../kit/controller.js';
@@ -87,28 +88,7 @@ export function kvmMachineReconciler(deps: { client: Client; caches: KvmMachineC
     finalizer: KVM_MACHINE_FINALIZER,
     ownedConditions: [Conditions.VirtualMachineReady, Conditions.BootstrapSucceeded],
 
-    async prepare(scope) {
-      const ns = scope.obj.metadata.namespace!;
-      const machineName = ownerMachineName(scope.obj);
-      const machine = machineName ? caches.machines.get(`${ns}/${machineName}`) : undefined;
-      if (!machine) {
-        scope.setCondition({
-          type: Conditions.VirtualMachineReady,
-          status: false,
-          reason: Reasons.WaitingForOwner,
-          message: machineName ? `waiting for Machine ${machineName}` : 'waiting for a Machine to own this KvmMachine',
-        });
-        return { stop: true };
-      }
-      const clusterName = machine.spec.clusterName;
-      const cluster = caches.clusters.get(`${ns}/${clusterName}`);
-      if (!cluster) {
-        scope.setCondition({ type: Conditions.VirtualMachineReady, status: false, reason: Reasons.WaitingForCluster, message: `waiting for Cluster ${clusterName}` });
-        return { stop: true };
-      }
-      scope.ctx = { machine, cluster };
-      return { stop: false };
-    },
+    prepare: async (scope) => machineOwners(scope, caches, Conditions.VirtualMachineReady, 'KvmMachine'),
 
     paused: (scope) => pausedReason(scope.ctx.cluster, scope.obj),
 

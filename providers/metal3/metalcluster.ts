@@ -19,6 +19,7 @@ import type { HostDeployPolicy } from '../api/generated/metal3/v1alpha1/hostdepl
 import type { MetalCluster } from '../api/generated/ironplane/v1alpha1/metalcluster.js';
 import type { MetalMachine } from '../api/generated/ironplane/v1alpha1/metalmachine.js';
 import { CLUSTER_NAME_LABEL, clusterNameOf, ownerClusterName, pausedReason, Reasons, type Cluster } from '../capi/contract.js';
+import { clusterOwner } from '../capi/owners.js';
 import type { Client } from '../kit/client.js';
 import type { Informer } from '../kit/informer.js';
 import { objectReconciler } from '../kit/reconciler.js';
@@ -83,22 +84,7 @@ export function metalClusterReconciler(deps: { client: Client; caches: MetalClus
     finalizer: METAL_CLUSTER_FINALIZER,
     ownedConditions: [ClusterConditions.HostPoolsGranted, ClusterConditions.ControlPlaneEndpointReady],
 
-    async prepare(scope) {
-      const ns = scope.obj.metadata.namespace!;
-      const owner = ownerClusterName(scope.obj);
-      const cluster = owner ? caches.clusters.get(`${ns}/${owner}`) : undefined;
-      if (!cluster) {
-        scope.setCondition({
-          type: ClusterConditions.HostPoolsGranted,
-          status: false,
-          reason: Reasons.WaitingForOwner,
-          message: owner ? `waiting for Cluster ${owner}` : 'waiting for a Cluster to own this MetalCluster',
-        });
-        return { stop: true };
-      }
-      scope.ctx = { cluster };
-      return { stop: false };
-    },
+    prepare: async (scope) => clusterOwner(scope, caches.clusters, ClusterConditions.HostPoolsGranted, 'MetalCluster'),
 
     paused: (scope) => pausedReason(scope.ctx.cluster, scope.obj),
 

@@ -19,8 +19,9 @@ import type { HostDeployPolicy } from '../api/generated/metal3/v1alpha1/hostdepl
 import type { MetalCluster } from '../api/generated/ironplane/v1alpha1/metalcluster.js';
 import type { MetalMachine } from '../api/generated/ironplane/v1alpha1/metalmachine.js';
 import type { MetalMachineTemplate } from '../api/generated/ironplane/v1alpha1/metalmachinetemplate.js';
-import { CAPI_SECRET_TYPE, CLUSTER_NAME_LABEL, hostnameFor, ownerMachineName, pausedReason, Reasons, type Cluster, type Machine } from '../capi/contract.js';
+import { CAPI_SECRET_TYPE, CLUSTER_NAME_LABEL, hostnameFor, pausedReason, Reasons, type Cluster, type Machine } from '../capi/contract.js';
 import type { Secret } from '../capi/tenant.js';
+import { machineOwners } from '../capi/owners.js';
 import { bootstrapUserData } from '../capi/userdata.js';
 import { isConflict, isNotFound, type Client } from '../kit/client.js';
 import type { Result } from '../kit/controller.js';
@@ -181,27 +182,7 @@ export function metalMachineReconciler(deps: { client: Client; caches: MetalMach
     finalizer: METAL_MACHINE_FINALIZER,
     ownedConditions: [Conditions.HostClaimed, Conditions.HostProvisioned],
 
-    async prepare(scope) {
-      const ns = scope.obj.metadata.namespace!;
-      const machineName = ownerMachineName(scope.obj);
-      const machine = machineName ? caches.machines.get(`${ns}/${machineName}`) : undefined;
-      if (!machine) {
-        scope.setCondition({
-          type: Conditions.HostClaimed,
-          status: false,
-          reason: Reasons.WaitingForOwner,
-          message: machineName ? `waiting for Machine ${machineName}` : 'waiting for a Machine to own this MetalMachine',
-        });
-        return { stop: true };
-      }
-      const cluster = caches.clusters.get(`${ns}/${machine.spec.clusterName}`);
-      if (!cluster) {
-        scope.setCondition({ type: Conditions.HostClaimed, status: false, reason: Reasons.WaitingForCluster, message: `waiting for Cluster ${machine.spec.clusterName}` });
-        return { stop: true };
-      }
-      scope.ctx = { machine, cluster };
-      return { stop: false };
-    },
+    prepare: async (scope) => machineOwners(scope, caches, Conditions.HostClaimed, 'MetalMachine'),
 
     paused: (scope) => pausedReason(scope.ctx.cluster, scope.obj),
 

@@ -102,7 +102,7 @@ describe('KubeVirt provider', () => {
       const c = await condition('team-a', 'alpha-ign', 'VirtualMachineReady');
       return c?.reason === 'BootstrapDataInvalid' ? c : undefined;
     });
-    expect(c.message).toBe('Secret alpha-ign-bootstrap: bootstrap data format "ignition" is not supported: KvmMachines boot cloud-config (Kairos)');
+    expect(c.message).toBe('Secret alpha-ign-bootstrap: bootstrap data format "ignition" is not supported: Ironplane machines boot cloud-config (Kairos)');
     expect(await w.client.tryGet(VirtualMachines, 'alpha-ign', 'team-a')).toBeUndefined();
   });
 

@@ -9,11 +9,11 @@ import { startHypervisor, type Hypervisor } from '../../sim/hypervisor.js';
 import { startKubelet, type Kubelet } from '../../sim/kubelet.js';
 import { Client } from '../../../providers/kit/client.js';
 import { createLogger } from '../../../providers/kit/log.js';
-import { Secrets, type KubeObject } from '../../../providers/kit/types.js';
-import { Clusters, Machines } from '../../../providers/capi/contract.js';
+import type { KubeObject } from '../../../providers/kit/types.js';
 import { KvmClusters, KvmMachines, Nodes } from '../../../providers/kubevirt/resources.js';
 import { REPO, run, type Proc } from '../processes.js';
 import { ensureNamespace, localWebhooks, restrictedKubeconfig } from '../roles.js';
+import { createCapiCluster, createCapiMachine, ownedBy } from '../capi-objects.js';
 
 export { ensureNamespace };
 
@@ -84,17 +84,9 @@ type Obj = KubeObject & { spec?: Record<string, unknown>; status?: Record<string
 /** A Cluster and its KvmCluster, and a tenant control plane with its kubeconfig published, as Kamaji would. */
 export async function createCluster(w: World, ns: string, name: string, nodeCIDR: string, opts: { tenant?: boolean } = {}): Promise<void> {
   await ensureNamespace(w.client, ns);
-  const cluster = await w.client.create<Obj>(Clusters, {
-    metadata: { name, namespace: ns },
-    spec: { infrastructureRef: { apiGroup: 'infrastructure.ironplane.dev', kind: 'KvmCluster', name } },
-  });
+  const uid = await createCapiCluster(w.client, ns, name, 'KvmCluster');
   await w.client.create<Obj>(KvmClusters, {
-    metadata: {
-      name,
-      namespace: ns,
-      labels: { 'cluster.x-k8s.io/cluster-name': name },
-      ownerReferences: [{ apiVersion: 'cluster.x-k8s.io/v1beta2', kind: 'Cluster', name, uid: cluster.metadata!.uid! }],
-    },
+    metadata: ownedBy(ns, name, name, { kind: 'Cluster', name, uid }),
     spec: { network: { nodeCIDR }, failureDomains: { nodeSelector: { 'ironplane.dev/vm-host': 'true' } } },
   });
   if (opts.tenant ?? true) {
@@ -114,30 +106,13 @@ export async function createMachine(
   name: string,
   opts: { bootstrap?: string | null; format?: string; failureDomain?: string; spec?: Record<string, unknown> } = {},
 ): Promise<void> {
-  const dataSecretName = `${name}-bootstrap`;
-  if (opts.bootstrap !== null) {
-    await w.client.create(Secrets, {
-      metadata: { name: dataSecretName, namespace: ns, labels: { 'cluster.x-k8s.io/cluster-name': cluster } },
-      type: 'cluster.x-k8s.io/secret',
-      data: { value: Buffer.from(opts.bootstrap ?? CLOUD_CONFIG).toString('base64'), format: Buffer.from(opts.format ?? 'cloud-config').toString('base64') },
-    } as KubeObject);
-  }
-  const machine = await w.client.create<Obj>(Machines, {
-    metadata: { name, namespace: ns, labels: { 'cluster.x-k8s.io/cluster-name': cluster } },
-    spec: {
-      clusterName: cluster,
-      bootstrap: { dataSecretName },
-      infrastructureRef: { apiGroup: 'infrastructure.ironplane.dev', kind: 'KvmMachine', name },
-      ...(opts.failureDomain ? { failureDomain: opts.failureDomain } : {}),
-    },
+  const uid = await createCapiMachine(w.client, ns, cluster, name, 'KvmMachine', {
+    bootstrap: opts.bootstrap === undefined ? CLOUD_CONFIG : opts.bootstrap,
+    ...(opts.format ? { format: opts.format } : {}),
+    ...(opts.failureDomain ? { failureDomain: opts.failureDomain } : {}),
   });
   await w.client.create<Obj>(KvmMachines, {
-    metadata: {
-      name,
-      namespace: ns,
-      labels: { 'cluster.x-k8s.io/cluster-name': cluster },
-      ownerReferences: [{ apiVersion: 'cluster.x-k8s.io/v1beta2', kind: 'Machine', name, uid: machine.metadata!.uid!, controller: true }],
-    },
+    metadata: ownedBy(ns, name, cluster, { kind: 'Machine', name, uid }),
     spec: { image: { containerDisk: { image: 'quay.io/kairos/ubuntu:24.04-standard-amd64-generic-v3.5.0-k8sv1.35.0' } }, memory: '2Gi', ...opts.spec },
   });
 }

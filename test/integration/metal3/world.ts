@@ -8,12 +8,13 @@ import path from 'node:path';
 import { startControlPlane, type ControlPlane } from '../../harness/index.js';
 import { Client } from '../../../providers/kit/client.js';
 import { Secrets, type KubeObject } from '../../../providers/kit/types.js';
-import { Clusters, Machines } from '../../../providers/capi/contract.js';
 import { BareMetalHosts, HostDeployPolicies, MetalClusters, MetalMachines } from '../../../providers/metal3/resources.js';
 import type { Host } from '../../../providers/metal3/hosts.js';
 import type { MetalMachine } from '../../../providers/api/generated/ironplane/v1alpha1/metalmachine.js';
 import { REPO, run, runBinary, until, type Proc } from '../processes.js';
+import { Machines } from '../../../providers/capi/contract.js';
 import { ensureNamespace, localWebhooks, restrictedKubeconfig } from '../roles.js';
+import { createCapiCluster, createCapiMachine, ownedBy } from '../capi-objects.js';
 
 export { ensureNamespace };
 
@@ -143,19 +144,8 @@ export async function grantPool(w: World, pool: string, tenants: string[]): Prom
 /** A Cluster and its MetalCluster. */
 export async function createCluster(w: World, ns: string, name: string, spec: Record<string, unknown> = {}): Promise<void> {
   await ensureNamespace(w.client, ns);
-  const cluster = await w.client.create<Obj>(Clusters, {
-    metadata: { name, namespace: ns },
-    spec: { infrastructureRef: { apiGroup: 'infrastructure.ironplane.dev', kind: 'MetalCluster', name } },
-  });
-  await w.client.create<Obj>(MetalClusters, {
-    metadata: {
-      name,
-      namespace: ns,
-      labels: { 'cluster.x-k8s.io/cluster-name': name },
-      ownerReferences: [{ apiVersion: 'cluster.x-k8s.io/v1beta2', kind: 'Cluster', name, uid: cluster.metadata!.uid! }],
-    },
-    spec,
-  });
+  const uid = await createCapiCluster(w.client, ns, name, 'MetalCluster');
+  await w.client.create<Obj>(MetalClusters, { metadata: ownedBy(ns, name, name, { kind: 'Cluster', name, uid }), spec });
 }
 
 /** A Machine with bootstrap data and its MetalMachine, as CAPI core and a bootstrap provider would leave them. */
@@ -166,31 +156,9 @@ export async function createMachine(
   name: string,
   opts: { bootstrap?: string | null; failureDomain?: string; spec?: Record<string, unknown>; annotations?: Record<string, string> } = {},
 ): Promise<void> {
-  const dataSecretName = `${name}-bootstrap`;
-  if (opts.bootstrap !== null) {
-    await w.client.create(Secrets, {
-      metadata: { name: dataSecretName, namespace: ns, labels: { 'cluster.x-k8s.io/cluster-name': cluster } },
-      type: 'cluster.x-k8s.io/secret',
-      data: { value: Buffer.from(opts.bootstrap ?? CLOUD_CONFIG).toString('base64'), format: Buffer.from('cloud-config').toString('base64') },
-    } as KubeObject);
-  }
-  const machine = await w.client.create<Obj>(Machines, {
-    metadata: { name, namespace: ns, labels: { 'cluster.x-k8s.io/cluster-name': cluster } },
-    spec: {
-      clusterName: cluster,
-      bootstrap: { dataSecretName },
-      infrastructureRef: { apiGroup: 'infrastructure.ironplane.dev', kind: 'MetalMachine', name },
-      ...(opts.failureDomain ? { failureDomain: opts.failureDomain } : {}),
-    },
-  });
+  const uid = await createCapiMachine(w.client, ns, cluster, name, 'MetalMachine', { bootstrap: opts.bootstrap === undefined ? CLOUD_CONFIG : opts.bootstrap, ...(opts.failureDomain ? { failureDomain: opts.failureDomain } : {}) });
   await w.client.create<Obj>(MetalMachines, {
-    metadata: {
-      name,
-      namespace: ns,
-      labels: { 'cluster.x-k8s.io/cluster-name': cluster },
-      ...(opts.annotations ? { annotations: opts.annotations } : {}),
-      ownerReferences: [{ apiVersion: 'cluster.x-k8s.io/v1beta2', kind: 'Machine', name, uid: machine.metadata!.uid!, controller: true }],
-    },
+    metadata: ownedBy(ns, name, cluster, { kind: 'Machine', name, uid }, opts.annotations ? { annotations: opts.annotations } : {}),
     spec: { image: { url: KAIROS_IMAGE }, ...opts.spec },
   });
 }
