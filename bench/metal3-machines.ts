@@ -9,6 +9,7 @@ import type { MetalMachine } from '../providers/api/generated/ironplane/v1alpha1
 import { Informer } from '../providers/kit/informer.js';
 import { MetalMachines } from '../providers/metal3/resources.js';
 import { createCluster, createHost, createMachine, startWorld, waitHostsAvailable, type Provisioner } from '../test/integration/metal3/world.js';
+import { freePorts } from '../test/harness/index.js';
 import { until } from '../test/integration/processes.js';
 import { exitWhenManagerDies, peakRssMiB, seconds } from './lib.js';
 
@@ -34,7 +35,8 @@ try {
   await waitHostsAvailable(w, NS, hosts, 900_000);
   const hostsReady = performance.now();
   await createCluster(w, NS, 'c');
-  const mgr = w.startManager(['--workers', String(WORKERS), '--log-level', 'warn']);
+  const [metricsPort] = (await freePorts(1)) as [number];
+  const mgr = w.startManager(['--workers', String(WORKERS), '--log-level', 'warn', '--metrics-bind-address', `127.0.0.1:${metricsPort}`]);
   exitWhenManagerDies(mgr);
   const machines = new Informer<MetalMachine>(w.client, MetalMachines, { namespace: NS });
   await machines.start();
@@ -56,6 +58,8 @@ try {
   const done = performance.now();
   const distinct = new Set(machines.list().map((m) => `${m.status?.host?.namespace}/${m.status?.host?.name}`)).size;
   const rss = peakRssMiB(mgr.child.pid!);
+  const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+  const attempts = (result: string) => Number(new RegExp(`^ironplane_metal3_host_claim_attempts_total\\{result="${result}"\\} (\\d+)`, 'm').exec(metrics)?.[1] ?? 0);
   await machines.stop();
   console.log(
     JSON.stringify({
@@ -69,6 +73,7 @@ try {
       createSeconds: seconds(created - start),
       firstCreateToAllClaimedSeconds: seconds(claimed - start),
       firstCreateToAllProvisionedSeconds: seconds(done - start),
+      claimConflicts: attempts('conflict'),
       managerPeakRssMiB: rss,
     }),
   );
