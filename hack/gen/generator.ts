@@ -383,21 +383,15 @@ function emitValidator(u: Unit): string {
 
 /**
  * ajv's esm output still `require`s its runtime helpers and ajv-formats.
- * Turn each distinct require into a default import, which in Node's ESM is
- * the CommonJS module.exports, i.e. exactly what require returned.
+ * Those are CommonJS modules that set `exports.default`; a default import of
+ * them means module.exports in Node's ESM loader but exports.default under
+ * vite's interop (vitest), so the generated code would break in one of the
+ * two. A real `require` from createRequire behaves the same everywhere.
  */
 function esmImports(code: string): string {
-  const specs: string[] = [];
-  const body = code
-    .replace(/^"use strict";\s*/, '')
-    .replace(/require\("([^"]+)"\)/g, (_m, spec: string) => {
-      let i = specs.indexOf(spec);
-      if (i < 0) i = specs.push(spec) - 1;
-      return `__ajv${i}`;
-    });
-  if (/\brequire\(/.test(body)) throw new Error('ajv standalone code still calls require()');
-  const imports = specs.map((s, i) => `import __ajv${i} from '${/\.[cm]?js$/.test(s) ? s : `${s}.js`}';`);
-  return `${[...imports, body.trimEnd()].join('\n')}\n`;
+  const body = code.replace(/^"use strict";\s*/, '');
+  if (!/\brequire\(/.test(body)) return `${body.trimEnd()}\n`;
+  return `${["import { createRequire } from 'node:module';", 'const require = createRequire(import.meta.url);', body.trimEnd()].join('\n')}\n`;
 }
 
 // ---------------------------------------------------------------------------
