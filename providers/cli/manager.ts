@@ -6,6 +6,8 @@ import { createLogger, parseLevel } from '../kit/log.js';
 import { Manager } from '../kit/manager.js';
 import { parseBindAddress } from '../kit/server.js';
 import type { Review } from '../kit/admission.js';
+import { setupKairos } from '../kairos/setup.js';
+import { kairosWebhooks } from '../kairos/webhooks.js';
 import { setupKubevirt } from '../kubevirt/setup.js';
 import { kubevirtWebhooks } from '../kubevirt/webhooks.js';
 import { setupMetal3 } from '../metal3/setup.js';
@@ -27,6 +29,11 @@ export const ROLES: Record<string, RoleSetup> = {
     describe: 'MetalCluster and MetalMachine → claimed and provisioned Metal3 BareMetalHosts',
     setup: (mgr, o) => setupMetal3(mgr, o),
     webhooks: metal3Webhooks,
+  },
+  kairos: {
+    describe: 'KairosConfig → bootstrap data Secret: a Kairos cloud-config that joins the hosted control plane with kubeadm',
+    setup: (mgr, o) => void setupKairos(mgr, o),
+    webhooks: kairosWebhooks,
   },
 };
 

@@ -6,13 +6,18 @@
 //
 // In tests this stands in for Kamaji's TenantControlPlane pods; the Secrets
 // that Kamaji's CAPI control-plane provider copies into the management
-// cluster are written by publishTenantSecrets().
+// cluster are written by publishTenantSecrets(). With `kubeadm: true` the
+// tenant is also ready for kubeadm workers, as Kamaji leaves it: a
+// kube-controller-manager runs the bootstrap signer and token cleaner, and
+// kubeadm's cluster-info ConfigMap, bootstrap RBAC and kubeadm-config /
+// kubelet-config ConfigMaps exist.
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
-import type { Client } from '../../providers/kit/client.js';
-import { Secrets, type KubeObject, type OwnerReference } from '../../providers/kit/types.js';
+import { stringify } from 'yaml';
+import { Client } from '../../providers/kit/client.js';
+import { ConfigMaps, Secrets, type KubeObject, type OwnerReference, type ResourceType } from '../../providers/kit/types.js';
 import {
   apiServerArgs,
   binary,
@@ -23,6 +28,7 @@ import {
   type ControlPlane,
   type Dependent,
 } from './controlplane.js';
+import { FIELD_MANAGER } from './crds.js';
 import { request, waitFor, type ClientCredentials } from './http.js';
 import { renderKubeconfig } from './kubeconfig.js';
 import { createCA, createServiceAccountKeyPair, issueApiServerCert, issueCert, type CertificateAuthority } from './pki.js';
@@ -45,6 +51,12 @@ export interface TenantApiServerOptions {
   /** Only needed when `cp` did not come from startControlPlane(). Default: $IRONPLANE_BIN_DIR, else <repo>/bin. */
   binDir?: string;
   log?: (line: string) => void;
+  /**
+   * Ready the tenant for kubeadm workers as Kamaji does: kube-controller-manager
+   * (bootstrap signer, token cleaner), kube-public/cluster-info, kubeadm's
+   * bootstrap RBAC, kube-system/kubeadm-config and kubelet-config.
+   */
+  kubeadm?: boolean;
 }
 
 export interface TenantPlane {
@@ -58,6 +70,8 @@ export interface TenantPlane {
   /** Admin kubeconfig (client cert in system:masters), as YAML text: what Kamaji puts in admin.conf. */
   readonly adminKubeconfig: string;
   readonly kubeConfig: KubeConfig;
+  /** host and port of `url`, as a Cluster's spec.controlPlaneEndpoint names it. */
+  readonly endpoint: { host: string; port: number };
   /** SIGTERM (SIGKILL after 5 s) and remove the temp dir. Idempotent. */
   stop(): Promise<void>;
 }
@@ -66,7 +80,8 @@ const READY_TIMEOUT_MS = 60_000;
 
 class LocalTenantPlane implements TenantPlane, Dependent {
   readonly kubeConfig = new KubeConfig();
-  private proc: ManagedProcess | undefined;
+  readonly endpoint: { host: string; port: number };
+  private readonly procs: ManagedProcess[] = [];
   private stopping: Promise<void> | undefined;
 
   constructor(
@@ -80,14 +95,21 @@ class LocalTenantPlane implements TenantPlane, Dependent {
     private readonly host: LocalControlPlane | undefined,
   ) {
     this.kubeConfig.loadFromString(adminKubeconfig);
+    const u = new URL(url);
+    this.endpoint = { host: u.hostname, port: Number(u.port) };
+  }
+
+  private spawn(name: string, bin: string, args: string[]): ManagedProcess {
+    const proc = spawnLogged(name, bin, args, join(this.dir, `${name}.log`));
+    this.procs.push(proc);
+    // Lets a later run reap this dir if this Node process dies by SIGKILL.
+    const owner: OwnerRecord = { ownerPid: process.pid, pids: this.procs.map((p) => p.pid) };
+    writeFileSync(join(this.dir, OWNER_FILE), JSON.stringify(owner));
+    return proc;
   }
 
   async boot(bin: string, args: string[]): Promise<void> {
-    const proc = spawnLogged('kube-apiserver', bin, args, join(this.dir, 'kube-apiserver.log'));
-    this.proc = proc;
-    // Lets a later run reap this dir if this Node process dies by SIGKILL.
-    const owner: OwnerRecord = { ownerPid: process.pid, pids: [proc.pid] };
-    writeFileSync(join(this.dir, OWNER_FILE), JSON.stringify(owner));
+    const proc = this.spawn('kube-apiserver', bin, args);
     try {
       await waitFor(`tenant ${this.name} kube-apiserver to become ready`, READY_TIMEOUT_MS, async (note) => {
         if (proc.exitReason !== undefined) throw new Error(`kube-apiserver ${proc.exitReason}`);
@@ -104,10 +126,53 @@ class LocalTenantPlane implements TenantPlane, Dependent {
     }
   }
 
+  /**
+   * Starts kube-controller-manager with the bootstrap signer and the token
+   * cleaner, writes kubeadm's objects, and waits until a probe token's
+   * signature appears in cluster-info: from then on the tenant signs tokens.
+   */
+  async readyForKubeadm(bin: string, kubeconfigPath: string): Promise<void> {
+    const proc = this.spawn('kube-controller-manager', bin, [
+      `--kubeconfig=${kubeconfigPath}`,
+      // No HTTPS endpoint: readiness is judged by what the controllers do.
+      '--secure-port=0',
+      '--leader-elect=false',
+      '--use-service-account-credentials=false',
+      '--controllers=bootstrapsigner,tokencleaner',
+      `--cluster-name=${this.name}`,
+    ]);
+    const client = new Client(this.kubeConfig, { fieldManager: FIELD_MANAGER, timeoutMs: 10_000 });
+    try {
+      await installKubeadmObjects(client, this.url, this.ca.certPem);
+      const probe = 'h0rnss';
+      const probeSecret = `bootstrap-token-${probe}`;
+      await client.create(Secrets, {
+        metadata: { name: probeSecret, namespace: 'kube-system' },
+        type: 'bootstrap.kubernetes.io/token',
+        stringData: { 'token-id': probe, 'token-secret': '0123456789abcdef', expiration: new Date(Date.now() + 5 * 60_000).toISOString().replace(/\.\d{3}Z$/, 'Z'), 'usage-bootstrap-signing': 'true' },
+      } as KubeObject);
+      try {
+        await waitFor(`tenant ${this.name}: the bootstrap signer to sign cluster-info`, READY_TIMEOUT_MS, async (note) => {
+          if (proc.exitReason !== undefined) throw new Error(`kube-controller-manager ${proc.exitReason}`);
+          const cm = await client.get<KubeObject & { data?: Record<string, string> }>(ConfigMaps, 'cluster-info', 'kube-public');
+          return cm.data?.[`jws-kubeconfig-${probe}`] ? true : note('no signature yet');
+        });
+      } finally {
+        await client.delete(Secrets, probeSecret, 'kube-system');
+      }
+    } catch (err) {
+      const logPath = join(this.dir, 'kube-controller-manager.log');
+      throw new Error(`${(err as Error).message}\n--- last lines of ${logPath} ---\n${tail(logPath)}`);
+    } finally {
+      client.close();
+    }
+  }
+
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       try {
-        if (this.proc) await terminate(this.proc);
+        // The controller-manager first: it needs the apiserver on its way out.
+        for (const p of [...this.procs].reverse()) await terminate(p);
       } finally {
         rmSync(this.dir, { recursive: true, force: true });
         unregisterLive(this);
@@ -118,7 +183,7 @@ class LocalTenantPlane implements TenantPlane, Dependent {
   }
 
   cleanupSync(): void {
-    if (this.proc && this.proc.exitReason === undefined) killGroup(this.proc.pid, 'SIGKILL');
+    for (const p of this.procs) if (p.exitReason === undefined) killGroup(p.pid, 'SIGKILL');
     rmSync(this.dir, { recursive: true, force: true });
   }
 }
@@ -138,9 +203,12 @@ export async function startTenantApiServer(cp: ControlPlane, opts: TenantApiServ
 
   const [[port], ca, sa] = await Promise.all([freePorts(1), createCA(`${name}-ca`), createServiceAccountKeyPair()]);
   if (port === undefined) throw new Error('harness: port allocation failed');
-  const [serving, admin] = await Promise.all([
+  const [serving, admin, kcm] = await Promise.all([
     issueApiServerCert(ca, SERVICE_IP),
     issueCert({ ca, commonName: 'kubernetes-admin', organizations: ['system:masters'], usages: 'client' }),
+    // As on the management plane: the bootstrap signer updates cluster-info,
+    // which the bootstrap RBAC role of kube-controller-manager does not allow.
+    opts.kubeadm ? issueCert({ ca, commonName: 'system:kube-controller-manager', organizations: ['system:masters'], usages: 'client' }) : undefined,
   ]);
   const url = `https://127.0.0.1:${port}`;
   const etcdPrefix = `/tenants/${name}`;
@@ -166,18 +234,104 @@ export async function startTenantApiServer(cp: ControlPlane, opts: TenantApiServ
     saSigningKeyFile: file('sa.key', sa.privateKeyPem),
   });
   writeFileSync(join(dir, 'kubeconfig'), adminKubeconfig, { mode: 0o600 });
+  const kcmKubeconfig = join(dir, 'kube-controller-manager.kubeconfig');
+  if (kcm) writeFileSync(kcmKubeconfig, renderKubeconfig({ server: url, caPem: ca.certPem, name, user: 'kube-controller-manager', certPem: kcm.certPem, keyPem: kcm.keyPem }), { mode: 0o600 });
+  const kcmBin = opts.kubeadm ? binary(opts.binDir ?? defaultBinDir(), 'kube-controller-manager') : undefined;
 
   const plane = new LocalTenantPlane(name, url, etcdPrefix, ca, adminKubeconfig, { ca: ca.certPem, cert: admin.certPem, key: admin.keyPem }, dir, host);
   registerLive(plane);
   try {
     host?.adopt(plane);
     await plane.boot(bin, args);
+    if (kcmBin) await plane.readyForKubeadm(kcmBin, kcmKubeconfig);
   } catch (err) {
     await plane.stop().catch(() => undefined);
     throw err;
   }
-  log(`tenant ${name} kube-apiserver ready at ${url} (etcd prefix ${etcdPrefix}, ${Date.now() - t0} ms)`);
+  log(`tenant ${name} kube-apiserver ready at ${url} (etcd prefix ${etcdPrefix}${kcmBin ? ', kubeadm-ready' : ''}, ${Date.now() - t0} ms)`);
   return plane;
+}
+
+const rbac = (kind: string, plural: string, namespaced: boolean): ResourceType => ({ group: 'rbac.authorization.k8s.io', version: 'v1', kind, plural, namespaced });
+const Roles = rbac('Role', 'roles', true);
+const RoleBindings = rbac('RoleBinding', 'rolebindings', true);
+const ClusterRoles = rbac('ClusterRole', 'clusterroles', false);
+const ClusterRoleBindings = rbac('ClusterRoleBinding', 'clusterrolebindings', false);
+const NODE_BOOTSTRAP_GROUP = 'system:bootstrappers:kubeadm:default-node-token';
+const group = (name: string) => ({ kind: 'Group', apiGroup: 'rbac.authorization.k8s.io', name });
+
+/**
+ * What kubeadm's init phases (bootstrap-token, upload-config), which Kamaji
+ * runs for every tenant, leave in a cluster for workers to join it:
+ * - kube-public/cluster-info with a kubeconfig naming the server and CA,
+ *   readable by system:anonymous (the bootstrap signer adds the signatures);
+ * - the node bootstrap group may post and auto-approve CSRs, read the
+ *   kubeadm-config and kubelet-config ConfigMaps and get Nodes;
+ * - those two ConfigMaps.
+ */
+async function installKubeadmObjects(client: Client, server: string, caPem: string): Promise<void> {
+  const version = (await client.version()).gitVersion;
+  const clusterInfo = stringify({
+    apiVersion: 'v1',
+    kind: 'Config',
+    clusters: [{ cluster: { 'certificate-authority-data': b64(caPem), server }, name: '' }],
+    contexts: null,
+    'current-context': '',
+    preferences: {},
+    users: null,
+  });
+  const apply = (rt: ResourceType, o: KubeObject) => client.apply(rt, o, { force: true });
+  const readConfigMap = (ns: string, role: string, configMap: string, groups: string[]) =>
+    Promise.all([
+      apply(Roles, { metadata: { name: role, namespace: ns }, rules: [{ apiGroups: [''], resources: ['configmaps'], resourceNames: [configMap], verbs: ['get'] }] } as KubeObject),
+      apply(RoleBindings, { metadata: { name: role, namespace: ns }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: role }, subjects: groups.map(group) } as KubeObject),
+    ]);
+  const bindCluster = (name: string, role: string, groups: string[]) =>
+    apply(ClusterRoleBindings, { metadata: { name }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: role }, subjects: groups.map(group) } as KubeObject);
+  await Promise.all([
+    apply(ConfigMaps, { metadata: { name: 'cluster-info', namespace: 'kube-public' }, data: { kubeconfig: clusterInfo } } as KubeObject),
+    apply(Roles, { metadata: { name: 'kubeadm:bootstrap-signer-clusterinfo', namespace: 'kube-public' }, rules: [{ apiGroups: [''], resources: ['configmaps'], resourceNames: ['cluster-info'], verbs: ['get'] }] } as KubeObject),
+    apply(RoleBindings, {
+      metadata: { name: 'kubeadm:bootstrap-signer-clusterinfo', namespace: 'kube-public' },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'kubeadm:bootstrap-signer-clusterinfo' },
+      subjects: [{ kind: 'User', apiGroup: 'rbac.authorization.k8s.io', name: 'system:anonymous' }],
+    } as KubeObject),
+    bindCluster('kubeadm:kubelet-bootstrap', 'system:node-bootstrapper', [NODE_BOOTSTRAP_GROUP]),
+    bindCluster('kubeadm:node-autoapprove-bootstrap', 'system:certificates.k8s.io:certificatesigningrequests:nodeclient', [NODE_BOOTSTRAP_GROUP]),
+    bindCluster('kubeadm:node-autoapprove-certificate-rotation', 'system:certificates.k8s.io:certificatesigningrequests:selfnodeclient', ['system:nodes']),
+    apply(ClusterRoles, { metadata: { name: 'kubeadm:get-nodes' }, rules: [{ apiGroups: [''], resources: ['nodes'], verbs: ['get'] }] } as KubeObject),
+    bindCluster('kubeadm:get-nodes', 'kubeadm:get-nodes', [NODE_BOOTSTRAP_GROUP]),
+    readConfigMap('kube-system', 'kubeadm:nodes-kubeadm-config', 'kubeadm-config', [NODE_BOOTSTRAP_GROUP, 'system:nodes']),
+    readConfigMap('kube-system', 'kubeadm:kubelet-config', 'kubelet-config', [NODE_BOOTSTRAP_GROUP, 'system:nodes']),
+    apply(ConfigMaps, {
+      metadata: { name: 'kubeadm-config', namespace: 'kube-system' },
+      data: {
+        ClusterConfiguration: stringify({
+          apiVersion: 'kubeadm.k8s.io/v1beta4',
+          kind: 'ClusterConfiguration',
+          kubernetesVersion: version,
+          controlPlaneEndpoint: new URL(server).host,
+          certificatesDir: '/etc/kubernetes/pki',
+          networking: { dnsDomain: 'cluster.local', serviceSubnet: '10.0.0.0/24', podSubnet: '10.244.0.0/16' },
+        }),
+      },
+    } as KubeObject),
+    apply(ConfigMaps, {
+      metadata: { name: 'kubelet-config', namespace: 'kube-system' },
+      data: {
+        kubelet: stringify({
+          apiVersion: 'kubelet.config.k8s.io/v1beta1',
+          kind: 'KubeletConfiguration',
+          cgroupDriver: 'systemd',
+          clusterDNS: ['10.0.0.10'],
+          clusterDomain: 'cluster.local',
+          authentication: { anonymous: { enabled: false }, webhook: { enabled: true }, x509: { clientCAFile: '/etc/kubernetes/pki/ca.crt' } },
+          authorization: { mode: 'Webhook' },
+          rotateCertificates: true,
+        }),
+      },
+    } as KubeObject),
+  ]);
 }
 
 export interface PublishTenantSecretsOptions {

@@ -9,17 +9,21 @@
 // <cluster>-kubeconfig Secret (written by the control-plane provider) gives
 // the tenant apiserver.
 //
-// Extension point: validateJoin (KubeletOptions) decides whether the join
-// settings in the userdata would get this machine into the tenant. Today's
-// default accepts userdata without join settings and does not yet verify the
-// bootstrap token or CA hash when present; that is where kubeadm's checks go.
+// validateJoin (KubeletOptions) decides whether the kubeadm join in the
+// userdata would get this machine into the tenant. The default is the join
+// checker (join.ts): it runs kubeadm's discovery against the endpoint the
+// userdata names (cluster-info signature, CA pin, token authentication), and
+// a refused join is retried, as kubeadm retries discovery. Userdata without
+// any join registers anyway unless requireJoin is set: infrastructure-provider
+// tests boot bootstrap data that only carries the providerID.
 import { KubeConfig } from '@kubernetes/client-node';
 import { Client, isAlreadyExists, isNotFound } from '../../providers/kit/client.js';
-import { Controller, type Request } from '../../providers/kit/controller.js';
+import { Controller, type Request, type Result } from '../../providers/kit/controller.js';
 import { Informer } from '../../providers/kit/informer.js';
 import { silentLogger, type Logger } from '../../providers/kit/log.js';
 import { keyOf, metadataOnly, Secrets, type KubeObject } from '../../providers/kit/types.js';
 import { findJoinConfig, parseCloudConfig, providerIDOf, type CloudConfig, type JoinConfig } from './cloudinit.js';
+import { kubeadmJoinValidator } from './join.js';
 import { Nodes, VirtualMachineInstances, type Secret, type VirtualMachineInstance, type Volume } from './kinds.js';
 
 export const CLUSTER_NAME_LABEL = 'cluster.x-k8s.io/cluster-name';
@@ -40,19 +44,22 @@ export interface JoinContext {
 export type JoinValidator = (ctx: JoinContext) => Promise<string | undefined>;
 
 /**
- * Today's rule: userdata without join settings joins (the providerID is all
- * the infrastructure providers are tested for), and join settings are not yet
- * checked. Later: authenticate with the bootstrap token against the tenant
- * (bootstrap-token auth is on there) and compare caCertHashes with the SPKI
- * hash of tenantCA, as kubeadm join does.
+ * The default: a kubeadm join found in the userdata must pass the join
+ * checker (join.ts) against the endpoint it names; userdata without one
+ * joins (the providerID is all the infrastructure providers are tested for).
  */
-export const validateJoin: JoinValidator = async () => undefined;
+export const validateJoin: JoinValidator = kubeadmJoinValidator();
+
+/** A refused join is tried again after this long, as kubeadm join keeps retrying discovery. */
+export const JOIN_RETRY_MS = 2_000;
 
 export interface KubeletOptions {
   /** Management-cluster client; the kubelet makes its own from client.kubeConfig. */
   client: Client;
   log?: Logger;
   validateJoin?: JoinValidator;
+  /** With the default validator: refuse userdata that runs no kubeadm join. */
+  requireJoin?: boolean;
   workers?: number;
 }
 
@@ -100,7 +107,7 @@ class SimKubelet implements Kubelet {
 
   constructor(opts: KubeletOptions) {
     this.log = (opts.log ?? silentLogger).with({ sim: 'kubelet' });
-    this.validate = opts.validateJoin ?? validateJoin;
+    this.validate = opts.validateJoin ?? (opts.requireJoin ? kubeadmJoinValidator({ requireJoin: true }) : validateJoin);
     this.client = new Client(opts.client.kubeConfig, { fieldManager: FIELD_MANAGER, userAgent: FIELD_MANAGER });
     const informerOpts = { log: this.log, retryMaxMs: 2000 };
     this.vmis = new Informer<VirtualMachineInstance>(this.client, VirtualMachineInstances, informerOpts);
@@ -153,7 +160,7 @@ class SimKubelet implements Kubelet {
     this.reasons.set(key, why);
   }
 
-  private async reconcile(req: Request, log: Logger): Promise<void> {
+  private async reconcile(req: Request, log: Logger): Promise<Result | void> {
     const ns = req.namespace ?? '';
     const vmi = await this.client.tryGet<VirtualMachineInstance>(VirtualMachineInstances, req.name, ns);
     let reg = this.registered.get(req.key);
@@ -206,7 +213,10 @@ class SimKubelet implements Kubelet {
     const tenant = await this.tenant(ns, cluster);
     if (typeof tenant === 'string') return this.noNode(req.key, tenant, log);
     const rejected = await this.validate({ vmi, cloudConfig: cc, join: findJoinConfig(cc), tenant: tenant.client, tenantCA: tenant.ca });
-    if (rejected !== undefined) return this.noNode(req.key, `join refused: ${rejected}`, log);
+    if (rejected !== undefined) {
+      this.noNode(req.key, `join refused: ${rejected}`, log);
+      return { requeueAfterMs: JOIN_RETRY_MS };
+    }
 
     const node = vmi.spec?.hostname || vmi.metadata?.name || '';
     if (reg && (reg.node !== node || reg.cluster !== cluster)) await this.deregister(req.key, ns, reg, log);

@@ -1,0 +1,71 @@
+// Wires the Kairos bootstrap provider into a manager: the caches it reads,
+// its controller, and which changes wake which KairosConfigs.
+import type { KairosConfig } from '../api/generated/ironplane/v1alpha1/kairosconfig.js';
+import { clusterNameOf, Clusters, Machines, type Cluster, type Machine } from '../capi/contract.js';
+import { TenantClients } from '../capi/tenant.js';
+import { Controller } from '../kit/controller.js';
+import { EventRecorder } from '../kit/events.js';
+import { Informer } from '../kit/informer.js';
+import type { Manager } from '../kit/manager.js';
+import { jsonEqual } from '../kit/patch.js';
+import type { KubeObject } from '../kit/types.js';
+import { kairosConfigReconciler } from './kairosconfig.js';
+import { GROUP } from './names.js';
+import { createRenderer } from './render.js';
+import { KairosConfigs } from './resources.js';
+
+export interface KairosOptions {
+  /** Concurrent reconciles. */
+  workers: number;
+  /** Identifies this replica in Events. */
+  instance: string;
+  /** templates/bootstrap; default: the one shipped with this package. */
+  templatesDir?: string;
+}
+
+/** Machine fields a KairosConfig depends on; CAPI rewrites the rest (conditions, phase) often. */
+const machineView = (m: Machine) => [m.spec.bootstrap, m.spec.version, m.spec.infrastructureRef, m.spec.clusterName, m.status?.nodeRef, m.metadata.deletionTimestamp];
+/** Cluster fields a KairosConfig depends on. */
+const clusterView = (c: Cluster) => [c.spec?.controlPlaneEndpoint, c.spec?.paused, c.metadata.annotations];
+/** KairosConfig changes that need a reconcile: not our own status writes. */
+const configView = (k: KairosConfig) => [k.metadata.generation, k.metadata.labels, k.metadata.annotations, k.metadata.finalizers, k.metadata.ownerReferences, k.metadata.deletionTimestamp];
+
+export function setupKairos(mgr: Manager, opts: KairosOptions): { tenants: TenantClients } {
+  const client = mgr.client;
+  const log = mgr.log;
+  const informer = <T extends KubeObject>(i: Informer<T>) => mgr.addInformer(i);
+
+  const kairosConfigs = informer(new Informer<KairosConfig>(client, KairosConfigs, { log }));
+  const machines = informer(new Informer<Machine>(client, Machines, { log }));
+  const clusters = informer(new Informer<Cluster>(client, Clusters, { log }));
+  // Secrets and ConfigMaps are not cached: they are read by name, which
+  // needs only `get`, and a management cluster holds many.
+
+  const tenants = new TenantClients(client, 'ironplane-kairos');
+  const recorder = new EventRecorder(client, `${GROUP}/kairos`, opts.instance, log);
+  const render = createRenderer(opts.templatesDir);
+
+  const ctl = new Controller({
+    name: 'kairosconfig',
+    reconcile: kairosConfigReconciler({ client, caches: { kairosConfigs, machines, clusters }, tenants, render, recorder }),
+    log,
+    metrics: mgr.metrics,
+    workers: opts.workers,
+  });
+  const configOf = (m: Machine): string[] => {
+    const ref = m.spec.bootstrap?.configRef;
+    return ref?.kind === 'KairosConfig' && ref.apiGroup === GROUP ? [`${m.metadata.namespace}/${ref.name}`] : [];
+  };
+  const configsOfCluster = (c: Cluster): string[] =>
+    machines
+      .list((m) => m.metadata.namespace === c.metadata.namespace && m.spec.clusterName === c.metadata.name)
+      .flatMap(configOf)
+      .concat(kairosConfigs.list((k) => k.metadata.namespace === c.metadata.namespace && clusterNameOf(k) === c.metadata.name).map((k) => `${k.metadata.namespace}/${k.metadata.name}`));
+  ctl
+    .watch(kairosConfigs, undefined, (a, b) => !jsonEqual(configView(a), configView(b)))
+    .watch(machines, configOf, (a, b) => !jsonEqual(machineView(a), machineView(b)))
+    .watch(clusters, configsOfCluster, (a, b) => !jsonEqual(clusterView(a), clusterView(b)));
+
+  mgr.addController(ctl);
+  return { tenants };
+}

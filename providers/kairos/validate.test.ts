@@ -1,0 +1,159 @@
+import { describe, expect, it } from 'vitest';
+import { joinConfigurationProblems } from './joinschema.js';
+import { kubernetesVersionProblem, parseExtraConfig, specProblems } from './validate.js';
+import { validateKairosConfig, validateKairosConfigTemplate } from './webhooks.js';
+import type { AdmissionRequest } from '../kit/admission.js';
+
+const problems = (text: string) => parseExtraConfig(text).problems;
+
+describe('extraConfig validation', () => {
+  it('given known Kairos keys and yip steps, should accept them', () => {
+    expect(
+      problems(
+        'stages:\n  network.after:\n    - name: x\n      if: "[ -e /a ]"\n      commands: [echo]\n      files:\n        - path: /etc/motd\n          content: hi\ninstall:\n  grub_options: {}\nwrite_files:\n  - path: /etc/x\n    content: y\nruncmd: [date]\ndebug: true\n',
+      ),
+    ).toEqual([]);
+    expect(problems('')).toEqual([]);
+    expect(problems('# only a comment\n')).toEqual([]);
+  });
+
+  it('given text that is not YAML, should say where', () => {
+    expect(problems('stages:\n  boot: [\n')).toEqual([expect.stringMatching(/^spec\.extraConfig: not valid YAML \(line \d+, column \d+\): /)]);
+    expect(problems('a: 1\na: 2\n')).toEqual([expect.stringMatching(/^spec\.extraConfig: not valid YAML .*Map keys must be unique/)]);
+  });
+
+  it('given a list or a scalar, should ask for a mapping', () => {
+    expect(problems('- a\n')).toEqual(['spec.extraConfig: must be a YAML mapping of Kairos cloud-config keys']);
+  });
+
+  it('given an unknown top-level key, should name its path and the known keys', () => {
+    expect(problems('stage:\n  boot: []\n')).toEqual([expect.stringMatching(/^spec\.extraConfig\.stage: unknown key \(known: stages, name, install, /)]);
+  });
+
+  it('given an unknown step key, should name the stage, step and key', () => {
+    expect(problems('stages:\n  network:\n    - name: ok\n    - comands: [echo]\n')).toEqual([expect.stringMatching(/^spec\.extraConfig\.stages\.network\[1\]\.comands: unknown step key \(known: name, if, /)]);
+  });
+
+  it('given keys that typed fields own, should point at the field', () => {
+    expect(problems('users: []\nhostname: x\ninstall:\n  device: /dev/sdb\n  reboot: false\n')).toEqual([
+      'spec.extraConfig.users: set by spec.users, not extraConfig',
+      'spec.extraConfig.hostname: set by spec.hostname.policy, not extraConfig',
+      'spec.extraConfig.install.device: set by spec.install.device, not extraConfig',
+      'spec.extraConfig.install.reboot: set by spec.install.reboot, not extraConfig',
+    ]);
+  });
+
+  it('given another Kubernetes distribution, should refuse it', () => {
+    expect(problems('k3s:\n  enabled: true\np2p: {}\n')).toEqual([
+      'spec.extraConfig.k3s: selects another Kubernetes distribution or cluster provider; this node joins its cluster with kubeadm',
+      'spec.extraConfig.p2p: selects another Kubernetes distribution or cluster provider; this node joins its cluster with kubeadm',
+    ]);
+  });
+
+  it('given files that overwrite the join or the providerID, should refuse them', () => {
+    expect(problems('write_files:\n  - path: /etc/ironplane/provider-id\n    content: x\nstages:\n  boot:\n    - files:\n        - path: /etc/kubernetes/ironplane/kubeadm-join.yaml\n')).toEqual([
+      'spec.extraConfig.write_files[0].path: /etc/ironplane/provider-id is written by Ironplane (/etc/kubernetes/ironplane/, /etc/ironplane/provider-id)',
+      'spec.extraConfig.stages.boot[0].files[0].path: /etc/kubernetes/ironplane/kubeadm-join.yaml is written by Ironplane (/etc/kubernetes/ironplane/, /etc/ironplane/provider-id)',
+    ]);
+  });
+
+  it('given wrongly shaped stages and commands, should say what shape is expected', () => {
+    expect(problems('stages:\n  boot: {}\n  network:\n    - commands: echo\n    - 3\nruncmd: date\n')).toEqual([
+      'spec.extraConfig.stages.boot: must be a list of steps',
+      'spec.extraConfig.stages.network[0].commands: must be a list of strings',
+      'spec.extraConfig.stages.network[1]: a step must be a mapping',
+      'spec.extraConfig.runcmd: must be a list of strings',
+    ]);
+  });
+
+  it('specProblems should name the path it is given (a template spec)', () => {
+    expect(specProblems({ extraConfig: 'bogus: 1\n' }, 'spec.template.spec')).toEqual([expect.stringMatching(/^spec\.template\.spec\.extraConfig\.bogus: unknown key/)]);
+    expect(specProblems({})).toEqual([]);
+  });
+});
+
+describe('Kubernetes version', () => {
+  it('should accept v1.31 and newer, or no version', () => {
+    expect(kubernetesVersionProblem('v1.35.8')).toBeUndefined();
+    expect(kubernetesVersionProblem('v1.31.0')).toBeUndefined();
+    expect(kubernetesVersionProblem(undefined)).toBeUndefined();
+  });
+
+  it('should refuse older versions and say why', () => {
+    expect(kubernetesVersionProblem('v1.30.4')).toBe(
+      'Machine spec.version v1.30.4: kubeadm reads JoinConfiguration kubeadm.k8s.io/v1beta4 from v1.31 on, and this provider renders no older API; use v1.31 or newer',
+    );
+    expect(kubernetesVersionProblem('latest')).toBe('Machine spec.version "latest" is not a Kubernetes version (vX.Y.Z)');
+  });
+});
+
+describe('JoinConfiguration v1beta4 schema', () => {
+  const valid = {
+    apiVersion: 'kubeadm.k8s.io/v1beta4',
+    kind: 'JoinConfiguration',
+    discovery: { bootstrapToken: { token: 'abcdef.0123456789abcdef', apiServerEndpoint: '10.0.0.1:6443', caCertHashes: [`sha256:${'a'.repeat(64)}`] } },
+    nodeRegistration: { name: 'n1', kubeletExtraArgs: [{ name: 'node-labels', value: 'a=b' }], taints: [] },
+    patches: { directory: '/etc/kubernetes/patches' },
+  };
+
+  it('should accept a well-formed configuration', () => {
+    expect(joinConfigurationProblems(valid)).toEqual([]);
+  });
+
+  it('should refuse unknown fields, bad tokens, pins and endpoints, naming the path', () => {
+    const bad = structuredClone(valid) as Record<string, unknown> & typeof valid;
+    (bad.nodeRegistration as Record<string, unknown>)['kubeletExtraArg'] = [];
+    bad.discovery.bootstrapToken.token = 'ABCDEF.0123456789abcdef';
+    bad.discovery.bootstrapToken.caCertHashes = ['md5:abc'];
+    bad.discovery.bootstrapToken.apiServerEndpoint = 'https://10.0.0.1:6443';
+    expect(joinConfigurationProblems(bad)).toEqual(
+      expect.arrayContaining([
+        "/nodeRegistration must NOT have additional properties 'kubeletExtraArg'",
+        '/discovery/bootstrapToken/token must match pattern "^[a-z0-9]{6}\\.[a-z0-9]{16}$"',
+        '/discovery/bootstrapToken/caCertHashes/0 must match pattern "^sha256:[0-9a-f]{64}$"',
+        expect.stringMatching(/^\/discovery\/bootstrapToken\/apiServerEndpoint must match pattern/),
+      ]),
+    );
+  });
+
+  it('should refuse v1beta3 kubeletExtraArgs (a map) and token discovery without a CA pin', () => {
+    const old = { ...valid, nodeRegistration: { kubeletExtraArgs: { 'node-labels': 'a=b' } } };
+    expect(joinConfigurationProblems(old)).toContain('/nodeRegistration/kubeletExtraArgs must be array');
+    const unpinned = { ...valid, discovery: { bootstrapToken: { token: 'abcdef.0123456789abcdef', apiServerEndpoint: '10.0.0.1:6443' } } };
+    expect(joinConfigurationProblems(unpinned)).toContain('/discovery/bootstrapToken must match a schema in anyOf');
+  });
+});
+
+describe('admission', () => {
+  const req = (kind: string, operation: AdmissionRequest['operation'], object: unknown, oldObject?: unknown, dryRun = false): AdmissionRequest => ({
+    uid: 'u',
+    kind: { group: 'bootstrap.ironplane.dev', version: 'v1alpha1', kind },
+    operation,
+    name: 'w',
+    namespace: 'team-a',
+    dryRun,
+    object: object as AdmissionRequest['object'],
+    ...(oldObject ? { oldObject: oldObject as AdmissionRequest['object'] } : {}),
+  });
+
+  it('should refuse a KairosConfig whose extraConfig is invalid, naming the path', () => {
+    expect(validateKairosConfig(req('KairosConfig', 'CREATE', { spec: { extraConfig: 'stages:\n  boot:\n    - comands: []\n' } }))).toEqual({
+      allowed: false,
+      message: expect.stringMatching(/^KairosConfig team-a\/w is invalid: spec\.extraConfig\.stages\.boot\[0\]\.comands: unknown step key/),
+    });
+    expect(validateKairosConfig(req('KairosConfig', 'UPDATE', { spec: {} }, { spec: {} }))).toEqual({ allowed: true });
+  });
+
+  it('should check a template spec, and keep templates immutable except on dry-run', () => {
+    const t = (extra: string) => ({ spec: { template: { spec: { extraConfig: extra } } } });
+    expect(validateKairosConfigTemplate(req('KairosConfigTemplate', 'CREATE', t('k0s: {}\n')))).toEqual({
+      allowed: false,
+      message: expect.stringContaining('spec.template.spec.extraConfig.k0s: selects another Kubernetes distribution'),
+    });
+    expect(validateKairosConfigTemplate(req('KairosConfigTemplate', 'UPDATE', t('debug: true\n'), t('')))).toEqual({
+      allowed: false,
+      message: 'KairosConfigTemplate team-a/w: spec.template.spec is immutable; create a new KairosConfigTemplate and point the ClusterClass or MachineDeployment at it',
+    });
+    expect(validateKairosConfigTemplate(req('KairosConfigTemplate', 'UPDATE', t('debug: true\n'), t(''), true))).toEqual({ allowed: true });
+  });
+});

@@ -1,0 +1,152 @@
+// The join checker (test/sim/join.ts) against a real, kubeadm-ready tenant
+// API server: a rendered Kairos cloud-config joins; a wrong token, a wrong CA
+// pin, an expired token, a wrong or unreachable endpoint, a token outside the
+// node group, a JoinConfiguration nobody runs and a providerID kubelet never
+// sees each fail, with a message saying which. The golden renderings pass the
+// real `kubeadm config validate`, and a broken one does not.
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startControlPlane, startTenantApiServer, type ControlPlane, type TenantPlane } from '../../harness/index.js';
+import { parseCloudConfig, type CloudConfig } from '../../sim/cloudinit.js';
+import { checkJoin, findKubeadmJoin, kubeadmJoinValidator } from '../../sim/join.js';
+import { Client } from '../../../providers/kit/client.js';
+import { Secrets } from '../../../providers/kit/types.js';
+import { PROVIDER_ID_FILE, renderUserData } from '../../../providers/capi/userdata.js';
+import { createRenderer } from '../../../providers/kairos/render.js';
+import { bootstrapTokenSecret, caCertHashes, tokenSecretName } from '../../../providers/kairos/token.js';
+import { REPO } from '../processes.js';
+import { joinConfigurationOf, kubeadmValidate } from './world.js';
+
+let cp: ControlPlane;
+let tenant: TenantPlane;
+let tc: Client;
+const render = createRenderer();
+const owner = { namespace: 'team-a', name: 'w', uid: 'join-test' };
+
+beforeAll(async () => {
+  cp = await startControlPlane({ name: 'kairos-join' });
+  tenant = await startTenantApiServer(cp, { name: 'join-tenant', kubeadm: true });
+  tc = new Client(tenant.kubeConfig, { fieldManager: 'kairos-test' });
+  await tc.create(Secrets, bootstrapTokenSecret('abcdef', '0123456789abcdef', Date.now() + 30 * 60_000, owner));
+}, 120_000);
+
+afterAll(async () => {
+  tc?.close();
+  await cp?.stop();
+});
+
+function cloudConfig(over: { token?: string; pins?: string[]; endpoint?: { host: string; port: number } } = {}): CloudConfig {
+  const text = render({
+    namespace: 'team-a',
+    config: 'w',
+    cluster: 'c',
+    machine: 'w',
+    spec: {},
+    files: [],
+    endpoint: over.endpoint ?? tenant.endpoint,
+    token: over.token ?? 'abcdef.0123456789abcdef',
+    caCertHashes: over.pins ?? caCertHashes(tenant.ca.certPem),
+  }).value;
+  const cc = parseCloudConfig(renderUserData({ value: text }, 'kubevirt://team-a/w'));
+  if (typeof cc === 'string') throw new Error(cc);
+  return cc;
+}
+
+const check = (cc: CloudConfig) => checkJoin(findKubeadmJoin(cc)!, { timeoutMs: 3000 });
+
+describe('the join checker', () => {
+  it('given a rendered cloud-config with a valid token, pin and endpoint, should authenticate as the bootstrap token in the node group', async () => {
+    const join = findKubeadmJoin(cloudConfig())!;
+    expect(join.source).toBe('stages.network[0] file /etc/kubernetes/ironplane/kubeadm-join.yaml');
+    expect(join.runsJoin).toBe(true);
+    await expect(checkJoin(join)).resolves.toEqual({
+      user: 'system:bootstrap:abcdef',
+      groups: expect.arrayContaining(['system:bootstrappers:kubeadm:default-node-token']),
+      server: tenant.url,
+    });
+    await expect(kubeadmJoinValidator({ requireJoin: true })({ cloudConfig: cloudConfig() })).resolves.toBeUndefined();
+  });
+
+  it('given a wrong token secret, should fail on the cluster-info signature', async () => {
+    await expect(check(cloudConfig({ token: 'abcdef.ffffffffffffffff' }))).rejects.toThrow(`cluster-info at ${tenant.endpoint.host}:${tenant.endpoint.port}, token id abcdef: the signature does not verify with the token secret (wrong token)`);
+  });
+
+  it('given a token the tenant does not know, should find no signature for it', async () => {
+    await expect(check(cloudConfig({ token: 'zzzzzz.0123456789abcdef' }))).rejects.toThrow('has no signature for token id zzzzzz: the token does not exist there, has expired, or may not sign');
+  });
+
+  it('given a wrong CA pin, should refuse the cluster CA', async () => {
+    const other = await startTenantApiServer(cp, { name: 'join-other' });
+    try {
+      await expect(check(cloudConfig({ pins: caCertHashes(other.ca.certPem) }))).rejects.toThrow(/^the cluster CA at .* has public key hash sha256:[0-9a-f]{64}, which matches none of the caCertHashes pins/);
+    } finally {
+      await other.stop();
+    }
+  });
+
+  it('given the management API server as endpoint, should not find cluster-info there', async () => {
+    const mgmt = new URL(cp.url);
+    await expect(check(cloudConfig({ endpoint: { host: mgmt.hostname, port: Number(mgmt.port) } }))).rejects.toThrow(`cluster-info at 127.0.0.1:${mgmt.port}: HTTP 403`);
+  });
+
+  it('given an endpoint nothing listens on, should say it cannot reach it', async () => {
+    await expect(check(cloudConfig({ endpoint: { host: '127.0.0.1', port: 1 } }))).rejects.toThrow(/^cannot reach the control plane at 127\.0\.0\.1:1 \(apiServerEndpoint in stages\.network\[0\] file .*\): connect ECONNREFUSED/);
+  });
+
+  it('given a token that expires, should join before and fail after its expiry', async () => {
+    await tc.create(Secrets, bootstrapTokenSecret('exp000', '0123456789abcdef', Date.now() + 4000, owner));
+    const cc = cloudConfig({ token: 'exp000.0123456789abcdef' });
+    await expect(check(cc)).resolves.toMatchObject({ user: 'system:bootstrap:exp000' });
+    await new Promise((r) => setTimeout(r, 5000));
+    // The apiserver refuses an expired token at once; the token cleaner then deletes it and the signer drops its signature.
+    await expect(check(cc)).rejects.toThrow(/token id exp000.*(has expired or been deleted|does not exist there, has expired)/);
+  });
+
+  it('given a token outside the kubeadm node group, should refuse it', async () => {
+    const s = bootstrapTokenSecret('nogrp0', '0123456789abcdef', Date.now() + 60_000, owner);
+    delete s.stringData!['auth-extra-groups'];
+    await tc.create(Secrets, s);
+    await expect(check(cloudConfig({ token: 'nogrp0.0123456789abcdef' }))).rejects.toThrow('token id nogrp0 is not in group system:bootstrappers:kubeadm:default-node-token');
+    await tc.delete(Secrets, tokenSecretName('nogrp0'), 'kube-system');
+  });
+
+  it('given a JoinConfiguration no command runs, or a join that drops the providerID, should refuse the machine', async () => {
+    const validate = kubeadmJoinValidator();
+    const cc = cloudConfig();
+    const step = (cc['stages'] as Record<string, { commands?: string[] }[]>)['network']![0]!;
+    const script = step.commands![0]!;
+    step.commands = [script.replace(/^kubeadm join .*$/m, 'true')];
+    expect(await validate({ cloudConfig: cc })).toBe('stages.network[0] file /etc/kubernetes/ironplane/kubeadm-join.yaml holds a JoinConfiguration, but no command runs kubeadm join --config with it');
+    step.commands = [script.replaceAll(PROVIDER_ID_FILE, '/etc/hostname')];
+    expect(await validate({ cloudConfig: cc })).toBe(
+      'no command of the join writes a kubeletconfiguration patch into /etc/kubernetes/ironplane/patches from /etc/ironplane/provider-id: kubelet would register without the providerID',
+    );
+  });
+
+  it('given userdata without any kubeadm join, should accept it by default and refuse it when a join is required', async () => {
+    const cc = parseCloudConfig(`#cloud-config\nwrite_files:\n  - path: ${PROVIDER_ID_FILE}\n    content: kubevirt://a/b\n`) as CloudConfig;
+    expect(await kubeadmJoinValidator()({ cloudConfig: cc })).toBeUndefined();
+    expect(await kubeadmJoinValidator({ requireJoin: true })({ cloudConfig: cc })).toBe('the userdata runs no kubeadm join');
+  });
+});
+
+describe('kubeadm config validate (the real kubeadm)', () => {
+  const goldens = fs.readdirSync(path.join(REPO, 'providers/kairos/testdata')).filter((f) => f.endsWith('.golden.yaml'));
+
+  it.each(goldens)('should accept the JoinConfiguration of %s', (file) => {
+    const r = kubeadmValidate(joinConfigurationOf(fs.readFileSync(path.join(REPO, 'providers/kairos/testdata', file), 'utf8')));
+    expect(r.out.trim()).toBe('ok');
+    expect(r.code).toBe(0);
+  });
+
+  it('should refuse a JoinConfiguration with an unknown field or a bad token, so its acceptance means something', () => {
+    const good = joinConfigurationOf(fs.readFileSync(path.join(REPO, 'providers/kairos/testdata/minimal.golden.yaml'), 'utf8'));
+    const unknown = kubeadmValidate(good.replace('nodeRegistration:', 'nodeRegistraton:'));
+    expect(unknown.code).toBe(1);
+    expect(unknown.out).toContain('strict decoding error: unknown field "nodeRegistraton"');
+    const token = kubeadmValidate(good.replace('abcdef.0123456789abcdef', 'ABCDEF.0123456789abcdef'));
+    expect(token.code).toBe(1);
+    expect(token.out).toContain('the bootstrap token is invalid');
+  });
+});
