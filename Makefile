@@ -20,7 +20,7 @@ $(NODE_MODULES): package.json package-lock.json
 deps: $(NODE_MODULES) ## install npm dependencies (npm ci) when package-lock.json changed
 
 .PHONY: tools
-tools: ## build etcd, kube-apiserver, kube-controller-manager, CAPI manager, clusterctl and Metal3 baremetal-operator into bin/
+tools: ## build etcd, kube-apiserver, kube-controller-manager, kubeadm, CAPI manager, clusterctl and Metal3 baremetal-operator into bin/
 	@echo "make tools: pinned upstream binaries into $(BIN_DIR)"
 	@hack/tools/build.sh
 

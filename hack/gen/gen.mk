@@ -28,14 +28,29 @@ endef
 # The kube-OVN CRDs Ironplane uses; kube-OVN ships all of them in one file.
 GEN_KUBEOVN_CRDS := vpcs.kubeovn.io subnets.kubeovn.io ips.kubeovn.io
 
+# CAPI's admission webhook configurations, which the harness points at a
+# manager running out of cluster (test/harness/capi.ts).
+GEN_CAPI_WEBHOOK_KINDS := MutatingWebhookConfiguration ValidatingWebhookConfiguration
+
 # One line per upstream, chained into one shell command so a recipe can
-# prefix or redirect it as a whole. Later: kamaji, sveltos, capsule.
+# prefix or redirect it as a whole. Each line owns its output directory (a run
+# removes the files an earlier run of it wrote that it no longer writes), so an
+# upstream with two modules gets one subdirectory per module.
+# The Kamaji CP provider's CRDs come from its released components YAML, which
+# carries the contract label (cluster.x-k8s.io/v1beta1: v1alpha1) CAPI looks
+# up; its config/crd/bases leaves that label to kustomize.
 # KubeVirt keeps no CRD YAML: hack/tools/kubevirt/crds builds its CRDs with
 # KubeVirt's own Go constructors (the first run compiles for a few minutes).
 define copy-external-crds
 { $(call external-crds,capi,sigs.k8s.io/cluster-api,config/crd/bases,capi,$(1)) && \
   $(call external-crds,kubeovn,github.com/kubeovn/kube-ovn,charts/kube-ovn-v2/crds/kube-ovn-crd.yaml,kube-ovn,$(1),$(GEN_KUBEOVN_CRDS:%=-include %)) && \
   $(call external-crds,bmo,github.com/metal3-io/baremetal-operator,config/base/crds/bases,metal3,$(1)) && \
+  $(call external-crds,capi,sigs.k8s.io/cluster-api,config/webhook/manifests.yaml,capi-webhooks,$(1),$(GEN_CAPI_WEBHOOK_KINDS:%=-kind %)) && \
+  $(call external-crds,kamaji,github.com/clastix/cluster-api-control-plane-provider-kamaji,config/control-plane-components.yaml,kamaji/provider,$(1)) && \
+  $(call external-crds,kamaji,github.com/clastix/kamaji,charts/kamaji/crds,kamaji/kamaji,$(1)) && \
+  $(call external-crds,sveltos,github.com/projectsveltos/addon-controller,config/crd/bases,sveltos/addon-controller,$(1)) && \
+  $(call external-crds,sveltos,github.com/projectsveltos/libsveltos,config/crd/bases,sveltos/libsveltos,$(1)) && \
+  $(call external-crds,capsule,github.com/projectcapsule/capsule,charts/capsule/crds,capsule,$(1)) && \
   cd $(GEN_ROOT)/hack/tools/kubevirt && go run ./crds -to $(1)/kubevirt; }
 endef
 

@@ -53,6 +53,40 @@ export const sources: readonly Source[] = [
     validators: ['BareMetalHost'],
   },
   {
+    // Kamaji CP provider CRDs copied from the pinned module (hack/tools/kamaji)
+    // by `make crds-external`. The pinned provider serves v1alpha1 only.
+    name: 'kamaji',
+    crdDir: 'config/external/kamaji/provider',
+    out: 'providers/api/generated/kamaji',
+    versions: ['v1alpha1'],
+    kinds: ['KamajiControlPlane', 'KamajiControlPlaneTemplate'],
+    // ClusterClasses ship KamajiControlPlaneTemplates; KamajiControlPlanes are
+    // written by CAPI's topology controller from them.
+    validators: ['KamajiControlPlaneTemplate'],
+  },
+  {
+    // Sveltos addon-controller CRDs copied from the pinned module
+    // (hack/tools/sveltos) by `make crds-external`.
+    name: 'sveltos',
+    crdDir: 'config/external/sveltos/addon-controller',
+    out: 'providers/api/generated/sveltos',
+    versions: ['v1beta1'],
+    kinds: ['ClusterProfile'],
+    // Add-on ClusterProfiles ship in templates/addons.
+    validators: ['ClusterProfile'],
+  },
+  {
+    // Capsule CRDs copied from the pinned module (hack/tools/capsule) by
+    // `make crds-external`. v1beta2 is the storage version.
+    name: 'capsule',
+    crdDir: 'config/external/capsule',
+    out: 'providers/api/generated/capsule',
+    versions: ['v1beta2'],
+    kinds: ['Tenant'],
+    // An example Tenant ships with the templates.
+    validators: ['Tenant'],
+  },
+  {
     // Test fixtures: exercise the generator end to end.
     name: 'fixtures',
     crdDir: 'test/fixtures/crds',

@@ -62,11 +62,13 @@ declare -A TOOLS=(
   [etcd]="etcd|go.etcd.io/etcd/server/v3|"
   [kube-apiserver]="kube|k8s.io/kubernetes/cmd/kube-apiserver|kube_ldflags"
   [kube-controller-manager]="kube|k8s.io/kubernetes/cmd/kube-controller-manager|kube_ldflags"
+  [kubeadm]="kube|k8s.io/kubernetes/cmd/kubeadm|kube_ldflags"
   [capi-manager]="capi|sigs.k8s.io/cluster-api|capi_ldflags"
   [clusterctl]="capi|sigs.k8s.io/cluster-api/cmd/clusterctl|capi_ldflags"
   [baremetal-operator]="bmo|github.com/metal3-io/baremetal-operator|bmo_ldflags"
+  [kamaji-cp-provider]="kamaji|github.com/clastix/cluster-api-control-plane-provider-kamaji|"
 )
-ORDER=(etcd kube-apiserver kube-controller-manager capi-manager clusterctl baremetal-operator)
+ORDER=(etcd kube-apiserver kube-controller-manager kubeadm capi-manager clusterctl baremetal-operator kamaji-cp-provider)
 
 build_one() {
   local tool="$1" spec module pkg flagsfn ldflags stamp want

@@ -18,3 +18,4 @@ export {
   type PublishTenantSecretsOptions,
 } from './tenant.js';
 export { freePorts } from './procs.js';
+export { startCapiManager, startKamajiProvider, type ManagerProcess, type CapiManagerOptions, type KamajiProviderOptions } from './capi.js';

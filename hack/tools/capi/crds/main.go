@@ -24,8 +24,15 @@
 //
 //	go run ./crds -gomod ../kubeovn -module github.com/kubeovn/kube-ovn -from charts/kube-ovn-v2/crds/kube-ovn-crd.yaml -include vpcs.kubeovn.io -include subnets.kubeovn.io -to ../../../config/external/kube-ovn
 //
+// -kind (repeatable) copies documents of other kinds instead of CRDs, for
+// manifests the harness needs verbatim from the pinned module, such as
+// controller-gen's webhook configurations:
+//
+//	go run ./crds -module sigs.k8s.io/cluster-api -from config/webhook/manifests.yaml -kind MutatingWebhookConfiguration -kind ValidatingWebhookConfiguration -to ../../../config/external/capi-webhooks
+//
 // Each CRD is written verbatim (the upstream bytes, not re-serialised) to
-// <group>_<plural>.yaml under -to, which is controller-gen's naming. Files in -to that an earlier run of this
+// <group>_<plural>.yaml under -to, which is controller-gen's naming; a document
+// of another kind goes to <lowercase kind>_<metadata.name>.yaml. Files in -to that an earlier run of this
 // command wrote and that are no longer produced are removed; other files are
 // left alone.
 package main
@@ -62,19 +69,24 @@ type options struct {
 	to      string
 	exclude []string
 	include []string
+	kinds   []string
 }
 
 func main() {
 	var o options
-	var from, exclude, include multiFlag
+	var from, exclude, include, kinds multiFlag
 	flag.StringVar(&o.module, "module", "", "module path pinned by the wrapper go.mod, e.g. sigs.k8s.io/cluster-api (required)")
 	flag.StringVar(&o.gomod, "gomod", ".", "directory of the wrapper module whose go.mod pins -module")
 	flag.Var(&from, "from", "directory or file inside the module holding CRD YAML (repeatable, required)")
 	flag.StringVar(&o.to, "to", "", "output directory, e.g. ../../../config/external/capi (required)")
 	flag.Var(&exclude, "exclude", "glob matched against source file base names to skip (repeatable)")
 	flag.Var(&include, "include", "glob matched against CRD names (metadata.name) to keep; default every CRD (repeatable)")
+	flag.Var(&kinds, "kind", "kind of document to copy instead of CustomResourceDefinition, e.g. ValidatingWebhookConfiguration (repeatable)")
 	flag.Parse()
-	o.from, o.exclude, o.include = from, exclude, include
+	o.from, o.exclude, o.include, o.kinds = from, exclude, include, kinds
+	if len(o.kinds) == 0 {
+		o.kinds = []string{crdKind}
+	}
 	if o.module == "" || len(o.from) == 0 || o.to == "" || flag.NArg() > 0 {
 		flag.Usage()
 		os.Exit(2)
@@ -84,6 +96,8 @@ func main() {
 		os.Exit(1)
 	}
 }
+
+const crdKind = "CustomResourceDefinition"
 
 type crd struct {
 	name string // metadata.name
@@ -99,7 +113,7 @@ func run(o options) error {
 	}
 	var crds []crd
 	for _, rel := range o.from {
-		got, err := collect(dir, rel, o.exclude)
+		got, err := collect(dir, rel, o.exclude, o.kinds)
 		if err != nil {
 			return err
 		}
@@ -109,12 +123,12 @@ func run(o options) error {
 		return err
 	}
 	if len(crds) == 0 {
-		return fmt.Errorf("no CustomResourceDefinitions found in %s@%s under %s", o.module, version, strings.Join(o.from, ", "))
+		return fmt.Errorf("no %s found in %s@%s under %s", strings.Join(o.kinds, " or "), o.module, version, strings.Join(o.from, ", "))
 	}
 	sort.Slice(crds, func(i, j int) bool { return crds[i].file < crds[j].file })
 	for i := 1; i < len(crds); i++ {
 		if crds[i].file == crds[i-1].file {
-			return fmt.Errorf("CRD %s appears twice (%s and %s)", crds[i].file, crds[i-1].src, crds[i].src)
+			return fmt.Errorf("%s appears twice (%s and %s)", crds[i].file, crds[i-1].src, crds[i].src)
 		}
 	}
 
@@ -137,7 +151,11 @@ func run(o options) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("crds: %s %s: wrote %d CRDs to %s", o.module, version, len(crds), o.to)
+	what := "CRDs"
+	if len(o.kinds) != 1 || o.kinds[0] != crdKind {
+		what = "manifests"
+	}
+	fmt.Printf("crds: %s %s: wrote %d %s to %s", o.module, version, len(crds), what, o.to)
 	if removed > 0 {
 		fmt.Printf(" (removed %d stale)", removed)
 	}
@@ -187,7 +205,7 @@ func goCmd(dir string, args ...string) (string, error) {
 	return stdout.String(), nil
 }
 
-func collect(moduleDir, rel string, exclude []string) ([]crd, error) {
+func collect(moduleDir, rel string, exclude, kinds []string) ([]crd, error) {
 	root := filepath.Join(moduleDir, filepath.FromSlash(rel))
 	info, err := os.Stat(root)
 	if err != nil {
@@ -220,7 +238,7 @@ func collect(moduleDir, rel string, exclude []string) ([]crd, error) {
 		}
 		srcRel, _ := filepath.Rel(moduleDir, f)
 		for i, doc := range splitDocuments(data) {
-			c, ok, err := parseCRD(doc)
+			c, ok, err := parseDocument(doc, kinds)
 			if err != nil {
 				return nil, fmt.Errorf("%s document %d: %w", srcRel, i+1, err)
 			}
@@ -302,7 +320,9 @@ func stripComments(s string) string {
 	return b.String()
 }
 
-func parseCRD(doc []byte) (crd, bool, error) {
+// parseDocument returns the document if its kind is one of kinds: a CRD is
+// checked and named as controller-gen names it, any other kind by its name.
+func parseDocument(doc []byte, kinds []string) (crd, bool, error) {
 	var head struct {
 		APIVersion string `json:"apiVersion"`
 		Kind       string `json:"kind"`
@@ -319,7 +339,20 @@ func parseCRD(doc []byte) (crd, bool, error) {
 	if err := yaml.Unmarshal(doc, &head); err != nil {
 		return crd{}, false, err
 	}
-	if head.Kind != "CustomResourceDefinition" || !strings.HasPrefix(head.APIVersion, "apiextensions.k8s.io/") {
+	wanted := false
+	for _, k := range kinds {
+		wanted = wanted || head.Kind == k
+	}
+	if !wanted {
+		return crd{}, false, nil
+	}
+	if head.Kind != crdKind {
+		if head.Metadata.Name == "" {
+			return crd{}, false, fmt.Errorf("%s without metadata.name", head.Kind)
+		}
+		return crd{name: head.Metadata.Name, file: strings.ToLower(head.Kind) + "_" + head.Metadata.Name + ".yaml", body: doc}, true, nil
+	}
+	if !strings.HasPrefix(head.APIVersion, "apiextensions.k8s.io/") {
 		return crd{}, false, nil
 	}
 	if head.Spec.Group == "" || head.Spec.Names.Plural == "" {
