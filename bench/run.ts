@@ -17,6 +17,8 @@ const runs: { script: string; args: string[]; env?: Record<string, string> }[] =
   { script: 'kit-throughput.ts', args: ['5000', '16'], env: { BENCH_MANAGER_NODE_ARGS: TUNED } },
   // Issue #3 targets: 1,000 KvmMachines to VirtualMachines in < 60 s, manager < 200 MiB.
   { script: 'kubevirt-machines.ts', args: ['1000', '16'], env: { BENCH_MANAGER_NODE_ARGS: '' } },
+  // Issue #5: render throughput, and 500 Machines to bootstrap data Secrets (each with a tenant token).
+  { script: 'kairos-bootstrap.ts', args: ['500', '16'], env: { BENCH_MANAGER_NODE_ARGS: '' } },
   // Issue #4: 200 hosts and 200 MetalMachines, claimed and provisioned through the real BMO.
   { script: 'metal3-machines.ts', args: ['200', '16', 'fixture'] },
 ];
