@@ -65,10 +65,11 @@ declare -A TOOLS=(
   [kubeadm]="kube|k8s.io/kubernetes/cmd/kubeadm|kube_ldflags"
   [capi-manager]="capi|sigs.k8s.io/cluster-api|capi_ldflags"
   [clusterctl]="capi|sigs.k8s.io/cluster-api/cmd/clusterctl|capi_ldflags"
+  [capi-test-extension]="capi-test-extension|sigs.k8s.io/cluster-api/test/extension|capi_ldflags"
   [baremetal-operator]="bmo|github.com/metal3-io/baremetal-operator|bmo_ldflags"
   [kamaji-cp-provider]="kamaji|github.com/clastix/cluster-api-control-plane-provider-kamaji|"
 )
-ORDER=(etcd kube-apiserver kube-controller-manager kubeadm capi-manager clusterctl baremetal-operator kamaji-cp-provider)
+ORDER=(etcd kube-apiserver kube-controller-manager kubeadm capi-manager clusterctl capi-test-extension baremetal-operator kamaji-cp-provider)
 
 build_one() {
   local tool="$1" spec module pkg flagsfn ldflags stamp want

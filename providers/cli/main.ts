@@ -5,6 +5,7 @@ import { Command, CommanderError } from 'commander';
 import { connect } from '../kit/manager.js';
 import { CustomResourceDefinitions, type KubeObject } from '../kit/types.js';
 import { managerCommand } from './manager.js';
+import { extensionCommand } from './extension.js';
 import { CONTRACT, packageVersion } from './version.js';
 
 export function buildProgram(out: (s: string) => void = (s) => process.stdout.write(s)): Command {
@@ -52,6 +53,7 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
     });
 
   program.addCommand(managerCommand());
+  program.addCommand(extensionCommand());
 
   return program;
 }

@@ -1,0 +1,83 @@
+// `ironplane extension`: the Cluster API runtime extension (Runtime SDK
+// hooks for the Ironplane ClusterClasses), served over HTTPS.
+import { Command, CommanderError } from 'commander';
+import { createLogger, parseLevel, type Level } from '../kit/log.js';
+import { parseBindAddress } from '../kit/server.js';
+import { parseCidrList } from '../topology/cidr.js';
+import { Extension } from '../topology/extension.js';
+import { DEFAULT_MAX_REQUEST_BYTES } from '../topology/server.js';
+
+interface Flags {
+  host: string;
+  port: string;
+  certDir: string;
+  kubeconfig?: string;
+  reservedCidrs: string;
+  upgradeConcurrency: string;
+  metricsBindAddress: string;
+  healthProbeBindAddress: string;
+  maxRequestBytes: string;
+  logLevel: string;
+}
+
+function bad(message: string): never {
+  throw new CommanderError(2, 'ironplane.badFlag', `error: ${message}`);
+}
+
+function integer(value: string, flag: string, min: number, max: number): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min || n > max) bad(`${flag} must be an integer from ${min} to ${max}, got "${value}"`);
+  return n;
+}
+
+export function extensionCommand(): Command {
+  return new Command('extension')
+    .description('serve the Cluster API runtime extension (discovery, variables, patches, topology validation, lifecycle hooks) over HTTPS')
+    .option('--host <host>', 'address the HTTPS server binds', '0.0.0.0')
+    .option('--port <port>', 'port of the HTTPS server (0 picks a free one)', '9443')
+    .option('--cert-dir <dir>', 'directory holding tls.crt and tls.key, reloaded when they change', '/tmp/k8s-webhook-server/serving-certs')
+    .option('--kubeconfig <path>', 'kubeconfig of the management cluster (default: in-cluster, KUBECONFIG or ~/.kube/config)')
+    .option('--reserved-cidrs <cidrs>', "comma-separated ranges of the platform that tenant networks must not overlap (added to the reservedCIDRs setting)", '')
+    .option('--upgrade-concurrency <n>', 'how many Clusters of one ClusterClass may upgrade at once (0: no limit; the upgradeConcurrency setting overrides it)', '3')
+    .option('--metrics-bind-address <addr>', 'where /metrics is served (0 disables)', ':8080')
+    .option('--health-probe-bind-address <addr>', 'where /healthz and /readyz are served (0 disables)', ':8081')
+    .option('--max-request-bytes <n>', 'largest request body accepted; larger ones get HTTP 413', String(DEFAULT_MAX_REQUEST_BYTES))
+    .option('--log-level <level>', 'debug, info, warn or error', 'info')
+    .action(async (f: Flags) => {
+      const port = integer(f.port, '--port', 0, 65535);
+      const upgradeConcurrency = integer(f.upgradeConcurrency, '--upgrade-concurrency', 0, 10_000);
+      const maxRequestBytes = integer(f.maxRequestBytes, '--max-request-bytes', 1024, 1024 ** 3);
+      const { cidrs, problems } = parseCidrList(f.reservedCidrs);
+      if (problems.length) bad(`--reserved-cidrs: ${problems.join('; ')}`);
+      let level: Level = 'info';
+      try {
+        level = parseLevel(f.logLevel);
+        parseBindAddress(f.metricsBindAddress);
+        parseBindAddress(f.healthProbeBindAddress);
+      } catch (e) {
+        bad((e as Error).message);
+      }
+      const log = createLogger({ level }).with({ component: 'ironplane-extension' });
+      const ext = await Extension.start({
+        host: f.host,
+        port,
+        certDir: f.certDir,
+        kubeconfig: f.kubeconfig,
+        base: { reservedCIDRs: cidrs, upgradeConcurrency },
+        log,
+        metricsAddress: f.metricsBindAddress,
+        probeAddress: f.healthProbeBindAddress,
+        maxRequestBytes,
+      });
+      await new Promise<void>((resolve) => {
+        const onSignal = (signal: string) => {
+          log.info('signal received', { signal });
+          process.off('SIGTERM', onSignal);
+          process.off('SIGINT', onSignal);
+          void ext.stop().then(resolve);
+        };
+        process.on('SIGTERM', onSignal);
+        process.on('SIGINT', onSignal);
+      });
+    });
+}

@@ -1,0 +1,254 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Ajv } from 'ajv';
+import addFormats from 'ajv-formats';
+import { parse } from 'yaml';
+import { describe, expect, it } from 'vitest';
+import { rootValidatorSchema, type Schema } from '../../../hack/gen/schema.js';
+import { validateKairosConfigTemplate } from '../../api/generated/ironplane/v1alpha1/kairosconfigtemplate.js';
+import { validateKamajiControlPlaneTemplate } from '../../api/generated/kamaji/v1alpha1/kamajicontrolplanetemplate.js';
+import { validateKvmClusterTemplate } from '../../api/generated/ironplane/v1alpha1/kvmclustertemplate.js';
+import { validateKvmMachineTemplate } from '../../api/generated/ironplane/v1alpha1/kvmmachinetemplate.js';
+import { validateMetalClusterTemplate } from '../../api/generated/ironplane/v1alpha1/metalclustertemplate.js';
+import { validateMetalMachineTemplate } from '../../api/generated/ironplane/v1alpha1/metalmachinetemplate.js';
+import { formatErrors, type Validator } from '../../api/validate.js';
+import type { GeneratePatchesRequest, GeneratePatchesResponse, TemplateObject } from '../api.js';
+import { applyResponse, fixture, NO_RESERVED, opsOf } from '../testdata/fixtures.js';
+import { generatePatches } from './generatepatches.js';
+
+const IMG135 = 'quay.io/kairos/ubuntu:24.04-standard-amd64-generic-v3.5.0-k8sv1.35.0';
+const KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGc1cHkZ8Wm6kqv3GmK9m8n8v0x2b0aQ3YwTq1s2uVxY ops@example.com';
+
+const ours: Record<string, Validator<unknown>> = {
+  KvmClusterTemplate: validateKvmClusterTemplate,
+  KvmMachineTemplate: validateKvmMachineTemplate,
+  MetalClusterTemplate: validateMetalClusterTemplate,
+  MetalMachineTemplate: validateMetalMachineTemplate,
+  KairosConfigTemplate: validateKairosConfigTemplate,
+};
+
+/**
+ * Kamaji's KamajiControlPlaneTemplate schemas by apiVersion: v1alpha1 from the
+ * generated validator (config/external/kamaji, the pinned provider); v1alpha2
+ * (provider v0.20) compiled from its CRD in the Go module cache when present.
+ */
+function kamajiValidators(): Map<string, (o: unknown) => string[]> {
+  const out = new Map<string, (o: unknown) => string[]>();
+  out.set('controlplane.cluster.x-k8s.io/v1alpha1', (o) => (validateKamajiControlPlaneTemplate(o) ? [] : formatErrors(validateKamajiControlPlaneTemplate.errors)));
+  const modcache = process.env['GOMODCACHE'] ?? path.join(process.env['GOPATH'] ?? path.join(os.homedir(), 'go'), 'pkg', 'mod');
+  const base = path.join(modcache, 'github.com', 'clastix');
+  const dirs = fs.existsSync(base) ? fs.readdirSync(base).filter((d) => d.startsWith('cluster-api-control-plane-provider-kamaji@')).map((d) => path.join(base, d, 'config/crd/bases')) : [];
+  for (const dir of dirs) {
+    const f = path.join(dir, 'controlplane.cluster.x-k8s.io_kamajicontrolplanetemplates.yaml');
+    if (!fs.existsSync(f)) continue;
+    const crd = parse(fs.readFileSync(f, 'utf8')) as { spec: { group: string; names: { kind: string }; versions: { name: string; schema: { openAPIV3Schema: Schema } }[] } };
+    for (const v of crd.spec.versions) {
+      const apiVersion = `${crd.spec.group}/${v.name}`;
+      if (out.has(apiVersion)) continue;
+      const ajv = new Ajv({ allErrors: true, strict: false, unicodeRegExp: false });
+      addFormats.default(ajv, ['int32', 'int64']);
+      const validate = ajv.compile(rootValidatorSchema({ group: crd.spec.group, version: v.name, kind: crd.spec.names.kind }, v.schema.openAPIV3Schema, { formats: new Set(['int32', 'int64']) }));
+      out.set(apiVersion, (o) => (validate(o) ? [] : formatErrors(validate.errors)));
+    }
+  }
+  return out;
+}
+
+/** Problems of a patched template against its CRD, as the apiserver would see the object made from it. */
+function crdProblems(obj: TemplateObject, kamaji: Map<string, (o: unknown) => string[]>): string[] | undefined {
+  const clean = { apiVersion: obj.apiVersion, kind: obj.kind, metadata: { name: obj.metadata?.name, namespace: obj.metadata?.namespace }, spec: obj.spec };
+  const v = ours[obj.kind ?? ''];
+  if (v) return v(clean) ? [] : formatErrors(v.errors);
+  return kamaji.get(obj.apiVersion ?? '')?.(clean);
+}
+
+describe('GeneratePatches', () => {
+  const kvm = fixture<GeneratePatchesRequest>('generatepatches-kvm');
+  const metal = fixture<GeneratePatchesRequest>('generatepatches-metal');
+
+  it('given the KVM topology, should patch each template from the variables', () => {
+    const res = generatePatches(kvm, NO_RESERVED);
+    expect(res.status).toBe('Success');
+    expect(res.apiVersion).toBe('hooks.runtime.cluster.x-k8s.io/v1alpha1');
+    expect(res.kind).toBe('GeneratePatchesResponse');
+    expect(opsOf(res, '0001')).toEqual([{ op: 'add', path: '/spec/template/spec/network/nodeCIDR', value: '10.20.0.0/24' }]);
+    expect(opsOf(res, '0002')).toEqual([
+      { op: 'add', path: '/spec/template/spec/dataStoreName', value: 'etcd-gold' },
+      { op: 'add', path: '/spec/template/spec/network/serviceAnnotations', value: { 'metallb.io/address-pool': 'tenants' } },
+    ]);
+    expect(opsOf(res, '0003')).toEqual([{ op: 'add', path: '/spec/template/spec/users/0/sshAuthorizedKeys', value: [KEY] }]);
+    // md-0 runs v1.35.0: the 1.35 image, and the cluster-wide worker size.
+    expect(opsOf(res, '0004')).toEqual([
+      { op: 'add', path: '/spec/template/spec/image/containerDisk/image', value: IMG135 },
+      { op: 'add', path: '/spec/template/spec/cpu', value: { cores: 4, sockets: 1, threads: 1 } },
+      { op: 'add', path: '/spec/template/spec/memory', value: '8Gi' },
+    ]);
+    // md-gpu: its own size (override), the GPUs of the gpu class, and a DataVolume imported from the registry.
+    expect(opsOf(res, '0006')).toEqual([
+      { op: 'add', path: '/spec/template/spec/image/dataVolume/source', value: { registry: { url: `docker://${IMG135}` } } },
+      { op: 'add', path: '/spec/template/spec/cpu', value: { cores: 16, sockets: 1, threads: 1 } },
+      { op: 'add', path: '/spec/template/spec/memory', value: '64Gi' },
+      {
+        op: 'add',
+        path: '/spec/template/spec/gpus',
+        value: [
+          { name: 'gpu0', deviceName: 'nvidia.com/GA102GL_A10' },
+          { name: 'gpu1', deviceName: 'nvidia.com/GA102GL_A10' },
+        ],
+      },
+    ]);
+  });
+
+  it('given the metal topology, should set pools, host selector and an oci:// image without the old checksum', () => {
+    const res = generatePatches(metal, NO_RESERVED);
+    expect(res.status).toBe('Success');
+    expect(opsOf(res, '0001')).toEqual([{ op: 'add', path: '/spec/template/spec/hostPools', value: [{ namespace: 'pool-rack-a' }, { namespace: 'pool-rack-b' }] }]);
+    expect(opsOf(res, '0002')).toEqual([{ op: 'add', path: '/spec/template/spec/network/serviceAddress', value: '192.0.2.40' }]);
+    expect(opsOf(res, '0003')).toEqual([]);
+    expect(opsOf(res, '0004')).toEqual([
+      { op: 'add', path: '/spec/template/spec/image', value: { url: `oci://${IMG135}` } },
+      {
+        op: 'add',
+        path: '/spec/template/spec/hostSelector',
+        value: { matchLabels: { 'ironplane.dev/tier': 'gold' }, matchExpressions: [{ key: 'topology.kubernetes.io/zone', operator: 'In', values: ['zone-a', 'zone-b'] }] },
+      },
+    ]);
+  });
+
+  it('given any topology, should only touch spec.template.spec, the part CAPI keeps', () => {
+    for (const req of [kvm, metal]) {
+      for (const item of generatePatches(req, NO_RESERVED).items ?? []) {
+        for (const op of JSON.parse(Buffer.from(item.patch, 'base64').toString('utf8')) as { path: string }[]) expect(op.path).toMatch(/^\/spec\/template\/spec(\/|$)/);
+      }
+    }
+  });
+
+  it('given the patched templates, should leave every one valid for its CRD', () => {
+    const kamaji = kamajiValidators();
+    const checked: string[] = [];
+    for (const req of [kvm, metal]) {
+      const patched = applyResponse(req, generatePatches(req, NO_RESERVED));
+      for (const item of patched.items) {
+        const problems = crdProblems(item.object, kamaji);
+        if (problems === undefined) continue;
+        expect(problems, `${item.object.kind} of ${item.holderReference.name}`).toEqual([]);
+        checked.push(item.object.kind!);
+      }
+    }
+    expect(checked).toEqual(expect.arrayContaining(['KvmClusterTemplate', 'KvmMachineTemplate', 'KairosConfigTemplate', 'MetalClusterTemplate', 'MetalMachineTemplate', 'KamajiControlPlaneTemplate']));
+    // The check has teeth: a wrong value fails it. KamajiControlPlaneTemplate has no replicas (CAPI owns the control plane's).
+    const bad = structuredClone(kvm.items[1]!.object);
+    (bad.spec as { template: { spec: Record<string, unknown> } }).template.spec['replicas'] = 3;
+    expect(crdProblems(bad, kamaji)).toEqual(["/spec/template/spec must NOT have additional properties 'replicas'"]);
+    const badVm = structuredClone(kvm.items[3]!.object);
+    (badVm.spec as { template: { spec: Record<string, unknown> } }).template.spec['memory'] = '8 GB';
+    expect(crdProblems(badVm, kamaji)).toEqual(['/spec/template/spec/memory must match pattern "^(\\+|-)?(([0-9]+(\\.[0-9]*)?)|(\\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\\+|-)?(([0-9]+(\\.[0-9]*)?)|(\\.[0-9]+))))?$"']);
+  });
+
+  it('given a v1alpha2 template (Kamaji CP provider v0.20), should patch it like the pinned v1alpha1, validly', () => {
+    const req = structuredClone(kvm);
+    req.items[1]!.object.apiVersion = 'controlplane.cluster.x-k8s.io/v1alpha2';
+    const res = generatePatches(req, NO_RESERVED);
+    expect(opsOf(res, '0002')).toEqual(opsOf(generatePatches(kvm, NO_RESERVED), '0002'));
+    const problems = crdProblems(applyResponse(req, res).items[1]!.object, kamajiValidators());
+    // Checked when the v0.20 module is in the Go module cache.
+    if (problems !== undefined) expect(problems).toEqual([]);
+  });
+
+  it('given templates already patched, should return no patches (idempotence)', () => {
+    for (const req of [kvm, metal]) {
+      const once = applyResponse(req, generatePatches(req, NO_RESERVED));
+      const again: GeneratePatchesRequest = { ...req, items: req.items.map((item, i) => ({ ...item, object: once.items[i]!.object })) };
+      expect(generatePatches(again, NO_RESERVED).items).toEqual([]);
+    }
+  });
+
+  it('given the same request twice, should return the same bytes', () => {
+    expect(JSON.stringify(generatePatches(kvm, NO_RESERVED))).toBe(JSON.stringify(generatePatches(structuredClone(kvm), NO_RESERVED)));
+  });
+
+  it('given a template of a kind it does not know, should leave it alone', () => {
+    const req = structuredClone(kvm);
+    req.items[0]!.object = { apiVersion: 'infrastructure.cluster.x-k8s.io/v1beta2', kind: 'DockerClusterTemplate', spec: { template: { spec: {} } } };
+    const res = generatePatches(req, NO_RESERVED);
+    expect(res.status).toBe('Success');
+    expect(res.items!.map((i) => i.uid.slice(-4))).toEqual(['0002', '0003', '0004', '0005', '0006']);
+  });
+
+  it('given a request without variables, should patch from the defaults and the settings', () => {
+    const req: GeneratePatchesRequest = {
+      ...structuredClone(kvm),
+      settings: { kairosImages: IMG135 },
+      variables: kvm.variables!.filter((v) => v.name === 'builtin'),
+      items: structuredClone(kvm.items).map((i) => ({ ...i, variables: (i.variables ?? []).filter((v) => v.name === 'builtin') })),
+    };
+    const res = generatePatches(req, NO_RESERVED);
+    expect(res.status).toBe('Success');
+    expect(opsOf(res, '0001')).toEqual([{ op: 'add', path: '/spec/template/spec/network/nodeCIDR', value: '10.10.0.0/24' }]);
+    expect(opsOf(res, '0004')).toEqual([{ op: 'add', path: '/spec/template/spec/image/containerDisk/image', value: IMG135 }]);
+  });
+});
+
+describe('GeneratePatches failures', () => {
+  const kvm = fixture<GeneratePatchesRequest>('generatepatches-kvm');
+  const withVar = (name: string, value: unknown, req = kvm): GeneratePatchesRequest => ({ ...structuredClone(req), variables: [...req.variables!.filter((v) => v.name !== name), { name, value }] });
+  const message = (res: GeneratePatchesResponse) => {
+    expect(res.status).toBe('Failure');
+    expect(res.items).toBeUndefined();
+    return res.message;
+  };
+
+  it('given a bad variable value, should fail with the exact message', () => {
+    expect(message(generatePatches(withVar('network', { nodeCIDR: '10.20.0.1/24' }), NO_RESERVED))).toBe('variable network.nodeCIDR: "10.20.0.1/24" has host bits set: use 10.20.0.0/24');
+  });
+
+  it('given a bad per-MachineDeployment override, should say which template it came from', () => {
+    const req = structuredClone(kvm);
+    for (const i of req.items.filter((i) => i.uid.endsWith('0006'))) i.variables![0] = { name: 'workers', value: { cpu: 1024 } };
+    expect(message(generatePatches(req, NO_RESERVED))).toBe('KvmMachineTemplate ironplane-kvm-v1-gpu of MachineDeployment prod-md-gpu-q9wzt: variable workers.cpu: must be an integer from 1 to 512, got 1024');
+  });
+
+  it('given no image for a MachineDeployment’s version, should name the versions on offer', () => {
+    const req = withVar('kairosImages', ['quay.io/kairos/ubuntu:24.04-standard-amd64-generic-v3.5.0-k8sv1.34.2']);
+    expect(message(generatePatches(req, NO_RESERVED))).toBe(
+      'KvmMachineTemplate ironplane-kvm-v1-general of MachineDeployment prod-md-0-5fz8x: no Kairos image supports Kubernetes v1.35.0: the images carry v1.34.2; add one tagged k8sv1.35.<patch ≤ 0>; ' +
+        'KvmMachineTemplate ironplane-kvm-v1-gpu of MachineDeployment prod-md-gpu-q9wzt: no Kairos image supports Kubernetes v1.35.0: the images carry v1.34.2; add one tagged k8sv1.35.<patch ≤ 0>',
+    );
+  });
+
+  it('given no image at all, should say where to set one', () => {
+    const req: GeneratePatchesRequest = { ...structuredClone(kvm), variables: kvm.variables!.filter((v) => v.name !== 'kairosImages') };
+    expect(message(generatePatches(req, NO_RESERVED))).toContain(
+      'KvmMachineTemplate ironplane-kvm-v1-general of MachineDeployment prod-md-0-5fz8x: no Kairos image: set the kairosImages variable, or the kairosImages setting of the ClusterClass patch or ExtensionConfig',
+    );
+  });
+
+  it('given a version of one of our kinds it does not know, should refuse it', () => {
+    const req = structuredClone(kvm);
+    req.items[0]!.object.apiVersion = 'infrastructure.ironplane.dev/v1alpha2';
+    expect(message(generatePatches(req, NO_RESERVED))).toBe(
+      'KvmClusterTemplate ironplane-kvm-v1 of Cluster prod: KvmClusterTemplate infrastructure.ironplane.dev/v1alpha2 is not supported (supported: infrastructure.ironplane.dev/v1alpha1)',
+    );
+  });
+
+  it('given a class-wide gateway outside the tenant’s node range, should refuse to patch', () => {
+    const req = structuredClone(kvm);
+    (req.items[0]!.object.spec as { template: { spec: { network: Record<string, unknown> } } }).template.spec.network['gateway'] = '10.0.0.1';
+    expect(message(generatePatches(req, NO_RESERVED))).toBe(
+      'KvmClusterTemplate ironplane-kvm-v1 of Cluster prod: its network.gateway 10.0.0.1 is outside network.nodeCIDR 10.20.0.0/24: remove the gateway from the template (kube-OVN then uses the first address)',
+    );
+  });
+
+  it('given bad settings, should fail naming the setting', () => {
+    expect(message(generatePatches({ ...structuredClone(kvm), settings: { upgradeConcurrency: 'many' } }, NO_RESERVED))).toBe('setting upgradeConcurrency: must be a whole number (0 for no limit), got "many"');
+  });
+
+  it('given several problems in any order, should list them sorted, once each', () => {
+    const req = withVar('workers', { cpu: 0, memory: '1Mi' });
+    const reversed: GeneratePatchesRequest = { ...req, items: [...req.items].reverse(), variables: [...req.variables!].reverse() };
+    const m = message(generatePatches(req, NO_RESERVED));
+    expect(m).toBe('variable workers.cpu: must be an integer from 1 to 512, got 0; variable workers.memory: 1Mi is less than 1Gi, too little for a Kairos node');
+    expect(message(generatePatches(reversed, NO_RESERVED))).toBe(m);
+  });
+});
