@@ -7,6 +7,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseAllDocuments } from 'yaml';
 import { Clusters } from '../../../providers/capi/contract.js';
 import { Client } from '../../../providers/kit/client.js';
 import { createLogger } from '../../../providers/kit/log.js';
@@ -23,6 +24,8 @@ const Tenants = rt('capsule.clastix.io', 'v1beta2', 'Tenant', 'tenants', false);
 const KIND_RT: Record<string, ResourceType> = {
   KvmClusterTemplate: rt('infrastructure.ironplane.dev', 'v1alpha1', 'KvmClusterTemplate', 'kvmclustertemplates'),
   KvmMachineTemplate: rt('infrastructure.ironplane.dev', 'v1alpha1', 'KvmMachineTemplate', 'kvmmachinetemplates'),
+  MetalClusterTemplate: rt('infrastructure.ironplane.dev', 'v1alpha1', 'MetalClusterTemplate', 'metalclustertemplates'),
+  MetalMachineTemplate: rt('infrastructure.ironplane.dev', 'v1alpha1', 'MetalMachineTemplate', 'metalmachinetemplates'),
   KairosConfigTemplate: rt('bootstrap.ironplane.dev', 'v1alpha1', 'KairosConfigTemplate', 'kairosconfigtemplates'),
   KamajiControlPlaneTemplate: rt('controlplane.cluster.x-k8s.io', 'v1alpha1', 'KamajiControlPlaneTemplate', 'kamajicontrolplanetemplates'),
   KvmCluster: rt('infrastructure.ironplane.dev', 'v1alpha1', 'KvmCluster', 'kvmclusters'),
@@ -111,32 +114,24 @@ describe('Cluster API core with the extension', () => {
     );
   });
 
-  it('given a ClusterClass using the extension, should take our variables through CAPI’s own schema checks', async () => {
-    const kvm = JSON.parse(fs.readFileSync(path.join(REPO, 'providers/topology/testdata/generatepatches-kvm.json'), 'utf8')) as { items: { object: Obj }[] };
-    const templates: Record<string, Obj> = {};
-    for (const { object } of kvm.items) {
-      if (templates[object.kind!]) continue;
-      const o: Obj = { apiVersion: object.apiVersion, kind: object.kind, metadata: { name: object.metadata!.name, namespace: 'platform' }, spec: object.spec };
-      templates[object.kind!] = o;
-      await client.create(KIND_RT[object.kind!]!, o);
+  it('given the shipped ClusterClasses and their templates, should accept both through its own validation and take our variables', async () => {
+    // Every object in clusterclasses/ goes through the real apiserver (CRD
+    // schemas, CEL) and CAPI's ClusterClass webhook.
+    for (const file of ['ironplane-kvm.yaml', 'ironplane-metal.yaml']) {
+      for (const doc of parseAllDocuments(fs.readFileSync(path.join(REPO, 'clusterclasses', file), 'utf8'))) {
+        const o = doc.toJS() as Obj;
+        const kind = o.kind === 'ClusterClass' ? ClusterClasses : KIND_RT[o.kind!];
+        if (!kind) throw new Error(`clusterclasses/${file}: no resource type for ${o.kind}`);
+        await client.create(kind, { ...o, metadata: { ...o.metadata, namespace: 'platform' } });
+      }
     }
-    const ref = (kind: string) => ({ apiVersion: templates[kind]!.apiVersion, kind, name: templates[kind]!.metadata!.name });
-    await client.create(ClusterClasses, {
-      apiVersion: 'cluster.x-k8s.io/v1beta2',
-      kind: 'ClusterClass',
-      metadata: { name: 'ironplane-kvm', namespace: 'platform' },
-      spec: {
-        controlPlane: { templateRef: ref('KamajiControlPlaneTemplate') },
-        infrastructure: { templateRef: ref('KvmClusterTemplate') },
-        workers: { machineDeployments: [{ class: 'general', bootstrap: { templateRef: ref('KairosConfigTemplate') }, infrastructure: { templateRef: ref('KvmMachineTemplate') } }] },
-        patches: [{ name: 'ironplane', external: { generatePatchesExtension: 'generate-patches.ironplane', validateTopologyExtension: 'validate-topology.ironplane', discoverVariablesExtension: 'discover-variables.ironplane' } }],
-      },
-    } as KubeObject);
-    const cc = await until('the ClusterClass variables to be reconciled', async () => {
-      const o = await client.get<Obj>(ClusterClasses, 'ironplane-kvm', 'platform');
-      return condition(o, 'VariablesReady')?.status === 'True' ? o : undefined;
-    }, 60_000);
-    expect(cc.status!.variables!.map((v) => v.name).sort()).toEqual(['addons', 'controlPlane', 'gpu', 'kairosImages', 'loadBalancer', 'metal', 'network', 'ssh', 'workers']);
+    for (const name of ['ironplane-kvm', 'ironplane-metal']) {
+      const cc = await until(`ClusterClass ${name} variables to be reconciled`, async () => {
+        const o = await client.get<Obj>(ClusterClasses, name, 'platform');
+        return condition(o, 'VariablesReady')?.status === 'True' ? o : undefined;
+      }, 60_000);
+      expect(cc.status!.variables!.map((v) => v.name).sort()).toEqual(['addons', 'controlPlane', 'gpu', 'kairosImages', 'loadBalancer', 'metal', 'network', 'ssh', 'workers']);
+    }
   });
 
   const topologyCluster = (name: string, namespace: string): KubeObject & { spec: Record<string, unknown> } => ({
