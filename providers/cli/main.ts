@@ -6,6 +6,7 @@ import { connect } from '../kit/manager.js';
 import { CustomResourceDefinitions, type KubeObject } from '../kit/types.js';
 import { managerCommand } from './manager.js';
 import { extensionCommand } from './extension.js';
+import { planCommand } from './plan.js';
 import { CONTRACT, packageVersion } from './version.js';
 
 export function buildProgram(out: (s: string) => void = (s) => process.stdout.write(s)): Command {
@@ -54,6 +55,7 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
 
   program.addCommand(managerCommand());
   program.addCommand(extensionCommand());
+  program.addCommand(planCommand(out));
 
   return program;
 }
