@@ -54,6 +54,12 @@ export interface ListResult<T> {
 export interface WriteOptions {
   subresource?: 'status';
   dryRun?: boolean;
+  /**
+   * How the apiserver treats unknown and duplicate fields. Unset leaves the
+   * server's default (Warn: accepted, unknown fields dropped); Strict refuses
+   * the write with a message naming the field.
+   */
+  fieldValidation?: 'Strict' | 'Warn' | 'Ignore';
 }
 
 export interface JsonPatchOp {
@@ -274,7 +280,7 @@ export class Client {
   }
 
   private writeQuery(opts: WriteOptions): Record<string, string | undefined> {
-    return { fieldManager: this.opts.fieldManager, dryRun: opts.dryRun ? 'All' : undefined };
+    return { fieldManager: this.opts.fieldManager, dryRun: opts.dryRun ? 'All' : undefined, fieldValidation: opts.fieldValidation };
   }
 
   /** Merge patch of the status subresource. */
