@@ -18,7 +18,8 @@
 // read by name when needed and never cached; token values never reach a log,
 // an event or a condition.
 import type { KairosConfig } from '../api/generated/ironplane/v1alpha1/kairosconfig.js';
-import { CAPI_SECRET_TYPE, CLUSTER_NAME_LABEL, ownerMachineName, pausedReason, Reasons, type Cluster, type Machine } from '../capi/contract.js';
+import { CAPI_SECRET_TYPE, CLUSTER_NAME_LABEL, pausedReason, type Cluster, type Machine } from '../capi/contract.js';
+import { machineOwners } from '../capi/owners.js';
 import { TenantNotReady, type Secret, type TenantClients } from '../capi/tenant.js';
 import { realClock, type Clock } from '../kit/clock.js';
 import { ApiError, UnreachableError, type Client } from '../kit/client.js';
@@ -92,22 +93,7 @@ export function kairosConfigReconciler(deps: { client: Client; caches: KairosCon
     ownedConditions: [Conditions.DataSecretAvailable, Conditions.BootstrapTokenReady],
     clock,
 
-    async prepare(scope) {
-      const ns = scope.obj.metadata.namespace!;
-      const machineName = ownerMachineName(scope.obj);
-      const machine = machineName ? caches.machines.get(`${ns}/${machineName}`) : undefined;
-      if (!machine) {
-        setData(scope, false, Reasons.WaitingForOwner, machineName ? `waiting for Machine ${machineName}` : 'waiting for a Machine to own this KairosConfig');
-        return { stop: true };
-      }
-      const cluster = caches.clusters.get(`${ns}/${machine.spec.clusterName}`);
-      if (!cluster) {
-        setData(scope, false, Reasons.WaitingForCluster, `waiting for Cluster ${machine.spec.clusterName}`);
-        return { stop: true };
-      }
-      scope.ctx = { machine, cluster };
-      return { stop: false };
-    },
+    prepare: async (scope) => machineOwners(scope, caches, Conditions.DataSecretAvailable, 'KairosConfig'),
 
     paused: (scope) => pausedReason(scope.ctx.cluster, scope.obj),
 

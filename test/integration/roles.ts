@@ -62,3 +62,28 @@ export async function restrictedKubeconfig(cp: ControlPlane, client: Client, rol
 export async function ensureNamespace(client: Client, ns: string): Promise<void> {
   if (!(await client.tryGet(Namespaces, ns))) await client.create(Namespaces, { metadata: { name: ns } });
 }
+
+/** The command line of `ironplane manager --role <role>` as the tests run it; flags added after these win. */
+export function managerArgs(role: string, kubeconfig: string, webhook: { port: number; certDir: string }): string[] {
+  return [
+    path.join(REPO, 'dist/providers/cli/main.js'),
+    'manager',
+    '--role',
+    role,
+    '--kubeconfig',
+    kubeconfig,
+    '--leader-elect',
+    '--metrics-bind-address',
+    '0',
+    '--health-probe-bind-address',
+    '127.0.0.1:0',
+    '--log-level',
+    'debug',
+    '--webhook-host',
+    '127.0.0.1',
+    '--webhook-port',
+    String(webhook.port),
+    '--webhook-cert-dir',
+    webhook.certDir,
+  ];
+}

@@ -12,26 +12,14 @@ import { TOKEN_OWNER_LABEL } from '../../../providers/kairos/names.js';
 import { KairosConfigs } from '../../../providers/kairos/resources.js';
 import { parseCloudConfig, type CloudConfig } from '../../sim/cloudinit.js';
 import { findKubeadmJoin } from '../../sim/join.js';
-import { until } from '../processes.js';
+import { chaosRandom, until } from '../processes.js';
 import { bootstrapValue, createCluster, createMachine, reconcileCount, startWorld, tenantClient, type World } from './world.js';
 
 const CONFIGS = 20;
 const KILLS = 12;
 const NS = 'chaos';
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-const seed = Number(process.env['IRONPLANE_CHAOS_SEED'] ?? Date.now() % 1_000_000);
-const random = mulberry32(seed);
+const { seed, random } = chaosRandom();
 let w: World;
 
 beforeAll(async () => {

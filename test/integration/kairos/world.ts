@@ -18,11 +18,10 @@ import { Client } from '../../../providers/kit/client.js';
 import { Secrets, type KubeObject } from '../../../providers/kit/types.js';
 import { KairosConfigs } from '../../../providers/kairos/resources.js';
 import { REPO, run, until, type Proc } from '../processes.js';
-import { ensureNamespace, localWebhooks, restrictedKubeconfig } from '../roles.js';
+import { ensureNamespace, localWebhooks, managerArgs, restrictedKubeconfig } from '../roles.js';
 
 export { ensureNamespace };
 
-const CLI = path.join(REPO, 'dist/providers/cli/main.js');
 export const K8S_VERSION = 'v1.35.8';
 
 export interface World {
@@ -57,11 +56,7 @@ export async function startWorld(name: string, opts: { crds?: string[] } = {}): 
     tenants: new Map(),
     metricsPort: metricsPort!,
     startManager() {
-      const p = run([
-        CLI, 'manager', '--role', 'kairos', '--kubeconfig', managerKubeconfig, '--leader-elect',
-        '--metrics-bind-address', `127.0.0.1:${metricsPort}`, '--health-probe-bind-address', '127.0.0.1:0', '--log-level', 'debug',
-        '--webhook-host', '127.0.0.1', '--webhook-port', String(webhook.port), '--webhook-cert-dir', webhook.certDir,
-      ]);
+      const p = run([...managerArgs('kairos', managerKubeconfig, webhook), '--metrics-bind-address', `127.0.0.1:${metricsPort}`]);
       world.manager = p;
       return p;
     },

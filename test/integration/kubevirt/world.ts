@@ -12,13 +12,12 @@ import { createLogger } from '../../../providers/kit/log.js';
 import type { KubeObject } from '../../../providers/kit/types.js';
 import { KvmClusters, KvmMachines, Nodes } from '../../../providers/kubevirt/resources.js';
 import { REPO, run, type Proc } from '../processes.js';
-import { ensureNamespace, localWebhooks, restrictedKubeconfig } from '../roles.js';
+import { ensureNamespace, localWebhooks, managerArgs, restrictedKubeconfig } from '../roles.js';
 import { createCapiCluster, createCapiMachine, ownedBy } from '../capi-objects.js';
 
 export { ensureNamespace };
 
 export const log = createLogger({ level: process.env['IRONPLANE_TEST_LOG'] ? 'debug' : 'error' });
-const CLI = path.join(REPO, 'dist/providers/cli/main.js');
 
 export const ZONES = { 'infra-a': 'zone-a', 'infra-b': 'zone-b' } as const;
 
@@ -56,7 +55,7 @@ export async function startWorld(name: string): Promise<World> {
     kubelet,
     startManager() {
       // The manager runs with exactly config/rbac/kubevirt: a missing verb fails the tests.
-      const p = run([CLI, 'manager', '--role', 'kubevirt', '--kubeconfig', managerKubeconfig, '--leader-elect', '--metrics-bind-address', '0', '--health-probe-bind-address', '127.0.0.1:0', '--log-level', 'debug', '--webhook-host', '127.0.0.1', '--webhook-port', String(webhook.port), '--webhook-cert-dir', webhook.certDir]);
+      const p = run(managerArgs('kubevirt', managerKubeconfig, webhook));
       world.manager = p;
       return p;
     },

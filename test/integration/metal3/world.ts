@@ -13,12 +13,11 @@ import type { Host } from '../../../providers/metal3/hosts.js';
 import type { MetalMachine } from '../../../providers/api/generated/ironplane/v1alpha1/metalmachine.js';
 import { REPO, run, runBinary, until, type Proc } from '../processes.js';
 import { Machines } from '../../../providers/capi/contract.js';
-import { ensureNamespace, localWebhooks, restrictedKubeconfig } from '../roles.js';
+import { ensureNamespace, localWebhooks, managerArgs, restrictedKubeconfig } from '../roles.js';
 import { createCapiCluster, createCapiMachine, ownedBy } from '../capi-objects.js';
 
 export { ensureNamespace };
 
-const CLI = path.join(REPO, 'dist/providers/cli/main.js');
 export const KAIROS_IMAGE = 'oci://quay.io/kairos/ubuntu:24.04-standard-amd64-generic-v3.5.0-k8sv1.35.0';
 export const CLOUD_CONFIG = '#cloud-config\n# rendered by the bootstrap provider\ninstall:\n  auto: true\n  device: auto\n';
 
@@ -68,28 +67,7 @@ export async function startWorld(name: string, opts: { provisioner?: Provisioner
     client,
     bmo,
     startManager(extra = []) {
-      const p = run([
-        CLI,
-        'manager',
-        '--role',
-        'metal3',
-        '--kubeconfig',
-        managerKubeconfig,
-        '--leader-elect',
-        '--metrics-bind-address',
-        '0',
-        '--health-probe-bind-address',
-        '127.0.0.1:0',
-        '--log-level',
-        'debug',
-        '--webhook-host',
-        '127.0.0.1',
-        '--webhook-port',
-        String(webhook.port),
-        '--webhook-cert-dir',
-        webhook.certDir,
-        ...extra,
-      ]);
+      const p = run([...managerArgs('metal3', managerKubeconfig, webhook), ...extra]);
       world.manager = p;
       return p;
     },
