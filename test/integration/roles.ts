@@ -9,7 +9,7 @@ import { freePorts, issueCert, type ControlPlane } from '../harness/index.js';
 import { renderKubeconfig } from '../harness/kubeconfig.js';
 import type { Client } from '../../providers/kit/client.js';
 import { Namespaces, type KubeObject, type ResourceType } from '../../providers/kit/types.js';
-import { REPO } from './processes.js';
+import { REPO, type Proc } from './processes.js';
 
 /**
  * The manager's webhooks out of cluster, as envtest does it: a serving
@@ -86,4 +86,15 @@ export function managerArgs(role: string, kubeconfig: string, webhook: { port: n
     '--webhook-cert-dir',
     webhook.certDir,
   ];
+}
+
+/**
+ * Reports a manager that exits while a test world still expects it to run
+ * (a port taken, a crash): its last output goes to stderr, so a test that
+ * then times out says why.
+ */
+export function reportUnexpectedExit(p: Proc, role: string, expected: () => boolean): void {
+  void p.exited.then((code) => {
+    if (!expected()) console.error(`ironplane manager --role ${role} exited with ${code}:\n${p.output().split('\n').slice(-40).join('\n')}`);
+  });
 }

@@ -18,7 +18,7 @@ import { Client } from '../../../providers/kit/client.js';
 import { Secrets, type KubeObject } from '../../../providers/kit/types.js';
 import { KairosConfigs } from '../../../providers/kairos/resources.js';
 import { REPO, run, until, type Proc } from '../processes.js';
-import { ensureNamespace, localWebhooks, managerArgs, restrictedKubeconfig } from '../roles.js';
+import { ensureNamespace, localWebhooks, managerArgs, reportUnexpectedExit, restrictedKubeconfig } from '../roles.js';
 
 export { ensureNamespace };
 
@@ -58,6 +58,7 @@ export async function startWorld(name: string, opts: { crds?: string[] } = {}): 
     startManager() {
       const p = run([...managerArgs('kairos', managerKubeconfig, webhook), '--metrics-bind-address', `127.0.0.1:${metricsPort}`]);
       world.manager = p;
+      reportUnexpectedExit(p, 'kairos', () => world.manager !== p);
       return p;
     },
     webhooksUp: async () => {

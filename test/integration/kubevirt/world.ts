@@ -12,7 +12,7 @@ import { createLogger } from '../../../providers/kit/log.js';
 import type { KubeObject } from '../../../providers/kit/types.js';
 import { KvmClusters, KvmMachines, Nodes } from '../../../providers/kubevirt/resources.js';
 import { REPO, run, type Proc } from '../processes.js';
-import { ensureNamespace, localWebhooks, managerArgs, restrictedKubeconfig } from '../roles.js';
+import { ensureNamespace, localWebhooks, managerArgs, reportUnexpectedExit, restrictedKubeconfig } from '../roles.js';
 import { createCapiCluster, createCapiMachine, ownedBy } from '../capi-objects.js';
 
 export { ensureNamespace };
@@ -57,6 +57,7 @@ export async function startWorld(name: string): Promise<World> {
       // The manager runs with exactly config/rbac/kubevirt: a missing verb fails the tests.
       const p = run(managerArgs('kubevirt', managerKubeconfig, webhook));
       world.manager = p;
+      reportUnexpectedExit(p, 'kubevirt', () => world.manager !== p);
       return p;
     },
     async stopManager(signal = 'SIGTERM') {

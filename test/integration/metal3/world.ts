@@ -13,7 +13,7 @@ import type { Host } from '../../../providers/metal3/hosts.js';
 import type { MetalMachine } from '../../../providers/api/generated/ironplane/v1alpha1/metalmachine.js';
 import { REPO, run, runBinary, until, type Proc } from '../processes.js';
 import { Machines } from '../../../providers/capi/contract.js';
-import { ensureNamespace, localWebhooks, managerArgs, restrictedKubeconfig } from '../roles.js';
+import { ensureNamespace, localWebhooks, managerArgs, reportUnexpectedExit, restrictedKubeconfig } from '../roles.js';
 import { createCapiCluster, createCapiMachine, ownedBy } from '../capi-objects.js';
 
 export { ensureNamespace };
@@ -69,6 +69,7 @@ export async function startWorld(name: string, opts: { provisioner?: Provisioner
     startManager(extra = []) {
       const p = run([...managerArgs('metal3', managerKubeconfig, webhook), ...extra]);
       world.manager = p;
+      reportUnexpectedExit(p, 'metal3', () => world.manager !== p);
       return p;
     },
     async stopManager(signal = 'SIGTERM') {
