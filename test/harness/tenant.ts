@@ -57,6 +57,8 @@ export interface TenantApiServerOptions {
    * bootstrap RBAC, kube-system/kubeadm-config and kubelet-config.
    */
   kubeadm?: boolean;
+  /** The loopback port to serve on. Default: a free one. */
+  port?: number;
 }
 
 export interface TenantPlane {
@@ -201,7 +203,7 @@ export async function startTenantApiServer(cp: ControlPlane, opts: TenantApiServ
   const bin = host && !opts.binDir ? host.apiServerBinary : binary(opts.binDir ?? defaultBinDir(), 'kube-apiserver');
   const t0 = Date.now();
 
-  const [[port], ca, sa] = await Promise.all([freePorts(1), createCA(`${name}-ca`), createServiceAccountKeyPair()]);
+  const [[port], ca, sa] = await Promise.all([opts.port ? [opts.port] : freePorts(1), createCA(`${name}-ca`), createServiceAccountKeyPair()]);
   if (port === undefined) throw new Error('harness: port allocation failed');
   const [serving, admin, kcm] = await Promise.all([
     issueApiServerCert(ca, SERVICE_IP),
