@@ -4,7 +4,8 @@
 import type { Cluster } from '../api/generated/capi/v1beta2/cluster.js';
 import type { ValidateTopologyRequestItem, Variable } from './api.js';
 import type { MachineSetAsk } from './checks.js';
-import { builtinsOf, parseValues, variableMap, type Values } from './variables.js';
+import { describe, kindOf, type Kind } from './templates.js';
+import { builtinsOf, parseValues, variableMap, type Values, type VariableMap } from './variables.js';
 
 export const KVM_MACHINE_TEMPLATE = 'KvmMachineTemplate';
 export const METAL_MACHINE_TEMPLATE = 'MetalMachineTemplate';
@@ -63,4 +64,31 @@ export function requestMachineSets(globalVars: readonly Variable[] | undefined, 
     sets.push(setOf(values, md?.replicas ?? 1, kind === KVM_MACHINE_TEMPLATE, gpuApplies(md?.class, overrideNames(item.variables), gpuClass)));
   }
   return sets;
+}
+
+/**
+ * A request item of a kind the extension handles, with the variables it sees
+ * (the request's, overridden by the item's own) parsed. Problems of the
+ * item's overrides are added to `problems`, attributed to the item; the
+ * request-wide values are parsed once by the caller and reused when the
+ * item overrides nothing.
+ */
+export function itemValues(
+  requestVariables: readonly Variable[] | undefined,
+  item: ValidateTopologyRequestItem,
+  global: { values: Values },
+  problems: string[],
+): { kind: Kind; values: Values; map: VariableMap; overrides: ReadonlySet<string> } | undefined {
+  const known = kindOf(item);
+  if (!known) return undefined;
+  if ('error' in known) {
+    problems.push(known.error);
+    return undefined;
+  }
+  const overrides = overrideNames(item.variables);
+  const map = variableMap(requestVariables, item.variables);
+  if (!overrides.size) return { kind: known.kind, values: global.values, map, overrides };
+  const parsed = parseValues(map);
+  problems.push(...attribute(parsed.problems, overrides, describe(item)));
+  return { kind: known.kind, values: parsed.values, map, overrides };
 }

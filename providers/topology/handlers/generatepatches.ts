@@ -8,8 +8,8 @@ import { failure, success, type GeneratePatchesRequest, type GeneratePatchesRequ
 import { containsIp, parseIp } from '../cidr.js';
 import { withScheme } from '../image.js';
 import { PatchBuilder } from '../jsonpatch.js';
-import { attribute, gpuApplies, overrideNames } from '../machinesets.js';
-import { chooseImage, describe, kindOf, type Kind } from '../templates.js';
+import { gpuApplies, itemValues } from '../machinesets.js';
+import { chooseImage, describe, type Kind } from '../templates.js';
 import { builtinsOf, parseValues, resolveConfig, variableMap, type BaseConfig, type Builtins, type Config, type Values } from '../variables.js';
 
 /** Where every patch goes: the only part of a template CAPI keeps. */
@@ -101,18 +101,10 @@ export function generatePatches(req: GeneratePatchesRequest, base: BaseConfig): 
   problems.push(...global.problems);
   const items: GeneratePatchesResponseItem[] = [];
   for (const item of req.items) {
-    const known = kindOf(item);
-    if (!known) continue;
-    if ('error' in known) {
-      problems.push(known.error);
-      continue;
-    }
-    const overrides = overrideNames(item.variables);
-    const map = variableMap(req.variables, item.variables);
-    const parsed = overrides.size ? parseValues(map) : global;
-    if (overrides.size) problems.push(...attribute(parsed.problems, overrides, describe(item)));
+    const it = itemValues(req.variables, item, global, problems);
+    if (!it) continue;
     const b = new PatchBuilder(item.object as Record<string, unknown>);
-    PATCHERS[known.kind](b, { item, values: parsed.values, config, builtins: builtinsOf(map), overrides, problems });
+    PATCHERS[it.kind](b, { item, values: it.values, config, builtins: builtinsOf(it.map), overrides: it.overrides, problems });
     if (b.ops.length > 0) items.push({ uid: item.uid, patchType: 'JSONPatch', patch: Buffer.from(JSON.stringify(b.ops)).toString('base64') });
   }
   if (problems.length > 0) return failure('GeneratePatches', joinProblems(problems)) as GeneratePatchesResponse;

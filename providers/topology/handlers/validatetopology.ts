@@ -19,8 +19,8 @@ import { formatErrors, type Validator } from '../../api/validate.js';
 import { failure, success, type CommonResponse, type ValidateTopologyRequest, type ValidateTopologyResponse } from '../api.js';
 import { askOf, networkProblems, quotaShortfalls, type Tenancy } from '../checks.js';
 import { containsIp, parseCidr, parseIp } from '../cidr.js';
-import { attribute, overrideNames, requestMachineSets } from '../machinesets.js';
-import { chooseImage, describe, kindOf } from '../templates.js';
+import { itemValues, requestMachineSets } from '../machinesets.js';
+import { chooseImage, describe } from '../templates.js';
 import { builtinsOf, parseValues, resolveConfig, variableMap, type BaseConfig } from '../variables.js';
 import { joinProblems } from './generatepatches.js';
 
@@ -53,28 +53,20 @@ export function validateTopology(req: ValidateTopologyRequest, base: BaseConfig,
   problems.push(...networkProblems(global.values, config, builtins.cluster?.network));
 
   for (const item of req.items) {
-    const known = kindOf(item);
-    if (!known) continue;
-    if ('error' in known) {
-      problems.push(known.error);
-      continue;
-    }
-    const overrides = overrideNames(item.variables);
-    const map = variableMap(req.variables, item.variables);
-    const parsed = overrides.size ? parseValues(map) : global;
-    if (overrides.size) problems.push(...attribute(parsed.problems, overrides, describe(item)));
-    if (known.kind === 'KvmMachineTemplate' || known.kind === 'MetalMachineTemplate') {
-      const image = chooseImage(item, parsed.values, config, builtinsOf(map));
+    const it = itemValues(req.variables, item, global, problems);
+    if (!it) continue;
+    if (it.kind === 'KvmMachineTemplate' || it.kind === 'MetalMachineTemplate') {
+      const image = chooseImage(item, it.values, config, builtinsOf(it.map));
       if (typeof image === 'string') problems.push(image);
     }
-    if (known.kind === 'KvmClusterTemplate') {
+    if (it.kind === 'KvmClusterTemplate') {
       // The CRD's CEL rule, which ajv cannot run: the gateway lies in nodeCIDR.
       const net = (item.object.spec?.['template'] as { spec?: { network?: { nodeCIDR?: unknown; gateway?: unknown } } } | undefined)?.spec?.network;
       const cidr = typeof net?.nodeCIDR === 'string' ? parseCidr(net.nodeCIDR) : undefined;
       const gw = typeof net?.gateway === 'string' ? parseIp(net.gateway) : undefined;
       if (cidr && typeof cidr !== 'string' && gw && !containsIp(cidr, gw)) problems.push(`${describe(item)}: network.gateway ${net!.gateway as string} is outside nodeCIDR ${cidr.text}`);
     }
-    const validate = VALIDATORS[`${item.object.apiVersion}/${known.kind}`];
+    const validate = VALIDATORS[`${item.object.apiVersion}/${it.kind}`];
     if (validate && !validate(forSchema(item.object))) {
       problems.push(`${describe(item)} does not match its CRD: ${formatErrors(validate.errors).join(', ')}`);
     }
