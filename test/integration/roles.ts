@@ -3,13 +3,14 @@
 // verb fails the tests), and its webhooks served out of cluster on loopback,
 // as envtest does it.
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { freePorts, issueCert, type ControlPlane } from '../harness/index.js';
 import { renderKubeconfig } from '../harness/kubeconfig.js';
 import type { Client } from '../../providers/kit/client.js';
 import { Namespaces, type KubeObject, type ResourceType } from '../../providers/kit/types.js';
-import { REPO, type Proc } from './processes.js';
+import { REPO, run, until, type Proc } from './processes.js';
 
 /**
  * The manager's webhooks out of cluster, as envtest does it: a serving
@@ -89,12 +90,53 @@ export function managerArgs(role: string, kubeconfig: string, webhook: { port: n
 }
 
 /**
- * Reports a manager that exits while a test world still expects it to run
- * (a port taken, a crash): its last output goes to stderr, so a test that
- * then times out says why.
+ * The one `ironplane manager --role <role>` process a test world runs at a
+ * time. A manager that exits while the world still expects it (a port
+ * taken, a crash) has its last output printed, so a test that then times
+ * out says why; output of stopped processes is kept for the world's logs.
  */
-export function reportUnexpectedExit(p: Proc, role: string, expected: () => boolean): void {
-  void p.exited.then((code) => {
-    if (!expected()) console.error(`ironplane manager --role ${role} exited with ${code}:\n${p.output().split('\n').slice(-40).join('\n')}`);
-  });
+export class RoleManager {
+  proc: Proc | undefined;
+  private past = '';
+
+  constructor(
+    private readonly role: string,
+    private readonly args: readonly string[],
+    private readonly webhookPort: number,
+  ) {}
+
+  start(extra: readonly string[] = []): Proc {
+    const p = run([...this.args, ...extra]);
+    this.proc = p;
+    void p.exited.then((code) => {
+      if (this.proc === p) console.error(`ironplane manager --role ${this.role} exited with ${code}:\n${p.output().split('\n').slice(-40).join('\n')}`);
+    });
+    return p;
+  }
+
+  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+    const p = this.proc;
+    if (!p) return;
+    this.proc = undefined;
+    p.child.kill(signal);
+    await p.exited;
+    this.past += p.output();
+  }
+
+  output(): string {
+    return this.past + (this.proc?.output() ?? '');
+  }
+
+  /** Resolves once the manager's webhook server accepts connections. */
+  async webhooksUp(): Promise<void> {
+    await until(`the ${this.role} manager to serve its webhooks`, () =>
+      new Promise<boolean>((resolve) => {
+        const sock = net.connect(this.webhookPort, '127.0.0.1', () => {
+          sock.destroy();
+          resolve(true);
+        });
+        sock.on('error', () => resolve(false));
+      }),
+    );
+  }
 }

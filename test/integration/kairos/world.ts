@@ -6,7 +6,6 @@
 // part (owner references, configRef, nodeRef) themselves.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { parse } from 'yaml';
 import { freePorts, publishTenantSecrets, startControlPlane, startTenantApiServer, type ControlPlane, type TenantPlane } from '../../harness/index.js';
@@ -17,8 +16,8 @@ import type { Secret } from '../../../providers/capi/tenant.js';
 import { Client } from '../../../providers/kit/client.js';
 import { Secrets, type KubeObject } from '../../../providers/kit/types.js';
 import { KairosConfigs } from '../../../providers/kairos/resources.js';
-import { REPO, run, until, type Proc } from '../processes.js';
-import { ensureNamespace, localWebhooks, managerArgs, reportUnexpectedExit, restrictedKubeconfig } from '../roles.js';
+import { REPO, type Proc } from '../processes.js';
+import { ensureNamespace, localWebhooks, managerArgs, restrictedKubeconfig, RoleManager } from '../roles.js';
 
 export { ensureNamespace };
 
@@ -28,7 +27,7 @@ export interface World {
   cp: ControlPlane;
   client: Client;
   tenants: Map<string, TenantPlane>;
-  manager?: Proc;
+  readonly manager: Proc | undefined;
   /** Where the manager serves /metrics. */
   metricsPort: number;
   startManager(): Proc;
@@ -48,39 +47,20 @@ export async function startWorld(name: string, opts: { crds?: string[] } = {}): 
   const client = new Client(cp.kubeConfig, { fieldManager: 'kairos-test' });
   const managerKubeconfig = await restrictedKubeconfig(cp, client, 'kairos');
   const webhook = await localWebhooks(cp, client, 'kairos');
+  const manager = new RoleManager('kairos', managerArgs('kairos', managerKubeconfig, webhook), webhook.port);
   const [metricsPort] = await freePorts(1);
-  let past = '';
   const world: World = {
     cp,
     client,
     tenants: new Map(),
     metricsPort: metricsPort!,
-    startManager() {
-      const p = run([...managerArgs('kairos', managerKubeconfig, webhook), '--metrics-bind-address', `127.0.0.1:${metricsPort}`]);
-      world.manager = p;
-      reportUnexpectedExit(p, 'kairos', () => world.manager !== p);
-      return p;
+    get manager() {
+      return manager.proc;
     },
-    webhooksUp: async () => {
-      await until('the manager to serve its webhooks', () =>
-        new Promise<boolean>((resolve) => {
-          const sock = net.connect(webhook.port, '127.0.0.1', () => {
-            sock.destroy();
-            resolve(true);
-          });
-          sock.on('error', () => resolve(false));
-        }),
-      );
-    },
-    async stopManager(signal = 'SIGTERM') {
-      const p = world.manager;
-      if (!p) return;
-      world.manager = undefined;
-      p.child.kill(signal);
-      await p.exited;
-      past += p.output();
-    },
-    output: () => past + (world.manager?.output() ?? ''),
+    startManager: () => manager.start(['--metrics-bind-address', `127.0.0.1:${metricsPort}`]),
+    webhooksUp: () => manager.webhooksUp(),
+    stopManager: (signal) => manager.stop(signal),
+    output: () => manager.output(),
     async stop() {
       await world.stopManager('SIGKILL');
       for (const t of world.tenants.values()) await t.stop();

@@ -11,8 +11,8 @@ import { Client } from '../../../providers/kit/client.js';
 import { createLogger } from '../../../providers/kit/log.js';
 import type { KubeObject } from '../../../providers/kit/types.js';
 import { KvmClusters, KvmMachines, Nodes } from '../../../providers/kubevirt/resources.js';
-import { REPO, run, type Proc } from '../processes.js';
-import { ensureNamespace, localWebhooks, managerArgs, reportUnexpectedExit, restrictedKubeconfig } from '../roles.js';
+import { REPO, type Proc } from '../processes.js';
+import { ensureNamespace, localWebhooks, managerArgs, restrictedKubeconfig, RoleManager } from '../roles.js';
 import { createCapiCluster, createCapiMachine, ownedBy } from '../capi-objects.js';
 
 export { ensureNamespace };
@@ -27,7 +27,7 @@ export interface World {
   tenants: Map<string, TenantPlane>;
   hypervisor: Hypervisor;
   kubelet: Kubelet;
-  manager?: Proc;
+  readonly manager: Proc | undefined;
   startManager(): Proc;
   stopManager(signal?: NodeJS.Signals): Promise<void>;
   stop(): Promise<void>;
@@ -45,6 +45,7 @@ export async function startWorld(name: string): Promise<World> {
   }
   const managerKubeconfig = await restrictedKubeconfig(cp, client, 'kubevirt');
   const webhook = await localWebhooks(cp, client, 'kubevirt');
+  const manager = new RoleManager('kubevirt', managerArgs('kubevirt', managerKubeconfig, webhook), webhook.port);
   const hypervisor = await startHypervisor({ client, log, nodes: Object.entries(ZONES).map(([n, zone]) => ({ name: n, labels: { 'topology.kubernetes.io/zone': zone, 'ironplane.dev/vm-host': 'true' } })) });
   const kubelet = await startKubelet({ client, log });
   const world: World = {
@@ -53,20 +54,11 @@ export async function startWorld(name: string): Promise<World> {
     tenants: new Map(),
     hypervisor,
     kubelet,
-    startManager() {
-      // The manager runs with exactly config/rbac/kubevirt: a missing verb fails the tests.
-      const p = run(managerArgs('kubevirt', managerKubeconfig, webhook));
-      world.manager = p;
-      reportUnexpectedExit(p, 'kubevirt', () => world.manager !== p);
-      return p;
+    get manager() {
+      return manager.proc;
     },
-    async stopManager(signal = 'SIGTERM') {
-      const p = world.manager;
-      if (!p) return;
-      world.manager = undefined;
-      p.child.kill(signal);
-      await p.exited;
-    },
+    startManager: () => manager.start(),
+    stopManager: (signal) => manager.stop(signal),
     async stop() {
       await world.stopManager('SIGKILL');
       await kubelet.stop();

@@ -11,9 +11,9 @@ import { Secrets, type KubeObject } from '../../../providers/kit/types.js';
 import { BareMetalHosts, HostDeployPolicies, MetalClusters, MetalMachines } from '../../../providers/metal3/resources.js';
 import type { Host } from '../../../providers/metal3/hosts.js';
 import type { MetalMachine } from '../../../providers/api/generated/ironplane/v1alpha1/metalmachine.js';
-import { REPO, run, runBinary, until, type Proc } from '../processes.js';
+import { REPO, runBinary, until, type Proc } from '../processes.js';
 import { Machines } from '../../../providers/capi/contract.js';
-import { ensureNamespace, localWebhooks, managerArgs, reportUnexpectedExit, restrictedKubeconfig } from '../roles.js';
+import { ensureNamespace, localWebhooks, managerArgs, restrictedKubeconfig, RoleManager } from '../roles.js';
 import { createCapiCluster, createCapiMachine, ownedBy } from '../capi-objects.js';
 
 export { ensureNamespace };
@@ -24,9 +24,10 @@ export const CLOUD_CONFIG = '#cloud-config\n# rendered by the bootstrap provider
 export interface World {
   cp: ControlPlane;
   client: Client;
-  manager?: Proc;
+  readonly manager: Proc | undefined;
   bmo: Proc;
   startManager(extra?: string[]): Proc;
+  webhooksUp(): Promise<void>;
   stopManager(signal?: NodeJS.Signals): Promise<void>;
   stop(): Promise<void>;
 }
@@ -50,6 +51,7 @@ export async function startWorld(name: string, opts: { provisioner?: Provisioner
   const client = new Client(cp.kubeConfig, { fieldManager: 'metal3-test' });
   const managerKubeconfig = await restrictedKubeconfig(cp, client, 'metal3');
   const webhook = await localWebhooks(cp, client, 'metal3');
+  const manager = new RoleManager('metal3', managerArgs('metal3', managerKubeconfig, webhook), webhook.port);
   // BMO watches every namespace: tenants' own and the shared pools.
   const bmo = runBinary(path.join(REPO, 'bin/baremetal-operator'), [
     '-kubeconfig',
@@ -66,19 +68,12 @@ export async function startWorld(name: string, opts: { provisioner?: Provisioner
     cp,
     client,
     bmo,
-    startManager(extra = []) {
-      const p = run([...managerArgs('metal3', managerKubeconfig, webhook), ...extra]);
-      world.manager = p;
-      reportUnexpectedExit(p, 'metal3', () => world.manager !== p);
-      return p;
+    get manager() {
+      return manager.proc;
     },
-    async stopManager(signal = 'SIGTERM') {
-      const p = world.manager;
-      if (!p) return;
-      world.manager = undefined;
-      p.child.kill(signal);
-      await p.exited;
-    },
+    startManager: (extra = []) => manager.start(extra),
+    webhooksUp: () => manager.webhooksUp(),
+    stopManager: (signal) => manager.stop(signal),
     async stop() {
       await world.stopManager('SIGKILL');
       bmo.child.kill('SIGKILL');
