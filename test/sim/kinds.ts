@@ -1,12 +1,13 @@
 // The external kinds the simulation reads and writes, typed only as far as
-// the simulation looks into them. Schemas of record: config/external/kubevirt
-// and config/external/kube-ovn.
+// the simulation looks into them. Schemas of record: config/external/kubevirt,
+// config/external/kube-ovn and config/external/metal3.
 import type { KubeObject } from '../../providers/kit/types.js';
 import type { SubnetSpec } from './ipam.js';
 import type { Placement } from './scheduling.js';
 
 // Where the kinds live on the apiserver: plain facts, shared with the provider.
 export { Nodes, Subnets, VirtualMachineInstances, VirtualMachines } from '../../providers/kubevirt/resources.js';
+export { BareMetalHosts, MetalMachines } from '../../providers/metal3/resources.js';
 
 /** KubeVirt's condition shape, shared by VMs and VMIs. */
 export interface Condition {
@@ -106,4 +107,32 @@ export interface Subnet extends KubeObject {
 export interface Secret extends KubeObject {
   type?: string;
   data?: Record<string, string>;
+}
+
+/** A Secret reference as Metal3 writes it: the namespace defaults to the host's. */
+export interface SecretReference {
+  name?: string;
+  namespace?: string;
+}
+
+/** The part of a Metal3 BareMetalHost the operating system on it sees. */
+export interface BareMetalHost extends KubeObject {
+  spec?: {
+    online?: boolean;
+    consumerRef?: { apiVersion?: string; kind?: string; name?: string; namespace?: string; uid?: string } | null;
+    image?: { url?: string } | null;
+    customDeploy?: { method?: string } | null;
+    /** Key `userData` (or `value`). */
+    userData?: SecretReference | null;
+    /** Key `metaData`: the config drive's meta_data. */
+    metaData?: SecretReference | null;
+    networkData?: SecretReference | null;
+    [k: string]: unknown;
+  };
+  status?: {
+    provisioning?: { state?: string; ID?: string };
+    poweredOn?: boolean;
+    hardware?: { hostname?: string; nics?: { name?: string; mac?: string; ip?: string }[] };
+    [k: string]: unknown;
+  };
 }

@@ -1,9 +1,12 @@
 // The simulation's pure parts: kube-OVN address allocation, the scheduler's
-// node matching, and reading cloud-config userdata. No apiserver needed.
+// node matching, reading cloud-config userdata, and what the OS on a
+// BareMetalHost sees. No apiserver needed.
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
+import { hostAddresses, hostOS, metaDataHostname } from './baremetal.js';
 import { findJoinConfig, parseCloudConfig, providerIDOf, type CloudConfig } from './cloudinit.js';
 import { Ipam, parsePool, type Pool } from './ipam.js';
+import type { BareMetalHost } from './kinds.js';
 import { fits, schedule, type NodeSelectorTerm, type Placement } from './scheduling.js';
 
 function pool(spec: Parameters<typeof parsePool>[0]): Pool {
@@ -148,5 +151,54 @@ describe('cloud-config userdata', () => {
       '#cloud-config\nwrite_files:\n- path: /run/kubeadm/kubeadm-join-config.yaml\n  content: |\n    kind: JoinConfiguration\n    discovery:\n      bootstrapToken:\n        token: t.t\n        unsafeSkipCAVerification: true\n',
     );
     expect(findJoinConfig(file)).toEqual({ source: 'write_files /run/kubeadm/kubeadm-join-config.yaml', token: 't.t', unsafeSkipCAVerification: true });
+  });
+});
+
+describe('the OS on a BareMetalHost', () => {
+  const consumerRef = { apiVersion: 'infrastructure.ironplane.dev/v1alpha1', kind: 'MetalMachine', name: 'm1', namespace: 'team-a', uid: 'u1' };
+  const host = (spec: BareMetalHost['spec'] = {}, state = 'provisioned', extra: Partial<BareMetalHost> = {}): BareMetalHost => ({
+    metadata: { name: 'h1', namespace: 'pool' },
+    spec: { online: true, image: { url: 'oci://kairos' }, consumerRef, userData: { name: 'm1-userdata' }, ...spec },
+    status: { provisioning: { state } },
+    ...extra,
+  });
+
+  it('given a provisioned, online host with an image and a MetalMachine consumer, should run for that consumer', () => {
+    expect(hostOS(host())).toEqual({ os: 'up', consumer: { namespace: 'team-a', name: 'm1', uid: 'u1' } });
+    // The consumerRef's namespace defaults to the host's.
+    expect(hostOS(host({ consumerRef: { ...consumerRef, namespace: undefined, uid: undefined } }))).toEqual({ os: 'up', consumer: { namespace: 'pool', name: 'm1', uid: 'pool/m1' } });
+    expect(hostOS(host({ image: null, customDeploy: { method: 'install_coreos' } }))).toMatchObject({ os: 'up' });
+  });
+
+  it('given a host that left provisioned, lost its image or consumer, or is being deleted, should say its OS is gone and why', () => {
+    expect(hostOS(host({}, 'deprovisioning'))).toEqual({ os: 'gone', why: 'host is deprovisioning, not provisioned' });
+    expect(hostOS(host({}, ''))).toEqual({ os: 'gone', why: 'host is unregistered, not provisioned' });
+    expect(hostOS(host({ image: null }))).toEqual({ os: 'gone', why: expect.stringContaining('spec.image cleared') });
+    expect(hostOS(host({ consumerRef: null }))).toEqual({ os: 'gone', why: expect.stringContaining('no spec.consumerRef') });
+    expect(hostOS(host({ consumerRef: { ...consumerRef, apiVersion: 'infrastructure.cluster.x-k8s.io/v1beta1', kind: 'Metal3Machine' } }))).toEqual({
+      os: 'gone',
+      why: "host's consumerRef is Metal3Machine infrastructure.cluster.x-k8s.io/v1beta1, not an infrastructure.ironplane.dev MetalMachine",
+    });
+    expect(hostOS(host({}, 'provisioned', { metadata: { name: 'h1', namespace: 'pool', deletionTimestamp: '2025-01-01T00:00:00Z' } }))).toEqual({ os: 'gone', why: 'host is being deleted' });
+  });
+
+  it('given a provisioned host powered off, should say it is down, for its consumer', () => {
+    expect(hostOS(host({ online: false }))).toEqual({ os: 'down', consumer: { namespace: 'team-a', name: 'm1', uid: 'u1' }, why: 'host is powered off (spec.online is not true)' });
+  });
+
+  it('should read the hostname from meta_data as JSON or YAML, and refuse one that cannot be a Node name', () => {
+    expect(metaDataHostname('{"local-hostname": "w-1", "local_hostname": "w-1", "providerid": "metal3://pool/h1/m1"}')).toEqual({ hostname: 'w-1' });
+    expect(metaDataHostname('local_hostname: w-2\n')).toEqual({ hostname: 'w-2' });
+    expect(metaDataHostname('{}')).toEqual({ hostname: undefined });
+    expect(metaDataHostname('')).toEqual({ hostname: undefined });
+    expect(metaDataHostname('{"local-hostname": "Not_A_Name"}')).toEqual({ why: 'meta_data hostname "Not_A_Name" is not a valid Node name' });
+    expect(metaDataHostname('[1]')).toEqual({ why: 'meta_data is not a mapping' });
+    expect(metaDataHostname('{"a": ')).toEqual({ why: expect.stringMatching(/^meta_data is neither JSON nor YAML: /) });
+  });
+
+  it('should take the addresses from the inspected NICs, each once', () => {
+    const nics = [{ name: 'eth0', ip: '192.168.111.20' }, { name: 'eth1' }, { name: 'eth0', ip: 'fd00::20' }, { name: 'bond0', ip: '192.168.111.20' }];
+    expect(hostAddresses(host({}, 'provisioned', { status: { hardware: { nics } } }))).toEqual(['192.168.111.20', 'fd00::20']);
+    expect(hostAddresses(host())).toEqual([]);
   });
 });
