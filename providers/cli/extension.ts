@@ -5,6 +5,7 @@ import { createLogger, parseLevel, type Level } from '../kit/log.js';
 import { parseBindAddress } from '../kit/server.js';
 import { parseCidrList } from '../topology/cidr.js';
 import { Extension } from '../topology/extension.js';
+import { CONCURRENCY_RETRY_SECONDS } from '../topology/handlers/beforeclusterupgrade.js';
 import { DEFAULT_MAX_REQUEST_BYTES } from '../topology/server.js';
 
 interface Flags {
@@ -14,6 +15,7 @@ interface Flags {
   kubeconfig?: string;
   reservedCidrs: string;
   upgradeConcurrency: string;
+  upgradeRetrySeconds: string;
   metricsBindAddress: string;
   healthProbeBindAddress: string;
   maxRequestBytes: string;
@@ -39,6 +41,7 @@ export function extensionCommand(): Command {
     .option('--kubeconfig <path>', 'kubeconfig of the management cluster (default: in-cluster, KUBECONFIG or ~/.kube/config)')
     .option('--reserved-cidrs <cidrs>', "comma-separated ranges of the platform that tenant networks must not overlap (added to the reservedCIDRs setting)", '')
     .option('--upgrade-concurrency <n>', 'how many Clusters of one ClusterClass may upgrade at once (0: no limit; the upgradeConcurrency setting overrides it)', '3')
+    .option('--upgrade-retry-seconds <n>', 'when a Cluster held back by --upgrade-concurrency asks again (the retryAfterSeconds of BeforeClusterUpgrade)', String(CONCURRENCY_RETRY_SECONDS))
     .option('--metrics-bind-address <addr>', 'where /metrics is served (0 disables)', ':8080')
     .option('--health-probe-bind-address <addr>', 'where /healthz and /readyz are served (0 disables)', ':8081')
     .option('--max-request-bytes <n>', 'largest request body accepted; larger ones get HTTP 413', String(DEFAULT_MAX_REQUEST_BYTES))
@@ -46,6 +49,7 @@ export function extensionCommand(): Command {
     .action(async (f: Flags) => {
       const port = integer(f.port, '--port', 0, 65535);
       const upgradeConcurrency = integer(f.upgradeConcurrency, '--upgrade-concurrency', 0, 10_000);
+      const upgradeRetrySeconds = integer(f.upgradeRetrySeconds, '--upgrade-retry-seconds', 1, 3600);
       const maxRequestBytes = integer(f.maxRequestBytes, '--max-request-bytes', 1024, 1024 ** 3);
       const { cidrs, problems } = parseCidrList(f.reservedCidrs);
       if (problems.length) bad(`--reserved-cidrs: ${problems.join('; ')}`);
@@ -63,7 +67,7 @@ export function extensionCommand(): Command {
         port,
         certDir: f.certDir,
         kubeconfig: f.kubeconfig,
-        base: { reservedCIDRs: cidrs, upgradeConcurrency },
+        base: { reservedCIDRs: cidrs, upgradeConcurrency, upgradeRetrySeconds },
         log,
         metricsAddress: f.metricsBindAddress,
         probeAddress: f.healthProbeBindAddress,

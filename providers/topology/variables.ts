@@ -468,6 +468,8 @@ export interface BaseConfig {
   reservedCIDRs: readonly Cidr[];
   /** From --upgrade-concurrency; 0 means no limit. */
   upgradeConcurrency: number;
+  /** From --upgrade-retry-seconds: when a Cluster held by the concurrency limit asks again. Default CONCURRENCY_RETRY_SECONDS. */
+  upgradeRetrySeconds?: number;
 }
 
 export interface Config extends BaseConfig {
@@ -507,7 +509,7 @@ export function resolveConfig(base: BaseConfig, settings: Record<string, string>
   if (!RE.qualifiedName.test(annotation)) problems.push(`setting loadBalancerPoolAnnotation: ${show(annotation)} is not an annotation key`);
   const gpuClass = s['gpuClass'] ?? DEFAULT_GPU_CLASS;
   return {
-    config: { reservedCIDRs: dedupe(reserved), upgradeConcurrency, kairosImages, loadBalancerPoolAnnotation: annotation, gpuClass },
+    config: { reservedCIDRs: dedupe(reserved), upgradeConcurrency, ...(base.upgradeRetrySeconds !== undefined ? { upgradeRetrySeconds: base.upgradeRetrySeconds } : {}), kairosImages, loadBalancerPoolAnnotation: annotation, gpuClass },
     problems,
   };
 }

@@ -17,7 +17,7 @@ import { joinProblems } from './generatepatches.js';
  * bounds how long an operator's "open" takes to be seen.
  */
 export const MAINTENANCE_RECHECK_SECONDS = 300;
-/** Upgrades of other clusters take minutes; checking each minute starts the next one soon after a slot frees. */
+/** Upgrades of other clusters take minutes; checking each minute starts the next one soon after a slot frees (--upgrade-retry-seconds). */
 export const CONCURRENCY_RETRY_SECONDS = 60;
 
 export interface Fleet {
@@ -51,13 +51,14 @@ export function beforeClusterUpgrade(req: BeforeClusterUpgradeRequest, base: Bas
     }
   }
   const limit = config.upgradeConcurrency;
+  const again = config.upgradeRetrySeconds ?? CONCURRENCY_RETRY_SECONDS;
   if (limit > 0 && fleet.unknown) {
     reasons.push(fleet.unknown);
-    retry = retry === 0 ? CONCURRENCY_RETRY_SECONDS : Math.min(retry, CONCURRENCY_RETRY_SECONDS);
+    retry = retry === 0 ? again : Math.min(retry, again);
   } else if (limit > 0 && fleet.upgrading.length >= limit) {
     const n = fleet.upgrading.length;
     reasons.push(`${n} other Cluster${n === 1 ? '' : 's'} of ClusterClass ${fleet.classRef} ${n === 1 ? 'is' : 'are'} upgrading (${fleet.upgrading.join(', ')}) and at most ${limit} may upgrade at once: waiting for one to finish`);
-    retry = retry === 0 ? CONCURRENCY_RETRY_SECONDS : Math.min(retry, CONCURRENCY_RETRY_SECONDS);
+    retry = retry === 0 ? again : Math.min(retry, again);
   }
   if (reasons.length) return blocked('BeforeClusterUpgrade', retry, reasons.join('; '));
   return success<RetryResponse>('BeforeClusterUpgrade', {});

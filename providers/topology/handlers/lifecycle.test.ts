@@ -199,6 +199,11 @@ describe('BeforeClusterUpgrade', () => {
     expect(beforeClusterUpgrade(req, { reservedCIDRs: [], upgradeConcurrency: 0 }, busy, saturday).retryAfterSeconds).toBe(0);
   });
 
+  it('given a shorter retry for held upgrades, should ask CAPI to come back after it', () => {
+    const busy = { classRef: 'platform/ironplane-kvm', upgrading: ['team-b/edge', 'team-c/ci', 'team-d/web'] };
+    expect(beforeClusterUpgrade(req, { ...NO_RESERVED, upgradeRetrySeconds: 5 }, busy, saturday).retryAfterSeconds).toBe(5);
+  });
+
   it('given a closed window and a full fleet, should give both reasons and the shorter wait', () => {
     const busy = { classRef: 'platform/ironplane-kvm', upgrading: ['team-b/edge'] };
     const res = beforeClusterUpgrade({ ...req, settings: { upgradeConcurrency: '1' } }, NO_RESERVED, busy, wednesday);

@@ -281,5 +281,8 @@ describe('operations', () => {
     const p = runTs('providers/cli/main.ts', ['extension', '--reserved-cidrs', '10.0.0.1/8']);
     expect(await p.exited).toBe(2);
     expect(p.output()).toContain('error: --reserved-cidrs: "10.0.0.1/8" has host bits set: use 10.0.0.0/8');
+    const q = runTs('providers/cli/main.ts', ['extension', '--upgrade-retry-seconds', '0']);
+    expect(await q.exited).toBe(2);
+    expect(q.output()).toContain('error: --upgrade-retry-seconds must be an integer from 1 to 3600, got "0"');
   });
 });
