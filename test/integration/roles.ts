@@ -102,7 +102,8 @@ export class RoleManager {
   constructor(
     private readonly role: string,
     private readonly args: readonly string[],
-    private readonly webhookPort: number,
+    /** Where its webhook (or extension) server listens on loopback. */
+    readonly webhookPort: number,
   ) {}
 
   start(extra: readonly string[] = []): Proc {

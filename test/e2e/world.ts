@@ -1,0 +1,363 @@
+// The end-to-end world: one local management plane with every upstream
+// component that runs as a process being the real one (etcd,
+// kube-apiserver, kube-controller-manager, the CAPI core manager, Kamaji's
+// CAPI control-plane provider, Metal3's baremetal-operator), our four
+// managers as real `ironplane` processes with their shipped RBAC, and
+// test/sim for what needs a physical node (the hypervisor, the kubelets,
+// Kamaji's tenant control-plane pods).
+//
+// A tenant then needs one object: a Cluster with a topology on the shipped
+// ClusterClass ironplane-kvm or ironplane-metal, in a namespace of a Capsule
+// tenant. Platform objects (classes in `platform`, a Tenant, a bare-metal
+// pool with a HostDeployPolicy) are set up by `startE2E`.
+import fs from 'node:fs';
+import path from 'node:path';
+import { parseAllDocuments } from 'yaml';
+import { Clusters, Machines } from '../../providers/capi/contract.js';
+import { Client } from '../../providers/kit/client.js';
+import { createLogger, type Logger } from '../../providers/kit/log.js';
+import { Namespaces, Secrets, type KubeObject, type ResourceType } from '../../providers/kit/types.js';
+import { BareMetalHosts, HostDeployPolicies } from '../../providers/metal3/resources.js';
+import { freePorts, issueCert, startCapiManager, startControlPlane, startKamajiProvider, type ControlPlane, type ManagerProcess } from '../harness/index.js';
+import { startHypervisor, type Hypervisor } from '../sim/hypervisor.js';
+import { startKamaji, type Kamaji } from '../sim/kamaji.js';
+import { startKubelet, type Kubelet } from '../sim/kubelet.js';
+import { REPO, runBinary, until, type Proc } from '../integration/processes.js';
+import { ensureNamespace, localWebhooks, managerArgs, restrictedKubeconfig, RoleManager } from '../integration/roles.js';
+
+export { until };
+
+const rt = (group: string, version: string, kind: string, plural: string, namespaced = true): ResourceType => ({ group, version, kind, plural, namespaced });
+export const ExtensionConfigs = rt('runtime.cluster.x-k8s.io', 'v1beta2', 'ExtensionConfig', 'extensionconfigs', false);
+export const ClusterClasses = rt('cluster.x-k8s.io', 'v1beta2', 'ClusterClass', 'clusterclasses');
+export const MachineDeployments = rt('cluster.x-k8s.io', 'v1beta2', 'MachineDeployment', 'machinedeployments');
+export const KamajiControlPlanes = rt('controlplane.cluster.x-k8s.io', 'v1alpha1', 'KamajiControlPlane', 'kamajicontrolplanes');
+const Tenants = rt('capsule.clastix.io', 'v1beta2', 'Tenant', 'tenants', false);
+/** The kinds the shipped ClusterClass files hold. */
+export const CLASS_KINDS: Record<string, ResourceType> = {
+  ClusterClass: ClusterClasses,
+  KamajiControlPlaneTemplate: rt('controlplane.cluster.x-k8s.io', 'v1alpha1', 'KamajiControlPlaneTemplate', 'kamajicontrolplanetemplates'),
+  KvmClusterTemplate: rt('infrastructure.ironplane.dev', 'v1alpha1', 'KvmClusterTemplate', 'kvmclustertemplates'),
+  KvmMachineTemplate: rt('infrastructure.ironplane.dev', 'v1alpha1', 'KvmMachineTemplate', 'kvmmachinetemplates'),
+  MetalClusterTemplate: rt('infrastructure.ironplane.dev', 'v1alpha1', 'MetalClusterTemplate', 'metalclustertemplates'),
+  MetalMachineTemplate: rt('infrastructure.ironplane.dev', 'v1alpha1', 'MetalMachineTemplate', 'metalmachinetemplates'),
+  KairosConfigTemplate: rt('bootstrap.ironplane.dev', 'v1alpha1', 'KairosConfigTemplate', 'kairosconfigtemplates'),
+};
+
+export const PLATFORM_NS = 'platform';
+export const POOL_NS = 'metal-pool';
+export const CAPSULE_TENANT = 'acme';
+export const TENANT_LABEL = 'capsule.clastix.io/tenant';
+
+export interface Condition {
+  type: string;
+  status: string;
+  reason?: string;
+  message?: string;
+}
+export type Obj = KubeObject & { spec?: Record<string, unknown>; status?: Record<string, unknown> & { conditions?: Condition[] } };
+
+export const condition = (o: Obj, type: string): Condition | undefined => o.status?.conditions?.find((c) => c.type === type);
+
+/** Our managers, by role; `extension` is `ironplane extension`. */
+export type Role = 'kubevirt' | 'metal3' | 'kairos' | 'extension';
+export const ROLES: readonly Role[] = ['kubevirt', 'metal3', 'kairos', 'extension'];
+
+export interface E2EOptions {
+  name: string;
+  /** BareMetalHosts in the shared pool, labelled ironplane.dev/host-class=general. Default 0: no BMO. */
+  hosts?: number;
+  /** The hypervisor's management-cluster nodes. Default 2. */
+  infraNodes?: number;
+  /** --upgrade-concurrency of the extension. Default 2. */
+  upgradeConcurrency?: number;
+  /** --upgrade-retry-seconds of the extension. Default 5. */
+  upgradeRetrySeconds?: number;
+  /** How long the simulated Kamaji keeps a version change Upgrading. */
+  upgradeMs?: number;
+  log?: Logger;
+  /** Called with a line per step of the start-up, for `make demo`. */
+  progress?: (line: string) => void;
+}
+
+export interface E2E {
+  cp: ControlPlane;
+  client: Client;
+  capi: ManagerProcess;
+  kamajiProvider: ManagerProcess;
+  bmo: Proc | undefined;
+  kamaji: Kamaji;
+  hypervisor: Hypervisor;
+  kubelet: Kubelet;
+  managers: Record<Role, RoleManager>;
+  /** Restarts the CAPI core manager (it keeps blocking hook answers in memory until their retry time). */
+  restartCapi(): Promise<void>;
+  /** Every manager's output so far, for failure messages. */
+  output(role: Role): string;
+  stop(): Promise<void>;
+}
+
+/** The CRDs of the whole world: CAPI, Kamaji, KubeVirt, kube-OVN, Metal3, Capsule and ours. */
+const CRDS = [
+  'config/external/capi',
+  'config/external/kamaji/provider',
+  'config/external/kamaji/kamaji',
+  'config/external/kubevirt',
+  'config/external/kube-ovn',
+  'config/external/metal3',
+  'config/external/capsule/capsule.clastix.io_tenants.yaml',
+  'config/crd/bases',
+];
+
+const b64 = (s: string): string => Buffer.from(s).toString('base64');
+
+export async function startE2E(opts: E2EOptions): Promise<E2E> {
+  const log = opts.log ?? createLogger({ level: process.env['IRONPLANE_TEST_LOG'] ? 'debug' : 'error' });
+  const say = opts.progress ?? ((): void => {});
+  say('starting the management plane: etcd, kube-apiserver, kube-controller-manager');
+  const cp = await startControlPlane({ name: opts.name, controllerManager: true, crds: CRDS.map((p) => path.join(REPO, p)) });
+  const client = new Client(cp.kubeConfig, { fieldManager: 'ironplane-e2e', timeoutMs: 30_000 });
+  const stops: (() => Promise<void>)[] = [];
+  try {
+    for (const ns of [PLATFORM_NS, 'ironplane-system']) await ensureNamespace(client, ns);
+    await client.create(Tenants, { apiVersion: 'capsule.clastix.io/v1beta2', kind: 'Tenant', metadata: { name: CAPSULE_TENANT }, spec: { owners: [{ kind: 'User', name: 'alice' }] } } as KubeObject);
+
+    // Our managers, each with exactly its shipped RBAC and its webhooks on loopback.
+    const managers = {} as Record<Role, RoleManager>;
+    for (const role of ['kubevirt', 'metal3', 'kairos'] as const) {
+      const kubeconfig = await restrictedKubeconfig(cp, client, role);
+      const webhook = await localWebhooks(cp, client, role);
+      managers[role] = new RoleManager(role, [...managerArgs(role, kubeconfig, webhook), '--log-level', 'info'], webhook.port);
+    }
+    managers.extension = await extensionManager(cp, opts.upgradeConcurrency ?? 2, opts.upgradeRetrySeconds ?? 5);
+    say('starting ironplane managers: kubevirt, metal3, kairos and the runtime extension');
+    for (const role of ROLES) {
+      managers[role].start();
+      stops.push(() => managers[role].stop('SIGKILL'));
+    }
+
+    say('starting the Cluster API core manager and the simulated Kamaji data plane');
+    const [capi0, kamaji] = await Promise.all([startCapiManager(cp), startKamaji({ cp, log, kubeadm: true, ...(opts.upgradeMs !== undefined ? { upgradeMs: opts.upgradeMs } : {}) })]);
+    let capi = capi0;
+    stops.push(() => capi.stop(), () => kamaji.stop());
+    say('starting the Kamaji control-plane provider');
+    const kamajiProvider = await startKamajiProvider(cp);
+    stops.push(() => kamajiProvider.stop());
+    const nodes = Array.from({ length: opts.infraNodes ?? 2 }, (_, i) => ({ name: `infra-${i}`, labels: { 'topology.kubernetes.io/zone': `zone-${i % 2}` } }));
+    say(`starting the simulated hypervisor (${nodes.length} nodes) and kubelets`);
+    const hypervisor = await startHypervisor({ client, log, nodes });
+    stops.push(() => hypervisor.stop());
+    const kubelet = await startKubelet({ client, log, requireJoin: true, hosts: true });
+    stops.push(() => kubelet.stop());
+
+    let bmo: Proc | undefined;
+    if (opts.hosts) {
+      say(`starting the Metal3 baremetal-operator (demo mode) with ${opts.hosts} bare-metal hosts`);
+      // -demo-mode: every host walks the states at once, with no state shared between hosts.
+      bmo = runBinary(path.join(REPO, 'bin/baremetal-operator'), ['-kubeconfig', cp.kubeconfigPath, '-demo-mode', '-webhook-port=0', '-metrics-addr=0', '-health-addr=127.0.0.1:0', '-kube-api-qps=200', '-kube-api-burst=400']);
+      const p = bmo;
+      stops.push(async () => {
+        p.child.kill('SIGKILL');
+        await p.exited;
+      });
+      await createPool(client, opts.hosts);
+    }
+
+    for (const role of ROLES) await managers[role].webhooksUp();
+    say('registering the runtime extension and the ClusterClasses ironplane-kvm and ironplane-metal');
+    await registerExtension(client, managers.extension, cp);
+    for (const cls of ['ironplane-kvm', 'ironplane-metal']) await applyClass(client, cls);
+    for (const cls of ['ironplane-kvm', 'ironplane-metal'])
+      await until(`ClusterClass ${cls} variables to be reconciled`, async () => condition(await client.get<Obj>(ClusterClasses, cls, PLATFORM_NS), 'VariablesReady')?.status === 'True', 60_000);
+
+    return {
+      cp,
+      client,
+      get capi() {
+        return capi;
+      },
+      kamajiProvider,
+      bmo,
+      kamaji,
+      hypervisor,
+      kubelet,
+      managers,
+      async restartCapi() {
+        await capi.stop();
+        capi = await startCapiManager(cp);
+      },
+      output: (role) => managers[role].output(),
+      async stop() {
+        for (const s of stops.reverse()) await s().catch(() => {});
+        client.close();
+        await cp.stop();
+      },
+    };
+  } catch (err) {
+    for (const s of stops.reverse()) await s().catch(() => {});
+    client.close();
+    await cp.stop();
+    throw err;
+  }
+}
+
+/**
+ * `ironplane extension` on loopback with a serving certificate for
+ * 127.0.0.1 from the plane's CA; it watches Clusters and Namespaces with the
+ * admin kubeconfig.
+ */
+async function extensionManager(cp: ControlPlane, upgradeConcurrency: number, upgradeRetrySeconds: number): Promise<RoleManager> {
+  const certDir = path.join(cp.dir, 'extension-certs');
+  fs.mkdirSync(certDir, { recursive: true });
+  const serving = await issueCert({ ca: cp.ca, commonName: 'ironplane-extension', ipAddresses: ['127.0.0.1'], usages: 'server' });
+  fs.writeFileSync(path.join(certDir, 'tls.crt'), serving.certPem);
+  fs.writeFileSync(path.join(certDir, 'tls.key'), serving.keyPem, { mode: 0o600 });
+  const [port] = await freePorts(1);
+  if (port === undefined) throw new Error('no free port for the extension');
+  const args = [
+    path.join(REPO, 'dist/providers/cli/main.js'),
+    'extension',
+    '--host',
+    '127.0.0.1',
+    '--port',
+    String(port),
+    '--cert-dir',
+    certDir,
+    '--kubeconfig',
+    cp.kubeconfigPath,
+    '--upgrade-concurrency',
+    String(upgradeConcurrency),
+    '--upgrade-retry-seconds',
+    String(upgradeRetrySeconds),
+    '--metrics-bind-address',
+    '0',
+    '--health-probe-bind-address',
+    '0',
+  ];
+  return new RoleManager('extension', args, port);
+}
+
+async function registerExtension(client: Client, ext: RoleManager, cp: ControlPlane): Promise<void> {
+  const doc = parseAllDocuments(fs.readFileSync(path.join(REPO, 'config/extension/extensionconfig.yaml'), 'utf8'))[0]!.toJS() as Obj;
+  delete doc.metadata!.annotations;
+  doc.spec!['clientConfig'] = { url: `https://127.0.0.1:${ext.webhookPort}`, caBundle: b64(cp.ca.certPem) };
+  await client.apply(ExtensionConfigs, doc, { force: true });
+}
+
+/** Applies a shipped ClusterClass file (clusterclasses/<name>.yaml) into the platform namespace. */
+export async function applyClass(client: Client, name: string, file = path.join(REPO, 'clusterclasses', `${name}.yaml`)): Promise<void> {
+  for (const d of parseAllDocuments(fs.readFileSync(file, 'utf8'))) {
+    const o = d.toJS() as Obj;
+    const kind = CLASS_KINDS[o.kind!];
+    if (!kind) throw new Error(`${file}: no resource type for ${o.kind}`);
+    await client.apply(kind, { ...o, metadata: { ...o.metadata, namespace: PLATFORM_NS } }, { force: true });
+  }
+}
+
+/** A namespace of the Capsule tenant, where a tenant's Clusters live. */
+export async function tenantNamespace(client: Client, ns: string): Promise<void> {
+  await client.apply(Namespaces, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns, labels: { [TENANT_LABEL]: CAPSULE_TENANT } } } as KubeObject, { force: true });
+}
+
+/** Shared bare-metal pool: hosts with BMC credentials, granted to every namespace of the tenant. */
+async function createPool(client: Client, hosts: number): Promise<void> {
+  await ensureNamespace(client, POOL_NS);
+  await client.apply(
+    HostDeployPolicies,
+    { apiVersion: 'metal3.io/v1alpha1', kind: 'HostDeployPolicy', metadata: { name: 'tenants', namespace: POOL_NS }, spec: { hostClaimNamespaces: { hasLabels: [{ name: TENANT_LABEL, value: CAPSULE_TENANT }] } } } as KubeObject,
+    { force: true },
+  );
+  for (let i = 0; i < hosts; i++) {
+    const name = `host-${String(i).padStart(3, '0')}`;
+    await client.apply(Secrets, { apiVersion: 'v1', kind: 'Secret', metadata: { name: `${name}-bmc`, namespace: POOL_NS }, stringData: { username: 'admin', password: 'fixture-password' } } as KubeObject, { force: true });
+    const mac = `02:00:00:${[(i >> 8) & 0xff, i & 0xff, 0x10].map((b) => b.toString(16).padStart(2, '0')).join(':')}`;
+    await client.apply(
+      BareMetalHosts,
+      {
+        apiVersion: 'metal3.io/v1alpha1',
+        kind: 'BareMetalHost',
+        metadata: { name, namespace: POOL_NS, labels: { 'ironplane.dev/host-class': 'general', 'topology.kubernetes.io/zone': `zone-${i % 2}` } },
+        spec: { online: false, bootMACAddress: mac, bmc: { address: `ipmi://127.0.0.1:${6230 + i}`, credentialsName: `${name}-bmc` } },
+      } as KubeObject,
+      { force: true },
+    );
+  }
+}
+
+export interface TopologyClusterOptions {
+  namespace: string;
+  name: string;
+  cls: 'ironplane-kvm' | 'ironplane-metal';
+  version: string;
+  /** Workers of class general. Default 2. */
+  replicas?: number;
+  /** The Cluster's nodeCIDR (KVM). */
+  nodeCIDR?: string;
+  /** The Cluster's kairosImages variable; unset, the class's kairosImages setting applies. */
+  kairosImages?: string[];
+  annotations?: Record<string, string>;
+}
+
+/** The one object a tenant writes. */
+export function topologyCluster(o: TopologyClusterOptions): Obj {
+  const variables: { name: string; value: unknown }[] = o.kairosImages ? [{ name: 'kairosImages', value: o.kairosImages }] : [];
+  if (o.nodeCIDR) variables.push({ name: 'network', value: { nodeCIDR: o.nodeCIDR } });
+  if (o.cls === 'ironplane-metal') variables.push({ name: 'metal', value: { hostPools: [POOL_NS] } });
+  return {
+    apiVersion: 'cluster.x-k8s.io/v1beta2',
+    kind: 'Cluster',
+    metadata: { name: o.name, namespace: o.namespace, ...(o.annotations ? { annotations: o.annotations } : {}) },
+    spec: {
+      topology: {
+        classRef: { name: o.cls, namespace: PLATFORM_NS },
+        version: o.version,
+        workers: { machineDeployments: [{ class: 'general', name: 'md-0', replicas: o.replicas ?? 2 }] },
+        variables,
+      },
+    },
+  };
+}
+
+/** Waits for the Cluster's Available condition, and says what each party left when it does not come. */
+export async function waitAvailable(w: E2E, ns: string, name: string, timeoutMs = 120_000): Promise<Obj> {
+  try {
+    return await until(`Cluster ${ns}/${name} to be Available`, async () => {
+      const c = await w.client.get<Obj>(Clusters, name, ns);
+      return condition(c, 'Available')?.status === 'True' ? c : undefined;
+    }, timeoutMs);
+  } catch (err) {
+    throw new Error(`${(err as Error).message}\n${await explain(w, ns, name)}`);
+  }
+}
+
+/** What the Cluster, its Machines and the simulated kubelet say, for a failure message. */
+export async function explain(w: E2E, ns: string, name: string): Promise<string> {
+  const lines: string[] = [];
+  const c = await w.client.tryGet<Obj>(Clusters, name, ns);
+  for (const cond of c?.status?.conditions ?? []) if (cond.status !== 'True') lines.push(`Cluster ${cond.type}=${cond.status} ${cond.reason ?? ''}: ${cond.message ?? ''}`);
+  const { items } = await w.client.list<Obj>(Machines, { namespace: ns, labelSelector: `cluster.x-k8s.io/cluster-name=${name}` });
+  for (const m of items) {
+    const bad = (m.status?.conditions ?? []).filter((x) => x.status !== 'True').map((x) => `${x.type}=${x.status} ${x.reason ?? ''}: ${x.message ?? ''}`);
+    const infra = (m.spec?.['infrastructureRef'] as { name?: string } | undefined)?.name ?? '';
+    lines.push(`Machine ${m.metadata!.name} phase=${String(m.status?.['phase'])} kubelet: ${w.kubelet.why(ns, infra) ?? '-'}; ${bad.join('; ')}`);
+  }
+  return lines.join('\n');
+}
+
+/** The Nodes of a tenant cluster, read from its own apiserver through <cluster>-kubeconfig. */
+export async function tenantNodes(w: E2E, ns: string, name: string): Promise<(KubeObject & { spec?: { providerID?: string } })[]> {
+  const tenant = await tenantClient(w, ns, name);
+  try {
+    return (await tenant.list<KubeObject & { spec?: { providerID?: string } }>(rt('', 'v1', 'Node', 'nodes', false))).items;
+  } finally {
+    tenant.close();
+  }
+}
+
+export async function tenantClient(w: E2E, ns: string, name: string): Promise<Client> {
+  const { KubeConfig } = await import('@kubernetes/client-node');
+  const s = await w.client.get<KubeObject & { data: Record<string, string> }>(Secrets, `${name}-kubeconfig`, ns);
+  const kc = new KubeConfig();
+  kc.loadFromString(Buffer.from(s.data['value']!, 'base64').toString('utf8'));
+  return new Client(kc, { fieldManager: 'ironplane-e2e' });
+}
