@@ -33,9 +33,38 @@ export const MetalMachines: ResourceType = { group: 'infrastructure.ironplane.de
 /**
  * How long a cluster let through BeforeClusterUpgrade counts as upgrading
  * before our cache shows CAPI's pending-hooks annotation on it: two clusters
- * asking within the same moment must not both take the last slot.
+ * asking within the same moment must not both take the last slot. Once the
+ * annotation is seen, it alone says whether the cluster still upgrades.
  */
 export const ADMITTED_TTL_MS = 120_000;
+
+/** An upgrade let through and not yet seen in the cache. */
+export interface Admission {
+  classKey: string;
+  until: number;
+}
+
+/**
+ * The other Clusters of class `cls` that are upgrading: those CAPI marks
+ * with AfterClusterUpgrade pending, and those just let through whose mark the
+ * cache does not show yet. Admissions that expired, or whose mark the cache
+ * now shows, are dropped from `admitted`: from then on the mark (and its
+ * removal when the upgrade ends) is the truth.
+ */
+export function upgradingOthers(clusters: readonly Cluster[], admitted: Map<string, Admission>, key: string, cls: string, now: number): string[] {
+  const upgrading = new Set<string>();
+  for (const c of clusters) {
+    const k = keyOf(c);
+    if (!pendingHooks(c).includes('AfterClusterUpgrade')) continue;
+    admitted.delete(k);
+    if (k !== key && classKey(c) === cls && !c.metadata.deletionTimestamp) upgrading.add(k);
+  }
+  for (const [k, v] of admitted) {
+    if (v.until <= now) admitted.delete(k);
+    else if (k !== key && v.classKey === cls) upgrading.add(k);
+  }
+  return [...upgrading].sort();
+}
 
 /** The snapshots the server hands to handlers. Tests give handlers their own. */
 export interface StateSource {
@@ -70,7 +99,7 @@ export class ClusterState implements StateSource {
   private readonly clusters: Informer<Cluster>;
   private readonly classes: Informer<ClusterClass>;
   /** Clusters let through BeforeClusterUpgrade: key → class and until when they count. */
-  private readonly admittedUpgrades = new Map<string, { classKey: string; until: number }>();
+  private readonly admittedUpgrades = new Map<string, Admission>();
 
   constructor(
     private readonly client: Client,
@@ -155,13 +184,7 @@ export class ClusterState implements StateSource {
     const key = keyOf(cluster);
     const cls = classKey(cluster);
     if (!this.clusters.hasSynced()) return { classRef: cls, upgrading: [], unknown: 'the extension has not read the Clusters yet, so it cannot count upgrades in progress' };
-    const now = this.now();
-    for (const [k, v] of this.admittedUpgrades) if (v.until <= now) this.admittedUpgrades.delete(k);
-    const upgrading = new Set(
-      this.clusters.list((c) => keyOf(c) !== key && classKey(c) === cls && !c.metadata.deletionTimestamp && pendingHooks(c).includes('AfterClusterUpgrade')).map(keyOf),
-    );
-    for (const [k, v] of this.admittedUpgrades) if (k !== key && v.classKey === cls) upgrading.add(k);
-    return { classRef: cls, upgrading: [...upgrading].sort() };
+    return { classRef: cls, upgrading: upgradingOthers(this.clusters.list(), this.admittedUpgrades, key, cls, this.now()) };
   }
 
   admitted(cluster: Cluster): void {
