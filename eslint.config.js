@@ -4,7 +4,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'bin/**', 'node_modules/**', 'coverage/**', '**/generated/**', 'out/**'] },
+  { ignores: ['dist/**', 'bin/**', 'node_modules/**', 'coverage/**', '**/generated/**', 'out/**', '.tmp/**', '.demo/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -28,6 +28,10 @@ endef
 # The kube-OVN CRDs Ironplane uses; kube-OVN ships all of them in one file.
 GEN_KUBEOVN_CRDS := vpcs.kubeovn.io subnets.kubeovn.io ips.kubeovn.io
 
+# cert-manager's own API (Issuers and Certificates in providers' components
+# YAML); its ACME kinds are not used.
+GEN_CERTMANAGER_CRDS := certificates.cert-manager.io certificaterequests.cert-manager.io issuers.cert-manager.io clusterissuers.cert-manager.io
+
 # CAPI's admission webhook configurations, which the harness points at a
 # manager running out of cluster (test/harness/capi.ts).
 GEN_CAPI_WEBHOOK_KINDS := MutatingWebhookConfiguration ValidatingWebhookConfiguration
@@ -39,6 +43,9 @@ GEN_CAPI_WEBHOOK_KINDS := MutatingWebhookConfiguration ValidatingWebhookConfigur
 # The Kamaji CP provider's CRDs come from its released components YAML, which
 # carries the contract label (cluster.x-k8s.io/v1beta1: v1alpha1) CAPI looks
 # up; its config/crd/bases leaves that label to kustomize.
+# cert-manager's CRDs come from deploy/crds (plain YAML; its Helm chart
+# templates them): clusterctl init finds cert-manager present when it can
+# create a test Issuer and Certificate, so the local planes install only these.
 # KubeVirt keeps no CRD YAML: hack/tools/kubevirt/crds builds its CRDs with
 # KubeVirt's own Go constructors (the first run compiles for a few minutes).
 define copy-external-crds
@@ -51,6 +58,7 @@ define copy-external-crds
   $(call external-crds,sveltos,github.com/projectsveltos/addon-controller,config/crd/bases,sveltos/addon-controller,$(1)) && \
   $(call external-crds,sveltos,github.com/projectsveltos/libsveltos,config/crd/bases,sveltos/libsveltos,$(1)) && \
   $(call external-crds,capsule,github.com/projectcapsule/capsule,charts/capsule/crds,capsule,$(1)) && \
+  $(call external-crds,certmanager,github.com/cert-manager/cert-manager,deploy/crds,cert-manager,$(1),$(GEN_CERTMANAGER_CRDS:%=-include %)) && \
   cd $(GEN_ROOT)/hack/tools/kubevirt && go run ./crds -to $(1)/kubevirt; }
 endef
 

@@ -68,8 +68,10 @@ declare -A TOOLS=(
   [capi-test-extension]="capi-test-extension|sigs.k8s.io/cluster-api/test/extension|capi_ldflags"
   [baremetal-operator]="bmo|github.com/metal3-io/baremetal-operator|bmo_ldflags"
   [kamaji-cp-provider]="kamaji|github.com/clastix/cluster-api-control-plane-provider-kamaji|"
+  [kustomize]="kustomize|sigs.k8s.io/kustomize/kustomize/v5|"
+  [sveltos-addon-controller]="sveltos|github.com/projectsveltos/addon-controller/cmd|"
 )
-ORDER=(etcd kube-apiserver kube-controller-manager kubeadm capi-manager clusterctl capi-test-extension baremetal-operator kamaji-cp-provider)
+ORDER=(etcd kube-apiserver kube-controller-manager kubeadm capi-manager clusterctl capi-test-extension baremetal-operator kamaji-cp-provider kustomize sveltos-addon-controller)
 
 build_one() {
   local tool="$1" spec module pkg flagsfn ldflags stamp want

@@ -18,7 +18,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
-import { Client } from '../../providers/kit/client.js';
+import { Client, type JsonPatchOp } from '../../providers/kit/client.js';
 import { CustomResourceDefinitions, type KubeObject, type ResourceType } from '../../providers/kit/types.js';
 import { defaultBinDir, DIR_PREFIX, LocalControlPlane, type ControlPlane, type Dependent } from './controlplane.js';
 import { FIELD_MANAGER, loadCRDs } from './crds.js';
@@ -312,8 +312,11 @@ function readManifests(paths: string[]): KubeObject[] {
 /**
  * Installs webhook configurations with every webhook's clientConfig pointed
  * at `base` + the path of the Service reference it had, trusting the plane's CA.
+ * A configuration that already exists with Service references (one that
+ * `clusterctl init` installed from a provider's components) is switched to
+ * the URL first: server-side apply cannot drop a field another manager set.
  */
-async function installWebhookConfigurations(client: Client, docs: KubeObject[], base: string, caPem: string, namePrefix: string): Promise<void> {
+export async function installWebhookConfigurations(client: Client, docs: KubeObject[], base: string, caPem: string, namePrefix = ''): Promise<void> {
   for (const doc of docs) {
     const rt = doc.kind ? WEBHOOK_KINDS[doc.kind] : undefined;
     if (!rt) continue;
@@ -323,15 +326,34 @@ async function installWebhookConfigurations(client: Client, docs: KubeObject[], 
       const path = hook.clientConfig.service?.path ?? '';
       hook.clientConfig = { url: `${base}${path}`, caBundle: b64(caPem) };
     }
+    await replaceServiceReferences(client, rt, config.metadata.name ?? '', base);
     await client.apply(rt, config, { force: true });
   }
+}
+
+/**
+ * Replaces the Service reference of each webhook of an existing
+ * configuration by `base` + its path, with one JSON patch guarded by the
+ * resourceVersion read. No-op when the configuration does not exist or
+ * calls no Service.
+ */
+async function replaceServiceReferences(client: Client, rt: ResourceType, name: string, base: string): Promise<void> {
+  const live = await client.tryGet<WebhookConfiguration>(rt, name);
+  const ops: JsonPatchOp[] = [];
+  (live?.webhooks ?? []).forEach((hook, i) => {
+    const service = hook.clientConfig.service;
+    if (!service) return;
+    ops.push({ op: 'remove', path: `/webhooks/${i}/clientConfig/service` }, { op: 'add', path: `/webhooks/${i}/clientConfig/url`, value: `${base}${service.path ?? ''}` });
+  });
+  if (!live || ops.length === 0) return;
+  await client.jsonPatch(rt, name, undefined, [{ op: 'test', path: '/metadata/resourceVersion', value: live.metadata?.resourceVersion }, ...ops]);
 }
 
 /**
  * Points the conversion of each named CRD at `${base}/convert`, as CAPI's
  * config/crd/patches/webhook_in_*.yaml do with its webhook Service.
  */
-async function pointConversionWebhooks(client: Client, crdNames: string[], base: string, caPem: string): Promise<void> {
+export async function pointConversionWebhooks(client: Client, crdNames: string[], base: string, caPem: string): Promise<void> {
   await Promise.all(
     crdNames.map(async (name) => {
       try {

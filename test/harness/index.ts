@@ -18,4 +18,12 @@ export {
   type PublishTenantSecretsOptions,
 } from './tenant.js';
 export { freePorts } from './procs.js';
-export { startCapiManager, startKamajiProvider, type ManagerProcess, type CapiManagerOptions, type KamajiProviderOptions } from './capi.js';
+export {
+  startCapiManager,
+  startKamajiProvider,
+  installWebhookConfigurations,
+  pointConversionWebhooks,
+  type ManagerProcess,
+  type CapiManagerOptions,
+  type KamajiProviderOptions,
+} from './capi.js';

@@ -17,7 +17,7 @@ describe('hack/tools/build.sh', () => {
   it('given an unknown tool, should name it and list the known ones', () => {
     const r = build(['kubelet']);
     expect(r.code).toBe(1);
-    expect(r.out).toContain("make tools: unknown tool 'kubelet' (known: etcd kube-apiserver kube-controller-manager kubeadm capi-manager clusterctl capi-test-extension baremetal-operator kamaji-cp-provider)");
+    expect(r.out).toContain("make tools: unknown tool 'kubelet' (known: etcd kube-apiserver kube-controller-manager kubeadm capi-manager clusterctl capi-test-extension baremetal-operator kamaji-cp-provider kustomize sveltos-addon-controller)");
   });
 
   it('given no Go on the PATH, should say Go is required', () => {
