@@ -7,29 +7,21 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Clusters, Machines } from '../../providers/capi/contract.js';
 import { KvmMachines } from '../../providers/kubevirt/resources.js';
-import { ClusterClasses, condition, KamajiControlPlanes, PLATFORM_NS, startE2E, tenantNamespace, topologyCluster, waitAvailable, type E2E, type Obj } from './world.js';
+import { condition, PLATFORM_NS, setClassImages, startE2E, tenantNamespace, topologyCluster, upgraded, upgrading, waitAvailable, type E2E, type Obj } from './world.js';
 
 const N = Number(process.env['IRONPLANE_E2E_FLEET'] ?? 5);
 const CONCURRENCY = 2;
 const REPLICAS = 2;
 const OLD = 'quay.io/kairos/ubuntu:24.04-standard-amd64-generic-v3.5.0-k8sv1.35.0';
 const NEW = 'quay.io/kairos/ubuntu:24.04-standard-amd64-generic-v3.5.1-k8sv1.35.1';
-const PENDING_HOOKS = 'runtime.cluster.x-k8s.io/pending-hooks';
 const names = Array.from({ length: N }, (_, i) => ({ ns: `fleet-${i % 2 === 0 ? 'a' : 'b'}`, name: `c${i}` }));
 
 let w: E2E;
 
-/** The ClusterClass's external patch settings (merged by CAPI into every hook request). */
-async function setClassImages(images: string[]): Promise<void> {
-  const cls = await w.client.get<Obj>(ClusterClasses, 'ironplane-kvm', PLATFORM_NS);
-  const patches = (cls.spec!['patches'] as { name: string; external: Record<string, unknown> }[]).map((p) => ({ ...p, external: { ...p.external, settings: { kairosImages: images.join(',') } } }));
-  await w.client.mergePatch(ClusterClasses, 'ironplane-kvm', PLATFORM_NS, { spec: { patches } });
-}
-
 beforeAll(async () => {
   w = await startE2E({ name: 'e2e-fleet', upgradeConcurrency: CONCURRENCY, upgradeRetrySeconds: 3, infraNodes: 3 });
   for (const ns of new Set(names.map((n) => n.ns))) await tenantNamespace(w.client, ns);
-  await setClassImages([OLD]);
+  await setClassImages(w.client, 'ironplane-kvm', [OLD]);
 }, 180_000);
 
 afterAll(async () => {
@@ -46,7 +38,7 @@ describe(`a fleet of ${N} Clusters on one ClusterClass`, () => {
   }, 300_000);
 
   it(`given the class bumped to a new Kairos image and every Cluster to a new version, should roll all of them, at most ${CONCURRENCY} at a time, never below ${REPLICAS} available workers`, async () => {
-    await setClassImages([OLD, NEW]);
+    await setClassImages(w.client, 'ironplane-kvm', [OLD, NEW]);
     const t0 = Date.now();
     for (const { ns, name } of names) await w.client.mergePatch(Clusters, name, ns, { spec: { topology: { version: 'v1.35.1' } } });
 
@@ -56,11 +48,11 @@ describe(`a fleet of ${N} Clusters on one ClusterClass`, () => {
     const done = new Set<string>();
     while (done.size < N) {
       if (Date.now() - t0 > 420_000) throw new Error(`fleet upgrade: only ${[...done].join(', ')} finished in 420 s`);
-      let upgrading = 0;
+      let inFlight = 0;
       for (const { ns, name } of names) {
         const key = `${ns}/${name}`;
         const c = await w.client.get<Obj>(Clusters, name, ns);
-        if ((c.metadata!.annotations?.[PENDING_HOOKS] ?? '').includes('AfterClusterUpgrade')) upgrading++;
+        if (upgrading(c)) inFlight++;
         const held = condition(c, 'TopologyReconciled');
         if (held?.status === 'False' && held.message?.includes('may upgrade at once')) heldMessage ??= held.message;
         // CAPI's own count of a MachineDeployment's available workers.
@@ -68,14 +60,12 @@ describe(`a fleet of ${N} Clusters on one ClusterClass`, () => {
         const available = machines.filter((m) => !m.metadata!.deletionTimestamp && condition(m, 'Available')?.status === 'True').length;
         if (available < REPLICAS) shortfalls.push(`${key}: ${available} available at ${Date.now() - t0} ms`);
         if (done.has(key)) continue;
-        const kcp = await w.client.get<Obj>(KamajiControlPlanes, (c.spec!['controlPlaneRef'] as { name: string }).name, ns);
-        const rolled = machines.length === REPLICAS && machines.every((m) => m.spec?.['version'] === 'v1.35.1' && condition(m, 'Available')?.status === 'True');
-        if (kcp.status?.['version'] === 'v1.35.1' && rolled && condition(c, 'Available')?.status === 'True' && !(c.metadata!.annotations?.[PENDING_HOOKS] ?? '').includes('AfterClusterUpgrade')) {
+        if (await upgraded(w.client, c, 'v1.35.1', REPLICAS)) {
           done.add(key);
           console.log(`e2e: ${key} upgraded at ${Date.now() - t0} ms`);
         }
       }
-      maxUpgrading = Math.max(maxUpgrading, upgrading);
+      maxUpgrading = Math.max(maxUpgrading, inFlight);
       await new Promise((r) => setTimeout(r, 250));
     }
     const total = Date.now() - t0;

@@ -23,6 +23,7 @@ import { startHypervisor, type Hypervisor } from '../sim/hypervisor.js';
 import { startKamaji, type Kamaji } from '../sim/kamaji.js';
 import { startKubelet, type Kubelet } from '../sim/kubelet.js';
 import { REPO, runBinary, until, type Proc } from '../integration/processes.js';
+import { buildLocalRepository, clusterctlInit, pointAtLoopback } from './clusterctl.js';
 import { ensureNamespace, localWebhooks, managerArgs, restrictedKubeconfig, RoleManager } from '../integration/roles.js';
 
 export { until };
@@ -76,6 +77,18 @@ export interface E2EOptions {
   /** How long the simulated Kamaji keeps a version change Upgrading. */
   upgradeMs?: number;
   log?: Logger;
+  /**
+   * Our managers elect a leader through a Lease (default true). A manager
+   * killed with SIGKILL keeps its Lease until it expires (15 s), so tests
+   * that kill managers many times run them without election.
+   */
+  leaderElection?: boolean;
+  /**
+   * Install every provider with `clusterctl init` from a local repository of
+   * the release artifacts (out/, `make release-manifests`), as a platform
+   * team would, instead of installing CRDs directly. Default false.
+   */
+  clusterctl?: boolean;
   /** Called with a line per step of the start-up, for `make demo`. */
   progress?: (line: string) => void;
 }
@@ -90,6 +103,8 @@ export interface E2E {
   hypervisor: Hypervisor;
   kubelet: Kubelet;
   managers: Record<Role, RoleManager>;
+  /** The clusterctl config of the local repository, when the providers were installed with clusterctl init. */
+  clusterctlConfig: string | undefined;
   /** Restarts the CAPI core manager (it keeps blocking hook answers in memory until their retry time). */
   restartCapi(): Promise<void>;
   /** Every manager's output so far, for failure messages. */
@@ -97,17 +112,12 @@ export interface E2E {
   stop(): Promise<void>;
 }
 
-/** The CRDs of the whole world: CAPI, Kamaji, KubeVirt, kube-OVN, Metal3, Capsule and ours. */
-const CRDS = [
-  'config/external/capi',
-  'config/external/kamaji/provider',
-  'config/external/kamaji/kamaji',
-  'config/external/kubevirt',
-  'config/external/kube-ovn',
-  'config/external/metal3',
-  'config/external/capsule/capsule.clastix.io_tenants.yaml',
-  'config/crd/bases',
-];
+/** The CRDs of what is not a CAPI provider: Kamaji's own, KubeVirt, kube-OVN, Metal3, Capsule. */
+const PLATFORM_CRDS = ['config/external/kamaji/kamaji', 'config/external/kubevirt', 'config/external/kube-ovn', 'config/external/metal3', 'config/external/capsule/capsule.clastix.io_tenants.yaml'];
+/** What clusterctl init installs: CAPI's, the Kamaji provider's and ours. */
+const PROVIDER_CRDS = ['config/external/capi', 'config/external/kamaji/provider', 'config/crd/bases'];
+/** clusterctl's provider label of each of our roles. */
+const PROVIDER_LABEL: Record<Exclude<Role, 'extension'>, string> = { kubevirt: 'infrastructure-ironplane-kvm', metal3: 'infrastructure-ironplane-metal', kairos: 'bootstrap-ironplane-kairos' };
 
 const b64 = (s: string): string => Buffer.from(s).toString('base64');
 
@@ -115,10 +125,20 @@ export async function startE2E(opts: E2EOptions): Promise<E2E> {
   const log = opts.log ?? createLogger({ level: process.env['IRONPLANE_TEST_LOG'] ? 'debug' : 'error' });
   const say = opts.progress ?? ((): void => {});
   say('starting the management plane: etcd, kube-apiserver, kube-controller-manager');
-  const cp = await startControlPlane({ name: opts.name, controllerManager: true, crds: CRDS.map((p) => path.join(REPO, p)) });
+  // cert-manager's CRDs stand in for cert-manager: clusterctl only checks that its kinds are served.
+  const crds = opts.clusterctl ? [...PLATFORM_CRDS, 'config/external/cert-manager'] : [...PLATFORM_CRDS, ...PROVIDER_CRDS];
+  const cp = await startControlPlane({ name: opts.name, controllerManager: true, crds: crds.map((p) => path.join(REPO, p)) });
   const client = new Client(cp.kubeConfig, { fieldManager: 'ironplane-e2e', timeoutMs: 30_000 });
   const stops: (() => Promise<void>)[] = [];
+  let clusterctlConfig: string | undefined;
   try {
+    if (opts.clusterctl) {
+      say('building a clusterctl local repository: Cluster API core and the Kamaji provider from their pinned modules, ours from out/');
+      const repo = await buildLocalRepository(path.join(cp.dir, 'clusterctl-repository'));
+      clusterctlConfig = repo.configPath;
+      say(`clusterctl init --core cluster-api --infrastructure ironplane-kvm,ironplane-metal --bootstrap ironplane-kairos --control-plane kamaji --runtime-extension ironplane (${Object.entries(repo.versions).map(([k, v]) => `${k} ${v}`).join(', ')})`);
+      await clusterctlInit(cp.kubeconfigPath, repo.configPath);
+    }
     for (const ns of [PLATFORM_NS, 'ironplane-system']) await ensureNamespace(client, ns);
     await client.create(Tenants, { apiVersion: 'capsule.clastix.io/v1beta2', kind: 'Tenant', metadata: { name: CAPSULE_TENANT }, spec: { owners: [{ kind: 'User', name: 'alice' }] } } as KubeObject);
 
@@ -126,8 +146,10 @@ export async function startE2E(opts: E2EOptions): Promise<E2E> {
     const managers = {} as Record<Role, RoleManager>;
     for (const role of ['kubevirt', 'metal3', 'kairos'] as const) {
       const kubeconfig = await restrictedKubeconfig(cp, client, role);
-      const webhook = await localWebhooks(cp, client, role);
-      managers[role] = new RoleManager(role, [...managerArgs(role, kubeconfig, webhook), '--log-level', 'info'], webhook.port);
+      // After clusterctl init, the provider's own webhook configurations and CRD conversion point at loopback.
+      const webhook = opts.clusterctl ? await pointAtLoopback(cp, client, PROVIDER_LABEL[role]) : await localWebhooks(cp, client, role);
+      const args = managerArgs(role, kubeconfig, webhook).filter((a) => opts.leaderElection !== false || a !== '--leader-elect');
+      managers[role] = new RoleManager(role, [...args, '--log-level', 'info'], webhook.port);
     }
     managers.extension = await extensionManager(cp, opts.upgradeConcurrency ?? 2, opts.upgradeRetrySeconds ?? 5);
     say('starting ironplane managers: kubevirt, metal3, kairos and the runtime extension');
@@ -182,6 +204,7 @@ export async function startE2E(opts: E2EOptions): Promise<E2E> {
       hypervisor,
       kubelet,
       managers,
+      clusterctlConfig,
       async restartCapi() {
         await capi.stop();
         capi = await startCapiManager(cp);
@@ -360,4 +383,25 @@ export async function tenantClient(w: E2E, ns: string, name: string): Promise<Cl
   const kc = new KubeConfig();
   kc.loadFromString(Buffer.from(s.data['value']!, 'base64').toString('utf8'));
   return new Client(kc, { fieldManager: 'ironplane-e2e' });
+}
+
+/** Sets the kairosImages setting of a ClusterClass's external patch (CAPI merges it into every hook request). */
+export async function setClassImages(client: Client, cls: string, images: string[]): Promise<void> {
+  const c = await client.get<Obj>(ClusterClasses, cls, PLATFORM_NS);
+  const patches = (c.spec!['patches'] as { name: string; external: Record<string, unknown> }[]).map((p) => ({ ...p, external: { ...p.external, settings: { kairosImages: images.join(',') } } }));
+  await client.mergePatch(ClusterClasses, cls, PLATFORM_NS, { spec: { patches } });
+}
+
+export const PENDING_HOOKS = 'runtime.cluster.x-k8s.io/pending-hooks';
+
+/** Whether CAPI counts the Cluster as upgrading (AfterClusterUpgrade pending, from the moment an upgrade is let through until it ends). */
+export const upgrading = (c: Obj): boolean => (c.metadata!.annotations?.[PENDING_HOOKS] ?? '').includes('AfterClusterUpgrade');
+
+/** Whether a Cluster finished an upgrade to `version`: control plane reports it, every worker runs it and is Available, the Cluster is Available. */
+export async function upgraded(client: Client, c: Obj, version: string, replicas: number): Promise<boolean> {
+  const ns = c.metadata!.namespace!;
+  const machines = (await client.list<Obj>(Machines, { namespace: ns, labelSelector: `cluster.x-k8s.io/cluster-name=${c.metadata!.name}` })).items;
+  const kcp = await client.get<Obj>(KamajiControlPlanes, (c.spec!['controlPlaneRef'] as { name: string }).name, ns);
+  const rolled = machines.length === replicas && machines.every((m) => m.spec?.['version'] === version && condition(m, 'Available')?.status === 'True');
+  return kcp.status?.['version'] === version && rolled && condition(c, 'Available')?.status === 'True' && !upgrading(c);
 }

@@ -74,6 +74,8 @@ export interface TenantPlane {
   readonly kubeConfig: KubeConfig;
   /** host and port of `url`, as a Cluster's spec.controlPlaneEndpoint names it. */
   readonly endpoint: { host: string; port: number };
+  /** The processes serving the tenant (kube-apiserver, and kube-controller-manager with kubeadm), e.g. to measure memory. */
+  readonly pids: readonly number[];
   /** SIGTERM (SIGKILL after 5 s) and remove the temp dir. Idempotent. */
   stop(): Promise<void>;
 }
@@ -85,6 +87,10 @@ class LocalTenantPlane implements TenantPlane, Dependent {
   readonly endpoint: { host: string; port: number };
   private readonly procs: ManagedProcess[] = [];
   private stopping: Promise<void> | undefined;
+
+  get pids(): readonly number[] {
+    return this.procs.map((p) => p.pid);
+  }
 
   constructor(
     readonly name: string,

@@ -71,6 +71,8 @@ export interface KamajiOptions {
 export interface Kamaji {
   /** The tenant apiserver of TenantControlPlane namespace/name, once started. */
   tenant(namespace: string, name: string): TenantPlane | undefined;
+  /** Every tenant apiserver running now. */
+  all(): TenantPlane[];
   /** Stops the controller and every tenant apiserver it started. Idempotent. */
   stop(): Promise<void>;
 }
@@ -98,6 +100,10 @@ class SimKamaji implements Kamaji {
 
   tenant(namespace: string, name: string): TenantPlane | undefined {
     return this.tenants.get(`${namespace}/${name}`);
+  }
+
+  all(): TenantPlane[] {
+    return [...this.tenants.values()];
   }
 
   async start(): Promise<void> {
