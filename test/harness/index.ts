@@ -27,3 +27,4 @@ export {
   type CapiManagerOptions,
   type KamajiProviderOptions,
 } from './capi.js';
+export { startSveltos, type SveltosProcess, type SveltosOptions } from './sveltos.js';
