@@ -9,16 +9,18 @@ import { BareMetalHosts, MetalMachines } from '../../providers/metal3/resources.
 import { Subnets, VirtualMachineInstances, VirtualMachines, Vpcs } from '../../providers/kubevirt/resources.js';
 import { TenantControlPlanes } from '../sim/kamaji.js';
 import { KVM_CLUSTER_NAMESPACE_LABEL } from '../../providers/kubevirt/names.js';
-import { Secrets } from '../../providers/kit/types.js';
-import { condition, explain, POOL_NS, startE2E, tenantNamespace, tenantNodes, topologyCluster, until, waitAvailable, type E2E, type Obj } from './world.js';
+import { Secrets, type ResourceType } from '../../providers/kit/types.js';
+import { clusterctlDescribe, clusterctlGenerate } from './clusterctl.js';
+import { applyManifests, condition, explain, POOL_NS, startE2E, tenantClient, tenantNamespace, tenantNodes, topologyCluster, until, waitAvailable, type E2E, type Obj } from './world.js';
 
 const NS = 'team-a';
+const rtOf = (group: string, version: string, kind: string, plural: string, namespaced = true): ResourceType => ({ group, version, kind, plural, namespaced });
 const IMAGE = 'quay.io/kairos/ubuntu:24.04-standard-amd64-generic-v3.5.0-k8sv1.35.0';
 
 let w: E2E;
 
 beforeAll(async () => {
-  w = await startE2E({ name: 'e2e-cluster', hosts: 3 });
+  w = await startE2E({ name: 'e2e-cluster', hosts: 3, clusterctl: true, sveltos: true });
   await tenantNamespace(w.client, NS);
 }, 180_000);
 
@@ -27,9 +29,12 @@ afterAll(async () => {
 });
 
 describe('one Cluster object', () => {
-  it('given a Cluster on ironplane-kvm with two workers, should become Available with both Nodes joined', async () => {
+  it('given the Cluster clusterctl generates from the ironplane-kvm template, with two workers, should become Available with both Nodes joined', async () => {
+    const yaml = await clusterctlGenerate(w.clusterctlConfig!, ['cluster', 'alpha', '--kubeconfig', w.cp.kubeconfigPath, '--infrastructure', 'ironplane-kvm', '--target-namespace', NS, '--kubernetes-version', 'v1.35.0', '--worker-machine-count', '2', '--control-plane-machine-count', '1'], { env: { IRONPLANE_NODE_CIDR: '10.40.0.0/24' } });
     const t0 = Date.now();
-    await w.client.create(Clusters, topologyCluster({ namespace: NS, name: 'alpha', cls: 'ironplane-kvm', version: 'v1.35.0', kairosImages: [IMAGE], nodeCIDR: '10.40.0.0/24' }));
+    const applied = await applyManifests(w.client, yaml);
+    // The Cluster, and the class with its templates, which the namespace did not have yet.
+    expect(applied.map((o) => o.kind)).toEqual(expect.arrayContaining(['Cluster', 'ClusterClass', 'KvmMachineTemplate', 'KairosConfigTemplate', 'KamajiControlPlaneTemplate', 'KvmClusterTemplate']));
     const cluster = await waitAvailable(w, NS, 'alpha', 150_000);
     console.log(`e2e: Cluster ${NS}/alpha Available in ${Date.now() - t0} ms`);
     expect(condition(cluster, 'Available')).toMatchObject({ status: 'True' });
@@ -47,6 +52,29 @@ describe('one Cluster object', () => {
     }
     expect(kvmMachines.map((k) => k.spec?.['providerID']).sort()).toEqual(machines.map((m) => m.spec?.['providerID']).sort());
     expect((await w.client.list(VirtualMachines, { namespace: NS })).items).toHaveLength(2);
+
+    // Sveltos delivers the add-ons of the template's `standard` set (cni, csi, policies) into the tenant.
+    const tenant = await tenantClient(w, NS, 'alpha');
+    try {
+      await until('Sveltos to deliver the standard add-ons into the tenant', async () => {
+        const found = await Promise.all([
+          tenant.tryGet(rtOf('apps', 'v1', 'DaemonSet', 'daemonsets'), 'kube-router', 'kube-system'),
+          tenant.tryGet(rtOf('storage.k8s.io', 'v1', 'StorageClass', 'storageclasses', false), 'local-path'),
+          tenant.tryGet(rtOf('', 'v1', 'Namespace', 'namespaces', false), 'apps'),
+        ]);
+        return found.every(Boolean) || undefined;
+      }, 90_000);
+    } finally {
+      tenant.close();
+    }
+
+    const tree = await clusterctlDescribe({ kubeconfig: w.cp.kubeconfigPath, cluster: 'alpha', namespace: NS });
+    // Cluster API's own view: replicas are the hosted control plane plus the workers.
+    expect(tree).toMatch(/^Cluster\/alpha\s+3\/3\s+3\s+3\s+3\s+True\s+Available/m);
+    expect(tree).toMatch(/ClusterInfrastructure - KvmCluster\/alpha-\S+\s+True\s+Ready/);
+    expect(tree).toMatch(/ControlPlane - KamajiControlPlane\/alpha-\S+\s+1\/1/);
+    expect(tree).toMatch(/MachineDeployment\/alpha-md-0-\S+\s+2\/2\s+2\s+2\s+2\s+True\s+Available/);
+    expect(tree).toMatch(/2 Machines\.\.\.\s+2\s+2\s+2\s+True\s+Ready/);
   }, 180_000);
 
   it('given a Cluster on ironplane-metal with two workers, should claim two pool hosts and become Available', async () => {

@@ -11,6 +11,7 @@
 // tenant. Platform objects (classes in `platform`, a Tenant, a bare-metal
 // pool with a HostDeployPolicy) are set up by `startE2E`.
 import fs from 'node:fs';
+import { CoreV1Api } from '@kubernetes/client-node';
 import path from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { Clusters, Machines } from '../../providers/capi/contract.js';
@@ -18,7 +19,7 @@ import { Client } from '../../providers/kit/client.js';
 import { createLogger, type Logger } from '../../providers/kit/log.js';
 import { Namespaces, Secrets, type KubeObject, type ResourceType } from '../../providers/kit/types.js';
 import { BareMetalHosts, HostDeployPolicies } from '../../providers/metal3/resources.js';
-import { freePorts, issueCert, startCapiManager, startControlPlane, startKamajiProvider, type ControlPlane, type ManagerProcess } from '../harness/index.js';
+import { freePorts, issueCert, startCapiManager, startControlPlane, startKamajiProvider, startSveltos, type ControlPlane, type ManagerProcess } from '../harness/index.js';
 import { startHypervisor, type Hypervisor } from '../sim/hypervisor.js';
 import { startKamaji, type Kamaji } from '../sim/kamaji.js';
 import { startKubelet, type Kubelet } from '../sim/kubelet.js';
@@ -89,6 +90,8 @@ export interface E2EOptions {
    * team would, instead of installing CRDs directly. Default false.
    */
   clusterctl?: boolean;
+  /** Run Sveltos's addon-controller and apply the add-on ClusterProfiles of templates/addons. Default false. */
+  sveltos?: boolean;
   /** Called with a line per step of the start-up, for `make demo`. */
   progress?: (line: string) => void;
 }
@@ -98,6 +101,8 @@ export interface E2E {
   client: Client;
   capi: ManagerProcess;
   kamajiProvider: ManagerProcess;
+  /** Sveltos's addon-controller, when started. */
+  sveltos: ManagerProcess | undefined;
   bmo: Proc | undefined;
   kamaji: Kamaji;
   hypervisor: Hypervisor;
@@ -116,8 +121,38 @@ export interface E2E {
 const PLATFORM_CRDS = ['config/external/kamaji/kamaji', 'config/external/kubevirt', 'config/external/kube-ovn', 'config/external/metal3', 'config/external/capsule/capsule.clastix.io_tenants.yaml'];
 /** What clusterctl init installs: CAPI's, the Kamaji provider's and ours. */
 const PROVIDER_CRDS = ['config/external/capi', 'config/external/kamaji/provider', 'config/crd/bases'];
+const SVELTOS_CRDS = ['config/external/sveltos/addon-controller', 'config/external/sveltos/libsveltos'];
+const ClusterProfiles = rt('config.projectsveltos.io', 'v1beta1', 'ClusterProfile', 'clusterprofiles', false);
+const ConfigMaps = rt('', 'v1', 'ConfigMap', 'configmaps');
 /** clusterctl's provider label of each of our roles. */
 const PROVIDER_LABEL: Record<Exclude<Role, 'extension'>, string> = { kubevirt: 'infrastructure-ironplane-kvm', metal3: 'infrastructure-ironplane-metal', kairos: 'bootstrap-ironplane-kairos' };
+/** The namespace each provider's components install into (config/release), where its ServiceAccount and leader-election Role live. */
+const PROVIDER_NAMESPACE: Record<Role, string> = { kubevirt: 'ironplane-kvm-system', metal3: 'ironplane-metal-system', kairos: 'ironplane-kairos-system', extension: 'ironplane-extension-system' };
+/** The ServiceAccount every provider Deployment runs as. */
+const MANAGER_SERVICE_ACCOUNT = 'ironplane-manager';
+
+/**
+ * A kubeconfig with a token of the ServiceAccount `clusterctl init` created
+ * for a provider: the manager then runs with exactly the RBAC the release
+ * artifacts grant its Deployment.
+ */
+async function serviceAccountKubeconfig(cp: ControlPlane, namespace: string, name: string): Promise<string> {
+  const core = cp.kubeConfig.makeApiClient(CoreV1Api);
+  const res = await core.createNamespacedServiceAccountToken({ name, namespace, body: { spec: { audiences: [], expirationSeconds: 24 * 3600 } } });
+  const token = res.status?.token;
+  if (!token) throw new Error(`no token issued for ServiceAccount ${namespace}/${name}`);
+  const file = path.join(cp.dir, `${namespace}-${name}.kubeconfig`);
+  const kubeconfig = {
+    apiVersion: 'v1',
+    kind: 'Config',
+    clusters: [{ name: 'management', cluster: { server: cp.url, 'certificate-authority-data': b64(cp.ca.certPem) } }],
+    users: [{ name: `${namespace}/${name}`, user: { token } }],
+    contexts: [{ name: 'management', context: { cluster: 'management', user: `${namespace}/${name}` } }],
+    'current-context': 'management',
+  };
+  fs.writeFileSync(file, JSON.stringify(kubeconfig), { mode: 0o600 });
+  return file;
+}
 
 const b64 = (s: string): string => Buffer.from(s).toString('base64');
 
@@ -126,7 +161,7 @@ export async function startE2E(opts: E2EOptions): Promise<E2E> {
   const say = opts.progress ?? ((): void => {});
   say('starting the management plane: etcd, kube-apiserver, kube-controller-manager');
   // cert-manager's CRDs stand in for cert-manager: clusterctl only checks that its kinds are served.
-  const crds = opts.clusterctl ? [...PLATFORM_CRDS, 'config/external/cert-manager'] : [...PLATFORM_CRDS, ...PROVIDER_CRDS];
+  const crds = [...PLATFORM_CRDS, ...(opts.clusterctl ? ['config/external/cert-manager'] : PROVIDER_CRDS), ...(opts.sveltos ? SVELTOS_CRDS : [])];
   const cp = await startControlPlane({ name: opts.name, controllerManager: true, crds: crds.map((p) => path.join(REPO, p)) });
   const client = new Client(cp.kubeConfig, { fieldManager: 'ironplane-e2e', timeoutMs: 30_000 });
   const stops: (() => Promise<void>)[] = [];
@@ -145,13 +180,17 @@ export async function startE2E(opts: E2EOptions): Promise<E2E> {
     // Our managers, each with exactly its shipped RBAC and its webhooks on loopback.
     const managers = {} as Record<Role, RoleManager>;
     for (const role of ['kubevirt', 'metal3', 'kairos'] as const) {
-      const kubeconfig = await restrictedKubeconfig(cp, client, role);
-      // After clusterctl init, the provider's own webhook configurations and CRD conversion point at loopback.
+      // After clusterctl init: the provider's ServiceAccount and its own webhook
+      // configurations and CRD conversion, pointed at loopback. Otherwise
+      // config/rbac and config/webhook applied directly.
+      const kubeconfig = opts.clusterctl ? await serviceAccountKubeconfig(cp, PROVIDER_NAMESPACE[role], MANAGER_SERVICE_ACCOUNT) : await restrictedKubeconfig(cp, client, role);
       const webhook = opts.clusterctl ? await pointAtLoopback(cp, client, PROVIDER_LABEL[role]) : await localWebhooks(cp, client, role);
       const args = managerArgs(role, kubeconfig, webhook).filter((a) => opts.leaderElection !== false || a !== '--leader-elect');
-      managers[role] = new RoleManager(role, [...args, '--log-level', 'info'], webhook.port);
+      const leaseNamespace = opts.clusterctl ? ['--leader-election-namespace', PROVIDER_NAMESPACE[role]] : [];
+      managers[role] = new RoleManager(role, [...args, ...leaseNamespace, '--log-level', 'info'], webhook.port);
     }
-    managers.extension = await extensionManager(cp, opts.upgradeConcurrency ?? 2, opts.upgradeRetrySeconds ?? 5);
+    const extensionKubeconfig = opts.clusterctl ? await serviceAccountKubeconfig(cp, PROVIDER_NAMESPACE.extension, MANAGER_SERVICE_ACCOUNT) : cp.kubeconfigPath;
+    managers.extension = await extensionManager(cp, extensionKubeconfig, opts.upgradeConcurrency ?? 2, opts.upgradeRetrySeconds ?? 5);
     say('starting ironplane managers: kubevirt, metal3, kairos and the runtime extension');
     for (const role of ROLES) {
       managers[role].start();
@@ -186,6 +225,15 @@ export async function startE2E(opts: E2EOptions): Promise<E2E> {
     }
 
     for (const role of ROLES) await managers[role].webhooksUp();
+    let sveltos: ManagerProcess | undefined;
+    if (opts.sveltos) {
+      say('starting Sveltos addon-controller and applying the add-on ClusterProfiles of templates/addons');
+      const sv = await startSveltos(cp);
+      sveltos = sv;
+      stops.push(() => sv.stop());
+      await applyAddons(client);
+    }
+
     say('registering the runtime extension and the ClusterClasses ironplane-kvm and ironplane-metal');
     await registerExtension(client, managers.extension, cp);
     for (const cls of ['ironplane-kvm', 'ironplane-metal']) await applyClass(client, cls);
@@ -199,6 +247,7 @@ export async function startE2E(opts: E2EOptions): Promise<E2E> {
         return capi;
       },
       kamajiProvider,
+      sveltos,
       bmo,
       kamaji,
       hypervisor,
@@ -226,10 +275,10 @@ export async function startE2E(opts: E2EOptions): Promise<E2E> {
 
 /**
  * `ironplane extension` on loopback with a serving certificate for
- * 127.0.0.1 from the plane's CA; it watches Clusters and Namespaces with the
- * admin kubeconfig.
+ * 127.0.0.1 from the plane's CA, with the given kubeconfig (its
+ * ServiceAccount's after clusterctl init, else the plane's admin).
  */
-async function extensionManager(cp: ControlPlane, upgradeConcurrency: number, upgradeRetrySeconds: number): Promise<RoleManager> {
+async function extensionManager(cp: ControlPlane, kubeconfig: string, upgradeConcurrency: number, upgradeRetrySeconds: number): Promise<RoleManager> {
   const certDir = path.join(cp.dir, 'extension-certs');
   fs.mkdirSync(certDir, { recursive: true });
   const serving = await issueCert({ ca: cp.ca, commonName: 'ironplane-extension', ipAddresses: ['127.0.0.1'], usages: 'server' });
@@ -247,7 +296,7 @@ async function extensionManager(cp: ControlPlane, upgradeConcurrency: number, up
     '--cert-dir',
     certDir,
     '--kubeconfig',
-    cp.kubeconfigPath,
+    kubeconfig,
     '--upgrade-concurrency',
     String(upgradeConcurrency),
     '--upgrade-retry-seconds',
@@ -274,6 +323,20 @@ export async function applyClass(client: Client, name: string, file = path.join(
     const kind = CLASS_KINDS[o.kind!];
     if (!kind) throw new Error(`${file}: no resource type for ${o.kind}`);
     await client.apply(kind, { ...o, metadata: { ...o.metadata, namespace: PLATFORM_NS } }, { force: true });
+  }
+}
+
+/** The add-on profiles of templates/addons: their namespace, ConfigMaps and ClusterProfiles. */
+async function applyAddons(client: Client): Promise<void> {
+  const dir = path.join(REPO, 'templates/addons');
+  for (const file of fs.readdirSync(dir).filter((f) => f.endsWith('.yaml')).sort()) {
+    for (const d of parseAllDocuments(fs.readFileSync(path.join(dir, file), 'utf8'))) {
+      const o = d.toJS() as Obj | null;
+      if (!o) continue;
+      const kind = { Namespace: Namespaces, ConfigMap: ConfigMaps, ClusterProfile: ClusterProfiles }[o.kind!];
+      if (!kind) throw new Error(`templates/addons/${file}: no resource type for ${o.kind}`);
+      await client.apply(kind, o, { force: true });
+    }
   }
 }
 
@@ -405,3 +468,17 @@ export async function upgraded(client: Client, c: Obj, version: string, replicas
   const rolled = machines.length === replicas && machines.every((m) => m.spec?.['version'] === version && condition(m, 'Available')?.status === 'True');
   return kcp.status?.['version'] === version && rolled && condition(c, 'Available')?.status === 'True' && !upgrading(c);
 }
+
+/** Applies a multi-document YAML of Cluster, ClusterClass and template kinds (what `clusterctl generate cluster` prints). */
+export async function applyManifests(client: Client, text: string): Promise<Obj[]> {
+  const applied: Obj[] = [];
+  for (const d of parseAllDocuments(text)) {
+    const o = d.toJS() as Obj | null;
+    if (!o) continue;
+    const kind = o.kind === 'Cluster' ? Clusters : CLASS_KINDS[o.kind!];
+    if (!kind) throw new Error(`no resource type for ${o.kind} ${o.metadata?.name}`);
+    applied.push(await client.apply<Obj>(kind, o, { force: true }));
+  }
+  return applied;
+}
+
