@@ -157,6 +157,9 @@ async function serviceAccountKubeconfig(cp: ControlPlane, namespace: string, nam
 const b64 = (s: string): string => Buffer.from(s).toString('base64');
 
 export async function startE2E(opts: E2EOptions): Promise<E2E> {
+  if (process.env['IRONPLANE_E2E_KUBECONFIG']) {
+    throw new Error('IRONPLANE_E2E_KUBECONFIG is set, but the e2e worlds run only on the local management plane they start; see test/e2e/README.md (On a kind management cluster)');
+  }
   const log = opts.log ?? createLogger({ level: process.env['IRONPLANE_TEST_LOG'] ? 'debug' : 'error' });
   const say = opts.progress ?? ((): void => {});
   say('starting the management plane: etcd, kube-apiserver, kube-controller-manager');
