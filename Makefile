@@ -20,7 +20,7 @@ $(NODE_MODULES): package.json package-lock.json
 deps: $(NODE_MODULES) ## install npm dependencies (npm ci) when package-lock.json changed
 
 .PHONY: tools
-tools: ## build etcd, kube-apiserver, kube-controller-manager, kubeadm, CAPI manager, clusterctl and Metal3 baremetal-operator into bin/
+tools: ## build the pinned upstream binaries into bin/: etcd, kube-apiserver, kube-controller-manager, kubeadm, CAPI manager, clusterctl, CAPI test extension, baremetal-operator, Kamaji CP provider, kustomize, Sveltos addon-controller
 	@echo "make tools: pinned upstream binaries into $(BIN_DIR)"
 	@hack/tools/build.sh
 
@@ -37,7 +37,7 @@ typecheck: $(NODE_MODULES) ## tsc --noEmit over sources and tests
 	npm run --silent typecheck
 
 .PHONY: test
-test: deps tools lint typecheck verify-gen build ## everything: lint, type-check, generated-code drift, unit and integration tests
+test: deps tools lint typecheck verify-gen build release-manifests ## everything: lint, type-check, generated-code drift, unit and integration tests
 	npx vitest run
 
 .PHONY: test-unit
