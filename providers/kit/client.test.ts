@@ -60,3 +60,51 @@ describe('Client write options', () => {
     expect(seen[0]!.query.has('dryRun')).toBe(false);
   });
 });
+
+describe('Client deadlines', () => {
+  let server: http.Server;
+  let port: number;
+  const open: http.ServerResponse[] = [];
+
+  beforeEach(async () => {
+    // /trickle: headers, then a byte every 50 ms, never the end (the socket is never idle).
+    // /cut: half a body, then the connection is destroyed.
+    server = http.createServer((req, res) => {
+      req.resume();
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      if (req.url?.startsWith('/api/v1/namespaces/ns/configmaps/trickle')) {
+        open.push(res);
+        const t = setInterval(() => res.write(' '), 50);
+        res.on('close', () => clearInterval(t));
+      } else {
+        res.write('{"metadata":');
+        setTimeout(() => res.destroy(), 20);
+      }
+    });
+    port = await listen(server, '127.0.0.1', 0);
+  });
+
+  afterEach(async () => {
+    for (const r of open.splice(0)) r.destroy();
+    server.closeAllConnections();
+    await closeServer(server);
+  });
+
+  const clientWith = (timeoutMs: number): Client => {
+    const kc = new KubeConfig();
+    kc.loadFromOptions({ clusters: [{ name: 'c', server: `http://127.0.0.1:${port}`, skipTLSVerify: true }], users: [{ name: 'u' }], contexts: [{ name: 'x', cluster: 'c', user: 'u' }], currentContext: 'x' });
+    return new Client(kc, { fieldManager: 'client-test', timeoutMs });
+  };
+
+  it('given a response that trickles and never ends, should give up at the deadline and say so', async () => {
+    const c = clientWith(300);
+    await expect(c.get(ConfigMaps, 'trickle', 'ns')).rejects.toThrow(`cannot reach the Kubernetes API at http://127.0.0.1:${port}: no complete response within 300 ms`);
+    c.close();
+  });
+
+  it('given a connection closed mid-body, should fail instead of waiting for the end', async () => {
+    const c = clientWith(10_000);
+    await expect(c.get(ConfigMaps, 'cut', 'ns')).rejects.toThrow(/cannot reach the Kubernetes API at http:\/\/127\.0\.0\.1:\d+: (the connection closed before the response was complete|aborted)/);
+    c.close();
+  });
+});

@@ -173,11 +173,21 @@ export class Client {
     const timeoutMs = req.timeoutMs ?? this.opts.timeoutMs ?? 30_000;
     const mod = url.protocol === 'https:' ? https : http;
     return new Promise<T>((resolve, reject) => {
+      // The socket timeout covers an idle connection only; this deadline
+      // covers the whole call: waiting for a pooled socket, a response that
+      // trickles, a body that never ends. A call always settles.
+      const deadline = setTimeout(() => r.destroy(new Error(`no complete response within ${timeoutMs} ms`)), timeoutMs);
       const r = mod.request(url, { method: req.method, headers, agent: t.agent, timeout: timeoutMs }, (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('error', (e) => reject(new UnreachableError(this.server, e)));
+        // A connection closed mid-body: 'end' never comes.
+        res.on('close', () => {
+          clearTimeout(deadline);
+          if (!res.complete) reject(new UnreachableError(this.server, new Error('the connection closed before the response was complete')));
+        });
         res.on('end', () => {
+          clearTimeout(deadline);
           const text = Buffer.concat(chunks).toString('utf8');
           const code = res.statusCode ?? 0;
           this.opts.onRequest?.(req.method, code);
@@ -194,6 +204,7 @@ export class Client {
       });
       r.on('timeout', () => r.destroy(new Error(`no response within ${timeoutMs} ms`)));
       r.on('error', (e) => {
+        clearTimeout(deadline);
         this.opts.onRequest?.(req.method, 0);
         reject(new UnreachableError(this.server, e));
       });
