@@ -13,14 +13,13 @@
 // file, process started from a path inside the dir), so a later run reaps it
 // if this Node process dies by SIGKILL; the plane stops it before its own
 // processes, and so does the exit of this Node process.
-import { accessSync, constants, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { accessSync, closeSync, constants, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { Client, type JsonPatchOp } from '../../providers/kit/client.js';
 import { CustomResourceDefinitions, type KubeObject, type ResourceType } from '../../providers/kit/types.js';
-import { defaultBinDir, DIR_PREFIX, LocalControlPlane, type ControlPlane, type Dependent } from './controlplane.js';
+import { defaultBinDir, DIR_PREFIX, LocalControlPlane, repoRoot, type ControlPlane, type Dependent } from './controlplane.js';
 import { FIELD_MANAGER, loadCRDs } from './crds.js';
 import { request, waitFor } from './http.js';
 import { issueCert } from './pki.js';
@@ -37,9 +36,9 @@ import {
   type OwnerRecord,
 } from './procs.js';
 
-/** A manager process started by startCapiManager or startKamajiProvider. */
+/** A manager process started by startCapiManager, startKamajiProvider or startSveltos. */
 export interface ManagerProcess {
-  /** 'capi-manager' or 'kamaji-cp-provider'. */
+  /** 'capi-manager', 'kamaji-cp-provider' or 'sveltos-addon-controller'. */
   readonly name: string;
   readonly pid: number;
   /** stdout and stderr of the process. */
@@ -100,7 +99,7 @@ const CAPI_NAME_PREFIX = 'capi-';
  * workers run, in klog's text (controller="x") or zap's console form
  * ("controller": "x").
  */
-const workersStarted = (controller: string): RegExp => new RegExp(`Starting workers.*\\bcontroller"?(=|:\\s*)"${controller}"`);
+export const workersStarted = (controller: string): RegExp => new RegExp(`Starting workers.*\\bcontroller"?(=|:\\s*)"${controller}"`);
 
 const MutatingWebhookConfigurations: ResourceType = {
   group: 'admissionregistration.k8s.io',
@@ -125,7 +124,8 @@ interface WebhookConfiguration extends KubeObject {
   webhooks?: { name: string; clientConfig: WebhookClientConfig }[];
 }
 
-function managerBinary(binDir: string | undefined, name: string): string {
+/** The executable `name` in `binDir` (default: defaultBinDir()); fails with what to run when it is missing. */
+export function managerBinary(binDir: string | undefined, name: string): string {
   const path = join(binDir ?? defaultBinDir(), name);
   try {
     accessSync(path, constants.X_OK);
@@ -136,17 +136,6 @@ function managerBinary(binDir: string | undefined, name: string): string {
   throw new Error(`${name} not found at ${path}: run 'make tools'`);
 }
 
-/** The repository root: the nearest directory above this module with a package.json. */
-function repoRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, 'package.json'))) {
-    const up = dirname(dir);
-    if (up === dir) throw new Error('harness: cannot find the repository root (no package.json above this module)');
-    dir = up;
-  }
-  return dir;
-}
-
 const gatesFlag = (gates: Record<string, boolean>): string =>
   `--feature-gates=${Object.entries(gates)
     .map(([k, v]) => `${k}=${v}`)
@@ -154,13 +143,30 @@ const gatesFlag = (gates: Record<string, boolean>): string =>
 
 const b64 = (s: string): string => Buffer.from(s, 'utf8').toString('base64');
 
-class LocalManager implements ManagerProcess, Dependent {
+/** The text appended to `path` since byte `from`. */
+function readFrom(path: string, from: number): string {
+  const fd = openSync(path, 'r');
+  try {
+    const len = Math.max(0, statSync(path).size - from);
+    const buf = Buffer.alloc(len);
+    readSync(fd, buf, 0, len, from);
+    return buf.toString('utf8');
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** A manager process run by launch(). */
+export class LocalManager implements ManagerProcess, Dependent {
   private proc: ManagedProcess | undefined;
   private stopping: Promise<void> | undefined;
+  /** The log's size when the process was started: waitReady looks only at what this run wrote. */
+  private logStart = 0;
 
   constructor(
     readonly name: string,
     private readonly dir: string,
+    readonly logPath: string,
     readonly healthUrl: string,
     readonly metricsUrl: string,
     readonly webhookUrl: string | undefined,
@@ -169,10 +175,6 @@ class LocalManager implements ManagerProcess, Dependent {
 
   get pid(): number {
     return this.proc?.pid ?? 0;
-  }
-
-  get logPath(): string {
-    return join(this.dir, `${this.name}.log`);
   }
 
   get exitReason(): string | undefined {
@@ -192,6 +194,7 @@ class LocalManager implements ManagerProcess, Dependent {
     const exe = join(this.dir, this.name);
     symlinkSync(bin, exe);
     const assignments = Object.entries(env).map(([k, v]) => `${k}=${v}`);
+    this.logStart = existsSync(this.logPath) ? statSync(this.logPath).size : 0;
     this.proc =
       assignments.length > 0
         ? spawnLogged(this.name, '/usr/bin/env', [...assignments, exe, ...args], this.logPath)
@@ -201,7 +204,7 @@ class LocalManager implements ManagerProcess, Dependent {
     writeFileSync(join(this.dir, OWNER_FILE), JSON.stringify(owner));
   }
 
-  /** Waits for /readyz, then for each log pattern; fails fast if the process exits. */
+  /** Waits for /readyz, then for each log pattern in what this run logged; fails fast if the process exits. */
   async waitReady(timeoutMs: number, logPatterns: RegExp[]): Promise<void> {
     const proc = this.proc;
     if (!proc) throw new Error(`${this.name} was not started`);
@@ -215,7 +218,7 @@ class LocalManager implements ManagerProcess, Dependent {
         } catch (err) {
           return note(`readyz: ${(err as Error).message}`);
         }
-        const log = readFileSync(this.logPath, 'utf8');
+        const log = readFrom(this.logPath, this.logStart);
         const missing = logPatterns.find((p) => !p.test(log));
         return missing ? note(`no log line matching ${missing.source} yet`) : true;
       }, 100);
@@ -246,12 +249,14 @@ class LocalManager implements ManagerProcess, Dependent {
 /**
  * Creates the manager's temp dir and registers it with the plane (stopped
  * before the plane's own processes) and with the exit hooks; runs `start`,
- * stopping the manager if it fails.
+ * stopping the manager if it fails. Health, metrics and webhooks are served
+ * on the given loopback ports; the log goes to `logPath`, by default
+ * <dir>/<name>.log (removed with the dir by stop()).
  */
-async function launch(
+export async function launch(
   cp: ControlPlane,
   name: string,
-  ports: { health: number; metrics: number; webhook?: number },
+  opts: { health: number; metrics: number; webhook?: number; logPath?: string },
   start: (m: LocalManager, dir: string) => Promise<void>,
 ): Promise<LocalManager> {
   const host = cp instanceof LocalControlPlane ? cp : undefined;
@@ -259,9 +264,10 @@ async function launch(
   const m = new LocalManager(
     name,
     dir,
-    `http://127.0.0.1:${ports.health}`,
-    `http://127.0.0.1:${ports.metrics}/metrics`,
-    ports.webhook === undefined ? undefined : `https://127.0.0.1:${ports.webhook}`,
+    opts.logPath ?? join(dir, `${name}.log`),
+    `http://127.0.0.1:${opts.health}`,
+    `http://127.0.0.1:${opts.metrics}/metrics`,
+    opts.webhook === undefined ? undefined : `https://127.0.0.1:${opts.webhook}`,
     host,
   );
   registerLive(m);

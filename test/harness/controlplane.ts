@@ -69,7 +69,8 @@ export const SERVICE_IP = '10.0.0.1';
 
 export type Component = 'etcd' | 'kube-apiserver' | 'kube-controller-manager';
 
-function repoRoot(): string {
+/** The repository root: the nearest directory above this module with a package.json. */
+export function repoRoot(): string {
   // Walk up from this module (test/harness, or dist/test/harness once built) to package.json.
   let dir = dirname(fileURLToPath(import.meta.url));
   while (!existsSync(join(dir, 'package.json'))) {

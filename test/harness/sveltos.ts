@@ -33,28 +33,14 @@
 // writes there go with it. Its log goes to <cp.dir>/sveltos-addon-controller.log
 // and so outlives stop() until the plane is stopped. The plane stops it before
 // its own processes, and so does the exit of this Node process.
-import { accessSync, closeSync, constants, existsSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Client } from '../../providers/kit/client.js';
 import { CustomResourceDefinitions, Namespaces, type KubeObject } from '../../providers/kit/types.js';
-import type { ManagerProcess } from './capi.js';
-import { defaultBinDir, DIR_PREFIX, LocalControlPlane, type ControlPlane, type Dependent } from './controlplane.js';
+import { launch, managerBinary, workersStarted, type ManagerProcess } from './capi.js';
+import { repoRoot, type ControlPlane } from './controlplane.js';
 import { FIELD_MANAGER } from './crds.js';
-import { request, waitFor } from './http.js';
-import {
-  freePorts,
-  killGroup,
-  OWNER_FILE,
-  registerLive,
-  spawnLogged,
-  tail,
-  terminate,
-  unregisterLive,
-  type ManagedProcess,
-  type OwnerRecord,
-} from './procs.js';
+import { freePorts } from './procs.js';
 
 export interface SveltosOptions {
   /** Where the binary lives. Default: $IRONPLANE_BIN_DIR, else <repo>/bin. */
@@ -84,20 +70,10 @@ const REQUIRED_CRDS = ['clusterprofiles.config.projectsveltos.io', 'clustersumma
 
 /**
  * Log lines that say the controller is working: the ClusterProfile and
- * ClusterSummary controllers' workers run (klog's text form of
- * controller-runtime's line), and the check for Cluster API's CRD is done.
+ * ClusterSummary controllers' workers run, and the check for Cluster API's
+ * CRD is done.
  */
-const READY_LINES = [/"Starting workers".*\bcontroller="clusterprofile"/, /"Starting workers".*\bcontroller="clustersummary"/, /"CAPI (present\. Start CAPI watchers|currently not present)/];
-
-function repoRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, 'package.json'))) {
-    const up = dirname(dir);
-    if (up === dir) throw new Error('harness: cannot find the repository root (no package.json above this module)');
-    dir = up;
-  }
-  return dir;
-}
+const READY_LINES = [workersStarted('clusterprofile'), workersStarted('clustersummary'), /"CAPI (present\. Start CAPI watchers|currently not present)/];
 
 /** The addon-controller version the wrapper module requires. */
 function pinnedVersion(): string {
@@ -105,118 +81,6 @@ function pinnedVersion(): string {
   const m = new RegExp(`^\\s*(?:require\\s+)?${MODULE.replace(/[./]/g, '\\$&')}\\s+(v\\S+)`, 'm').exec(readFileSync(gomod, 'utf8'));
   if (!m?.[1]) throw new Error(`${gomod} does not require ${MODULE}`);
   return m[1];
-}
-
-function sveltosBinary(binDir: string | undefined): string {
-  const path = join(binDir ?? defaultBinDir(), NAME);
-  try {
-    accessSync(path, constants.X_OK);
-    if (statSync(path).isFile()) return path;
-  } catch {
-    // Fall through to the actionable message.
-  }
-  throw new Error(`${NAME} not found at ${path}: run 'make tools'`);
-}
-
-/** The text appended to `path` since byte `from`. */
-function readFrom(path: string, from: number): string {
-  const fd = openSync(path, 'r');
-  try {
-    const len = Math.max(0, statSync(path).size - from);
-    const buf = Buffer.alloc(len);
-    readSync(fd, buf, 0, len, from);
-    return buf.toString('utf8');
-  } finally {
-    closeSync(fd);
-  }
-}
-
-class LocalSveltos implements SveltosProcess, Dependent {
-  readonly webhookUrl = undefined;
-  private proc: ManagedProcess | undefined;
-  private stopping: Promise<void> | undefined;
-
-  constructor(
-    readonly namespace: string,
-    readonly version: string,
-    readonly logPath: string,
-    readonly healthUrl: string,
-    readonly metricsUrl: string,
-    private readonly dir: string,
-    private readonly host: LocalControlPlane | undefined,
-  ) {}
-
-  get name(): string {
-    return NAME;
-  }
-
-  get pid(): number {
-    return this.proc?.pid ?? 0;
-  }
-
-  get exitReason(): string | undefined {
-    return this.proc?.exitReason;
-  }
-
-  logTail(lines = 40): string {
-    return tail(this.logPath, lines);
-  }
-
-  /**
-   * Starts the binary through a symlink inside our dir (so its command line
-   * names the dir, which reapOrphans checks before killing a recorded pid),
-   * by `env` for its environment. Waits for /readyz and the ready lines
-   * written by this run.
-   */
-  async start(bin: string, args: string[], env: Record<string, string>, timeoutMs: number): Promise<void> {
-    const exe = join(this.dir, NAME);
-    symlinkSync(bin, exe);
-    const from = existsSync(this.logPath) ? statSync(this.logPath).size : 0;
-    const proc = spawnLogged(NAME, '/usr/bin/env', [...Object.entries(env).map(([k, v]) => `${k}=${v}`), exe, ...args], this.logPath);
-    this.proc = proc;
-    const owner: OwnerRecord = { ownerPid: process.pid, pids: [proc.pid] };
-    writeFileSync(join(this.dir, OWNER_FILE), JSON.stringify(owner));
-    try {
-      await waitFor(
-        `${NAME} to become ready`,
-        timeoutMs,
-        async (note) => {
-          if (proc.exitReason !== undefined) throw new Error(`${NAME} ${proc.exitReason}`);
-          if (this.stopping) throw new Error(`${NAME} is stopping`);
-          try {
-            const res = await request(`${this.healthUrl}/readyz`, undefined, { timeoutMs: 2000 });
-            if (res.status !== 200) return note(`readyz: HTTP ${res.status}: ${res.body}`);
-          } catch (err) {
-            return note(`readyz: ${(err as Error).message}`);
-          }
-          const log = readFrom(this.logPath, from);
-          const missing = READY_LINES.find((p) => !p.test(log));
-          return missing ? note(`no log line matching ${missing.source} yet`) : true;
-        },
-        100,
-      );
-    } catch (err) {
-      throw new Error(`${(err as Error).message}\n--- last lines of ${this.logPath} ---\n${tail(this.logPath)}`);
-    }
-  }
-
-  stop(): Promise<void> {
-    this.stopping ??= (async () => {
-      try {
-        if (this.proc) await terminate(this.proc);
-      } finally {
-        rmSync(this.dir, { recursive: true, force: true });
-        unregisterLive(this);
-        this.host?.release(this);
-      }
-    })();
-    return this.stopping;
-  }
-
-  cleanupSync(): void {
-    if (this.proc && this.proc.exitReason === undefined) killGroup(this.proc.pid, 'SIGKILL');
-    rmSync(this.dir, { recursive: true, force: true });
-  }
 }
 
 /** Fails with what to install when one of the CRDs Sveltos watches is missing. */
@@ -241,7 +105,7 @@ async function checkCRDs(client: Client): Promise<void> {
  */
 export async function startSveltos(cp: ControlPlane, opts: SveltosOptions = {}): Promise<SveltosProcess> {
   const log = opts.log ?? ((): void => {});
-  const bin = sveltosBinary(opts.binDir);
+  const bin = managerBinary(opts.binDir, NAME);
   const version = pinnedVersion();
   const namespace = opts.namespace ?? 'projectsveltos';
   const t0 = Date.now();
@@ -256,13 +120,8 @@ export async function startSveltos(cp: ControlPlane, opts: SveltosOptions = {}):
 
   const [health, metrics] = await freePorts(2);
   if (health === undefined || metrics === undefined) throw new Error('harness: port allocation failed');
-  const host = cp instanceof LocalControlPlane ? cp : undefined;
-  const dir = mkdtempSync(join(tmpdir(), `${DIR_PREFIX}${NAME}-`));
-  const s = new LocalSveltos(namespace, version, join(cp.dir, `${NAME}.log`), `http://127.0.0.1:${health}`, `http://127.0.0.1:${metrics}/metrics`, dir, host);
-  registerLive(s);
-  try {
-    host?.adopt(s);
-    await s.start(
+  const m = await launch(cp, NAME, { health, metrics, logPath: join(cp.dir, `${NAME}.log`) }, async (mgr, dir) => {
+    mgr.spawn(
       bin,
       [
         `--kubeconfig=${opts.kubeconfigPath ?? cp.kubeconfigPath}`,
@@ -278,12 +137,10 @@ export async function startSveltos(cp: ControlPlane, opts: SveltosOptions = {}):
         ...(opts.extraArgs ?? []),
       ],
       { NAMESPACE: namespace, TMPDIR: dir },
-      opts.readyTimeoutMs ?? READY_TIMEOUT_MS,
     );
-  } catch (err) {
-    await s.stop().catch(() => undefined);
-    throw err;
-  }
+    await mgr.waitReady(opts.readyTimeoutMs ?? READY_TIMEOUT_MS, READY_LINES);
+  });
+  const s = Object.assign(m, { namespace, version });
   log(`${NAME} ${version} ready in namespace ${namespace} (${Date.now() - t0} ms, log ${s.logPath})`);
   return s;
 }

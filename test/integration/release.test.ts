@@ -33,6 +33,7 @@ import {
   verifyRelease,
   type LocalRepository,
 } from '../e2e/clusterctl.js';
+import { CLASS_KINDS } from '../e2e/world.js';
 import { REPO, until } from './processes.js';
 import { managerArgs, RoleManager } from './roles.js';
 
@@ -48,16 +49,7 @@ function docsOf(file: string): Obj[] {
 }
 
 const rt = (group: string, version: string, kind: string, plural: string, namespaced = true): ResourceType => ({ group, version, kind, plural, namespaced });
-const RESOURCES: Record<string, ResourceType> = {
-  ClusterClass: rt('cluster.x-k8s.io', 'v1beta2', 'ClusterClass', 'clusterclasses'),
-  KamajiControlPlaneTemplate: rt('controlplane.cluster.x-k8s.io', 'v1alpha1', 'KamajiControlPlaneTemplate', 'kamajicontrolplanetemplates'),
-  KvmClusterTemplate: rt('infrastructure.ironplane.dev', 'v1alpha1', 'KvmClusterTemplate', 'kvmclustertemplates'),
-  KvmMachineTemplate: rt('infrastructure.ironplane.dev', 'v1alpha1', 'KvmMachineTemplate', 'kvmmachinetemplates'),
-  MetalClusterTemplate: rt('infrastructure.ironplane.dev', 'v1alpha1', 'MetalClusterTemplate', 'metalclustertemplates'),
-  MetalMachineTemplate: rt('infrastructure.ironplane.dev', 'v1alpha1', 'MetalMachineTemplate', 'metalmachinetemplates'),
-  KairosConfigTemplate: rt('bootstrap.ironplane.dev', 'v1alpha1', 'KairosConfigTemplate', 'kairosconfigtemplates'),
-  Cluster: Clusters,
-};
+const RESOURCES: Record<string, ResourceType> = { ...CLASS_KINDS, Cluster: Clusters };
 const Providers = rt('clusterctl.cluster.x-k8s.io', 'v1alpha3', 'Provider', 'providers');
 
 describe('make release-manifests', () => {
