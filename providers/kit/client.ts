@@ -176,7 +176,7 @@ export class Client {
       // The socket timeout covers an idle connection only; this deadline
       // covers the whole call: waiting for a pooled socket, a response that
       // trickles, a body that never ends. A call always settles.
-      const deadline = setTimeout(() => r.destroy(new Error(`no complete response within ${timeoutMs} ms`)), timeoutMs);
+      const deadline = setTimeout(() => r.destroy(new Error(`no response within ${timeoutMs} ms`)), timeoutMs);
       const r = mod.request(url, { method: req.method, headers, agent: t.agent, timeout: timeoutMs }, (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));

@@ -128,7 +128,8 @@ describe('Cluster API core with the extension', () => {
     for (const name of ['ironplane-kvm', 'ironplane-metal']) {
       const cc = await until(`ClusterClass ${name} variables to be reconciled`, async () => {
         const o = await client.get<Obj>(ClusterClasses, name, 'platform');
-        return condition(o, 'VariablesReady')?.status === 'True' ? o : undefined;
+        // The condition and the variables can land in separate status writes.
+        return condition(o, 'VariablesReady')?.status === 'True' && o.status?.variables?.length ? o : undefined;
       }, 60_000);
       expect(cc.status!.variables!.map((v) => v.name).sort()).toEqual(['addons', 'controlPlane', 'gpu', 'kairosImages', 'loadBalancer', 'metal', 'network', 'ssh', 'workers']);
     }
