@@ -77,7 +77,10 @@ async function up(): Promise<void> {
     console.log(await summary(JSON.parse(fs.readFileSync(STATE, 'utf8')) as State));
     return;
   }
-  fs.rmSync(STATE, { force: true });
+  if (pid !== undefined) {
+    console.error(`ironplane demo: a demo is still starting (pid ${pid}); follow ${LOG}, or stop it with make demo-down`);
+    process.exit(1);
+  }
   const out = fs.openSync(LOG, 'w');
   const child = spawn(process.execPath, ['--import', 'tsx', path.join(REPO, 'test/e2e/demo.ts'), 'serve'], { cwd: REPO, detached: true, stdio: ['ignore', out, out] });
   fs.writeFileSync(PID, String(child.pid));
