@@ -11,7 +11,7 @@ import { TenantControlPlanes } from '../sim/kamaji.js';
 import { KVM_CLUSTER_NAMESPACE_LABEL } from '../../providers/kubevirt/names.js';
 import { Secrets, type ResourceType } from '../../providers/kit/types.js';
 import { clusterctlDescribe, clusterctlGenerate } from './clusterctl.js';
-import { applyManifests, condition, explain, POOL_NS, startE2E, tenantClient, tenantNamespace, tenantNodes, topologyCluster, until, waitAvailable, type E2E, type Obj } from './world.js';
+import { applyManifests, condition, explain, POOL_NS, startE2E, tenantNamespace, tenantNodes, topologyCluster, until, waitAvailable, type E2E, type Obj } from './world.js';
 
 const NS = 'team-a';
 const rtOf = (group: string, version: string, kind: string, plural: string, namespaced = true): ResourceType => ({ group, version, kind, plural, namespaced });
@@ -54,19 +54,15 @@ describe('one Cluster object', () => {
     expect((await w.client.list(VirtualMachines, { namespace: NS })).items).toHaveLength(2);
 
     // Sveltos delivers the add-ons of the template's `standard` set (cni, csi, policies) into the tenant.
-    const tenant = await tenantClient(w, NS, 'alpha');
-    try {
-      await until('Sveltos to deliver the standard add-ons into the tenant', async () => {
-        const found = await Promise.all([
-          tenant.tryGet(rtOf('apps', 'v1', 'DaemonSet', 'daemonsets'), 'kube-router', 'kube-system'),
-          tenant.tryGet(rtOf('storage.k8s.io', 'v1', 'StorageClass', 'storageclasses', false), 'local-path'),
-          tenant.tryGet(rtOf('', 'v1', 'Namespace', 'namespaces', false), 'apps'),
-        ]);
-        return found.every(Boolean) || undefined;
-      }, 90_000);
-    } finally {
-      tenant.close();
-    }
+    const tenant = await w.tenants.get(NS, 'alpha');
+    await until('Sveltos to deliver the standard add-ons into the tenant', async () => {
+      const found = await Promise.all([
+        tenant.tryGet(rtOf('apps', 'v1', 'DaemonSet', 'daemonsets'), 'kube-router', 'kube-system'),
+        tenant.tryGet(rtOf('storage.k8s.io', 'v1', 'StorageClass', 'storageclasses', false), 'local-path'),
+        tenant.tryGet(rtOf('', 'v1', 'Namespace', 'namespaces', false), 'apps'),
+      ]);
+      return found.every(Boolean) || undefined;
+    }, 90_000);
 
     const tree = await clusterctlDescribe({ kubeconfig: w.cp.kubeconfigPath, cluster: 'alpha', namespace: NS });
     // Cluster API's own view: replicas are the hosted control plane plus the workers.

@@ -15,6 +15,8 @@ import { CoreV1Api } from '@kubernetes/client-node';
 import path from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { Clusters, Machines } from '../../providers/capi/contract.js';
+import { TenantClients } from '../../providers/capi/tenant.js';
+import { Nodes } from '../../providers/kubevirt/resources.js';
 import { Client } from '../../providers/kit/client.js';
 import { createLogger, type Logger } from '../../providers/kit/log.js';
 import { Namespaces, Secrets, type KubeObject, type ResourceType } from '../../providers/kit/types.js';
@@ -108,6 +110,8 @@ export interface E2E {
   hypervisor: Hypervisor;
   kubelet: Kubelet;
   managers: Record<Role, RoleManager>;
+  /** Admin clients of the tenant clusters, from their <cluster>-kubeconfig Secrets (what our providers use too). */
+  tenants: TenantClients;
   /** The clusterctl config of the local repository, when the providers were installed with clusterctl init. */
   clusterctlConfig: string | undefined;
   /** Restarts the CAPI core manager (it keeps blocking hook answers in memory until their retry time). */
@@ -167,6 +171,7 @@ export async function startE2E(opts: E2EOptions): Promise<E2E> {
   const crds = [...PLATFORM_CRDS, ...(opts.clusterctl ? ['config/external/cert-manager'] : PROVIDER_CRDS), ...(opts.sveltos ? SVELTOS_CRDS : [])];
   const cp = await startControlPlane({ name: opts.name, controllerManager: true, crds: crds.map((p) => path.join(REPO, p)) });
   const client = new Client(cp.kubeConfig, { fieldManager: 'ironplane-e2e', timeoutMs: 30_000 });
+  const tenants = new TenantClients(client, 'ironplane-e2e');
   const stops: (() => Promise<void>)[] = [];
   let clusterctlConfig: string | undefined;
   try {
@@ -256,6 +261,7 @@ export async function startE2E(opts: E2EOptions): Promise<E2E> {
       hypervisor,
       kubelet,
       managers,
+      tenants,
       clusterctlConfig,
       async restartCapi() {
         await capi.stop();
@@ -264,6 +270,7 @@ export async function startE2E(opts: E2EOptions): Promise<E2E> {
       output: (role) => managers[role].output(),
       async stop() {
         for (const s of stops.reverse()) await s().catch(() => {});
+        tenants.close();
         client.close();
         await cp.stop();
       },
@@ -435,20 +442,7 @@ export async function explain(w: E2E, ns: string, name: string): Promise<string>
 
 /** The Nodes of a tenant cluster, read from its own apiserver through <cluster>-kubeconfig. */
 export async function tenantNodes(w: E2E, ns: string, name: string): Promise<(KubeObject & { spec?: { providerID?: string } })[]> {
-  const tenant = await tenantClient(w, ns, name);
-  try {
-    return (await tenant.list<KubeObject & { spec?: { providerID?: string } }>(rt('', 'v1', 'Node', 'nodes', false))).items;
-  } finally {
-    tenant.close();
-  }
-}
-
-export async function tenantClient(w: E2E, ns: string, name: string): Promise<Client> {
-  const { KubeConfig } = await import('@kubernetes/client-node');
-  const s = await w.client.get<KubeObject & { data: Record<string, string> }>(Secrets, `${name}-kubeconfig`, ns);
-  const kc = new KubeConfig();
-  kc.loadFromString(Buffer.from(s.data['value']!, 'base64').toString('utf8'));
-  return new Client(kc, { fieldManager: 'ironplane-e2e' });
+  return (await (await w.tenants.get(ns, name)).list<KubeObject & { spec?: { providerID?: string } }>(Nodes)).items;
 }
 
 /** Sets the kairosImages setting of a ClusterClass's external patch (CAPI merges it into every hook request). */
