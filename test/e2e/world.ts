@@ -21,6 +21,7 @@ import { Client } from '../../providers/kit/client.js';
 import { createLogger, type Logger } from '../../providers/kit/log.js';
 import { Namespaces, Secrets, type KubeObject, type ResourceType } from '../../providers/kit/types.js';
 import { BareMetalHosts, HostDeployPolicies } from '../../providers/metal3/resources.js';
+import { renderKubeconfig } from '../harness/kubeconfig.js';
 import { freePorts, issueCert, startCapiManager, startControlPlane, startKamajiProvider, startSveltos, type ControlPlane, type ManagerProcess } from '../harness/index.js';
 import { startHypervisor, type Hypervisor } from '../sim/hypervisor.js';
 import { startKamaji, type Kamaji } from '../sim/kamaji.js';
@@ -146,15 +147,7 @@ async function serviceAccountKubeconfig(cp: ControlPlane, namespace: string, nam
   const token = res.status?.token;
   if (!token) throw new Error(`no token issued for ServiceAccount ${namespace}/${name}`);
   const file = path.join(cp.dir, `${namespace}-${name}.kubeconfig`);
-  const kubeconfig = {
-    apiVersion: 'v1',
-    kind: 'Config',
-    clusters: [{ name: 'management', cluster: { server: cp.url, 'certificate-authority-data': b64(cp.ca.certPem) } }],
-    users: [{ name: `${namespace}/${name}`, user: { token } }],
-    contexts: [{ name: 'management', context: { cluster: 'management', user: `${namespace}/${name}` } }],
-    'current-context': 'management',
-  };
-  fs.writeFileSync(file, JSON.stringify(kubeconfig), { mode: 0o600 });
+  fs.writeFileSync(file, renderKubeconfig({ server: cp.url, caPem: cp.ca.certPem, token, name: 'management', user: `${namespace}/${name}` }), { mode: 0o600 });
   return file;
 }
 

@@ -3,15 +3,16 @@
 import { writeFileSync } from 'node:fs';
 import { stringify } from 'yaml';
 
-export interface KubeconfigSpec {
+/** A client certificate and key, or a bearer token (e.g. a ServiceAccount's). */
+export type KubeconfigCredentials = { certPem: string; keyPem: string } | { token: string };
+
+export type KubeconfigSpec = KubeconfigCredentials & {
   server: string;
   caPem: string;
-  certPem: string;
-  keyPem: string;
   /** Cluster and context name (what `kubectl config use-context` takes). */
   name: string;
   user: string;
-}
+};
 
 const b64 = (s: string): string => Buffer.from(s, 'utf8').toString('base64');
 
@@ -23,7 +24,7 @@ export function renderKubeconfig(spec: KubeconfigSpec): string {
     users: [
       {
         name: spec.user,
-        user: { 'client-certificate-data': b64(spec.certPem), 'client-key-data': b64(spec.keyPem) },
+        user: 'token' in spec ? { token: spec.token } : { 'client-certificate-data': b64(spec.certPem), 'client-key-data': b64(spec.keyPem) },
       },
     ],
     contexts: [{ name: spec.name, context: { cluster: spec.name, user: spec.user } }],
