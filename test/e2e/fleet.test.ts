@@ -48,11 +48,13 @@ describe(`a fleet of ${N} Clusters on one ClusterClass`, () => {
     const done = new Set<string>();
     while (done.size < N) {
       if (Date.now() - t0 > 420_000) throw new Error(`fleet upgrade: only ${[...done].join(', ')} finished in 420 s`);
-      let inFlight = 0;
+      // One list is one consistent snapshot: reading the Clusters one by one
+      // could see one finish and the next start within a single sweep.
+      const snapshot = new Map((await w.client.list<Obj>(Clusters)).items.map((c) => [`${c.metadata!.namespace}/${c.metadata!.name}`, c]));
+      const inFlight = [...snapshot.values()].filter(upgrading).length;
       for (const { ns, name } of names) {
         const key = `${ns}/${name}`;
-        const c = await w.client.get<Obj>(Clusters, name, ns);
-        if (upgrading(c)) inFlight++;
+        const c = snapshot.get(key)!;
         const held = condition(c, 'TopologyReconciled');
         if (held?.status === 'False' && held.message?.includes('may upgrade at once')) heldMessage ??= held.message;
         // CAPI's own count of a MachineDeployment's available workers.
