@@ -7,8 +7,9 @@ import { parseCidrList } from '../topology/cidr.js';
 import { Extension } from '../topology/extension.js';
 import { CONCURRENCY_RETRY_SECONDS } from '../topology/handlers/beforeclusterupgrade.js';
 import { DEFAULT_MAX_REQUEST_BYTES } from '../topology/server.js';
+import { metricsOptions, resolveMetricsFlags, serveSecureMetrics, type MetricsFlagValues } from './metricsflags.js';
 
-interface Flags {
+interface Flags extends MetricsFlagValues {
   host: string;
   port: string;
   certDir: string;
@@ -16,7 +17,6 @@ interface Flags {
   reservedCidrs: string;
   upgradeConcurrency: string;
   upgradeRetrySeconds: string;
-  metricsBindAddress: string;
   healthProbeBindAddress: string;
   maxRequestBytes: string;
   logLevel: string;
@@ -33,6 +33,7 @@ function integer(value: string, flag: string, min: number, max: number): number 
 }
 
 export function extensionCommand(): Command {
+  const [metricsBindAddress, metricsSecure, metricsCertDir] = metricsOptions();
   return new Command('extension')
     .description('serve the Cluster API runtime extension (discovery, variables, patches, topology validation, lifecycle hooks) over HTTPS')
     .option('--host <host>', 'address the HTTPS server binds', '0.0.0.0')
@@ -42,7 +43,9 @@ export function extensionCommand(): Command {
     .option('--reserved-cidrs <cidrs>', "comma-separated ranges of the platform that tenant networks must not overlap (added to the reservedCIDRs setting)", '')
     .option('--upgrade-concurrency <n>', 'how many Clusters of one ClusterClass may upgrade at once (0: no limit; the upgradeConcurrency setting overrides it)', '3')
     .option('--upgrade-retry-seconds <n>', 'when a Cluster held back by --upgrade-concurrency asks again (the retryAfterSeconds of BeforeClusterUpgrade)', String(CONCURRENCY_RETRY_SECONDS))
-    .option('--metrics-bind-address <addr>', 'where /metrics is served (0 disables)', ':8080')
+    .addOption(metricsBindAddress)
+    .addOption(metricsSecure)
+    .addOption(metricsCertDir)
     .option('--health-probe-bind-address <addr>', 'where /healthz and /readyz are served (0 disables)', ':8081')
     .option('--max-request-bytes <n>', 'largest request body accepted; larger ones get HTTP 413', String(DEFAULT_MAX_REQUEST_BYTES))
     .option('--log-level <level>', 'debug, info, warn or error', 'info')
@@ -54,10 +57,11 @@ export function extensionCommand(): Command {
       const { cidrs, problems } = parseCidrList(f.reservedCidrs);
       if (problems.length) bad(`--reserved-cidrs: ${problems.join('; ')}`);
       let level: Level = 'info';
+      let metrics: ReturnType<typeof resolveMetricsFlags>;
       try {
         level = parseLevel(f.logLevel);
-        parseBindAddress(f.metricsBindAddress);
         parseBindAddress(f.healthProbeBindAddress);
+        metrics = resolveMetricsFlags(f, f.healthProbeBindAddress);
       } catch (e) {
         bad((e as Error).message);
       }
@@ -69,16 +73,19 @@ export function extensionCommand(): Command {
         kubeconfig: f.kubeconfig,
         base: { reservedCIDRs: cidrs, upgradeConcurrency, upgradeRetrySeconds },
         log,
-        metricsAddress: f.metricsBindAddress,
+        // Plain HTTP metrics are the extension's own; secure ones are served below.
+        metricsAddress: metrics.serving.secure ? '0' : metrics.bindAddress,
         probeAddress: f.healthProbeBindAddress,
         maxRequestBytes,
       });
+      for (const w of metrics.warnings) log.warn(w);
+      const secureMetrics = await serveSecureMetrics({ serving: metrics.serving, registry: ext.metrics.registry, kubeconfig: f.kubeconfig, log, fieldManager: 'ironplane-extension' });
       await new Promise<void>((resolve) => {
         const onSignal = (signal: string) => {
           log.info('signal received', { signal });
           process.off('SIGTERM', onSignal);
           process.off('SIGINT', onSignal);
-          void ext.stop().then(resolve);
+          void Promise.all([ext.stop(), secureMetrics.close()]).then(() => resolve());
         };
         process.on('SIGTERM', onSignal);
         process.on('SIGINT', onSignal);

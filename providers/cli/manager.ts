@@ -6,6 +6,7 @@ import { createLogger, parseLevel } from '../kit/log.js';
 import { Manager } from '../kit/manager.js';
 import { parseBindAddress } from '../kit/server.js';
 import type { Review } from '../kit/admission.js';
+import { metricsOptions, resolveMetricsFlags, type MetricsFlagValues } from './metricsflags.js';
 import { setupKairos } from '../kairos/setup.js';
 import { kairosWebhooks } from '../kairos/webhooks.js';
 import { setupKubevirt } from '../kubevirt/setup.js';
@@ -37,12 +38,11 @@ export const ROLES: Record<string, RoleSetup> = {
   },
 };
 
-interface Flags {
+interface Flags extends MetricsFlagValues {
   role: string;
   kubeconfig?: string;
   leaderElect: boolean;
   leaderElectionNamespace: string;
-  metricsBindAddress: string;
   healthProbeBindAddress: string;
   workers: string;
   logLevel: string;
@@ -56,13 +56,16 @@ function bad(message: string): never {
 }
 
 export function managerCommand(): Command {
+  const [metricsBindAddress, metricsSecure, metricsCertDir] = metricsOptions();
   return new Command('manager')
     .description('run a provider manager (controllers for one role)')
     .addOption(new Option('--role <role>', `which provider to run: ${Object.keys(ROLES).join(', ')}`).makeOptionMandatory())
     .option('--kubeconfig <path>', 'kubeconfig of the management cluster (default: in-cluster, KUBECONFIG or ~/.kube/config)')
     .option('--leader-elect', 'elect a leader among replicas through a Lease', false)
     .option('--leader-election-namespace <ns>', 'namespace of the leader Lease', 'ironplane-system')
-    .option('--metrics-bind-address <addr>', 'where /metrics is served (0 disables)', ':8080')
+    .addOption(metricsBindAddress)
+    .addOption(metricsSecure)
+    .addOption(metricsCertDir)
     .option('--health-probe-bind-address <addr>', 'where /healthz and /readyz are served (0 disables)', ':8081')
     .option('--workers <n>', 'concurrent reconciles per controller', '4')
     .option('--log-level <level>', 'debug, info, warn or error', 'info')
@@ -75,10 +78,12 @@ export function managerCommand(): Command {
       const workers = Number(f.workers);
       if (!Number.isInteger(workers) || workers < 1 || workers > 64) bad(`--workers must be an integer from 1 to 64, got "${f.workers}"`);
       let level;
+      let metricsAddress = '0';
       try {
         level = parseLevel(f.logLevel);
-        parseBindAddress(f.metricsBindAddress);
         parseBindAddress(f.healthProbeBindAddress);
+        // A bad combination is a usage error (exit 2); the manager logs the warnings.
+        metricsAddress = resolveMetricsFlags(f, f.healthProbeBindAddress).bindAddress;
       } catch (e) {
         bad((e as Error).message);
       }
@@ -90,7 +95,9 @@ export function managerCommand(): Command {
         kubeconfig: f.kubeconfig,
         log: createLogger({ level }),
         probeAddress: f.healthProbeBindAddress,
-        metricsAddress: f.metricsBindAddress,
+        metricsAddress,
+        metricsSecure: f.metricsSecure,
+        ...(f.metricsCertDir ? { metricsCertDir: f.metricsCertDir } : {}),
         leaderElection: { enabled: f.leaderElect, namespace: f.leaderElectionNamespace, identity: instance },
       });
       await mgr.connect();

@@ -13,6 +13,7 @@ import type { Informer } from './informer.js';
 import { LeaderElector } from './leaderelection.js';
 import type { Logger } from './log.js';
 import { Metrics } from './metrics.js';
+import { parseMetricsFlags, startMetricsServer, type MetricsServer } from './securemetrics.js';
 import { closeServer, listen, parseBindAddress, probeServer, ReloadingHttpsServer } from './server.js';
 import type { KubeObject } from './types.js';
 
@@ -24,7 +25,12 @@ export interface ManagerOptions {
   leaderElection?: { enabled: boolean; namespace: string; id?: string; identity?: string; leaseDurationMs?: number; renewDeadlineMs?: number; retryPeriodMs?: number };
   /** "host:port", ":port" or "0" to disable. */
   probeAddress?: string;
+  /** "host:port", ":port" or "0" to disable (the default). Plain HTTP may share the probes' port. */
   metricsAddress?: string;
+  /** /metrics over HTTPS, for callers whose token review and access review pass (securemetrics.ts). */
+  metricsSecure?: boolean;
+  /** Holds tls.crt and tls.key for secure metrics; without it a self-signed certificate is made. */
+  metricsCertDir?: string;
   /** How long the initial connection check may take. */
   connectTimeoutMs?: number;
 }
@@ -68,6 +74,7 @@ export class Manager {
   private elector?: LeaderElector;
   private servers: http.Server[] = [];
   private webhookServers: ReloadingHttpsServer[] = [];
+  private metricsServer?: MetricsServer;
   private stopping?: Promise<void>;
   private lostLeadership = false;
   private readonly done: Promise<number>;
@@ -115,6 +122,11 @@ export class Manager {
     return port;
   }
 
+  /** Port of the metrics server, when it runs on its own port. */
+  get metricsPort(): number | undefined {
+    return this.metricsServer?.port;
+  }
+
   /** Starts everything; resolves with the process exit code when the manager stops. */
   async start(): Promise<number> {
     const readyz = {
@@ -122,18 +134,23 @@ export class Manager {
     };
     const healthz = { ping: () => undefined };
     const probe = parseBindAddress(this.opts.probeAddress ?? '0');
-    const metricsAddr = parseBindAddress(this.opts.metricsAddress ?? '0');
+    const { serving, warnings } = parseMetricsFlags({
+      bindAddress: this.opts.metricsAddress ?? '0',
+      secure: this.opts.metricsSecure ?? false,
+      ...(this.opts.metricsCertDir ? { certDir: this.opts.metricsCertDir } : {}),
+      ...(this.opts.probeAddress ? { probeAddress: this.opts.probeAddress } : {}),
+    });
+    for (const w of warnings) this.log.warn(w);
+    // Plain HTTP metrics on the probes' port are served by the probe server.
+    const shared = !serving.secure && serving.address && probe && serving.address.port === probe.port;
     if (probe) {
-      const s = probeServer({ healthz, readyz, ...(metricsAddr && metricsAddr.port === probe.port ? { metrics: this.metrics } : {}) });
+      const s = probeServer({ healthz, readyz, log: this.log, ...(shared ? { metrics: this.metrics } : {}) });
       const port = await listen(s, probe.host, probe.port);
       this.servers.push(s);
       this.log.info('serving probes', { address: `${probe.host}:${port}` });
     }
-    if (metricsAddr && (!probe || metricsAddr.port !== probe.port)) {
-      const s = probeServer({ healthz: {}, readyz: {}, metrics: this.metrics });
-      const port = await listen(s, metricsAddr.host, metricsAddr.port);
-      this.servers.push(s);
-      this.log.info('serving metrics', { address: `${metricsAddr.host}:${port}` });
+    if (!shared) {
+      this.metricsServer = await startMetricsServer({ serving, registry: this.metrics.registry, log: this.log, client: this.client });
     }
 
     const le = this.opts.leaderElection;
@@ -185,6 +202,7 @@ export class Manager {
       await Promise.all(this.informers.map((i) => i.stop()));
       await this.elector?.stop();
       await Promise.all(this.servers.map((s) => closeServer(s)));
+      await this.metricsServer?.close();
       await Promise.all(this.webhookServers.map((s) => s.close()));
       this.client?.close();
       this.log.info('stopped');

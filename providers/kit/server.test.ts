@@ -36,7 +36,7 @@ describe('probeServer', () => {
       return { status: r.status, text: await r.text() };
     };
     expect(await get('/healthz')).toEqual({ status: 200, text: 'ok' });
-    expect(await get('/readyz')).toEqual({ status: 500, text: '[-]informers failed: caches not synced\n' });
+    expect(await get('/readyz')).toEqual({ status: 500, text: '[-]informers failed: reason withheld\n' });
     synced = true;
     expect((await get('/readyz')).status).toBe(200);
     expect((await get('/metrics')).text).toContain('controller_runtime_reconcile_total{controller="x",result="success"} 1');

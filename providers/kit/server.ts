@@ -1,12 +1,14 @@
-// HTTP endpoints of a manager (/metrics, /healthz, /readyz) and an HTTPS
-// server helper that picks up a renewed certificate without a restart:
-// cert-manager rewrites the mounted Secret files in place, and webhook or
-// runtime-extension servers must serve the new certificate before the old
-// one expires.
+// HTTP endpoints of a manager (/healthz, /readyz and plain-HTTP /metrics;
+// the authenticated HTTPS /metrics is securemetrics.ts) and an HTTPS server
+// helper that picks up a renewed certificate without a restart: cert-manager
+// rewrites the mounted Secret files in place, and webhook, runtime-extension
+// and metrics servers must serve the new certificate before the old one
+// expires.
 import fs from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
+import type { Registry } from 'prom-client';
 import type { Logger } from './log.js';
 import type { Metrics } from './metrics.js';
 
@@ -40,32 +42,52 @@ export function closeServer(server: http.Server | https.Server): Promise<void> {
 }
 
 /**
- * Serves /healthz and /readyz (200 "ok", or 500 naming the failing check)
- * and, when metrics are given, /metrics in Prometheus text format.
+ * The /metrics handler: Prometheus text format of the registry. A failure
+ * to collect is logged; the body says only that it failed.
  */
-export function probeServer(opts: { healthz: Record<string, Check>; readyz: Record<string, Check>; metrics?: Metrics }): http.Server {
+export function metricsHandler(registry: Registry, log?: Logger): http.RequestListener {
+  return (req, res) => {
+    registry.metrics().then(
+      (text) => {
+        res.writeHead(200, { 'Content-Type': registry.contentType });
+        res.end(req.method === 'HEAD' ? undefined : text);
+      },
+      (e: Error) => {
+        log?.error('cannot collect metrics', { error: e.message });
+        res.writeHead(500, { 'Content-Type': 'text/plain; charset=utf-8' }).end('cannot collect metrics\n');
+      },
+    );
+  };
+}
+
+/**
+ * Serves /healthz and /readyz as plain HTTP (the kubelet probes the pod IP):
+ * 200 "ok", or 500 naming the failing checks with their reasons withheld, as
+ * Kubernetes components answer: a probe body is readable by anyone who can
+ * reach the port, so reasons go to the log only. With metrics given (a shared
+ * port, plain HTTP metrics only), /metrics as well.
+ */
+export function probeServer(opts: { healthz: Record<string, Check>; readyz: Record<string, Check>; metrics?: Metrics; log?: Logger }): http.Server {
   const run = (checks: Record<string, Check>) => {
     const failed = Object.entries(checks)
       .map(([name, check]) => [name, check()] as const)
       .filter(([, err]) => err !== undefined);
-    return failed.length ? { code: 500, body: failed.map(([n, e]) => `[-]${n} failed: ${e}`).join('\n') + '\n' } : { code: 200, body: 'ok' };
+    if (failed.length) opts.log?.debug('probe failed', { checks: Object.fromEntries(failed) });
+    return failed.length ? { code: 500, body: failed.map(([n]) => `[-]${n} failed: reason withheld`).join('\n') + '\n' } : { code: 200, body: 'ok' };
   };
+  const metrics = opts.metrics ? metricsHandler(opts.metrics.registry, opts.log) : undefined;
   return http.createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     if (path === '/healthz' || path === '/readyz') {
       const r = run(path === '/healthz' ? opts.healthz : opts.readyz);
-      res.writeHead(r.code, { 'Content-Type': 'text/plain' }).end(r.body);
+      res.writeHead(r.code, { 'Content-Type': 'text/plain; charset=utf-8' }).end(r.body);
       return;
     }
-    if (path === '/metrics' && opts.metrics) {
-      const registry = opts.metrics.registry;
-      registry.metrics().then(
-        (text) => res.writeHead(200, { 'Content-Type': registry.contentType }).end(text),
-        (e: Error) => res.writeHead(500).end(e.message),
-      );
+    if (path === '/metrics' && metrics) {
+      metrics(req, res);
       return;
     }
-    res.writeHead(404, { 'Content-Type': 'text/plain' }).end('not found\n');
+    res.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8' }).end('not found\n');
   });
 }
 
