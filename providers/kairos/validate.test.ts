@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { joinConfigurationProblems } from './joinschema.js';
-import { kubernetesVersionProblem, parseExtraConfig, specProblems } from './validate.js';
+import { kubernetesVersionProblem, nodePathProblem, normalisePath, parseExtraConfig, specProblems } from './validate.js';
 import { validateKairosConfig, validateKairosConfigTemplate } from './webhooks.js';
 import type { AdmissionRequest } from '../kit/admission.js';
 
@@ -69,6 +69,102 @@ describe('extraConfig validation', () => {
   it('specProblems should name the path it is given (a template spec)', () => {
     expect(specProblems({ extraConfig: 'bogus: 1\n' }, 'spec.template.spec')).toEqual([expect.stringMatching(/^spec\.template\.spec\.extraConfig\.bogus: unknown key/)]);
     expect(specProblems({})).toEqual([]);
+  });
+});
+
+describe('node paths a user asks to write', () => {
+  const RESERVED = '(/etc/kubernetes/ironplane/, /etc/ironplane/provider-id)';
+
+  it('should normalise ".", "..", repeated and trailing slashes as the node resolves them', () => {
+    expect(normalisePath('/etc/kubernetes/x/../ironplane/join.yaml')).toBe('/etc/kubernetes/ironplane/join.yaml');
+    expect(normalisePath('/etc/ironplane/./provider-id')).toBe('/etc/ironplane/provider-id');
+    expect(normalisePath('//etc//kubernetes///ironplane/a')).toBe('/etc/kubernetes/ironplane/a');
+    expect(normalisePath('/../../etc/ironplane/provider-id/')).toBe('/etc/ironplane/provider-id');
+    expect(normalisePath('/')).toBe('/');
+    expect(normalisePath('/..')).toBe('/');
+  });
+
+  it.each([
+    ['/etc/kubernetes/x/../ironplane/join.yaml', '/etc/kubernetes/ironplane/join.yaml'],
+    ['/etc/ironplane/./provider-id', '/etc/ironplane/provider-id'],
+    ['//etc/kubernetes/ironplane/kubeadm-join.yaml', '/etc/kubernetes/ironplane/kubeadm-join.yaml'],
+    ['/etc/kubernetes/ironplane/patches/../kubeadm-join.yaml', '/etc/kubernetes/ironplane/kubeadm-join.yaml'],
+    ['/tmp/../etc/ironplane/provider-id', '/etc/ironplane/provider-id'],
+    ['/etc/ironplane/provider-id/', '/etc/ironplane/provider-id'],
+    ['/etc/kubernetes/ironplane', '/etc/kubernetes/ironplane'],
+    ['/etc/ironplane/provider-id/x', '/etc/ironplane/provider-id/x'],
+  ])('given %s, should refuse it as the reserved path it resolves to', (p, norm) => {
+    expect(nodePathProblem(p)).toBe(`${p === norm ? p : `${p} (that is ${norm})`} is written by Ironplane ${RESERVED}`);
+  });
+
+  it('given a file where a reserved path needs a directory, should refuse it; a directory there is fine', () => {
+    for (const p of ['/etc/ironplane', '/etc/kubernetes', '/etc', '/', '/etc/kubernetes/']) {
+      expect(nodePathProblem(p, 'file')).toMatch(/is a directory holding what Ironplane writes/);
+      expect(nodePathProblem(p, 'directory')).toBeUndefined();
+    }
+    expect(nodePathProblem('/etc/kubernetes/ironplane', 'directory')).toMatch(/is written by Ironplane/);
+  });
+
+  it('should compare on segment boundaries, not string prefixes', () => {
+    for (const p of ['/etc/kubernetes/ironplane2/a', '/etc/kubernetes/ironplane-extra', '/etc/ironplane/provider-id.bak', '/etc/ironplane/other', '/etc/kubernetes/pki/ca.crt', '/etc/kubernetes/x/../manifests/a.yaml']) {
+      expect(nodePathProblem(p), p).toBeUndefined();
+    }
+  });
+
+  it('should refuse relative paths, empty paths, non-strings and control characters', () => {
+    expect(nodePathProblem('etc/ironplane/provider-id')).toBe('"etc/ironplane/provider-id" must be an absolute path');
+    expect(nodePathProblem('./a')).toBe('"./a" must be an absolute path');
+    expect(nodePathProblem('')).toBe('must be an absolute path');
+    expect(nodePathProblem(7)).toBe('must be an absolute path');
+    expect(nodePathProblem('/etc/motd\u0000')).toBe('must not contain control characters (NUL, newline, ...)');
+    expect(nodePathProblem('/etc/motd\n/etc/ironplane/provider-id')).toBe('must not contain control characters (NUL, newline, ...)');
+  });
+
+  it('given extraConfig paths that resolve to reserved ones, in write_files and every step key that writes, should refuse each', () => {
+    const text = [
+      'write_files:',
+      '  - path: /etc/kubernetes/x/../ironplane/join.yaml',
+      '  - path: //etc/kubernetes/ironplane/a',
+      '  - path: relative/file',
+      'stages:',
+      '  boot:',
+      '    - files:',
+      '        - path: /etc/ironplane/./provider-id',
+      '      downloads:',
+      '        - path: /etc/ironplane/provider-id',
+      '          url: https://example.com/x',
+      '      directories:',
+      '        - path: /etc/kubernetes/ironplane/../ironplane',
+      '        - path: /etc/ironplane',
+      '      unpack_images:',
+      '        - source: quay.io/a/b:c',
+      '          target: /etc/kubernetes/ironplane',
+      '      environment_file: /etc/ironplane/provider-id',
+      '      git:',
+      '        url: https://example.com/r.git',
+      '        path: /etc/kubernetes/ironplane/repo',
+      '      dns:',
+      '        path: /etc/kubernetes/ironplane/resolv.conf',
+      '',
+    ].join('\n');
+    expect(problems(text)).toEqual([
+      `spec.extraConfig.write_files[0].path: /etc/kubernetes/x/../ironplane/join.yaml (that is /etc/kubernetes/ironplane/join.yaml) is written by Ironplane ${RESERVED}`,
+      `spec.extraConfig.write_files[1].path: //etc/kubernetes/ironplane/a (that is /etc/kubernetes/ironplane/a) is written by Ironplane ${RESERVED}`,
+      'spec.extraConfig.write_files[2].path: "relative/file" must be an absolute path',
+      `spec.extraConfig.stages.boot[0].files[0].path: /etc/ironplane/./provider-id (that is /etc/ironplane/provider-id) is written by Ironplane ${RESERVED}`,
+      `spec.extraConfig.stages.boot[0].downloads[0].path: /etc/ironplane/provider-id is written by Ironplane ${RESERVED}`,
+      `spec.extraConfig.stages.boot[0].directories[0].path: /etc/kubernetes/ironplane/../ironplane (that is /etc/kubernetes/ironplane) is written by Ironplane ${RESERVED}`,
+      `spec.extraConfig.stages.boot[0].unpack_images[0].target: /etc/kubernetes/ironplane is written by Ironplane ${RESERVED}`,
+      `spec.extraConfig.stages.boot[0].environment_file: /etc/ironplane/provider-id is written by Ironplane ${RESERVED}`,
+      `spec.extraConfig.stages.boot[0].git.path: /etc/kubernetes/ironplane/repo is written by Ironplane ${RESERVED}`,
+      `spec.extraConfig.stages.boot[0].dns.path: /etc/kubernetes/ironplane/resolv.conf is written by Ironplane ${RESERVED}`,
+    ]);
+  });
+
+  it('specProblems should check the typed files too, normalised', () => {
+    expect(specProblems({ files: [{ path: '/etc/motd', content: 'hi' }, { path: '/etc/kubernetes/./ironplane/a', content: 'x' }] })).toEqual([
+      `spec.files[1].path: /etc/kubernetes/./ironplane/a (that is /etc/kubernetes/ironplane/a) is written by Ironplane ${RESERVED}`,
+    ]);
   });
 });
 

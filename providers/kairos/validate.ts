@@ -2,6 +2,7 @@
 // keys are checked here, with the path of each problem named. The admission
 // webhook runs these checks on create and update; the reconciler runs them
 // again (a webhook can be absent) and reports problems in a condition.
+import { posix } from 'node:path';
 import { isMap, isScalar, isSeq, parseDocument, type Document, type Node } from 'yaml';
 import type { KairosConfigSpec } from '../api/generated/ironplane/v1alpha1/kairosconfig.js';
 import { PROVIDER_ID_FILE } from '../capi/userdata.js';
@@ -47,8 +48,40 @@ const FROM_FIELDS: Record<string, string> = {
 /** Keys that select another way of making a cluster. */
 const OTHER_DISTRIBUTIONS = new Set(['k3s', 'k3s-agent', 'k0s', 'k0s-worker', 'p2p', 'kubevip', 'cluster']);
 
-function reservedPath(p: unknown): boolean {
-  return typeof p === 'string' && (p === PROVIDER_ID_FILE || p.startsWith(RESERVED_DIR));
+/** The node paths Ironplane writes, without a trailing slash: a user's file may not be at, under or above them. */
+const RESERVED = [RESERVED_DIR.replace(/\/+$/, ''), PROVIDER_ID_FILE] as const;
+
+/** What the user-data writer does at a path: a directory may sit above a reserved path, a file may not. */
+export type PathUse = 'file' | 'directory';
+
+/**
+ * Why a node path a user asks to write is refused, or undefined. The path is
+ * normalised first, as the node's filesystem will resolve it ("." and ".."
+ * segments, repeated slashes), so /etc/kubernetes/x/../ironplane/join.yaml,
+ * /etc/ironplane/./provider-id and //etc/kubernetes/ironplane/a all name the
+ * reserved paths they resolve to. Then it is compared segment by segment: a
+ * path at or under a reserved one is refused, and for a file also one of
+ * their parent directories (a file there would stop the directory from being
+ * made); /etc/kubernetes/ironplane2 is not reserved.
+ */
+export function nodePathProblem(p: unknown, use: PathUse = 'file'): string | undefined {
+  if (typeof p !== 'string' || p === '') return 'must be an absolute path';
+  // eslint-disable-next-line no-control-regex
+  if (/[\x00-\x1f\x7f]/.test(p)) return 'must not contain control characters (NUL, newline, ...)';
+  if (!p.startsWith('/')) return `${JSON.stringify(p)} must be an absolute path`;
+  const norm = normalisePath(p);
+  const shown = norm === p ? p : `${p} (that is ${norm})`;
+  for (const r of RESERVED) {
+    if (norm === r || norm.startsWith(`${r}/`)) return `${shown} is written by Ironplane (${RESERVED_DIR}, ${PROVIDER_ID_FILE})`;
+    if (use === 'file' && (norm === '/' || r.startsWith(`${norm}/`))) return `${shown} is a directory holding what Ironplane writes (${RESERVED_DIR}, ${PROVIDER_ID_FILE})`;
+  }
+  return undefined;
+}
+
+/** An absolute POSIX path with ".", ".." and repeated or trailing slashes resolved ("/.." is "/"). */
+export function normalisePath(p: string): string {
+  const n = posix.normalize(p);
+  return n.length > 1 ? n.replace(/\/+$/, '') : n;
 }
 
 const keyOf = (n: unknown): string => (isScalar(n) ? String(n.value) : String(n));
@@ -93,14 +126,40 @@ function installProblems(n: Node, at: string): string[] {
   });
 }
 
-function filesProblems(n: Node, at: string): string[] {
+function filesProblems(n: Node, at: string, use: PathUse = 'file', key = 'path'): string[] {
   if (!isSeq(n)) return [`${at}: must be a list`];
   return n.items.flatMap((f, i) => {
     if (!isMap(f)) return [`${at}[${i}]: must be a mapping`];
-    const path = f.get('path');
-    if (typeof path !== 'string' || !path.startsWith('/')) return [`${at}[${i}].path: must be an absolute path`];
-    return reservedPath(path) ? [`${at}[${i}].path: ${path} is written by Ironplane (${RESERVED_DIR}, ${PROVIDER_ID_FILE})`] : [];
+    const problem = nodePathProblem(f.get(key), use);
+    return problem ? [`${at}[${i}].${key}: ${problem}`] : [];
   });
+}
+
+/** A single path-valued step key (git.path, environment_file, dns.path): absent is fine. */
+function pathProblems(value: unknown, at: string, use: PathUse = 'file'): string[] {
+  if (value === undefined || value === null) return [];
+  const problem = nodePathProblem(isScalar(value) ? value.value : value, use);
+  return problem ? [`${at}: ${problem}`] : [];
+}
+
+/** The step keys that write to the node's filesystem, and how each names its paths. */
+function stepPathProblems(step: Node, at: string): string[] {
+  if (!isMap(step)) return [];
+  const out: string[] = [];
+  const list = (key: string, use: PathUse, pathKey = 'path') => {
+    const v = step.get(key, true) as Node | undefined;
+    if (v !== undefined && v !== null) out.push(...filesProblems(v, `${at}.${key}`, use, pathKey));
+  };
+  list('files', 'file');
+  list('downloads', 'file');
+  list('directories', 'directory');
+  list('unpack_images', 'directory', 'target');
+  out.push(...pathProblems(step.get('environment_file', true), `${at}.environment_file`));
+  for (const [key, use] of [['git', 'directory'], ['dns', 'file']] as const) {
+    const v = step.get(key, true) as Node | undefined;
+    if (isMap(v)) out.push(...pathProblems(v.get('path', true), `${at}.${key}.path`, use));
+  }
+  return out;
 }
 
 function stagesProblems(n: Node, at: string): string[] {
@@ -121,8 +180,7 @@ function stagesProblems(n: Node, at: string): string[] {
         const k = keyOf(p.key);
         if (!STEP_KEYS.includes(k)) out.push(`${st}.${k}: unknown step key (known: ${STEP_KEYS.join(', ')})`);
       }
-      const files = step.get('files', true) as Node | undefined;
-      if (files !== undefined) out.push(...filesProblems(files, `${st}.files`));
+      out.push(...stepPathProblems(step, st));
       const commands = step.get('commands', true) as Node | undefined;
       if (commands !== undefined && !(isSeq(commands) && commands.items.every((c) => isScalar(c) && typeof c.value === 'string'))) out.push(`${st}.commands: must be a list of strings`);
     });
@@ -141,8 +199,19 @@ export function kubernetesVersionProblem(version: string | undefined): string | 
   return undefined;
 }
 
-/** Problems with a spec that the CRD schema cannot find; `at` names its path ("spec" or "spec.template.spec"). */
+/**
+ * Problems with a spec that the CRD schema cannot find; `at` names its path
+ * ("spec" or "spec.template.spec"). The typed files' paths are checked here
+ * too, normalised, although the CRD's CEL rules already refuse unnormalised
+ * and reserved ones: objects stored before those rules existed are still
+ * reconciled.
+ */
 export function specProblems(spec: KairosConfigSpec | undefined, at = 'spec'): string[] {
-  if (!spec?.extraConfig) return [];
-  return parseExtraConfig(spec.extraConfig, `${at}.extraConfig`).problems;
+  const out: string[] = [];
+  (spec?.files ?? []).forEach((f, i) => {
+    const problem = nodePathProblem(f.path);
+    if (problem) out.push(`${at}.files[${i}].path: ${problem}`);
+  });
+  if (spec?.extraConfig) out.push(...parseExtraConfig(spec.extraConfig, `${at}.extraConfig`).problems);
+  return out;
 }
