@@ -9,22 +9,50 @@
 // DynamicInfrastructureClusterPatch). The Vpc and Subnet are cluster-scoped
 // and cannot have a namespaced owner, so the finalizer, not garbage
 // collection, removes them, after every KvmMachine of the cluster is gone.
+//
+// Cluster-scoped names are shared by every tenant. Ours are collision-free
+// (tenantNetworkName) and every Vpc and Subnet carries labels naming its
+// KvmCluster by namespace, name and uid. Nothing is written or deleted under
+// a name whose object does not carry this KvmCluster's labels: the name is
+// reported as taken (NetworkReady False, NameTaken) and the object is left
+// alone, on create, update and delete alike. Writes to an object we own
+// carry its resourceVersion and deletes its uid, so an object replaced in
+// between is not touched either.
 import type { KvmCluster } from '../api/generated/ironplane/v1alpha1/kvmcluster.js';
 import type { KvmMachine } from '../api/generated/ironplane/v1alpha1/kvmmachine.js';
 import { CLUSTER_NAME_LABEL, clusterNameOf, ownerClusterName, pausedReason, Reasons, type Cluster } from '../capi/contract.js';
 import { clusterOwner } from '../capi/owners.js';
-import type { Client } from '../kit/client.js';
+import { notMarkedFor, ownerLabels, type Owner } from '../capi/ownership.js';
+import { isAlreadyExists, type Client } from '../kit/client.js';
+import type { Result } from '../kit/controller.js';
+import type { EventRecorder } from '../kit/events.js';
 import { jsonEqual } from '../kit/patch.js';
 import type { Informer } from '../kit/informer.js';
-import { objectReconciler } from '../kit/reconciler.js';
-import type { KubeObject } from '../kit/types.js';
-import { KVM_CLUSTER_FINALIZER, KVM_CLUSTER_LABEL, KVM_CLUSTER_NAMESPACE_LABEL, tenantNetworkName } from './names.js';
+import { objectReconciler, type Scope } from '../kit/reconciler.js';
+import type { KubeObject, ResourceType } from '../kit/types.js';
+import { KVM_CLUSTER_FINALIZER, KVM_CLUSTER_OWNER_LABELS, tenantNetworkName } from './names.js';
 import { KvmClusters, Subnets, Vpcs } from './resources.js';
 
 export const ClusterConditions = {
   /** The tenant Vpc and Subnet exist. */
   NetworkReady: 'NetworkReady',
 } as const;
+
+export const ClusterReasons = {
+  /** A Vpc or Subnet of the name this KvmCluster needs exists and is not this KvmCluster's. */
+  NameTaken: 'NameTaken',
+  /** On deletion: a Vpc or Subnet of our name that is not ours was left in place. */
+  NotOwned: 'NotOwned',
+} as const;
+
+/**
+ * A taken name is looked at again after this long: whoever holds it is not
+ * watched (the caches hold only labelled objects), and its removal by an
+ * operator should not need a restart.
+ */
+export const NAME_TAKEN_RETRY_MS = 60_000;
+
+type NetworkObject = KubeObject & { spec?: unknown };
 
 export const DEFAULT_ZONE_LABEL = 'topology.kubernetes.io/zone';
 
@@ -36,8 +64,8 @@ export interface KvmClusterCaches {
   kvmClusters: Informer<KvmCluster>;
   clusters: Informer<Cluster>;
   kvmMachines: Informer<KvmMachine>;
-  vpcs: Informer<KubeObject & { spec?: unknown }>;
-  subnets: Informer<KubeObject & { spec?: unknown }>;
+  vpcs: Informer<NetworkObject>;
+  subnets: Informer<NetworkObject>;
   nodes: Informer<InfraNode>;
 }
 
@@ -59,11 +87,16 @@ export function failureDomainsFrom(nodes: InfraNode[], zoneLabel: string, select
   return [...zones].sort().map((name) => ({ name, controlPlane: false }));
 }
 
+/** The KvmCluster as the owner its Vpc and Subnet are marked for. */
+export function ownerOf(kc: KvmCluster): Owner {
+  return { kind: 'KvmCluster', namespace: kc.metadata.namespace!, name: kc.metadata.name!, uid: kc.metadata.uid! };
+}
+
 /** The kube-OVN objects for a KvmCluster (pure). */
 export function renderNetwork(kc: KvmCluster): { vpc: KubeObject & { spec: Record<string, unknown> }; subnet: KubeObject & { spec: Record<string, unknown> } } {
   const ns = kc.metadata.namespace!;
   const name = tenantNetworkName(ns, kc.metadata.name!);
-  const labels = { [KVM_CLUSTER_LABEL]: kc.metadata.name!, [KVM_CLUSTER_NAMESPACE_LABEL]: ns };
+  const labels = ownerLabels(KVM_CLUSTER_OWNER_LABELS, ownerOf(kc));
   const net = kc.spec!.network;
   return {
     vpc: { apiVersion: 'kubeovn.io/v1', kind: 'Vpc', metadata: { name, labels }, spec: {} },
@@ -93,8 +126,47 @@ export function covers(live: (KubeObject & { spec?: unknown }) | undefined, want
   return Object.entries(want.spec).every(([k, v]) => jsonEqual(spec[k], v));
 }
 
-export function kvmClusterReconciler(deps: { client: Client; caches: KvmClusterCaches }) {
+export function kvmClusterReconciler(deps: { client: Client; caches: KvmClusterCaches; recorder?: EventRecorder }) {
   const { client, caches } = deps;
+
+  /** The object of that name: from the cache, which holds only labelled ones, else from the apiserver. */
+  const read = async (rt: ResourceType, cache: Informer<NetworkObject>, name: string): Promise<NetworkObject | undefined> =>
+    cache.get(name) ?? (await client.tryGet<NetworkObject>(rt, name));
+
+  /**
+   * Creates `want`, or converges it when the object of its name is ours.
+   * Returns why the name is taken when it is not ours.
+   */
+  async function ensure(rt: ResourceType, cache: Informer<NetworkObject>, want: KubeObject & { spec: Record<string, unknown> }, owner: Owner): Promise<string | undefined> {
+    const name = want.metadata!.name!;
+    const live = await read(rt, cache, name);
+    if (!live) {
+      try {
+        // A create, never an apply: it fails instead of writing over an object that appeared meanwhile.
+        await client.create(rt, want);
+      } catch (e) {
+        if (!isAlreadyExists(e)) throw e;
+        throw new Error(`${rt.kind} ${name} appeared while it was being created; its owner is checked on the retry`);
+      }
+      return undefined;
+    }
+    const why = notMarkedFor(live, KVM_CLUSTER_OWNER_LABELS, owner);
+    if (why) return `${rt.kind} ${name} exists and does not belong to this KvmCluster: ${why}`;
+    // Ours: converge the fields we own, and only this very object (the
+    // resourceVersion we checked), never one that replaced it meanwhile.
+    // Skipped when everything we own is already as wanted (kube-OVN adds
+    // fields of its own, which we leave alone). Forced: kube-OVN's
+    // controller rewrites spec fields we also set (gateway, excludeIps).
+    if (!covers(live, want)) await client.apply(rt, { ...want, metadata: { ...want.metadata, resourceVersion: live.metadata!.resourceVersion! } }, { force: true });
+    return undefined;
+  }
+
+  /** A Warning event, once per change of what the condition says. */
+  const warnOnce = (scope: Scope<KvmCluster, Ctx>, reason: string, message: string) => {
+    const before = scope.original.status?.conditions?.find((c) => c.type === ClusterConditions.NetworkReady);
+    if (before?.reason !== reason || before.message !== message) void deps.recorder?.event(scope.obj, 'Warning', reason, message);
+  };
+
   return objectReconciler<KvmCluster, Ctx>({
     client,
     resource: KvmClusters,
@@ -106,16 +178,25 @@ export function kvmClusterReconciler(deps: { client: Client; caches: KvmClusterC
 
     paused: (scope) => pausedReason(scope.ctx.cluster, scope.obj),
 
-    async normal(scope) {
+    async normal(scope): Promise<Result | void> {
       const kc = scope.obj;
+      const owner = ownerOf(kc);
       const { vpc, subnet } = renderNetwork(kc);
-      // Server-side apply converges both whatever state a previous run left;
-      // skipped when the cache already shows every field we own as wanted
-      // (kube-OVN adds fields of its own, which we leave alone).
-      if (!covers(caches.vpcs.get(vpc.metadata!.name!), vpc)) await client.apply(Vpcs, vpc, { force: true });
-      if (!covers(caches.subnets.get(subnet.metadata!.name!), subnet)) await client.apply(Subnets, subnet, { force: true });
-      const zoneLabel = kc.spec?.failureDomains?.zoneLabel ?? DEFAULT_ZONE_LABEL;
       kc.metadata.labels = { ...kc.metadata.labels, [CLUSTER_NAME_LABEL]: scope.ctx.cluster!.metadata.name! };
+      // The Vpc first: the Subnet is never created inside a Vpc that is not ours.
+      const taken = (await ensure(Vpcs, caches.vpcs, vpc, owner)) ?? (await ensure(Subnets, caches.subnets, subnet, owner));
+      if (taken) {
+        const message = `${taken}; it is left untouched, and the tenant network waits until the name is free`;
+        warnOnce(scope, ClusterReasons.NameTaken, message);
+        scope.setCondition({ type: ClusterConditions.NetworkReady, status: false, reason: ClusterReasons.NameTaken, message });
+        // Machines read the Subnet from here: a name that is not ours must not be attached to.
+        if (kc.status?.network) {
+          const { network: _gone, ...rest } = kc.status;
+          kc.status = rest;
+        }
+        return { requeueAfterMs: NAME_TAKEN_RETRY_MS };
+      }
+      const zoneLabel = kc.spec?.failureDomains?.zoneLabel ?? DEFAULT_ZONE_LABEL;
       kc.status = {
         ...kc.status,
         network: { vpc: vpc.metadata!.name!, subnet: subnet.metadata!.name! },
@@ -140,16 +221,26 @@ export function kvmClusterReconciler(deps: { client: Client; caches: KvmClusterC
         });
         return;
       }
+      const owner = ownerOf(kc);
       const name = tenantNetworkName(ns, kc.metadata.name!);
       // The Subnet first: kube-OVN refuses to delete a Vpc that still has one.
-      if (caches.subnets.get(name)) {
-        await client.delete(Subnets, name);
-        scope.setCondition({ type: ClusterConditions.NetworkReady, status: false, reason: Reasons.Deleting, message: `waiting for Subnet ${name} to be deleted` });
-        return;
-      }
-      if (caches.vpcs.get(name)) {
-        await client.delete(Vpcs, name);
-        scope.setCondition({ type: ClusterConditions.NetworkReady, status: false, reason: Reasons.Deleting, message: `waiting for Vpc ${name} to be deleted` });
+      for (const [rt, cache] of [
+        [Subnets, caches.subnets],
+        [Vpcs, caches.vpcs],
+      ] as const) {
+        const live = await read(rt, cache, name);
+        if (!live) continue;
+        const why = notMarkedFor(live, KVM_CLUSTER_OWNER_LABELS, owner);
+        if (why) {
+          // Someone else's: never deleted, and no reason to keep this KvmCluster.
+          const message = `${rt.kind} ${name} does not belong to this KvmCluster: ${why}; it is left in place`;
+          void deps.recorder?.event(kc, 'Warning', ClusterReasons.NotOwned, message);
+          scope.setCondition({ type: ClusterConditions.NetworkReady, status: false, reason: ClusterReasons.NotOwned, message });
+          continue;
+        }
+        // The uid precondition: an object that replaced ours since it was read is not deleted.
+        if (!live.metadata?.deletionTimestamp) await client.delete(rt, name, undefined, { uid: live.metadata!.uid! });
+        scope.setCondition({ type: ClusterConditions.NetworkReady, status: false, reason: Reasons.Deleting, message: `waiting for ${rt.kind} ${name} to be deleted` });
         return;
       }
       scope.removeFinalizer();

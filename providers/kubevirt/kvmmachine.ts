@@ -9,13 +9,21 @@
 // exists. It reaches the guest in the userdata, as the file
 // /etc/ironplane/provider-id, from which the Kairos bootstrap sets kubelet's
 // --provider-id; CAPI then links Machine and Node by it.
+//
+// The VM and the `<machine>-userdata` Secret have names anyone with write
+// access to the namespace could take first. Neither is adopted, written or
+// deleted unless it has a controller ownerReference to this KvmMachine (by
+// uid); otherwise a condition and a Warning event say which object is in the
+// way, and deletion leaves it where it is.
 import type { KvmCluster } from '../api/generated/ironplane/v1alpha1/kvmcluster.js';
 import type { KvmMachine } from '../api/generated/ironplane/v1alpha1/kvmmachine.js';
 import { CAPI_SECRET_TYPE, CLUSTER_NAME_LABEL, CONTROL_PLANE_LABEL, pausedReason, Reasons, type Cluster, type Machine } from '../capi/contract.js';
 import { TenantNotReady, type Secret, type TenantClients } from '../capi/tenant.js';
 import { machineOwners } from '../capi/owners.js';
 import { bootstrapUserData } from '../capi/userdata.js';
+import { notControlledBy } from '../capi/ownership.js';
 import { isAlreadyExists, type Client } from '../kit/client.js';
+import { jsonEqual } from '../kit/patch.js';
 import type { Result } from '../kit/controller.js';
 import type { EventRecorder } from '../kit/events.js';
 import type { Informer } from '../kit/informer.js';
@@ -57,6 +65,15 @@ interface Node extends KubeObject {
   spec?: { providerID?: string };
 }
 
+export const MachineReasons = {
+  /** A VirtualMachine of this KvmMachine's name exists and is not controlled by it. */
+  VirtualMachineNotOwned: 'VirtualMachineNotOwned',
+  /** The `<machine>-userdata` Secret exists and is not controlled by this KvmMachine. */
+  UserDataSecretNotOwned: 'UserDataSecretNotOwned',
+  /** A spec the CRD schema could not refuse (e.g. a PVC source in another namespace). */
+  InvalidSpec: 'InvalidSpec',
+} as const;
+
 /** Run strategies under which KubeVirt replaces a failed VMI by itself: a failure is not terminal. */
 const RESTARTING_RUN_STRATEGIES = new Set(['Always', 'RerunOnFailure']);
 
@@ -71,6 +88,13 @@ const TERMINAL_VM_STATUSES = new Set(['ErrImagePull', 'ImagePullBackOff', 'Error
 
 export function kvmMachineReconciler(deps: { client: Client; caches: KvmMachineCaches; tenants: TenantClients; recorder?: EventRecorder }) {
   const { client, caches, tenants } = deps;
+
+  /** A Warning event, once per change of what the condition of that type says. */
+  const warnOnce = (scope: Scope<KvmMachine, Ctx>, type: string, reason: string, message: string) => {
+    const before = scope.original.status?.conditions?.find((c) => c.type === type);
+    if (before?.reason !== reason || before.message !== message) void deps.recorder?.event(scope.obj, 'Warning', reason, message);
+  };
+  const owner = (m: KvmMachine) => ({ kind: 'KvmMachine', uid: m.metadata.uid! });
 
   const fail = (scope: Scope<KvmMachine, Ctx>, reason: string, message: string) => {
     // The v1beta1 failure fields are what existing MachineHealthChecks and
@@ -105,7 +129,9 @@ export function kvmMachineReconciler(deps: { client: Client; caches: KvmMachineC
 
       const problems = specProblems(m);
       if (problems.length) {
-        scope.setCondition({ type: Conditions.VirtualMachineReady, status: false, reason: 'InvalidSpec', message: problems.join('; ') });
+        const message = problems.join('; ');
+        warnOnce(scope, Conditions.VirtualMachineReady, MachineReasons.InvalidSpec, message);
+        scope.setCondition({ type: Conditions.VirtualMachineReady, status: false, reason: MachineReasons.InvalidSpec, message });
         return;
       }
 
@@ -123,14 +149,18 @@ export function kvmMachineReconciler(deps: { client: Client; caches: KvmMachineC
       }
 
       // 2. Bootstrap data, copied into our own Secret with the providerID added.
-      const vm = caches.vms.get(`${ns}/${name}`);
+      let vm = caches.vms.get(`${ns}/${name}`);
       if (!vm) {
         const dataSecretName = machine.spec.bootstrap.dataSecretName;
         if (!dataSecretName) {
           scope.setCondition({ type: Conditions.VirtualMachineReady, status: false, reason: Reasons.WaitingForBootstrapData, message: 'waiting for the bootstrap provider to set Machine spec.bootstrap.dataSecretName' });
           return;
         }
-        const ready = await ensureUserData(scope, dataSecretName, providerID, clusterName);
+        // The cache holds only VMs with our label: one without it may hold the name.
+        vm = await client.tryGet<VirtualMachine>(VirtualMachines, name, ns);
+      }
+      if (!vm) {
+        const ready = await ensureUserData(scope, machine.spec.bootstrap.dataSecretName!, providerID, clusterName);
         if (ready === 'missing') return { requeueAfterMs: BOOTSTRAP_SECRET_RETRY_MS };
         if (ready !== 'ok') return;
         // 3. The VM.
@@ -144,18 +174,22 @@ export function kvmMachineReconciler(deps: { client: Client; caches: KvmMachineC
           ...(kvmCluster.spec?.failureDomains?.nodeSelector ? { nodeSelector: kvmCluster.spec.failureDomains.nodeSelector } : {}),
         });
         try {
+          // A create, never an apply: it fails instead of taking over a VM that appeared meanwhile.
           await client.create(VirtualMachines, rendered);
           void deps.recorder?.event(m, 'Normal', 'VirtualMachineCreated', `created VirtualMachine ${name}`);
         } catch (e) {
-          // Created by an earlier run whose cache we have not seen yet: fine.
           if (!isAlreadyExists(e)) throw e;
+          throw new Error(`VirtualMachine ${ns}/${name} appeared while it was being created; its owner is checked on the retry`);
         }
         m.status = { ...m.status, virtualMachine: name };
         scope.setCondition({ type: Conditions.VirtualMachineReady, status: false, reason: 'VirtualMachineCreated', message: `VirtualMachine ${name} created, waiting for it to start` });
         return;
       }
-      if (!vm.metadata?.ownerReferences?.some((o) => o.kind === 'KvmMachine' && o.uid === m.metadata.uid)) {
-        scope.setCondition({ type: Conditions.VirtualMachineReady, status: false, reason: 'VirtualMachineNotOwned', message: `VirtualMachine ${ns}/${name} exists but does not belong to this KvmMachine; delete or rename it` });
+      const notOurs = notControlledBy(vm, owner(m));
+      if (notOurs) {
+        const message = `VirtualMachine ${ns}/${name} exists and does not belong to this KvmMachine: ${notOurs}; it is left untouched`;
+        warnOnce(scope, Conditions.VirtualMachineReady, MachineReasons.VirtualMachineNotOwned, message);
+        scope.setCondition({ type: Conditions.VirtualMachineReady, status: false, reason: MachineReasons.VirtualMachineNotOwned, message });
         return;
       }
       m.status = { ...m.status, virtualMachine: name };
@@ -221,24 +255,37 @@ export function kvmMachineReconciler(deps: { client: Client; caches: KvmMachineC
       const m = scope.obj;
       const ns = m.metadata.namespace!;
       const name = m.metadata.name!;
-      const vm = caches.vms.get(`${ns}/${name}`);
-      const owned = vm?.metadata?.ownerReferences?.some((o) => o.kind === 'KvmMachine' && o.uid === m.metadata.uid);
-      if (vm && owned) {
-        if (!vm.metadata?.deletionTimestamp) await client.delete(VirtualMachines, name, ns, { propagationPolicy: 'Foreground' });
+      const vm = caches.vms.get(`${ns}/${name}`) ?? (await client.tryGet<VirtualMachine>(VirtualMachines, name, ns));
+      const notOurs = vm && notControlledBy(vm, owner(m));
+      if (vm && !notOurs) {
+        // The uid precondition: a VM that replaced ours since it was read is not deleted.
+        if (!vm.metadata?.deletionTimestamp) await client.delete(VirtualMachines, name, ns, { propagationPolicy: 'Foreground', uid: vm.metadata!.uid! });
         scope.setCondition({ type: Conditions.VirtualMachineReady, status: false, reason: Reasons.Deleting, message: `waiting for VirtualMachine ${name} to be deleted` });
         return;
       }
-      if (caches.vmis.get(`${ns}/${name}`)) {
+      if (notOurs) void deps.recorder?.event(m, 'Warning', MachineReasons.VirtualMachineNotOwned, `VirtualMachine ${ns}/${name} does not belong to this KvmMachine: ${notOurs}; it is left in place`);
+      // Our VM's instance, still stopping; the instance of a VM that is not ours is not waited for.
+      const vmi = caches.vmis.get(`${ns}/${name}`);
+      if (vmi && !(vm && vmi.metadata?.ownerReferences?.some((r) => r.uid === vm.metadata?.uid))) {
         scope.setCondition({ type: Conditions.VirtualMachineReady, status: false, reason: Reasons.Deleting, message: `waiting for VirtualMachineInstance ${name} to stop` });
         return;
       }
-      await client.delete(Secrets, userDataSecretName(name), ns);
+      const secretName = userDataSecretName(name);
+      const secret = await client.tryGet<Secret>(Secrets, secretName, ns);
+      if (secret) {
+        const why = notControlledBy(secret, owner(m));
+        if (why) void deps.recorder?.event(m, 'Warning', MachineReasons.UserDataSecretNotOwned, `Secret ${ns}/${secretName} does not belong to this KvmMachine: ${why}; it is left in place`);
+        else await client.delete(Secrets, secretName, ns, { uid: secret.metadata!.uid! });
+      }
       scope.removeFinalizer();
     },
   });
 
-  /** Writes `<name>-userdata`; otherwise sets a condition saying why the bootstrap data is not usable (yet). */
-  async function ensureUserData(scope: Scope<KvmMachine, Ctx>, dataSecretName: string, providerID: string, clusterName: string): Promise<'ok' | 'missing' | 'invalid'> {
+  /**
+   * Writes `<name>-userdata`; otherwise sets a condition saying why the
+   * bootstrap data is not usable (yet), or that a Secret of that name is not ours.
+   */
+  async function ensureUserData(scope: Scope<KvmMachine, Ctx>, dataSecretName: string, providerID: string, clusterName: string): Promise<'ok' | 'missing' | 'invalid' | 'notOwned'> {
     const m = scope.obj;
     const ns = m.metadata.namespace!;
     const data = await bootstrapUserData(client, ns, dataSecretName, providerID);
@@ -256,8 +303,29 @@ export function kvmMachineReconciler(deps: { client: Client; caches: KvmMachineC
       type: CAPI_SECRET_TYPE,
       data: { userdata: Buffer.from(data.userdata).toString('base64') },
     };
-    // Server-side apply: creates it, or converges a copy left by a run that died mid-way.
-    await client.apply(Secrets, secret, { force: true });
+    const name = secret.metadata!.name!;
+    const live = await client.tryGet<Secret>(Secrets, name, ns);
+    if (!live) {
+      try {
+        await client.create(Secrets, secret);
+      } catch (e) {
+        if (!isAlreadyExists(e)) throw e;
+        throw new Error(`Secret ${ns}/${name} appeared while it was being created; its owner is checked on the retry`);
+      }
+      return 'ok';
+    }
+    const why = notControlledBy(live, owner(m));
+    if (why) {
+      const message = `Secret ${ns}/${name} exists and does not belong to this KvmMachine: ${why}; it is left untouched`;
+      warnOnce(scope, Conditions.VirtualMachineReady, MachineReasons.UserDataSecretNotOwned, message);
+      scope.setCondition({ type: Conditions.VirtualMachineReady, status: false, reason: MachineReasons.UserDataSecretNotOwned, message });
+      return 'notOwned';
+    }
+    // Ours, left by a run that died mid-way: converge it, this very object only (its resourceVersion).
+    const labelsAgree = Object.entries(secret.metadata!.labels!).every(([k, v]) => live.metadata?.labels?.[k] === v);
+    if (!labelsAgree || live.type !== secret.type || !jsonEqual(live.data, secret.data)) {
+      await client.apply(Secrets, { ...secret, metadata: { ...secret.metadata, resourceVersion: live.metadata!.resourceVersion! } }, { force: true });
+    }
     return 'ok';
   }
 }

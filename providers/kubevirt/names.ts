@@ -1,7 +1,7 @@
 // Names and labels of what the KubeVirt provider creates. Deterministic, so
 // that a manager that dies mid-create finds its own objects again instead of
 // making new ones.
-import { createHash } from 'node:crypto';
+import { hashedName } from '../capi/ownership.js';
 
 export const GROUP = 'infrastructure.ironplane.dev';
 export const VERSION = 'v1alpha1';
@@ -14,9 +14,15 @@ export const KVM_CLUSTER_FINALIZER = 'kvmcluster.infrastructure.ironplane.dev';
 export const KVM_MACHINE_LABEL = 'infrastructure.ironplane.dev/kvm-machine';
 /** On VMs: worker or control-plane. */
 export const ROLE_LABEL = 'infrastructure.ironplane.dev/role';
-/** On the cluster-scoped Vpc and Subnet, which cannot have a namespaced owner. */
+/**
+ * On the cluster-scoped Vpc and Subnet, which cannot have a namespaced
+ * owner: the KvmCluster they were made for, by name, namespace and uid. All
+ * three must match before the provider changes or deletes one.
+ */
 export const KVM_CLUSTER_LABEL = 'infrastructure.ironplane.dev/kvm-cluster';
 export const KVM_CLUSTER_NAMESPACE_LABEL = 'infrastructure.ironplane.dev/kvm-cluster-namespace';
+export const KVM_CLUSTER_UID_LABEL = 'infrastructure.ironplane.dev/kvm-cluster-uid';
+export const KVM_CLUSTER_OWNER_LABELS = { name: KVM_CLUSTER_LABEL, namespace: KVM_CLUSTER_NAMESPACE_LABEL, uid: KVM_CLUSTER_UID_LABEL } as const;
 
 /** kube-OVN attaches a VM's pod network to this Subnet. */
 export const LOGICAL_SWITCH_ANNOTATION = 'ovn.kubernetes.io/logical_switch';
@@ -34,14 +40,14 @@ export function userDataSecretName(kvmMachine: string): string {
 }
 
 /**
- * A cluster-scoped name for a namespaced cluster: "<namespace>-<name>",
- * shortened with a hash when it would not fit a DNS label.
+ * The cluster-scoped name of a KvmCluster's Vpc and Subnet: a DNS label of
+ * "<namespace>-<name>" cut to fit, then a hash of "<namespace>/<name>". The
+ * hash is always there: "<namespace>-<name>" alone is ambiguous (team +
+ * a-alpha and team-a + alpha), "<namespace>/<name>" is not, since neither
+ * part can hold a '/'.
  */
 export function tenantNetworkName(namespace: string, cluster: string): string {
-  const full = `${namespace}-${cluster}`;
-  if (full.length <= 63) return full;
-  const hash = createHash('sha256').update(`${namespace}/${cluster}`).digest('hex').slice(0, 10);
-  return `${full.slice(0, 52).replace(/-+$/, '')}-${hash}`;
+  return hashedName(`${namespace}-${cluster}`, `${namespace}/${cluster}`);
 }
 
 /** The guest hostname and tenant Node name (shared by every infrastructure provider). */

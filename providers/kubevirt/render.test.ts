@@ -100,11 +100,36 @@ describe('specProblems', () => {
 });
 
 describe('names and addresses', () => {
-  it('should keep cluster-scoped network names within a DNS label, distinct per namespace', () => {
-    expect(tenantNetworkName('team-a', 'c1')).toBe('team-a-c1');
-    const long = tenantNetworkName('a'.repeat(40), 'b'.repeat(40));
-    expect(long.length).toBeLessThanOrEqual(63);
-    expect(long).not.toBe(tenantNetworkName('a'.repeat(40), 'b'.repeat(39) + 'c'));
+  const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+
+  it('given team/a-alpha and team-a/alpha, should give the two clusters different network names', () => {
+    const a = tenantNetworkName('team', 'a-alpha');
+    const b = tenantNetworkName('team-a', 'alpha');
+    expect(a).not.toBe(b);
+    // Both stay readable: the namespace and name lead, the hash of namespace/name follows.
+    expect(a).toMatch(/^team-a-alpha-[0-9a-f]{16}$/);
+    expect(b).toMatch(/^team-a-alpha-[0-9a-f]{16}$/);
+  });
+
+  it('should be deterministic, so that a restarted manager finds its network again', () => {
+    expect(tenantNetworkName('team-a', 'c1')).toBe(tenantNetworkName('team-a', 'c1'));
+    expect(tenantNetworkName('team-a', 'c1')).toBe('team-a-c1-21c2215f5b49e375');
+  });
+
+  it.each([
+    ['short names', 'team-a', 'c1'],
+    ['a long namespace and cluster', 'a'.repeat(63), 'b'.repeat(63)],
+    ['a cluster name with dots (a DNS subdomain)', 'team-a', 'prod.eu-west.cluster'],
+    ['names cut right after a dash', 'n'.repeat(45), 'c'.repeat(10)],
+    ['a cluster name of 253 characters', 'team-a', `${'x'.repeat(120)}.${'y'.repeat(132)}`],
+  ])('given %s, should be a DNS label of at most 63 characters', (_what, ns, name) => {
+    const n = tenantNetworkName(ns, name);
+    expect(n.length).toBeLessThanOrEqual(63);
+    expect(n).toMatch(DNS_LABEL);
+  });
+
+  it('given long names that agree in their first 46 characters, should still tell them apart', () => {
+    expect(tenantNetworkName('a'.repeat(40), 'b'.repeat(40))).not.toBe(tenantNetworkName('a'.repeat(40), 'b'.repeat(39) + 'c'));
     expect(hostnameFor('x'.repeat(80)).length).toBeLessThanOrEqual(63);
   });
 
@@ -123,14 +148,19 @@ describe('KvmCluster network', () => {
   const kc = {
     apiVersion: 'infrastructure.ironplane.dev/v1alpha1' as const,
     kind: 'KvmCluster' as const,
-    metadata: { name: 'alpha', namespace: 'team-a' },
+    metadata: { name: 'alpha', namespace: 'team-a', uid: 'uid-alpha' },
     spec: { network: { nodeCIDR: '10.10.0.0/24', natOutgoing: true, excludeIPs: ['10.10.0.2..10.10.0.9'] } },
   };
 
-  it('should render a Vpc and a Subnet named after namespace and cluster, labelled back to the KvmCluster', () => {
+  it('should render a Vpc and a Subnet named after namespace and cluster, labelled back to the KvmCluster by name, namespace and uid', () => {
     const { vpc, subnet } = renderNetwork(kc);
-    expect(vpc.metadata).toEqual({ name: 'team-a-alpha', labels: { 'infrastructure.ironplane.dev/kvm-cluster': 'alpha', 'infrastructure.ironplane.dev/kvm-cluster-namespace': 'team-a' } });
-    expect(subnet.spec).toEqual({ vpc: 'team-a-alpha', cidrBlock: '10.10.0.0/24', protocol: 'IPv4', provider: 'ovn', natOutgoing: true, excludeIps: ['10.10.0.2..10.10.0.9'] });
+    const name = tenantNetworkName('team-a', 'alpha');
+    expect(vpc.metadata).toEqual({
+      name,
+      labels: { 'infrastructure.ironplane.dev/kvm-cluster': 'alpha', 'infrastructure.ironplane.dev/kvm-cluster-namespace': 'team-a', 'infrastructure.ironplane.dev/kvm-cluster-uid': 'uid-alpha' },
+    });
+    expect(subnet.metadata?.name).toBe(name);
+    expect(subnet.spec).toEqual({ vpc: name, cidrBlock: '10.10.0.0/24', protocol: 'IPv4', provider: 'ovn', natOutgoing: true, excludeIps: ['10.10.0.2..10.10.0.9'] });
   });
 
   it('covers() should accept fields kube-OVN added and refuse a changed field of ours', () => {

@@ -66,7 +66,7 @@ export function setupKubevirt(mgr: Manager, opts: KubevirtOptions): { tenants: T
     .watch(vmis, byMachineLabel);
 
   // KvmCluster controller.
-  const clusterCtl = new Controller({ name: 'kvmcluster', reconcile: kvmClusterReconciler({ client, caches: { kvmClusters, clusters, kvmMachines, vpcs, subnets, nodes } }), ...common });
+  const clusterCtl = new Controller({ name: 'kvmcluster', reconcile: kvmClusterReconciler({ client, caches: { kvmClusters, clusters, kvmMachines, vpcs, subnets, nodes }, recorder }), ...common });
   const byClusterLabel = (o: KubeObject) => {
     const name = o.metadata?.labels?.[KVM_CLUSTER_LABEL];
     const ns = o.metadata?.labels?.[KVM_CLUSTER_NAMESPACE_LABEL];
