@@ -365,6 +365,15 @@ describe('consumerOf and isConsumedBy', () => {
     expect(isConsumedBy(h, 'team-b', 'm1')).toBe(false);
     expect(isConsumedBy(h, 'team-a', 'm2')).toBe(false);
   });
+
+  it('isConsumedBy with a uid should refuse a claim made for an earlier MetalMachine of the same name', () => {
+    const h = withRef({ ...mmRef('m1'), uid: 'uid-old' });
+    expect(isConsumedBy(h, 'team-a', 'm1', 'uid-old')).toBe(true);
+    expect(isConsumedBy(h, 'team-a', 'm1', 'uid-new')).toBe(false);
+    // A consumerRef without a uid is taken at its name.
+    const { uid: _none, ...withoutUid } = mmRef('m1');
+    expect(isConsumedBy(withRef(withoutUid), 'team-a', 'm1', 'uid-new')).toBe(true);
+  });
 });
 
 function policy(name: string, namespace: string, hostClaimNamespaces?: NonNullable<HostDeployPolicy['spec']>['hostClaimNamespaces']): HostDeployPolicy {

@@ -108,9 +108,17 @@ export function consumerOf(h: Host): { namespace: string; name: string } | undef
   return { namespace: c.namespace ?? h.metadata?.namespace ?? '', name: c.name };
 }
 
-export function isConsumedBy(h: Host, namespace: string, name: string): boolean {
+/**
+ * Whether the host is claimed by that MetalMachine. With `uid`, a consumerRef
+ * carrying another uid (an earlier MetalMachine of the same name) is not
+ * the machine's; one without a uid is taken at its name (every claim of
+ * ours writes the uid).
+ */
+export function isConsumedBy(h: Host, namespace: string, name: string, uid?: string): boolean {
   const c = consumerOf(h);
-  return c?.namespace === namespace && c.name === name;
+  if (c?.namespace !== namespace || c.name !== name) return false;
+  const claimedUid = h.spec?.consumerRef?.uid;
+  return !uid || !claimedUid || claimedUid === uid;
 }
 
 export interface LabelSelector {

@@ -15,6 +15,15 @@
 // Deletion runs backwards: clear the image (BMO deprovisions and cleans) →
 // wait for available → release (consumerRef and data refs cleared) → delete
 // the Secrets → drop the finalizer.
+//
+// Nothing that is not provably this machine's is written or deleted. A host
+// is patched only while a fresh read shows its consumerRef naming this
+// MetalMachine (uid included), with that read's resourceVersion; a host
+// claimed by anyone else is never given data, deprovisioned or released.
+// The data Secrets may sit in a pool namespace others write to: each carries
+// this MetalMachine's name, namespace and uid as labels, and one of our
+// names without them is neither overwritten nor deleted (HostProvisioned
+// False, DataSecretNotOwned, and a Warning event).
 import type { HostDeployPolicy } from '../api/generated/metal3/v1alpha1/hostdeploypolicy.js';
 import type { MetalCluster } from '../api/generated/ironplane/v1alpha1/metalcluster.js';
 import type { MetalMachine } from '../api/generated/ironplane/v1alpha1/metalmachine.js';
@@ -23,7 +32,8 @@ import { CAPI_SECRET_TYPE, CLUSTER_NAME_LABEL, hostnameFor, pausedReason, Reason
 import type { Secret } from '../capi/tenant.js';
 import { machineOwners } from '../capi/owners.js';
 import { bootstrapUserData } from '../capi/userdata.js';
-import { isConflict, isNotFound, type Client } from '../kit/client.js';
+import { notMarkedFor, ownerLabels, type Owner } from '../capi/ownership.js';
+import { isAlreadyExists, isConflict, isNotFound, type Client } from '../kit/client.js';
 import type { Result } from '../kit/controller.js';
 import type { EventRecorder } from '../kit/events.js';
 import type { Informer } from '../kit/informer.js';
@@ -38,8 +48,7 @@ import {
   dataSecretName,
   DEFAULT_ZONE_LABEL,
   METAL_MACHINE_FINALIZER,
-  METAL_MACHINE_LABEL,
-  METAL_MACHINE_NAMESPACE_LABEL,
+  METAL_MACHINE_OWNER_LABELS,
   NODE_REUSE_LABEL,
   nodeReuseValue,
   providerIDFor,
@@ -61,6 +70,20 @@ export const Conditions = {
  * look again after this long.
  */
 export const BOOTSTRAP_SECRET_RETRY_MS = 10_000;
+
+/**
+ * A data Secret name held by someone else is looked at again after this
+ * long: Secrets are not watched, and its removal by an operator should not
+ * need a restart.
+ */
+export const NAME_TAKEN_RETRY_MS = 60_000;
+
+export const MachineReasons = {
+  /** A data Secret of this machine's name exists next to the host and is not this MetalMachine's. */
+  DataSecretNotOwned: 'DataSecretNotOwned',
+  /** The host the status names is gone or claimed by someone else. */
+  HostLost: 'HostLost',
+} as const;
 
 /** How many candidate hosts one reconcile tries before backing off, when others keep winning the race. */
 const CLAIM_ATTEMPTS = 5;
@@ -119,6 +142,11 @@ const pascal = (s: string) =>
     .map((w) => w[0]!.toUpperCase() + w.slice(1))
     .join('') || 'Unknown';
 
+/** The MetalMachine as the owner its data Secrets are marked for. */
+export function ownerOf(m: MetalMachine): Owner {
+  return { kind: 'MetalMachine', namespace: m.metadata.namespace!, name: m.metadata.name!, uid: m.metadata.uid! };
+}
+
 /** True when the host spec already carries everything desired. */
 function hostHas(host: Host, want: DesiredHostSpec): boolean {
   const s = host.spec ?? {};
@@ -156,23 +184,40 @@ export function metalMachineReconciler(deps: { client: Client; caches: MetalMach
   async function findHost(m: MetalMachine): Promise<Host | 'lost' | undefined> {
     const ns = m.metadata.namespace!;
     const name = m.metadata.name!;
+    const uid = m.metadata.uid;
     const key = `${ns}/${name}`;
     const pending = claims.hostOf(key);
     const named = m.status?.host ? `${m.status.host.namespace}/${m.status.host.name}` : pending;
     if (named) {
       const cached = caches.hosts.get(named);
-      if (cached && isConsumedBy(cached, ns, name)) {
+      if (cached && isConsumedBy(cached, ns, name, uid)) {
         claims.forget(key);
         return cached;
       }
       // The cache may lag behind our own claim: ask the apiserver.
       const [hns, hname] = named.split('/') as [string, string];
       const live = await client.tryGet<Host>(BareMetalHosts, hname, hns);
-      if (live && isConsumedBy(live, ns, name)) return slimHost(live);
+      if (live && isConsumedBy(live, ns, name, uid)) return slimHost(live);
       claims.forget(key);
       if (m.status?.host) return 'lost';
     }
-    return caches.hosts.list((h) => isConsumedBy(h, ns, name))[0];
+    return caches.hosts.list((h) => isConsumedBy(h, ns, name, uid))[0];
+  }
+
+  /**
+   * Merge-patches the host only while it is this machine's: a fresh read
+   * must show the consumerRef naming this MetalMachine, and the patch
+   * carries that read's resourceVersion, so a release or another claim in
+   * between makes it fail (409) instead of landing on someone else's host.
+   * False when the host is gone or no longer this machine's.
+   */
+  async function patchOwnHost(m: MetalMachine, host: Host, patch: { metadata?: Record<string, unknown>; spec?: Record<string, unknown> }): Promise<boolean> {
+    const hostNs = host.metadata!.namespace!;
+    const hostName = host.metadata!.name!;
+    const live = await client.tryGet<Host>(BareMetalHosts, hostName, hostNs);
+    if (!live || !isConsumedBy(live, m.metadata.namespace!, m.metadata.name!, m.metadata.uid)) return false;
+    await client.mergePatch(BareMetalHosts, hostName, hostNs, { ...patch, metadata: { ...patch.metadata, resourceVersion: live.metadata!.resourceVersion } });
+    return true;
   }
 
   return objectReconciler<MetalMachine, Ctx>({
@@ -212,7 +257,7 @@ export function metalMachineReconciler(deps: { client: Client; caches: MetalMach
       let host: Host | undefined;
       const found = await findHost(m);
       if (found === 'lost') {
-        fail(scope, Conditions.HostClaimed, 'HostLost', `BareMetalHost ${m.status!.host!.namespace}/${m.status!.host!.name} was deleted or released by someone else; delete this Machine to replace it`);
+        fail(scope, Conditions.HostClaimed, MachineReasons.HostLost, `BareMetalHost ${m.status!.host!.namespace}/${m.status!.host!.name} was deleted or released by someone else; delete this Machine to replace it`);
         return;
       }
       host = found;
@@ -272,12 +317,22 @@ export function metalMachineReconciler(deps: { client: Client; caches: MetalMach
           return;
         }
         const hostname = hostnameFor(name);
-        await writeData(m, host, clusterName, {
+        const taken = await writeData(m, host, clusterName, {
           userdata: { userData: userdata.userdata },
           metadata: { metaData: renderMetaData({ hostname, providerID, machine: name, machineNamespace: ns, cluster: clusterName }) },
           ...(networkData ? { networkdata: { networkData } } : {}),
         });
-        await client.mergePatch(BareMetalHosts, hostName, hostNs, { spec: want });
+        if (taken) {
+          const message = `${taken}; it is left untouched, and BareMetalHost ${hostNs}/${hostName} is not given an image until the name is free`;
+          const before = scope.original.status?.conditions?.find((c) => c.type === Conditions.HostProvisioned);
+          if (before?.reason !== MachineReasons.DataSecretNotOwned || before.message !== message) void deps.recorder?.event(m, 'Warning', MachineReasons.DataSecretNotOwned, message);
+          scope.setCondition({ type: Conditions.HostProvisioned, status: false, reason: MachineReasons.DataSecretNotOwned, message });
+          return { requeueAfterMs: NAME_TAKEN_RETRY_MS };
+        }
+        if (!(await patchOwnHost(m, host, { spec: { ...want } }))) {
+          fail(scope, Conditions.HostClaimed, MachineReasons.HostLost, `BareMetalHost ${hostNs}/${hostName} was deleted or released by someone else before it was given an image; delete this Machine to replace it`);
+          return;
+        }
         void deps.recorder?.event(m, 'Normal', 'HostProvisioning', `provisioning BareMetalHost ${hostNs}/${hostName} with ${want.image.url}`);
         scope.setCondition({ type: Conditions.HostProvisioned, status: false, reason: 'ProvisioningRequested', message: `BareMetalHost ${hostNs}/${hostName} was given image ${want.image.url}` });
         return;
@@ -309,6 +364,10 @@ export function metalMachineReconciler(deps: { client: Client; caches: MetalMach
       const ns = m.metadata.namespace!;
       const name = m.metadata.name!;
       const found = await findHost(m);
+      if (found === 'lost') {
+        // Claimed by someone else now, or gone: never deprovisioned or released by us.
+        void deps.recorder?.event(m, 'Warning', MachineReasons.HostLost, `BareMetalHost ${m.status!.host!.namespace}/${m.status!.host!.name} is gone or no longer claimed by this MetalMachine; it is left as it is`);
+      }
       const host = found === 'lost' ? undefined : found;
       if (host) {
         const hostNs = host.metadata!.namespace!;
@@ -316,8 +375,10 @@ export function metalMachineReconciler(deps: { client: Client; caches: MetalMach
         const state = host.status?.provisioning?.state ?? '';
         // a. Take the image away: BMO deprovisions, cleaning as the machine asks.
         if (host.spec?.image || host.spec?.customDeploy) {
-          await client.mergePatch(BareMetalHosts, hostName, hostNs, { spec: { image: null, customDeploy: null, automatedCleaningMode: m.spec?.automatedCleaningMode ?? 'metadata' } });
-          scope.setCondition({ type: Conditions.HostProvisioned, status: false, reason: 'Deprovisioning', message: `deprovisioning BareMetalHost ${hostNs}/${hostName}` });
+          if (await patchOwnHost(m, host, { spec: { image: null, customDeploy: null, automatedCleaningMode: m.spec?.automatedCleaningMode ?? 'metadata' } })) {
+            scope.setCondition({ type: Conditions.HostProvisioned, status: false, reason: 'Deprovisioning', message: `deprovisioning BareMetalHost ${hostNs}/${hostName}` });
+          }
+          // Not ours any more: the next reconcile finds no host of ours.
           return;
         }
         // b. Wait until it is wiped and available again.
@@ -327,15 +388,16 @@ export function metalMachineReconciler(deps: { client: Client; caches: MetalMach
         }
         // c. Release it; label it for the next machine of the same template.
         const reuse = nodeReuseOf(m);
-        await client.mergePatch(BareMetalHosts, hostName, hostNs, {
+        const released = await patchOwnHost(m, host, {
           ...(reuse ? { metadata: { labels: { [NODE_REUSE_LABEL]: reuse } } } : {}),
           spec: { consumerRef: null, userData: null, metaData: null, networkData: null, online: false },
         });
+        if (!released) return; // no longer ours: the next reconcile finds no host of ours
         void deps.recorder?.event(m, 'Normal', 'HostReleased', `released BareMetalHost ${hostNs}/${hostName}`);
       }
-      // d. The data Secrets: where the status says the host was, or our own namespace.
+      // d. The data Secrets: where the status says the host was, or where the host is.
       const hostNs = m.status?.host?.namespace ?? host?.metadata?.namespace;
-      if (hostNs) for (const kind of ['userdata', 'metadata', 'networkdata'] as DataKind[]) await client.delete(Secrets, dataSecretName(ns, name, hostNs, kind), hostNs);
+      if (hostNs) await deleteData(m, hostNs);
       claims.forget(`${ns}/${name}`);
       scope.removeFinalizer();
     },
@@ -392,26 +454,67 @@ export function metalMachineReconciler(deps: { client: Client; caches: MetalMach
     throw new Error(`lost the race for ${Math.min(options.length, CLAIM_ATTEMPTS)} hosts; retrying with a fresher cache`);
   }
 
-  /** Applies the data Secrets next to the host, owned by it (owners cannot cross namespaces). */
-  async function writeData(m: MetalMachine, host: Host, clusterName: string, data: Partial<Record<DataKind, Record<string, string>>>): Promise<void> {
-    const ns = m.metadata.namespace!;
-    const name = m.metadata.name!;
+  /**
+   * Writes the data Secrets next to the host, owned by it for garbage
+   * collection (owner references cannot cross namespaces) and marked with
+   * this MetalMachine's labels. Returns why a name is taken, writing
+   * nothing, when a Secret of one of our names is not this machine's.
+   */
+  async function writeData(m: MetalMachine, host: Host, clusterName: string, data: Partial<Record<DataKind, Record<string, string>>>): Promise<string | undefined> {
+    const owner = ownerOf(m);
     const hostNs = host.metadata!.namespace!;
-    for (const [kind, content] of Object.entries(data) as [DataKind, Record<string, string>][]) {
-      const secret: Secret = {
-        apiVersion: 'v1',
-        kind: 'Secret',
-        metadata: {
-          name: dataSecretName(ns, name, hostNs, kind),
-          namespace: hostNs,
-          labels: { [CLUSTER_NAME_LABEL]: clusterName, [METAL_MACHINE_LABEL]: name, [METAL_MACHINE_NAMESPACE_LABEL]: ns },
-          ownerReferences: [{ apiVersion: BMH_API_VERSION, kind: 'BareMetalHost', name: host.metadata!.name!, uid: host.metadata!.uid! }],
-        },
-        type: CAPI_SECRET_TYPE,
-        data: Object.fromEntries(Object.entries(content).map(([k, v]) => [k, Buffer.from(v).toString('base64')])),
-      };
-      await client.apply(Secrets, secret, { force: true });
+    const wanted = (Object.entries(data) as [DataKind, Record<string, string>][]).map(([kind, content]): Secret => ({
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: {
+        name: dataSecretName(owner.namespace, owner.name, kind),
+        namespace: hostNs,
+        labels: { [CLUSTER_NAME_LABEL]: clusterName, ...ownerLabels(METAL_MACHINE_OWNER_LABELS, owner) },
+        ownerReferences: [{ apiVersion: BMH_API_VERSION, kind: 'BareMetalHost', name: host.metadata!.name!, uid: host.metadata!.uid! }],
+      },
+      type: CAPI_SECRET_TYPE,
+      data: Object.fromEntries(Object.entries(content).map(([k, v]) => [k, Buffer.from(v).toString('base64')])),
+    }));
+    // Every name is checked before any is written: nothing is half-written.
+    const live = await Promise.all(wanted.map((w) => client.tryGet<Secret>(Secrets, w.metadata!.name!, hostNs)));
+    for (const [i, l] of live.entries()) {
+      const why = l && notMarkedFor(l, METAL_MACHINE_OWNER_LABELS, owner);
+      if (why) return `Secret ${hostNs}/${wanted[i]!.metadata!.name} exists and does not belong to this MetalMachine: ${why}`;
+    }
+    for (const [i, want] of wanted.entries()) {
+      const l = live[i];
+      if (!l) {
+        try {
+          // A create, never an apply: it fails instead of writing over a Secret that appeared meanwhile.
+          await client.create(Secrets, want);
+        } catch (e) {
+          if (!isAlreadyExists(e)) throw e;
+          throw new Error(`Secret ${hostNs}/${want.metadata!.name} appeared while it was being created; its owner is checked on the retry`);
+        }
+        continue;
+      }
+      // Ours, left by a run that died mid-way or rendered for an earlier
+      // host: converge this very object (its resourceVersion), not one that replaced it.
+      const same = jsonEqual(l.data, want.data) && jsonEqual(l.metadata?.ownerReferences, want.metadata!.ownerReferences) && Object.entries(want.metadata!.labels!).every(([k, v]) => l.metadata?.labels?.[k] === v);
+      if (!same) await client.apply(Secrets, { ...want, metadata: { ...want.metadata, resourceVersion: l.metadata!.resourceVersion! } }, { force: true });
+    }
+    return undefined;
+  }
+
+  /** Deletes the data Secrets that are this machine's; one of our names that is not is left, with a Warning event. */
+  async function deleteData(m: MetalMachine, hostNs: string): Promise<void> {
+    const owner = ownerOf(m);
+    for (const kind of ['userdata', 'metadata', 'networkdata'] as DataKind[]) {
+      const name = dataSecretName(owner.namespace, owner.name, kind);
+      const live = await client.tryGet<Secret>(Secrets, name, hostNs);
+      if (!live) continue;
+      const why = notMarkedFor(live, METAL_MACHINE_OWNER_LABELS, owner);
+      if (why) {
+        void deps.recorder?.event(m, 'Warning', MachineReasons.DataSecretNotOwned, `Secret ${hostNs}/${name} does not belong to this MetalMachine: ${why}; it is left in place`);
+        continue;
+      }
+      // The uid precondition: a Secret that replaced ours since it was read is not deleted.
+      await client.delete(Secrets, name, hostNs, { uid: live.metadata!.uid! });
     }
   }
 }
-

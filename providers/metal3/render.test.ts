@@ -84,26 +84,26 @@ function maskBits(mask: string): string {
 }
 
 describe('desiredHostSpec', () => {
-  it('given a host in the machine namespace, should name the data Secrets <machine>-<kind> there, without networkData when the machine has no network', () => {
+  it('given a host in the machine namespace, should name the data Secrets there, without networkData when the machine has no network', () => {
     const m = machine();
     expect(desiredHostSpec({ machine: m, host: host('team-a'), withNetworkData: Boolean(m.spec!.network) })).toEqual({
       online: true,
       image: { url: KAIROS },
-      userData: { name: 'tenant-a-md-0-x7k2p-userdata', namespace: 'team-a' },
-      metaData: { name: 'tenant-a-md-0-x7k2p-metadata', namespace: 'team-a' },
+      userData: { name: dataSecretName('team-a', 'tenant-a-md-0-x7k2p', 'userdata'), namespace: 'team-a' },
+      metaData: { name: dataSecretName('team-a', 'tenant-a-md-0-x7k2p', 'metadata'), namespace: 'team-a' },
       networkData: null,
       automatedCleaningMode: 'metadata',
     });
   });
 
-  it('given a host in a pool, should put the Secrets in the pool, prefixed by the machine namespace, with networkData when asked', () => {
+  it('given a host in a pool, should put the same-named Secrets in the pool, with networkData when asked', () => {
     const m = machine({ network: NETWORK, automatedCleaningMode: 'disabled' });
     expect(desiredHostSpec({ machine: m, host: host('pool-a'), withNetworkData: Boolean(m.spec!.network) })).toEqual({
       online: true,
       image: { url: KAIROS },
-      userData: { name: 'team-a.tenant-a-md-0-x7k2p-userdata', namespace: 'pool-a' },
-      metaData: { name: 'team-a.tenant-a-md-0-x7k2p-metadata', namespace: 'pool-a' },
-      networkData: { name: 'team-a.tenant-a-md-0-x7k2p-networkdata', namespace: 'pool-a' },
+      userData: { name: dataSecretName('team-a', 'tenant-a-md-0-x7k2p', 'userdata'), namespace: 'pool-a' },
+      metaData: { name: dataSecretName('team-a', 'tenant-a-md-0-x7k2p', 'metadata'), namespace: 'pool-a' },
+      networkData: { name: dataSecretName('team-a', 'tenant-a-md-0-x7k2p', 'networkdata'), namespace: 'pool-a' },
       automatedCleaningMode: 'disabled',
     });
   });
@@ -230,12 +230,28 @@ describe('names', () => {
     expect(providerIDFor('pool-a', 'node-07', 'tenant-a-md-0-x7k2p')).toBe('metal3://pool-a/node-07/tenant-a-md-0-x7k2p');
   });
 
-  it('dataSecretName should be <machine>-<kind> next to the machine, and <namespace>.<machine>-<kind> in a pool', () => {
-    expect(dataSecretName('team-a', 'm1', 'team-a', 'userdata')).toBe('m1-userdata');
-    expect(dataSecretName('team-a', 'm1', 'team-a', 'networkdata')).toBe('m1-networkdata');
-    expect(dataSecretName('team-a', 'm1', 'pool-a', 'metadata')).toBe('team-a.m1-metadata');
+  it('dataSecretName should be <namespace>.<machine>-<hash of namespace/machine>-<kind>, wherever the host is', () => {
+    expect(dataSecretName('team-a', 'm1', 'userdata')).toMatch(/^team-a\.m1-[0-9a-f]{16}-userdata$/);
+    expect(dataSecretName('team-a', 'm1', 'networkdata')).toBe(dataSecretName('team-a', 'm1', 'userdata').replace(/userdata$/, 'networkdata'));
+    // Deterministic: a manager that restarts finds its Secrets by the same names.
+    expect(dataSecretName('team-a', 'm1', 'metadata')).toBe(dataSecretName('team-a', 'm1', 'metadata'));
     // Two tenants with the same machine name never share a Secret in a pool.
-    expect(dataSecretName('team-b', 'm1', 'pool-a', 'metadata')).not.toBe(dataSecretName('team-a', 'm1', 'pool-a', 'metadata'));
+    expect(dataSecretName('team-b', 'm1', 'metadata')).not.toBe(dataSecretName('team-a', 'm1', 'metadata'));
+    // The readable part alone was ambiguous: machine "team-a.m1" in pool namespace pool-a and machine "m1" of
+    // team-a, whose host is in pool-a, both read "team-a.m1"; the hash of namespace/machine tells them apart.
+    expect(dataSecretName('pool-a', 'team-a.m1', 'userdata')).not.toBe(dataSecretName('team-a', 'm1', 'userdata'));
+  });
+
+  it('dataSecretName should fit a Secret name (253) for the longest machine names, and stay a DNS subdomain', () => {
+    const SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+    const long = `${'m'.repeat(120)}.${'n'.repeat(132)}`;
+    for (const kind of ['userdata', 'metadata', 'networkdata'] as const) {
+      const name = dataSecretName('n'.repeat(63), long, kind);
+      expect(name.length).toBeLessThanOrEqual(253);
+      expect(name).toMatch(SUBDOMAIN);
+      expect(name.endsWith(`-${kind}`)).toBe(true);
+    }
+    expect(dataSecretName('n'.repeat(63), long, 'userdata')).not.toBe(dataSecretName('n'.repeat(63), `${long.slice(0, -1)}x`, 'userdata'));
   });
 
   describe('nodeReuseValue', () => {

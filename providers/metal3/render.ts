@@ -42,7 +42,7 @@ export function desiredHostSpec({ machine, host, withNetworkData }: HostSpecInpu
   const ns = machine.metadata.namespace!;
   const name = machine.metadata.name!;
   const hostNs = host.metadata!.namespace!;
-  const ref = (kind: 'userdata' | 'metadata' | 'networkdata'): SecretRef => ({ name: dataSecretName(ns, name, hostNs, kind), namespace: hostNs });
+  const ref = (kind: 'userdata' | 'metadata' | 'networkdata'): SecretRef => ({ name: dataSecretName(ns, name, kind), namespace: hostNs });
   return {
     online: true,
     image: hostImage(machine.spec!.image),

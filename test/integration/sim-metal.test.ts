@@ -80,7 +80,7 @@ async function provisioned(host: string, machine: string, o: HostOptions = {}): 
     spec: { image: { url: 'oci://quay.io/kairos/ubuntu:24.04-standard-amd64-generic' }, providerID },
   } as KubeObject);
   const secret = async (kind: 'userdata' | 'metadata', key: string, text: string): Promise<string> => {
-    const name = dataSecretName(NS, machine, POOL, kind);
+    const name = dataSecretName(NS, machine, kind);
     await client.create(Secrets, { metadata: { name, namespace: POOL }, type: 'cluster.x-k8s.io/secret', data: { [key]: Buffer.from(text).toString('base64') } } as KubeObject);
     return name;
   };
