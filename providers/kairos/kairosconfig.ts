@@ -17,12 +17,20 @@
 // Secrets (bootstrap data, referenced files, tenant kubeconfig and CA) are
 // read by name when needed and never cached; token values never reach a log,
 // an event or a condition.
+//
+// The data Secret's name is deterministic (the KairosConfig's), so anyone
+// who may write Secrets in the namespace could take it first. A Secret of
+// that name is written or deleted only when it has a controller
+// ownerReference to this KairosConfig (by uid); otherwise DataSecretAvailable
+// is False with reason DataSecretNotOwned, a Warning event names it, and it
+// is left as it is, on deletion too.
 import type { KairosConfig } from '../api/generated/ironplane/v1alpha1/kairosconfig.js';
 import { CAPI_SECRET_TYPE, CLUSTER_NAME_LABEL, pausedReason, type Cluster, type Machine } from '../capi/contract.js';
 import { machineOwners } from '../capi/owners.js';
 import { TenantNotReady, type Secret, type TenantClients } from '../capi/tenant.js';
 import { realClock, type Clock } from '../kit/clock.js';
-import { ApiError, UnreachableError, type Client } from '../kit/client.js';
+import { notControlledBy } from '../capi/ownership.js';
+import { ApiError, isAlreadyExists, UnreachableError, type Client } from '../kit/client.js';
 import type { Result } from '../kit/controller.js';
 import type { EventRecorder } from '../kit/events.js';
 import type { Informer } from '../kit/informer.js';
@@ -40,6 +48,11 @@ export const Conditions = {
   DataSecretAvailable: 'DataSecretAvailable',
   /** The join token exists in the tenant cluster and is valid, or is no longer needed. */
   BootstrapTokenReady: 'BootstrapTokenReady',
+} as const;
+
+export const ConfigReasons = {
+  /** A Secret of the data Secret's name exists and is not controlled by this KairosConfig. */
+  DataSecretNotOwned: 'DataSecretNotOwned',
 } as const;
 
 /** Secrets and ConfigMaps are not watched: a missing one is looked for again after this long. */
@@ -179,9 +192,12 @@ export function kairosConfigReconciler(deps: { client: Client; caches: KairosCon
 
       const rendered = render({ ...input, token: `${token.id}.${token.secret}` });
       const written = await writeDataSecret(kc, clusterName, rendered.value);
-      if (written === 'conflict') {
-        setData(scope, false, 'DataSecretConflict', `Secret ${ns}/${dataSecretName(name)} exists and is not controlled by this KairosConfig; delete or rename it`);
-        return;
+      if (typeof written === 'object') {
+        const message = `Secret ${ns}/${dataSecretName(name)} exists and does not belong to this KairosConfig: ${written.notOwned}; it is left untouched`;
+        const before = scope.original.status?.conditions?.find((c) => c.type === Conditions.DataSecretAvailable);
+        if (before?.reason !== ConfigReasons.DataSecretNotOwned || before.message !== message) void deps.recorder?.event(kc, 'Warning', ConfigReasons.DataSecretNotOwned, message);
+        setData(scope, false, ConfigReasons.DataSecretNotOwned, message);
+        return { requeueAfterMs: SECRET_RETRY_MS };
       }
       if (written === 'created') void deps.recorder?.event(kc, 'Normal', 'DataSecretCreated', `bootstrap data Secret ${dataSecretName(name)} created: kubeadm join to ${endpointString(endpoint)}`);
       kc.status = { ...kc.status, dataSecretName: dataSecretName(name), initialization: { dataSecretCreated: true } };
@@ -202,8 +218,12 @@ export function kairosConfigReconciler(deps: { client: Client; caches: KairosCon
           scope.log.info('bootstrap token left to expire', { tokenID: token.id, why: tenantFailure(e).message });
         }
       }
-      const secret = await client.tryGet<Secret>(Secrets, dataSecretName(kc.metadata.name!), ns);
-      if (secret && controlledBy(secret, kc)) await client.delete(Secrets, dataSecretName(kc.metadata.name!), ns, { uid: secret.metadata!.uid! });
+      const name = dataSecretName(kc.metadata.name!);
+      const secret = await client.tryGet<Secret>(Secrets, name, ns);
+      const notOurs = secret && notControlledBy(secret, owner(kc));
+      // The uid precondition: a Secret that replaced ours since it was read is not deleted.
+      if (secret && !notOurs) await client.delete(Secrets, name, ns, { uid: secret.metadata!.uid! });
+      if (notOurs) void deps.recorder?.event(kc, 'Warning', ConfigReasons.DataSecretNotOwned, `Secret ${ns}/${name} does not belong to this KairosConfig: ${notOurs}; it is left in place`);
       scope.removeFinalizer();
     },
   });
@@ -276,8 +296,8 @@ export function kairosConfigReconciler(deps: { client: Client; caches: KairosCon
     return out;
   }
 
-  /** Writes the data Secret when it differs from `value`; refuses a Secret of that name that is not ours. */
-  async function writeDataSecret(kc: KairosConfig, cluster: string, value: string): Promise<'created' | 'updated' | 'unchanged' | 'conflict'> {
+  /** Writes the data Secret when it differs from `value`; refuses, writing nothing, a Secret of that name that is not ours. */
+  async function writeDataSecret(kc: KairosConfig, cluster: string, value: string): Promise<'created' | 'updated' | 'unchanged' | { notOwned: string }> {
     const ns = kc.metadata.namespace!;
     const name = dataSecretName(kc.metadata.name!);
     const desired: Secret = {
@@ -291,16 +311,24 @@ export function kairosConfigReconciler(deps: { client: Client; caches: KairosCon
       data: { value: b64(value), format: b64(DATA_FORMAT) },
     };
     const existing = await client.tryGet<Secret>(Secrets, name, ns);
-    if (existing) {
-      if (!controlledBy(existing, kc) || existing.type !== CAPI_SECRET_TYPE) return 'conflict';
-      if (jsonEqual(existing.data, desired.data) && existing.metadata?.labels?.[CLUSTER_NAME_LABEL] === cluster) return 'unchanged';
+    if (!existing) {
+      try {
+        // A create, never an apply: it fails instead of writing over a Secret that appeared meanwhile.
+        await client.create(Secrets, desired);
+      } catch (e) {
+        if (!isAlreadyExists(e)) throw e;
+        throw new Error(`Secret ${ns}/${name} appeared while it was being created; its owner is checked on the retry`);
+      }
+      return 'created';
     }
-    // Server-side apply: creates it, or converges a copy a killed run left behind.
-    await client.apply(Secrets, desired, { force: true });
-    return existing ? 'updated' : 'created';
+    const notOwned = notControlledBy(existing, owner(kc)) ?? (existing.type !== CAPI_SECRET_TYPE ? `it has type ${existing.type ?? 'Opaque'}, not ${CAPI_SECRET_TYPE}` : undefined);
+    if (notOwned) return { notOwned };
+    if (jsonEqual(existing.data, desired.data) && existing.metadata?.labels?.[CLUSTER_NAME_LABEL] === cluster) return 'unchanged';
+    // Ours, left by a killed run or rendered from older inputs: converge this
+    // very object (the resourceVersion read), never one that replaced it.
+    await client.apply(Secrets, { ...desired, metadata: { ...desired.metadata, resourceVersion: existing.metadata!.resourceVersion! } }, { force: true });
+    return 'updated';
   }
 }
 
-function controlledBy(o: KubeObject, kc: KairosConfig): boolean {
-  return o.metadata?.ownerReferences?.some((r) => r.controller && r.uid === kc.metadata.uid) ?? false;
-}
+const owner = (kc: KairosConfig) => ({ kind: 'KairosConfig', uid: kc.metadata.uid! });
