@@ -1,4 +1,5 @@
 import http from 'node:http';
+import { Gauge } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Metrics } from './metrics.js';
 import { closeServer, listen, parseBindAddress, probeServer } from './server.js';
@@ -41,5 +42,21 @@ describe('probeServer', () => {
     expect((await get('/readyz')).status).toBe(200);
     expect((await get('/metrics')).text).toContain('controller_runtime_reconcile_total{controller="x",result="success"} 1');
     expect((await get('/nope')).status).toBe(404);
+  });
+
+  it('given a collector that fails, should answer 500 without its error', async () => {
+    const metrics = new Metrics({ processMetrics: false });
+    new Gauge({
+      name: 'broken',
+      help: 'fails to collect',
+      registers: [metrics.registry],
+      collect() {
+        throw new Error('password=hunter2 in a connection string');
+      },
+    });
+    server = probeServer({ healthz: {}, readyz: {}, metrics });
+    const port = await listen(server, '127.0.0.1', 0);
+    const r = await fetch(`http://127.0.0.1:${port}/metrics`);
+    expect({ status: r.status, text: await r.text() }).toEqual({ status: 500, text: 'cannot collect metrics\n' });
   });
 });
