@@ -5,6 +5,7 @@ import { createLogger, parseLevel, type Level } from '../kit/log.js';
 import { parseBindAddress } from '../kit/server.js';
 import { parseCidrList } from '../topology/cidr.js';
 import { Extension } from '../topology/extension.js';
+import { DEFAULT_EXTENSION_CONFIG, DEFAULT_NAMESPACE } from '../topology/state.js';
 import { CONCURRENCY_RETRY_SECONDS } from '../topology/handlers/beforeclusterupgrade.js';
 import { DEFAULT_MAX_REQUEST_BYTES } from '../topology/server.js';
 import { metricsOptions, resolveMetricsFlags, serveSecureMetrics, type MetricsFlagValues } from './metricsflags.js';
@@ -20,7 +21,11 @@ interface Flags extends MetricsFlagValues {
   healthProbeBindAddress: string;
   maxRequestBytes: string;
   logLevel: string;
+  namespace: string;
+  extensionConfig: string;
 }
+
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 
 function bad(message: string): never {
   throw new CommanderError(2, 'ironplane.badFlag', `error: ${message}`);
@@ -49,11 +54,15 @@ export function extensionCommand(): Command {
     .option('--health-probe-bind-address <addr>', 'where /healthz and /readyz are served (0 disables)', ':8081')
     .option('--max-request-bytes <n>', 'largest request body accepted; larger ones get HTTP 413', String(DEFAULT_MAX_REQUEST_BYTES))
     .option('--log-level <level>', 'debug, info, warn or error', 'info')
+    .option('--namespace <ns>', "the extension's own namespace, where the Leases holding each ClusterClass's upgrade slots live", process.env['POD_NAMESPACE'] || DEFAULT_NAMESPACE)
+    .option('--extension-config <name>', 'the ExtensionConfig registering this extension, whose settings the lifecycle hooks read from the apiserver', DEFAULT_EXTENSION_CONFIG)
     .action(async (f: Flags) => {
       const port = integer(f.port, '--port', 0, 65535);
       const upgradeConcurrency = integer(f.upgradeConcurrency, '--upgrade-concurrency', 0, 10_000);
       const upgradeRetrySeconds = integer(f.upgradeRetrySeconds, '--upgrade-retry-seconds', 1, 3600);
       const maxRequestBytes = integer(f.maxRequestBytes, '--max-request-bytes', 1024, 1024 ** 3);
+      if (!DNS_LABEL.test(f.namespace)) bad(`--namespace must be a namespace name (a DNS-1123 label), got "${f.namespace}"`);
+      if (!DNS_LABEL.test(f.extensionConfig)) bad(`--extension-config must be an ExtensionConfig name (a DNS-1123 label), got "${f.extensionConfig}"`);
       const { cidrs, problems } = parseCidrList(f.reservedCidrs);
       if (problems.length) bad(`--reserved-cidrs: ${problems.join('; ')}`);
       let level: Level = 'info';
@@ -77,6 +86,8 @@ export function extensionCommand(): Command {
         metricsAddress: metrics.serving.secure ? '0' : metrics.bindAddress,
         probeAddress: f.healthProbeBindAddress,
         maxRequestBytes,
+        namespace: f.namespace,
+        extensionConfig: f.extensionConfig,
       });
       for (const w of metrics.warnings) log.warn(w);
       const secureMetrics = await serveSecureMetrics({ serving: metrics.serving, registry: ext.metrics.registry, kubeconfig: f.kubeconfig, log, fieldManager: 'ironplane-extension' });

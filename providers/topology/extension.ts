@@ -34,6 +34,10 @@ export interface ExtensionOptions {
   maxRequestBytes?: number;
   /** Tests may bring their own state instead of the cluster's. */
   state?: StateSource;
+  /** The extension's own namespace, where the upgrade-slot Leases live (default POD_NAMESPACE's value, read by the CLI, or ironplane-extension-system). */
+  namespace?: string;
+  /** The ExtensionConfig whose settings the lifecycle hooks use (default ironplane). */
+  extensionConfig?: string;
   now?: () => Date;
   /** How often the certificate files are checked. */
   certPollMs?: number;
@@ -65,7 +69,7 @@ export class Extension {
       const connected = await connect({ kubeconfig: opts.kubeconfig, fieldManager: 'ironplane-extension', metrics: kit });
       client = connected.client;
       log.info('connected to the Kubernetes API', { server: client.server, version: connected.version });
-      state = new ClusterState(client, log);
+      state = new ClusterState(client, log, { namespace: opts.namespace, extensionConfig: opts.extensionConfig });
     }
     // The caches fill in the background: discovery and patches need none,
     // and hooks that need them answer "not read yet" until then.

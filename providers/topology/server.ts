@@ -12,8 +12,18 @@
 // unknown path, 405 for a method other than POST, 413 above the body cap.
 // A handler that throws answers Failure; nothing a request does can end the
 // process.
+//
+// Every request is checked as a whole against its Runtime SDK schema
+// (requests.ts: types, required fields, nesting depth, sizes) before a
+// handler sees it; a malformed one is a Failure naming the field, logged at
+// info. A request is a hint, not the authority: the hooks with side effects
+// or answers about a Cluster (AfterControlPlaneInitialized,
+// BeforeClusterUpgrade, BeforeClusterDelete) act only on the Cluster as the
+// apiserver holds it, with the request's uid, and only when the hook's
+// premise holds there (premises.ts); anyone who reaches the port can send a
+// request (adr/0007).
 import type http from 'node:http';
-import type { Cluster } from '../api/generated/capi/v1beta2/cluster.js';
+import { isConflict } from '../kit/client.js';
 import type { Logger } from '../kit/log.js';
 import {
   failure,
@@ -39,6 +49,8 @@ import { discovery, HANDLERS } from './handlers/discovery.js';
 import { generatePatches } from './handlers/generatepatches.js';
 import { validateTopology } from './handlers/validatetopology.js';
 import type { ErrorReason, ExtensionMetrics, Outcome } from './metrics.js';
+import { deletingProblem, initializedProblem, refOf, upgradeProblem } from './premises.js';
+import { requestProblem } from './requests.js';
 import type { StateSource } from './state.js';
 import { builtinsOf, resolveConfig, variableMap, type BaseConfig } from './variables.js';
 
@@ -65,52 +77,12 @@ type Run = (body: Record<string, unknown>) => CommonResponse | Promise<CommonRes
 interface Route {
   hook: HookName;
   run: Run;
-  check?: (body: Record<string, unknown>) => string | undefined;
 }
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
-function checkSettings(body: Record<string, unknown>): string | undefined {
-  const s = body['settings'];
-  if (s === undefined || s === null) return undefined;
-  if (!isObject(s) || Object.values(s).some((v) => typeof v !== 'string')) return 'settings must map names to strings';
-  return undefined;
-}
-
-function checkVariables(v: unknown, where: string): string | undefined {
-  if (v === undefined || v === null) return undefined;
-  if (!Array.isArray(v)) return `${where} must be a list`;
-  const i = v.findIndex((x) => !isObject(x) || typeof x['name'] !== 'string');
-  return i >= 0 ? `${where}[${i}] must have a name` : undefined;
-}
-
-function checkItems(withUid: boolean) {
-  return (body: Record<string, unknown>): string | undefined => {
-    const bad = checkSettings(body) ?? checkVariables(body['variables'], 'variables');
-    if (bad) return bad;
-    const items = body['items'];
-    if (!Array.isArray(items)) return 'items must be a list';
-    for (const [i, item] of items.entries()) {
-      if (!isObject(item)) return `items[${i}] must be an object`;
-      if (withUid && (typeof item['uid'] !== 'string' || item['uid'] === '')) return `items[${i}].uid must be a non-empty string`;
-      const h = item['holderReference'];
-      if (!isObject(h) || ['apiVersion', 'kind', 'name'].some((k) => typeof h[k] !== 'string')) return `items[${i}].holderReference must have apiVersion, kind and name`;
-      if (!isObject(item['object'])) return `items[${i}].object must be an object`;
-      const vars = checkVariables(item['variables'], `items[${i}].variables`);
-      if (vars) return vars;
-    }
-    return undefined;
-  };
-}
-
-function checkCluster(body: Record<string, unknown>): string | undefined {
-  const bad = checkSettings(body);
-  if (bad) return bad;
-  const c = body['cluster'];
-  if (!isObject(c) || !isObject(c['metadata']) || typeof c['metadata']['name'] !== 'string' || typeof c['metadata']['namespace'] !== 'string') return 'cluster must be a Cluster with metadata.name and metadata.namespace';
-  if (!isObject(c['spec'])) return 'cluster.spec must be an object';
-  return undefined;
-}
+/** Attempts at labelling a Cluster that keeps changing between our read and our write. */
+const LABEL_ATTEMPTS = 3;
 
 /** A Go duration as CAPI writes ?timeout= (time.Duration.String(), e.g. "10s", "1m30s", "500ms"), in ms. */
 export function parseGoDuration(s: string): number | undefined {
@@ -127,11 +99,10 @@ function routes(opts: ExtensionServerOptions): Map<string, Route> {
   const cluster = (b: Record<string, unknown>) => (b as unknown as ClusterRequest).cluster;
   const gpuClass = (b: Record<string, unknown>) => resolveConfig(base, b['settings'] as Record<string, string> | undefined).config.gpuClass;
   const table: Record<Exclude<HookName, 'Discovery'>, Route> = {
-    DiscoverVariables: { hook: 'DiscoverVariables', check: checkSettings, run: (b) => discoverVariables(b as never) },
-    GeneratePatches: { hook: 'GeneratePatches', check: checkItems(true), run: (b) => generatePatches(b as unknown as GeneratePatchesRequest, base) },
+    DiscoverVariables: { hook: 'DiscoverVariables', run: (b) => discoverVariables(b as never) },
+    GeneratePatches: { hook: 'GeneratePatches', run: (b) => generatePatches(b as unknown as GeneratePatchesRequest, base) },
     ValidateTopology: {
       hook: 'ValidateTopology',
-      check: checkItems(false),
       run: (b) => {
         const req = b as unknown as ValidateTopologyRequest;
         const c = builtinsOf(variableMap(req.variables)).cluster;
@@ -142,7 +113,6 @@ function routes(opts: ExtensionServerOptions): Map<string, Route> {
     },
     BeforeClusterCreate: {
       hook: 'BeforeClusterCreate',
-      check: checkCluster,
       run: (b) => {
         const c = cluster(b);
         return beforeClusterCreate(b as unknown as ClusterRequest, base, state.tenancy(c.metadata.namespace ?? '', c.metadata.name, gpuClass(b)), state.classKinds(c));
@@ -150,33 +120,54 @@ function routes(opts: ExtensionServerOptions): Map<string, Route> {
     },
     AfterControlPlaneInitialized: {
       hook: 'AfterControlPlaneInitialized',
-      check: checkCluster,
       run: async (b) => {
-        const c = cluster(b);
-        const { response, labels } = afterControlPlaneInitialized(b as unknown as ClusterRequest);
-        if (response.status !== 'Success' || Object.keys(labels).length === 0) return response;
-        try {
-          await state.labelCluster(c.metadata.namespace ?? '', c.metadata.name ?? '', labels);
-          return response;
-        } catch (e) {
-          return failure('AfterControlPlaneInitialized', `labelling Cluster ${c.metadata.namespace}/${c.metadata.name} for its add-ons failed: ${(e as Error).message}`);
+        const req = b as unknown as ClusterRequest;
+        const ref = refOf(req.cluster);
+        let held = await state.heldCluster(ref, initializedProblem);
+        for (let attempt = 1; ; attempt++) {
+          if (held.problem !== undefined) return failure('AfterControlPlaneInitialized', held.problem);
+          // The labels follow the Cluster as the apiserver holds it, never the request's copy.
+          const { response, labels } = afterControlPlaneInitialized({ ...req, cluster: held.cluster });
+          if (response.status !== 'Success' || Object.keys(labels).length === 0) return response;
+          try {
+            await state.labelCluster(held.cluster, labels);
+            return response;
+          } catch (e) {
+            if (isConflict(e) && attempt < LABEL_ATTEMPTS) {
+              held = await state.heldCluster(ref, initializedProblem, { live: true });
+              continue;
+            }
+            return failure('AfterControlPlaneInitialized', `labelling Cluster ${ref.namespace}/${ref.name} for its add-ons failed: ${(e as Error).message}`);
+          }
         }
       },
     },
     BeforeClusterUpgrade: {
       hook: 'BeforeClusterUpgrade',
-      check: (b) => checkCluster(b) ?? (typeof b['toKubernetesVersion'] !== 'string' ? 'toKubernetesVersion must be a string' : undefined),
-      run: (b) => {
-        const c: Cluster = cluster(b);
-        const res = beforeClusterUpgrade(b as unknown as BeforeClusterUpgradeRequest, base, state.fleet(c), now());
-        if (res.status === 'Success' && res.retryAfterSeconds === 0) state.admitted(c);
-        return res;
+      run: async (b) => {
+        const req = b as unknown as BeforeClusterUpgradeRequest;
+        // Lifecycle hooks get the ExtensionConfig's settings from CAPI; read
+        // them where CAPI does, so a request cannot raise the concurrency.
+        const settings = await state.hookSettings();
+        const { config, problems } = resolveConfig(base, settings);
+        if (problems.length) return failure('BeforeClusterUpgrade', `the settings of the extension's ExtensionConfig are invalid: ${problems.join('; ')}`);
+        const to = req.toKubernetesVersion;
+        const held = await state.heldCluster(refOf(req.cluster), async (c) => upgradeProblem(c, to, await state.controlPlaneVersion(c)));
+        if (held.problem !== undefined) return failure('BeforeClusterUpgrade', `${held.problem}: no upgrade slot was taken`);
+        const real: BeforeClusterUpgradeRequest = { ...req, cluster: held.cluster };
+        if (settings) real.settings = settings;
+        else delete real.settings;
+        return state.admitUpgrade(held.cluster, to, config.upgradeConcurrency, (fleet) => beforeClusterUpgrade(real, base, fleet, now()));
       },
     },
     BeforeClusterDelete: {
       hook: 'BeforeClusterDelete',
-      check: checkCluster,
-      run: async (b) => beforeClusterDelete(b as unknown as ClusterRequest, await state.release(cluster(b))),
+      run: async (b) => {
+        const req = b as unknown as ClusterRequest;
+        const held = await state.heldCluster(refOf(req.cluster), deletingProblem);
+        if (held.problem !== undefined) return failure('BeforeClusterDelete', held.problem);
+        return beforeClusterDelete({ ...req, cluster: held.cluster }, await state.release(held.cluster));
+      },
     },
   };
   const map = new Map<string, Route>();
@@ -255,7 +246,7 @@ export function extensionHandler(opts: ExtensionServerOptions): http.RequestList
         const got = isObject(body) ? `${JSON.stringify(body['kind'] ?? null)} of ${JSON.stringify(body['apiVersion'] ?? null)}` : `a JSON ${Array.isArray(body) ? 'array' : typeof body}`;
         return send(200, failure(route.hook, `expected a ${want} of ${HOOKS_API_VERSION} at ${url.pathname}, got ${got}`), 'Failure', 'wrong_kind');
       }
-      const invalid = route.check?.(body);
+      const invalid = requestProblem(route.hook, body);
       if (invalid) return send(200, failure(route.hook, `invalid ${want}: ${invalid}`), 'Failure', 'invalid_request');
 
       const timeoutParam = url.searchParams.get('timeout');

@@ -1,96 +1,118 @@
 // What the lifecycle hooks and ValidateTopology need to know about the
 // management cluster, gathered by the server and handed to the pure
-// handlers as plain snapshots.
+// handlers as plain snapshots, and the writes the hooks make.
 //
 // Read from informer caches (hooks are called on every topology reconcile,
 // so no API call per request): Namespaces labelled with a Capsule tenant,
 // Capsule Tenants, Clusters and ClusterClasses, each trimmed to the fields
-// used. Read live, because only BeforeClusterDelete needs them and then it
-// needs them fresh: the cluster's LoadBalancer Services and infrastructure
-// machines, by label, in the cluster's namespace.
+// used. Read live: a Cluster a hook acts on when the cache cannot confirm
+// its uid and the hook's premise (the cache may lag), its control plane's
+// version, the ExtensionConfig's settings, the Lease holding a class's
+// upgrade slots (upgradeslots.ts), and what BeforeClusterDelete waits for
+// (the cluster's LoadBalancer Services and infrastructure machines, by
+// label, in its namespace).
 import { ClusterClassResource, type ClusterClass } from '../api/generated/capi/v1beta2/clusterclass.js';
+import { ExtensionConfigResource } from '../api/generated/capi/v1beta2/extensionconfig.js';
 import { TenantResource } from '../api/generated/capsule/v1beta2/tenant.js';
+import { KamajiControlPlaneResource } from '../api/generated/kamaji/v1alpha1/kamajicontrolplane.js';
 import { Clusters, type Cluster } from '../capi/contract.js';
-import { isNotFound, type Client } from '../kit/client.js';
+import { isAlreadyExists, isConflict, isNotFound, type Client } from '../kit/client.js';
 import { Informer } from '../kit/informer.js';
 import type { Logger } from '../kit/log.js';
-import { metadataOnly, Namespaces, type KubeObject, type ResourceType } from '../kit/types.js';
+import { Leases, metadataOnly, Namespaces, type KubeObject, type ResourceType } from '../kit/types.js';
+import { failure, type RetryResponse } from './api.js';
 import { addAsk, askOf, emptyAsk, type Ask, type Tenancy } from './checks.js';
 import type { Fleet } from './handlers/beforeclusterupgrade.js';
 import type { InfraMachine, LoadBalancerService, Release } from './handlers/beforeclusterdelete.js';
 import { clusterMachineSets, type ClassKinds } from './machinesets.js';
+import { notHeld, type ClusterRef, type ControlPlaneVersion } from './premises.js';
 import { parseQuantity } from './quantity.js';
+import { admit, classKeyOf, countUpgrades, leaseName, leaseWith, notOurs, readAdmissions, sameAdmissions, upgradeMarked, type Admission, type ClusterView, type Lease } from './upgradeslots.js';
+
+export { ADMITTED_TTL_MS, PENDING_HOOKS_ANNOTATION, pendingHooks } from './upgradeslots.js';
 
 export const TENANT_LABEL = 'capsule.clastix.io/tenant';
-export const PENDING_HOOKS_ANNOTATION = 'runtime.cluster.x-k8s.io/pending-hooks';
 const CLUSTER_NAME_LABEL = 'cluster.x-k8s.io/cluster-name';
 
 export const Tenants: ResourceType = TenantResource;
 export const Services: ResourceType = { group: '', version: 'v1', kind: 'Service', plural: 'services', namespaced: true };
 export const KvmMachines: ResourceType = { group: 'infrastructure.ironplane.dev', version: 'v1alpha1', kind: 'KvmMachine', plural: 'kvmmachines', namespaced: true };
 export const MetalMachines: ResourceType = { group: 'infrastructure.ironplane.dev', version: 'v1alpha1', kind: 'MetalMachine', plural: 'metalmachines', namespaced: true };
+export const ExtensionConfigs: ResourceType = ExtensionConfigResource;
 
-/**
- * How long a cluster let through BeforeClusterUpgrade counts as upgrading
- * before our cache shows CAPI's pending-hooks annotation on it: two clusters
- * asking within the same moment must not both take the last slot. Once the
- * annotation is seen, it alone says whether the cluster still upgrades.
- */
-export const ADMITTED_TTL_MS = 120_000;
+/** The control-plane kinds whose version the extension reads (RBAC: config/extension/rbac.yaml). Our ClusterClasses host control planes on Kamaji. */
+export const CONTROL_PLANE_KINDS: Readonly<Record<string, ResourceType>> = {
+  'controlplane.cluster.x-k8s.io/KamajiControlPlane': KamajiControlPlaneResource,
+};
 
-/** An upgrade let through and not yet seen in the cache. */
-export interface Admission {
-  classKey: string;
-  until: number;
-}
+/** Where the extension keeps state replicas share, when no flag or POD_NAMESPACE says. */
+export const DEFAULT_NAMESPACE = 'ironplane-extension-system';
+/** The ExtensionConfig that registers the extension (config/extension/extensionconfig.yaml). */
+export const DEFAULT_EXTENSION_CONFIG = 'ironplane';
+/** Attempts at a Lease write that keeps losing to another replica's. */
+const LEASE_ATTEMPTS = 8;
 
-/**
- * The other Clusters of class `cls` that are upgrading: those CAPI marks
- * with AfterClusterUpgrade pending, and those just let through whose mark the
- * cache does not show yet. Admissions that expired, or whose mark the cache
- * now shows, are dropped from `admitted`: from then on the mark (and its
- * removal when the upgrade ends) is the truth.
- */
-export function upgradingOthers(clusters: readonly Cluster[], admitted: Map<string, Admission>, key: string, cls: string, now: number): string[] {
-  const upgrading = new Set<string>();
-  for (const c of clusters) {
-    const k = keyOf(c);
-    if (!pendingHooks(c).includes('AfterClusterUpgrade')) continue;
-    admitted.delete(k);
-    if (k !== key && classKey(c) === cls && !c.metadata.deletionTimestamp) upgrading.add(k);
-  }
-  for (const [k, v] of admitted) {
-    if (v.until <= now) admitted.delete(k);
-    else if (k !== key && v.classKey === cls) upgrading.add(k);
-  }
-  return [...upgrading].sort();
-}
+/** A premise on the Cluster a hook acts on: a message when it does not hold. */
+export type Premise = (c: Cluster) => string | undefined | Promise<string | undefined>;
 
-/** The snapshots the server hands to handlers. Tests give handlers their own. */
+export type Held = { cluster: Cluster; problem?: undefined } | { cluster?: undefined; problem: string };
+
+/** The snapshots the server hands to handlers, and the writes hooks make. Tests give the server their own. */
 export interface StateSource {
   /** The Capsule tenancy of a namespace; `exclude` (a cluster name) is left out of what others use. */
   tenancy(namespace: string, exclude: string | undefined, gpuClass: string): Tenancy;
   classKinds(cluster: Cluster): ClassKinds | undefined;
-  fleet(cluster: Cluster): Fleet;
-  /** Records that an upgrade of the cluster was let through. */
-  admitted(cluster: Cluster): void;
+  /**
+   * The Cluster a request names, as the apiserver holds it, when its uid is
+   * the request's and `premise` holds: from the cache, or read live when the
+   * cache cannot confirm it (or `live` asks for a fresh read).
+   */
+  heldCluster(ref: ClusterRef, premise?: Premise, opts?: { live?: boolean }): Promise<Held>;
+  /** The version of the Cluster's control plane (through spec.controlPlaneRef), or why it cannot be read. */
+  controlPlaneVersion(cluster: Cluster): Promise<ControlPlaneVersion | string>;
+  /** The settings of the extension's ExtensionConfig as the apiserver holds it (what CAPI passes to lifecycle hooks); undefined when it has none. */
+  hookSettings(): Promise<Record<string, string> | undefined>;
+  /**
+   * Runs `decide` with the class's upgrades in flight and, when it lets the
+   * cluster through (Success, retryAfterSeconds 0) and `limit` > 0, records
+   * the admission in the class's Lease in the same optimistic write, so that
+   * no two replicas give out the same slot.
+   */
+  admitUpgrade(cluster: Cluster, version: string, limit: number, decide: (fleet: Fleet) => RetryResponse): Promise<RetryResponse>;
   release(cluster: Cluster): Promise<Release>;
-  labelCluster(namespace: string, name: string, labels: Record<string, string | null>): Promise<void>;
+  /** Merge-patches the Cluster's labels, on the condition that its uid and resourceVersion are still those of `cluster` (409 otherwise). */
+  labelCluster(cluster: Cluster, labels: Record<string, string | null>): Promise<void>;
   /** A reason the caches are not usable yet, for /readyz. */
   notReady(): string | undefined;
   start(): Promise<void>;
   stop(): Promise<void>;
 }
 
+export interface ClusterStateOptions {
+  /** Where the upgrade-slot Leases live (the extension's own namespace). */
+  namespace?: string;
+  /** The ExtensionConfig whose settings lifecycle hooks use. */
+  extensionConfig?: string;
+  now?: () => number;
+}
+
 interface TenantObject extends KubeObject {
   spec?: { resourceQuotas?: { scope?: string; items?: { hard?: Record<string, string | number> }[] } };
 }
 
-const classKey = (c: Cluster): string => `${c.spec.topology?.classRef.namespace || c.metadata.namespace}/${c.spec.topology?.classRef.name ?? ''}`;
-const keyOf = (c: Cluster): string => `${c.metadata.namespace}/${c.metadata.name}`;
+type Versioned = KubeObject & { spec?: { version?: unknown }; status?: { version?: unknown } };
 
-export function pendingHooks(obj: KubeObject): string[] {
-  return (obj.metadata?.annotations?.[PENDING_HOOKS_ANNOTATION] ?? '').split(',').filter(Boolean);
+/** The cached Cluster: metadata, spec, and of the status only what the premises read. */
+function trimCluster(c: Cluster): Cluster {
+  const st = c.status;
+  return {
+    ...metadataOnly(c),
+    spec: c.spec ?? {},
+    status: {
+      ...(st?.initialization ? { initialization: st.initialization } : {}),
+      ...(st?.conditions ? { conditions: st.conditions.filter((x) => x.type === 'ControlPlaneInitialized') } : {}),
+    },
+  } as Cluster;
 }
 
 export class ClusterState implements StateSource {
@@ -98,19 +120,23 @@ export class ClusterState implements StateSource {
   private readonly tenants: Informer<TenantObject>;
   private readonly clusters: Informer<Cluster>;
   private readonly classes: Informer<ClusterClass>;
-  /** Clusters let through BeforeClusterUpgrade: key → class and until when they count. */
-  private readonly admittedUpgrades = new Map<string, Admission>();
+  private readonly namespace: string;
+  private readonly extensionConfig: string;
+  private readonly now: () => number;
 
   constructor(
     private readonly client: Client,
     private readonly log: Logger,
-    private readonly now: () => number = Date.now,
+    opts: ClusterStateOptions = {},
   ) {
+    this.namespace = opts.namespace ?? DEFAULT_NAMESPACE;
+    this.extensionConfig = opts.extensionConfig ?? DEFAULT_EXTENSION_CONFIG;
+    this.now = opts.now ?? Date.now;
     this.namespaces = new Informer(client, Namespaces, { log, labelSelector: TENANT_LABEL, transform: metadataOnly });
     this.tenants = new Informer<TenantObject>(client, Tenants, { log, transform: (t) => ({ ...metadataOnly(t), spec: { resourceQuotas: t.spec?.resourceQuotas } }) });
     this.clusters = new Informer<Cluster>(client, Clusters, {
       log,
-      transform: (c) => ({ ...metadataOnly(c), spec: { topology: c.spec?.topology, controlPlaneRef: c.spec?.controlPlaneRef } }) as Cluster,
+      transform: trimCluster,
     });
     this.classes = new Informer<ClusterClass>(client, ClusterClassResource, {
       log,
@@ -180,15 +206,74 @@ export class ClusterState implements StateSource {
     return { namespace, tenant, hard, scope, used };
   }
 
-  fleet(cluster: Cluster): Fleet {
-    const key = keyOf(cluster);
-    const cls = classKey(cluster);
-    if (!this.clusters.hasSynced()) return { classRef: cls, upgrading: [], unknown: 'the extension has not read the Clusters yet, so it cannot count upgrades in progress' };
-    return { classRef: cls, upgrading: upgradingOthers(this.clusters.list(), this.admittedUpgrades, key, cls, this.now()) };
+  async heldCluster(ref: ClusterRef, premise?: Premise, opts: { live?: boolean } = {}): Promise<Held> {
+    if (!opts.live) {
+      const cached = this.clusters.get(`${ref.namespace}/${ref.name}`);
+      if (cached && cached.metadata.uid === ref.uid && (await premise?.(cached)) === undefined) return { cluster: cached };
+    }
+    const live = await this.client.tryGet<Cluster>(Clusters, ref.name, ref.namespace);
+    if (!live || live.metadata.uid !== ref.uid) return { problem: notHeld(ref) };
+    const problem = await premise?.(live);
+    return problem === undefined ? { cluster: live } : { problem };
   }
 
-  admitted(cluster: Cluster): void {
-    this.admittedUpgrades.set(keyOf(cluster), { classKey: classKey(cluster), until: this.now() + ADMITTED_TTL_MS });
+  async controlPlaneVersion(cluster: Cluster): Promise<ControlPlaneVersion | string> {
+    const ref = cluster.spec.controlPlaneRef;
+    if (!ref?.name) return `Cluster ${cluster.metadata.namespace}/${cluster.metadata.name} has no spec.controlPlaneRef yet`;
+    const what = `${ref.kind} ${cluster.metadata.namespace}/${ref.name}`;
+    const rt = CONTROL_PLANE_KINDS[`${ref.apiGroup}/${ref.kind}`];
+    if (!rt) return `its control plane is a ${ref.kind} of ${ref.apiGroup}, whose version the extension does not read (it reads ${Object.keys(CONTROL_PLANE_KINDS).join(', ')})`;
+    const cp = await this.client.tryGet<Versioned>(rt, ref.name, cluster.metadata.namespace);
+    if (!cp) return `its control plane ${what} does not exist`;
+    const str = (v: unknown) => (typeof v === 'string' && v !== '' ? v : undefined);
+    return { what, spec: str(cp.spec?.version), status: str(cp.status?.version) };
+  }
+
+  async hookSettings(): Promise<Record<string, string> | undefined> {
+    const ec = await this.client.tryGet<KubeObject & { spec?: { settings?: Record<string, string> } }>(ExtensionConfigs, this.extensionConfig);
+    return ec?.spec?.settings;
+  }
+
+  /** What the Cluster of an admission looks like now, read live: the cache could not settle it. */
+  private async view(a: Admission): Promise<ClusterView> {
+    const c = await this.client.tryGet<Cluster>(Clusters, a.name, a.namespace);
+    if (!c) return { found: false };
+    return { found: true, uid: c.metadata.uid ?? '', marked: upgradeMarked(c), deleting: !!c.metadata.deletionTimestamp };
+  }
+
+  async admitUpgrade(cluster: Cluster, version: string, limit: number, decide: (fleet: Fleet) => RetryResponse): Promise<RetryResponse> {
+    const cls = classKeyOf(cluster);
+    if (!this.clusters.hasSynced()) return decide({ classRef: cls, upgrading: [], unknown: 'the extension has not read the Clusters yet, so it cannot count upgrades in progress' });
+    // No limit: nothing to count, nothing to record.
+    if (limit <= 0) return decide({ classRef: cls, upgrading: [] });
+    const name = leaseName(cls);
+    const self = `${cluster.metadata.namespace}/${cluster.metadata.name}`;
+    for (let attempt = 1; attempt <= LEASE_ATTEMPTS; attempt++) {
+      const lease = await this.client.tryGet<Lease>(Leases, name, this.namespace);
+      if (lease) {
+        const foreign = notOurs(lease, cls);
+        if (foreign) return failure('BeforeClusterUpgrade', foreign) as RetryResponse;
+      }
+      const { admissions, problem } = readAdmissions(lease);
+      if (problem) this.log.warn('upgrade slots unreadable, starting from none', { lease: `${this.namespace}/${name}`, problem });
+      const now = this.now();
+      const { upgrading, kept } = await countUpgrades(this.clusters.list(), admissions, self, cls, now, (a) => this.view(a));
+      const res = decide({ classRef: cls, upgrading });
+      const admitted = res.status === 'Success' && res.retryAfterSeconds === 0;
+      const next = admitted ? admit(kept, cluster, version, now) : kept;
+      if (sameAdmissions(admissions, next) && !problem) return res;
+      try {
+        if (lease) await this.client.replace(Leases, leaseWith(lease, name, this.namespace, cls, next));
+        else if (next.length > 0) await this.client.create(Leases, leaseWith(undefined, name, this.namespace, cls, next));
+        if (admitted) this.log.info('upgrade let through', { cluster: self, version, classRef: cls, lease: `${this.namespace}/${name}`, upgrading: upgrading.length, limit });
+        return res;
+      } catch (e) {
+        // Another replica wrote first: read its admissions and decide again.
+        if (isConflict(e) || isAlreadyExists(e)) continue;
+        throw e;
+      }
+    }
+    return failure('BeforeClusterUpgrade', `the upgrade slots of ClusterClass ${cls} (Lease ${this.namespace}/${name}) changed under ${LEASE_ATTEMPTS} attempts to update them: CAPI calls again`) as RetryResponse;
   }
 
   async release(cluster: Cluster): Promise<Release> {
@@ -224,8 +309,10 @@ export class ClusterState implements StateSource {
     return { services, machines: [...kvms.map(machine('KvmMachine')), ...metals.map(machine('MetalMachine'))], errors };
   }
 
-  async labelCluster(namespace: string, name: string, labels: Record<string, string | null>): Promise<void> {
-    await this.client.mergePatch(Clusters, name, namespace, { metadata: { labels } });
+  async labelCluster(cluster: Cluster, labels: Record<string, string | null>): Promise<void> {
+    const { namespace, name, uid, resourceVersion } = cluster.metadata;
+    // uid and resourceVersion make the patch conditional: the labels were computed from this very Cluster.
+    await this.client.mergePatch(Clusters, name ?? '', namespace, { metadata: { uid, resourceVersion, labels } });
     this.log.info('labelled cluster for add-ons', { cluster: `${namespace}/${name}`, labels });
   }
 }

@@ -5,10 +5,7 @@ import path from 'node:path';
 import fastJsonPatch from 'fast-json-patch';
 import type { GeneratePatchesRequest, GeneratePatchesResponse, ValidateTopologyRequest } from '../api.js';
 import { emptyAsk, type Tenancy } from '../checks.js';
-import type { Fleet } from '../handlers/beforeclusterupgrade.js';
-import type { Release } from '../handlers/beforeclusterdelete.js';
 import type { ClassKinds } from '../machinesets.js';
-import type { StateSource } from '../state.js';
 import type { BaseConfig } from '../variables.js';
 
 const { applyPatch } = fastJsonPatch;
@@ -52,26 +49,4 @@ export const KVM_KINDS: ClassKinds = { general: 'KvmMachineTemplate', gpu: 'KvmM
 
 export function tenancy(over: Partial<Tenancy> = {}): Tenancy {
   return { namespace: 'team-a', tenant: 'acme', hard: {}, scope: 'Tenant', used: emptyAsk(), ...over };
-}
-
-/** A StateSource with fixed answers, for server tests. */
-export function staticState(over: Partial<{ tenancy: Tenancy; kinds: ClassKinds; fleet: Fleet; release: Release | (() => Promise<Release>); label: (labels: Record<string, string | null>) => Promise<void> }> = {}): StateSource & { labelled: Record<string, string | null>[]; admittedKeys: string[] } {
-  const labelled: Record<string, string | null>[] = [];
-  const admittedKeys: string[] = [];
-  return {
-    labelled,
-    admittedKeys,
-    tenancy: () => over.tenancy ?? tenancy(),
-    classKinds: () => over.kinds ?? KVM_KINDS,
-    fleet: () => over.fleet ?? { classRef: 'platform/ironplane-kvm', upgrading: [] },
-    admitted: (c) => void admittedKeys.push(`${c.metadata.namespace}/${c.metadata.name}`),
-    release: async () => (typeof over.release === 'function' ? over.release() : (over.release ?? { services: [], machines: [], errors: [] })),
-    labelCluster: async (_ns, _name, labels) => {
-      if (over.label) await over.label(labels);
-      labelled.push(labels);
-    },
-    notReady: () => undefined,
-    start: async () => {},
-    stop: async () => {},
-  };
 }
