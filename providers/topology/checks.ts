@@ -1,9 +1,13 @@
-// Checks shared by ValidateTopology and BeforeClusterCreate: the tenant's
-// address ranges, and what a topology asks of its Capsule Tenant's quota.
-// Pure functions; every message is deterministic (sorted, no clock).
+// Checks shared by the topology hooks: the tenant's address ranges, the
+// platform's allowlists, and what a topology asks of its Capsule Tenant's
+// quota. Pure functions; every message is deterministic (sorted, no clock).
+import { allowlistProblems, type Allowlists } from './allowlists.js';
+import type { ValidateTopologyRequestItem } from './api.js';
 import { overlaps, parseCidr, type Cidr } from './cidr.js';
+import { attribute } from './machinesets.js';
 import { formatBytes, formatCores, parseQuantity } from './quantity.js';
-import { DEFAULT_POD_CIDR, DEFAULT_SERVICE_CIDR, type Config, type Values } from './variables.js';
+import { describe } from './templates.js';
+import { DEFAULT_POD_CIDR, DEFAULT_SERVICE_CIDR, type Config, type Values, type VariableMap } from './variables.js';
 
 interface Limits {
   v4: [number, number];
@@ -71,6 +75,19 @@ function clusterNetworkProblem(variable: string, field: 'pods' | 'services', val
   const text = typeof parsed === 'string' ? first : parsed.text;
   if (text === value.text) return [];
   return [`network.${variable} ${value.text} differs from the Cluster's spec.clusterNetwork.${field}.cidrBlocks[0] ${first}, which Kamaji uses: make them equal`];
+}
+
+/**
+ * Values outside the platform's allowlists: those of the request's variables
+ * (`item` undefined), or those a template's per-MachineDeployment overrides
+ * set (attributed to the template; values it does not override are the
+ * request's and reported once, without it).
+ */
+export function allowlistCheck(map: VariableMap, allow: Allowlists, item?: { item: ValidateTopologyRequestItem; overrides: ReadonlySet<string> }): string[] {
+  const problems = allowlistProblems(map, allow);
+  if (!item) return problems;
+  if (item.overrides.size === 0) return [];
+  return attribute(problems, item.overrides, describe(item.item));
 }
 
 /** What a cluster's workers take from a tenant's quota. */

@@ -114,7 +114,8 @@ describe('render', () => {
 });
 
 describe('class change', () => {
-  const withImages = (s: Source, images: string, p: string) => edit(s, 'validateTopologyExtension: validate-topology.ironplane', `validateTopologyExtension: validate-topology.ironplane\n        settings:\n          kairosImages: ${images}`, p);
+  // The shipped class's patch has settings (its allowlists): the image goes beside them.
+  const withImages = (s: Source, images: string, p: string) => edit(s, '        settings:\n', `        settings:\n          kairosImages: ${images}\n`, p);
   // A Cluster without the kairosImages variable: the class's kairosImages setting decides.
   const CLUSTER = edit(KVM_CLUSTER, / {6}- name: kairosImages\n {8}value:\n( {10}- .*\n)+/, '');
 

@@ -6,6 +6,7 @@
 // handlers still check every value they use (CAPI's patch guidelines ask it),
 // and check what a schema cannot express: host bits in a CIDR, a tag that
 // names no Kubernetes version, an address that is not an IP.
+import { resolveAllowlists, restrictSchemas, type Allowlists, type Schema } from './allowlists.js';
 import type { ClusterClassVariable, JSONSchemaProps, Variable } from './api.js';
 import { parseCidr, parseCidrList, parseIp, type Cidr } from './cidr.js';
 import { OCI_REFERENCE_PATTERN, parseKairosImage, type KairosImage } from './image.js';
@@ -34,6 +35,9 @@ export const ADDON_SETS = {
 } as const satisfies Record<string, readonly string[]>;
 export type AddonSet = keyof typeof ADDON_SETS;
 export const ADDON_COMPONENTS = ['cni', 'csi', 'monitoring', 'policies'] as const;
+export type AddonComponent = (typeof ADDON_COMPONENTS)[number];
+/** Components labelled whatever the chosen set (the mandatoryAddons setting's default): tenants cannot opt out of the baseline policies. */
+export const DEFAULT_MANDATORY_ADDONS: readonly AddonComponent[] = ['policies'];
 
 const DNS_LABEL = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$';
 const DNS_SUBDOMAIN = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$';
@@ -185,7 +189,7 @@ export const VARIABLES: readonly ClusterClassVariable[] = [
         enum: Object.keys(ADDON_SETS),
         default: DEFAULT_ADDON_SET,
         description:
-          'Add-on set installed by Sveltos once the control plane is up: none, minimal (cni), standard (cni, csi, policies) or full (cni, csi, monitoring, policies). The extension labels the Cluster ironplane.dev/addon-set=<set> and addons.ironplane.dev/<component>=true.',
+          'Add-on set installed by Sveltos once the control plane is up: none, minimal (cni), standard (cni, csi, policies) or full (cni, csi, monitoring, policies). The platform\'s mandatory add-ons (the mandatoryAddons setting, default policies) are installed whatever the set. The extension labels the Cluster ironplane.dev/addon-set=<set> and addons.ironplane.dev/<component>=true for the set\'s and the mandatory components.',
       },
     },
   },
@@ -476,13 +480,52 @@ export interface Config extends BaseConfig {
   kairosImages: KairosImage[];
   loadBalancerPoolAnnotation: string;
   gpuClass: string;
+  /** What tenants' variables may send to shared infrastructure (adr/0008). */
+  allow: Allowlists;
+  /** Add-on components labelled whatever the chosen set. */
+  mandatoryAddons: readonly AddonComponent[];
 }
 
 export const DEFAULT_LB_POOL_ANNOTATION = 'metallb.io/address-pool';
 export const DEFAULT_GPU_CLASS = 'gpu';
 
 /** Settings keys read from requests. */
-export const SETTINGS = ['reservedCIDRs', 'kairosImages', 'loadBalancerPoolAnnotation', 'upgradeConcurrency', 'gpuClass'] as const;
+export const SETTINGS = [
+  'reservedCIDRs',
+  'kairosImages',
+  'loadBalancerPoolAnnotation',
+  'upgradeConcurrency',
+  'gpuClass',
+  'mandatoryAddons',
+  'allowedImageRegistries',
+  'allowedGPUModels',
+  'allowedDataStores',
+  'allowedLoadBalancerPools',
+  'loadBalancerAddressRanges',
+] as const;
+
+function parseImageSetting(s: Record<string, string>, problems: string[]): KairosImage[] {
+  const kairosImages: KairosImage[] = [];
+  for (const ref of (s['kairosImages'] ?? '').split(',').map((x) => x.trim()).filter(Boolean)) {
+    const img = parseKairosImage(ref);
+    if (typeof img === 'string') problems.push(`setting kairosImages: ${img}`);
+    else kairosImages.push(img);
+  }
+  return kairosImages;
+}
+
+/** The mandatoryAddons setting: comma-separated components; unset means DEFAULT_MANDATORY_ADDONS, empty means none. */
+export function resolveMandatoryAddons(settings: Record<string, string> | undefined): { mandatoryAddons: AddonComponent[]; problems: string[] } {
+  const raw = settings?.['mandatoryAddons'];
+  if (raw === undefined) return { mandatoryAddons: [...DEFAULT_MANDATORY_ADDONS], problems: [] };
+  const problems: string[] = [];
+  const out = new Set<AddonComponent>();
+  for (const c of raw.split(',').map((x) => x.trim()).filter(Boolean)) {
+    if ((ADDON_COMPONENTS as readonly string[]).includes(c)) out.add(c as AddonComponent);
+    else problems.push(`setting mandatoryAddons: ${show(c)} is not an add-on component (${ADDON_COMPONENTS.join(', ')})`);
+  }
+  return { mandatoryAddons: ADDON_COMPONENTS.filter((c) => out.has(c)), problems };
+}
 
 export function resolveConfig(base: BaseConfig, settings: Record<string, string> | undefined): { config: Config; problems: string[] } {
   const problems: string[] = [];
@@ -493,12 +536,7 @@ export function resolveConfig(base: BaseConfig, settings: Record<string, string>
     reserved.push(...cidrs);
     problems.push(...p.map((m) => `setting reservedCIDRs: ${m}`));
   }
-  const kairosImages: KairosImage[] = [];
-  for (const ref of (s['kairosImages'] ?? '').split(',').map((x) => x.trim()).filter(Boolean)) {
-    const img = parseKairosImage(ref);
-    if (typeof img === 'string') problems.push(`setting kairosImages: ${img}`);
-    else kairosImages.push(img);
-  }
+  const kairosImages = parseImageSetting(s, problems);
   let upgradeConcurrency = base.upgradeConcurrency;
   if (s['upgradeConcurrency'] !== undefined) {
     const n = Number(s['upgradeConcurrency']);
@@ -508,10 +546,48 @@ export function resolveConfig(base: BaseConfig, settings: Record<string, string>
   const annotation = s['loadBalancerPoolAnnotation'] ?? DEFAULT_LB_POOL_ANNOTATION;
   if (!RE.qualifiedName.test(annotation)) problems.push(`setting loadBalancerPoolAnnotation: ${show(annotation)} is not an annotation key`);
   const gpuClass = s['gpuClass'] ?? DEFAULT_GPU_CLASS;
+  const { allow, problems: allowProblems } = resolveAllowlists(s, kairosImages);
+  problems.push(...allowProblems);
+  const { mandatoryAddons, problems: addonProblems } = resolveMandatoryAddons(s);
+  problems.push(...addonProblems);
   return {
-    config: { reservedCIDRs: dedupe(reserved), upgradeConcurrency, ...(base.upgradeRetrySeconds !== undefined ? { upgradeRetrySeconds: base.upgradeRetrySeconds } : {}), kairosImages, loadBalancerPoolAnnotation: annotation, gpuClass },
+    config: {
+      reservedCIDRs: dedupe(reserved),
+      upgradeConcurrency,
+      ...(base.upgradeRetrySeconds !== undefined ? { upgradeRetrySeconds: base.upgradeRetrySeconds } : {}),
+      kairosImages,
+      loadBalancerPoolAnnotation: annotation,
+      gpuClass,
+      allow,
+      mandatoryAddons,
+    },
     problems,
   };
+}
+
+/**
+ * The variables as DiscoverVariables publishes them for these settings: the
+ * allowlists written into the schemas, so that CAPI's Cluster webhook refuses
+ * a value outside them; the mandatory add-ons named in the addons variable.
+ * Only the settings the schemas depend on are read.
+ */
+export function variablesFor(settings: Record<string, string> | undefined): { variables: ClusterClassVariable[]; problems: string[] } {
+  const problems: string[] = [];
+  const s = settings ?? {};
+  const kairosImages = parseImageSetting(s, problems);
+  const { allow, problems: allowProblems } = resolveAllowlists(s, kairosImages);
+  const { mandatoryAddons, problems: addonProblems } = resolveMandatoryAddons(s);
+  problems.push(...allowProblems, ...addonProblems);
+  const variables = structuredClone([...VARIABLES]);
+  const schemas = new Map<string, Schema>(variables.map((v) => [v.name, v.schema.openAPIV3Schema as Schema]));
+  restrictSchemas(schemas, allow);
+  const addons = schemas.get('addons');
+  if (addons) {
+    addons.description = mandatoryAddons.length
+      ? `${addons.description} Mandatory here: ${mandatoryAddons.join(', ')}.`
+      : `${addons.description} Mandatory here: none (the mandatoryAddons setting is empty).`;
+  }
+  return { variables, problems };
 }
 
 function dedupe(cidrs: Cidr[]): Cidr[] {

@@ -23,7 +23,7 @@ import { Namespaces, type KubeObject, type ResourceType } from '../../providers/
 import { askOf, quotaShortfalls } from '../../providers/topology/checks.js';
 import { afterControlPlaneInitialized } from '../../providers/topology/handlers/aftercontrolplaneinitialized.js';
 import { ClusterState, TENANT_LABEL, Tenants } from '../../providers/topology/state.js';
-import { ADDON_COMPONENTS, ADDON_SETS, type AddonSet } from '../../providers/topology/variables.js';
+import { ADDON_COMPONENTS, ADDON_SETS, DEFAULT_MANDATORY_ADDONS, type AddonSet } from '../../providers/topology/variables.js';
 import type { ClusterRequest } from '../../providers/topology/api.js';
 import { startControlPlane, type ControlPlane } from '../harness/index.js';
 import { REPO } from './processes.js';
@@ -284,8 +284,9 @@ describe('the label contract with the runtime extension', () => {
       const found = await client.list(Clusters, { namespace: NS, labelSelector: selectorOf(p.spec.clusterSelector!) });
       selected[name] = found.items.map((c) => c.metadata!.name!).sort();
       const component = name.replace(/^ironplane-/, '');
+      // A mandatory component (the extension's default, policies) is labelled whatever the set.
       expected[name] = Object.entries(ADDON_SETS)
-        .filter(([, components]) => (components as readonly string[]).includes(component))
+        .filter(([, components]) => (components as readonly string[]).includes(component) || (DEFAULT_MANDATORY_ADDONS as readonly string[]).includes(component))
         .map(([set]) => set)
         .sort();
     }

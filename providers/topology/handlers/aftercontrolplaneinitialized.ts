@@ -5,10 +5,12 @@
 // until it succeeds).
 //
 // Labels: ironplane.dev/addon-set=<set>, and addons.ironplane.dev/<component>=
-// "true" for each component of the set; component labels of other sets are
-// removed. Sveltos ClusterProfiles select clusters by the component labels.
+// "true" for each component of the set and each mandatory component (the
+// mandatoryAddons setting, default policies: a tenant choosing "none" still
+// gets the baseline policies); component labels of neither are removed.
+// Sveltos ClusterProfiles select clusters by the component labels.
 import { failure, success, type ClusterRequest, type CommonResponse } from '../api.js';
-import { ADDON_COMPONENTS, ADDON_SETS, parseValues, variableMap } from '../variables.js';
+import { ADDON_COMPONENTS, ADDON_SETS, parseValues, resolveMandatoryAddons, variableMap, type Config } from '../variables.js';
 import type { Variable } from '../api.js';
 
 export const ADDON_SET_LABEL = 'ironplane.dev/addon-set';
@@ -20,13 +22,26 @@ export interface LabelResult {
   labels: Record<string, string | null>;
 }
 
-export function afterControlPlaneInitialized(req: ClusterRequest): LabelResult {
+/**
+ * The labels `req.cluster` should carry. `config` gives the mandatory
+ * add-ons; without it they are read from `req.settings` (an invalid setting
+ * answers Failure naming it), and default to policies. A caller that does
+ * not trust the request's settings passes the resolved ExtensionConfig
+ * settings (resolveConfig(base, settings).config) instead.
+ */
+export function afterControlPlaneInitialized(req: ClusterRequest, config?: Pick<Config, 'mandatoryAddons'>): LabelResult {
+  let mandatory = config?.mandatoryAddons;
+  if (!mandatory) {
+    const resolved = resolveMandatoryAddons(req.settings);
+    if (resolved.problems.length) return { response: failure('AfterControlPlaneInitialized', resolved.problems.join('; ')), labels: {} };
+    mandatory = resolved.mandatoryAddons;
+  }
   const cluster = req.cluster;
   const { values, problems } = parseValues(variableMap((cluster.spec.topology?.variables ?? []) as Variable[]));
   const addonProblems = problems.filter((p) => p.startsWith('variable addons'));
   if (addonProblems.length) return { response: failure('AfterControlPlaneInitialized', addonProblems.join('; ')), labels: {} };
   const current = cluster.metadata.labels ?? {};
-  const wanted = new Set<string>(ADDON_SETS[values.addons]);
+  const wanted = new Set<string>([...ADDON_SETS[values.addons], ...mandatory]);
   const labels: Record<string, string | null> = {};
   if (current[ADDON_SET_LABEL] !== values.addons) labels[ADDON_SET_LABEL] = values.addons;
   for (const c of ADDON_COMPONENTS) {

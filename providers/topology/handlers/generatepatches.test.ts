@@ -252,3 +252,61 @@ describe('GeneratePatches failures', () => {
     expect(message(generatePatches(reversed, NO_RESERVED))).toBe(m);
   });
 });
+
+describe('GeneratePatches and the platform’s allowlists', () => {
+  // The fixture's settings are the shipped ClusterClass's allowlists plus a second GPU model.
+  const kvm = fixture<GeneratePatchesRequest>('generatepatches-kvm');
+  const withVar = (name: string, value: unknown, req = kvm): GeneratePatchesRequest => ({ ...structuredClone(req), variables: [...req.variables!.filter((v) => v.name !== name), { name, value }] });
+  const message = (res: GeneratePatchesResponse) => {
+    expect(res.status).toBe('Failure');
+    expect(res.items).toBeUndefined();
+    return res.message;
+  };
+
+  it('given values inside every allowlist, should patch them', () => {
+    const res = generatePatches(withVar('gpu', { count: 1, model: 'nvidia.com/AD102GL_L40S' }), NO_RESERVED);
+    expect(res.status).toBe('Success');
+    expect(opsOf(res, '0006')).toContainEqual({ op: 'add', path: '/spec/template/spec/gpus', value: [{ name: 'gpu0', deviceName: 'nvidia.com/AD102GL_L40S' }] });
+  });
+
+  it('given a value outside an allowlist, should patch nothing and name the field and the allowed values', () => {
+    expect(message(generatePatches(withVar('gpu', { count: 1, model: 'amd.com/MI300X' }), NO_RESERVED))).toBe(
+      'variable gpu.model: must be a GPU model the platform allows (nvidia.com/AD102GL_L40S, nvidia.com/GA102GL_A10), got "amd.com/MI300X"',
+    );
+    expect(message(generatePatches(withVar('kairosImages', ['quay.io/kairos-evil/ubuntu:v1-k8sv1.35.0']), NO_RESERVED))).toBe(
+      'variable kairosImages[0]: must be an image of a repository the platform allows (quay.io/kairos), got "quay.io/kairos-evil/ubuntu:v1-k8sv1.35.0"',
+    );
+    expect(message(generatePatches(withVar('controlPlane', { dataStore: 'tenant-b' }), NO_RESERVED))).toBe('variable controlPlane.dataStore: must be a DataStore the platform allows (default, etcd-gold), got "tenant-b"');
+    expect(message(generatePatches(withVar('loadBalancer', { pool: 'infra', address: '10.1.2.3' }), NO_RESERVED))).toBe(
+      "variable loadBalancer.address: must be an address in a range the platform allows (none: the platform's loadBalancerAddressRanges setting allows none), got \"10.1.2.3\"; " +
+        'variable loadBalancer.pool: must be an address pool the platform allows (tenants), got "infra"',
+    );
+  });
+
+  it('given a per-MachineDeployment override outside an allowlist, should name the template it came from', () => {
+    const req = structuredClone(kvm);
+    for (const i of req.items.filter((i) => i.uid.endsWith('0006'))) i.variables!.push({ name: 'gpu', value: { model: 'amd.com/MI300X' } });
+    expect(message(generatePatches(req, NO_RESERVED))).toBe(
+      'KvmMachineTemplate ironplane-kvm-v1-gpu of MachineDeployment prod-md-gpu-q9wzt: variable gpu.model: must be a GPU model the platform allows (nvidia.com/AD102GL_L40S, nvidia.com/GA102GL_A10), got "amd.com/MI300X"',
+    );
+  });
+
+  it('given a forged request without the class’s settings, should allow nothing of the tenant’s choosing', () => {
+    const forged: GeneratePatchesRequest = { ...structuredClone(kvm), settings: {} };
+    expect(message(generatePatches(forged, NO_RESERVED))).toBe(
+      [
+        "variable controlPlane.dataStore: must be a DataStore the platform allows (none: the platform's allowedDataStores setting allows none), got \"etcd-gold\"",
+        "variable gpu.model: must be a GPU model the platform allows (none: the platform's allowedGPUModels setting allows none), got \"nvidia.com/GA102GL_A10\"",
+        'variable kairosImages[0]: must be an image of a repository the platform allows (none: the platform sets neither allowedImageRegistries nor a kairosImages setting whose repositories would be allowed), got "quay.io/kairos/ubuntu:24.04-standard-amd64-generic-v3.5.0-k8sv1.34.2"',
+        'variable kairosImages[1]: must be an image of a repository the platform allows (none: the platform sets neither allowedImageRegistries nor a kairosImages setting whose repositories would be allowed), got "quay.io/kairos/ubuntu:24.04-standard-amd64-generic-v3.5.0-k8sv1.35.0"',
+        "variable loadBalancer.pool: must be an address pool the platform allows (none: the platform's allowedLoadBalancerPools setting allows none), got \"tenants\"",
+      ].join('; '),
+    );
+  });
+
+  it('given bad allowlist settings, should fail naming only the settings', () => {
+    expect(message(generatePatches({ ...structuredClone(kvm), settings: { ...kvm.settings, allowedImageRegistries: 'docker://quay.io' } }, NO_RESERVED))).toBe(
+      'setting allowedImageRegistries: "docker://quay.io" is not a registry or repository prefix: write host[:port][/path] in lowercase, without a scheme, e.g. quay.io/kairos',
+    );
+  });
+});

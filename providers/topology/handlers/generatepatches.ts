@@ -4,7 +4,12 @@
 // "spec", and patchObject/patchTemplate copy only spec.template.spec into the
 // objects (for the control plane, spec.replicas and spec.version stay the
 // topology's own). Templates of kinds we do not know get no patch.
+//
+// No value leaves the allowlists (adr/0008): an image, GPU model, DataStore,
+// pool or address outside them fails the whole request, so nothing is
+// patched with it even when CAPI's own schema check was skipped.
 import { failure, success, type GeneratePatchesRequest, type GeneratePatchesRequestItem, type GeneratePatchesResponse, type GeneratePatchesResponseItem } from '../api.js';
+import { allowlistCheck } from '../checks.js';
 import { containsIp, parseIp } from '../cidr.js';
 import { withScheme } from '../image.js';
 import { PatchBuilder } from '../jsonpatch.js';
@@ -95,14 +100,17 @@ const PATCHERS: Record<Kind, Patcher> = {
 export const joinProblems = (problems: readonly string[]): string => [...new Set(problems)].sort().join('; ');
 
 export function generatePatches(req: GeneratePatchesRequest, base: BaseConfig): GeneratePatchesResponse {
-  const { config, problems } = resolveConfig(base, req.settings);
+  const { config, problems: settingsProblems } = resolveConfig(base, req.settings);
+  // Values cannot be checked against settings that do not parse (the allowlists among them).
+  if (settingsProblems.length > 0) return failure('GeneratePatches', joinProblems(settingsProblems)) as GeneratePatchesResponse;
   const globalMap = variableMap(req.variables);
   const global = parseValues(globalMap);
-  problems.push(...global.problems);
+  const problems = [...global.problems, ...allowlistCheck(globalMap, config.allow)];
   const items: GeneratePatchesResponseItem[] = [];
   for (const item of req.items) {
     const it = itemValues(req.variables, item, global, problems);
     if (!it) continue;
+    problems.push(...allowlistCheck(it.map, config.allow, { item, overrides: it.overrides }));
     const b = new PatchBuilder(item.object as Record<string, unknown>);
     PATCHERS[it.kind](b, { item, values: it.values, config, builtins: builtinsOf(it.map), overrides: it.overrides, problems });
     if (b.ops.length > 0) items.push({ uid: item.uid, patchType: 'JSONPatch', patch: Buffer.from(JSON.stringify(b.ops)).toString('base64') });

@@ -1,12 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import type { BeforeClusterUpgradeRequest, ClusterRequest, DiscoverVariablesRequest } from '../api.js';
+import type { BeforeClusterUpgradeRequest, ClusterRequest } from '../api.js';
 import { fixture, KVM_KINDS, NO_RESERVED, tenancy } from '../testdata/fixtures.js';
-import { VARIABLES } from '../variables.js';
-import { afterControlPlaneInitialized } from './aftercontrolplaneinitialized.js';
 import { beforeClusterCreate } from './beforeclustercreate.js';
 import { beforeClusterDelete, type Release } from './beforeclusterdelete.js';
 import { beforeClusterUpgrade } from './beforeclusterupgrade.js';
-import { discoverVariables } from './discovervariables.js';
 import { discovery, HANDLERS } from './discovery.js';
 
 describe('Discovery', () => {
@@ -31,16 +28,6 @@ describe('Discovery', () => {
       expect(h.requestHook.apiVersion).toBe('hooks.runtime.cluster.x-k8s.io/v1alpha1');
     }
     expect(new Set(HANDLERS.map((h) => h.name)).size).toBe(HANDLERS.length);
-  });
-});
-
-describe('DiscoverVariables', () => {
-  it('should return the variable schemas, unchanged by settings', () => {
-    const res = discoverVariables(fixture<DiscoverVariablesRequest>('discovervariables'));
-    expect(res.status).toBe('Success');
-    expect(res.kind).toBe('DiscoverVariablesResponse');
-    expect(res.variables).toEqual(VARIABLES);
-    expect(discoverVariables({ ...fixture<DiscoverVariablesRequest>('discovervariables'), settings: { gpuClass: 'x' } }).variables).toEqual(VARIABLES);
   });
 });
 
@@ -104,46 +91,6 @@ describe('BeforeClusterCreate', () => {
       status: 'Failure',
       retryAfterSeconds: 0,
       message: 'setting reservedCIDRs: "ten" is not a CIDR (address/prefix, e.g. 10.0.0.0/24)',
-    });
-  });
-});
-
-describe('AfterControlPlaneInitialized', () => {
-  const req = fixture<ClusterRequest>('aftercontrolplaneinitialized');
-
-  it('given the full add-on set, should label the Cluster for each component', () => {
-    const { response, labels } = afterControlPlaneInitialized(req);
-    expect(response).toEqual({ apiVersion: 'hooks.runtime.cluster.x-k8s.io/v1alpha1', kind: 'AfterControlPlaneInitializedResponse', status: 'Success' });
-    expect(labels).toEqual({
-      'ironplane.dev/addon-set': 'full',
-      'addons.ironplane.dev/cni': 'true',
-      'addons.ironplane.dev/csi': 'true',
-      'addons.ironplane.dev/monitoring': 'true',
-      'addons.ironplane.dev/policies': 'true',
-    });
-  });
-
-  it('given a smaller set than the labels say, should remove the others; given labels in place, should change nothing', () => {
-    const r = structuredClone(req);
-    r.cluster.spec.topology!.variables!.find((v) => v.name === 'addons')!.value = 'minimal';
-    r.cluster.metadata.labels = { ...r.cluster.metadata.labels, 'ironplane.dev/addon-set': 'full', 'addons.ironplane.dev/cni': 'true', 'addons.ironplane.dev/monitoring': 'true' };
-    expect(afterControlPlaneInitialized(r).labels).toEqual({ 'ironplane.dev/addon-set': 'minimal', 'addons.ironplane.dev/monitoring': null });
-    r.cluster.metadata.labels = { 'ironplane.dev/addon-set': 'minimal', 'addons.ironplane.dev/cni': 'true' };
-    expect(afterControlPlaneInitialized(r).labels).toEqual({});
-  });
-
-  it('given no addons variable, should use the default set', () => {
-    const r = structuredClone(req);
-    r.cluster.spec.topology!.variables = [];
-    expect(afterControlPlaneInitialized(r).labels['ironplane.dev/addon-set']).toBe('standard');
-  });
-
-  it('given an unknown set, should fail with the exact message', () => {
-    const r = structuredClone(req);
-    r.cluster.spec.topology!.variables!.find((v) => v.name === 'addons')!.value = 'everything';
-    expect(afterControlPlaneInitialized(r)).toEqual({
-      response: { apiVersion: 'hooks.runtime.cluster.x-k8s.io/v1alpha1', kind: 'AfterControlPlaneInitializedResponse', status: 'Failure', message: 'variable addons: must be one of none, minimal, standard, full, got "everything"' },
-      labels: {},
     });
   });
 });

@@ -139,3 +139,35 @@ describe('ValidateTopology', () => {
     expect(fails(shuffled, reserved('10.20.0.0/16'))).toBe(m);
   });
 });
+
+describe('ValidateTopology and the platform’s allowlists', () => {
+  it('given a value outside an allowlist that GeneratePatches never saw (a forged request), should refuse it naming the field and the allowed values', () => {
+    expect(fails(withVariable(patched(kvmGenerate), 'gpu', { count: 1, model: 'amd.com/MI300X' }))).toBe(
+      'variable gpu.model: must be a GPU model the platform allows (nvidia.com/AD102GL_L40S, nvidia.com/GA102GL_A10), got "amd.com/MI300X"',
+    );
+    expect(fails(withVariable(patched(kvmGenerate), 'kairosImages', ['docker.io/evil/kairos:v1-k8sv1.35.0', 'quay.io/kairos/ubuntu:v1-k8sv1.34.2']))).toBe(
+      'variable kairosImages[0]: must be an image of a repository the platform allows (quay.io/kairos), got "docker.io/evil/kairos:v1-k8sv1.35.0"',
+    );
+    expect(fails(withVariable(patched(metalGenerate), 'loadBalancer', { address: '198.51.100.7' }))).toBe(
+      'variable loadBalancer.address: must be an address in a range the platform allows (192.0.2.0/24), got "198.51.100.7"',
+    );
+  });
+
+  it('given the settings stripped from the request, should not fall back to allowing anything', () => {
+    expect(fails({ ...patched(metalGenerate), settings: {} })).toBe(
+      [
+        "variable kairosImages[0]: must be an image of a repository the platform allows (none: the platform sets neither allowedImageRegistries nor a kairosImages setting whose repositories would be allowed), got \"quay.io/kairos/ubuntu:24.04-standard-amd64-generic-v3.5.0-k8sv1.35.0\"",
+        "variable loadBalancer.address: must be an address in a range the platform allows (none: the platform's loadBalancerAddressRanges setting allows none), got \"192.0.2.40\"",
+      ].join('; '),
+    );
+  });
+
+  it('given a per-MachineDeployment override outside an allowlist, should name the template', () => {
+    const req = patched(kvmGenerate);
+    const item = req.items.find((i) => i.holderReference.name === 'prod-md-gpu-q9wzt' && i.object.kind === 'KvmMachineTemplate')!;
+    item.variables = [...(item.variables ?? []), { name: 'controlPlane', value: { dataStore: 'shared-etcd' } }];
+    expect(fails(req)).toBe(
+      'KvmMachineTemplate ironplane-kvm-v1-gpu of MachineDeployment prod-md-gpu-q9wzt: variable controlPlane.dataStore: must be a DataStore the platform allows (default, etcd-gold), got "shared-etcd"',
+    );
+  });
+});

@@ -2,7 +2,9 @@
 // Checks the tenant's ranges (sanity, overlap with each other and with the
 // platform's reserved ranges, agreement with what Kamaji will use), that a
 // Kairos image supports the Kubernetes version of every machine template,
-// that the tenant's GPU quota holds what the topology asks, and that our own
+// that every value the variables send to shared infrastructure is in the
+// platform's allowlists (again: CAPI's webhook checked the schemas, but a
+// request can be forged, adr/0008), that the tenant's GPU quota holds what the topology asks, and that our own
 // templates and Kamaji's still match their CRD schemas. The message lists every problem,
 // sorted, so it is the same for the same topology.
 //
@@ -17,7 +19,7 @@ import { validateMetalClusterTemplate } from '../../api/generated/ironplane/v1al
 import { validateMetalMachineTemplate } from '../../api/generated/ironplane/v1alpha1/metalmachinetemplate.js';
 import { formatErrors, type Validator } from '../../api/validate.js';
 import { failure, success, type CommonResponse, type ValidateTopologyRequest, type ValidateTopologyResponse } from '../api.js';
-import { askOf, networkProblems, quotaShortfalls, type Tenancy } from '../checks.js';
+import { allowlistCheck, askOf, networkProblems, quotaShortfalls, type Tenancy } from '../checks.js';
 import { containsIp, parseCidr, parseIp } from '../cidr.js';
 import { itemValues, requestMachineSets } from '../machinesets.js';
 import { chooseImage, describe } from '../templates.js';
@@ -45,16 +47,19 @@ function forSchema(obj: ValidateTopologyRequest['items'][number]['object']): unk
  * in no tenant, and then no quota applies.
  */
 export function validateTopology(req: ValidateTopologyRequest, base: BaseConfig, tenancy: Tenancy | undefined): ValidateTopologyResponse {
-  const { config, problems } = resolveConfig(base, req.settings);
+  const { config, problems: settingsProblems } = resolveConfig(base, req.settings);
+  // Values cannot be checked against settings that do not parse (the allowlists among them).
+  if (settingsProblems.length > 0) return failure('ValidateTopology', joinProblems(settingsProblems)) as CommonResponse;
   const globalMap = variableMap(req.variables);
   const global = parseValues(globalMap);
   const builtins = builtinsOf(globalMap);
-  problems.push(...global.problems);
+  const problems = [...global.problems, ...allowlistCheck(globalMap, config.allow)];
   problems.push(...networkProblems(global.values, config, builtins.cluster?.network));
 
   for (const item of req.items) {
     const it = itemValues(req.variables, item, global, problems);
     if (!it) continue;
+    problems.push(...allowlistCheck(it.map, config.allow, { item, overrides: it.overrides }));
     if (it.kind === 'KvmMachineTemplate' || it.kind === 'MetalMachineTemplate') {
       const image = chooseImage(item, it.values, config, builtinsOf(it.map));
       if (typeof image === 'string') problems.push(image);
