@@ -7,12 +7,15 @@ import type { KvmMachine } from '../../../providers/api/generated/ironplane/v1al
 import { getCondition } from '../../../providers/kit/conditions.js';
 import { Client } from '../../../providers/kit/client.js';
 import { Secrets, type KubeObject } from '../../../providers/kit/types.js';
+import { tenantNetworkName } from '../../../providers/kubevirt/names.js';
 import { KvmClusters, KvmMachines, Nodes, Subnets, VirtualMachineInstances, VirtualMachines, Vpcs } from '../../../providers/kubevirt/resources.js';
 import type { VirtualMachineInstance } from '../../../providers/kubevirt/render.js';
 import { until } from '../processes.js';
 import { createCluster, createMachine, startWorld, type World } from './world.js';
 
 let w: World;
+const TEAM_A = tenantNetworkName('team-a', 'alpha');
+const TEAM_B = tenantNetworkName('team-b', 'alpha');
 
 beforeAll(async () => {
   w = await startWorld('kubevirt');
@@ -48,7 +51,7 @@ describe('KubeVirt provider', () => {
     const vmi = await w.client.get<VirtualMachineInstance>(VirtualMachineInstances, 'alpha-m1', 'team-a');
     expect(vmi.status?.nodeName).toBe('infra-b');
     const vm = await w.client.get<KubeObject & { spec: { template: { metadata: { annotations: Record<string, string> } } } }>(VirtualMachines, 'alpha-m1', 'team-a');
-    expect(vm.spec.template.metadata.annotations['ovn.kubernetes.io/logical_switch']).toBe('team-a-alpha');
+    expect(vm.spec.template.metadata.annotations['ovn.kubernetes.io/logical_switch']).toBe(TEAM_A);
 
     // The guest's userdata carries the providerID; the tenant Node has it.
     const userdata = await w.client.get<KubeObject & { data: Record<string, string> }>(Secrets, 'alpha-m1-userdata', 'team-a');
@@ -63,7 +66,7 @@ describe('KubeVirt provider', () => {
 
     const kc = await w.client.get<KvmCluster>(KvmClusters, 'alpha', 'team-a');
     expect(kc.status?.initialization?.provisioned).toBe(true);
-    expect(kc.status?.network).toEqual({ vpc: 'team-a-alpha', subnet: 'team-a-alpha' });
+    expect(kc.status?.network).toEqual({ vpc: TEAM_A, subnet: TEAM_A });
     expect(kc.status?.failureDomains).toEqual([
       { name: 'zone-a', controlPlane: false },
       { name: 'zone-b', controlPlane: false },
@@ -72,12 +75,12 @@ describe('KubeVirt provider', () => {
 
   it('given two clusters with the same node CIDR, should give each its own VPC', async () => {
     await createCluster(w, 'team-b', 'alpha', '10.10.0.0/24', { tenant: false });
-    const subnet = await until('team-b Subnet', () => w.client.tryGet<KubeObject & { spec: Record<string, unknown> }>(Subnets, 'team-b-alpha'));
-    const first = await w.client.get<KubeObject & { spec: Record<string, unknown> }>(Subnets, 'team-a-alpha');
-    expect(subnet.spec).toMatchObject({ vpc: 'team-b-alpha', cidrBlock: '10.10.0.0/24' });
-    expect(first.spec).toMatchObject({ vpc: 'team-a-alpha', cidrBlock: '10.10.0.0/24' });
-    expect(await w.client.tryGet(Vpcs, 'team-b-alpha')).toBeDefined();
-    expect(await w.client.tryGet(Vpcs, 'team-a-alpha')).toBeDefined();
+    const subnet = await until('team-b Subnet', () => w.client.tryGet<KubeObject & { spec: Record<string, unknown> }>(Subnets, TEAM_B));
+    const first = await w.client.get<KubeObject & { spec: Record<string, unknown> }>(Subnets, TEAM_A);
+    expect(subnet.spec).toMatchObject({ vpc: TEAM_B, cidrBlock: '10.10.0.0/24' });
+    expect(first.spec).toMatchObject({ vpc: TEAM_A, cidrBlock: '10.10.0.0/24' });
+    expect(await w.client.tryGet(Vpcs, TEAM_B)).toBeDefined();
+    expect(await w.client.tryGet(Vpcs, TEAM_A)).toBeDefined();
   });
 
   it('given a missing bootstrap Secret, should wait with a condition naming it, then go on when it appears', async () => {
@@ -112,7 +115,7 @@ describe('KubeVirt provider', () => {
       const c = await condition('team-a', 'alpha-xns', 'VirtualMachineReady');
       return c?.reason === 'InvalidSpec' ? c : undefined;
     });
-    expect(c.message).toContain('cross-namespace references are not allowed');
+    expect(c.message).toBe('spec.image.dataVolume.source.pvc.namespace "team-b" is not this KvmMachine\'s namespace "team-a": cross-namespace references are not allowed');
     expect(await w.client.tryGet(VirtualMachines, 'alpha-xns', 'team-a')).toBeUndefined();
   });
 
@@ -168,7 +171,7 @@ describe('KubeVirt provider', () => {
       return c?.reason === 'Deleting' && c.message?.startsWith('waiting for') ? c : undefined;
     });
     expect(waiting.message).toContain('KvmMachine(s) to be deleted');
-    expect(await w.client.tryGet(Subnets, 'team-a-alpha')).toBeDefined();
+    expect(await w.client.tryGet(Subnets, TEAM_A)).toBeDefined();
 
     const machines = await w.client.list<KvmMachine>(KvmMachines, { namespace: 'team-a' });
     for (const m of machines.items) await w.client.delete(KvmMachines, m.metadata.name!, 'team-a');
@@ -178,9 +181,9 @@ describe('KubeVirt provider', () => {
     expect((await w.client.list(Secrets, { namespace: 'team-a', labelSelector: 'infrastructure.ironplane.dev/kvm-machine' })).items).toEqual([]);
 
     await until('the KvmCluster to be gone', async () => (await w.client.tryGet(KvmClusters, 'alpha', 'team-a')) === undefined, 60_000);
-    expect(await w.client.tryGet(Subnets, 'team-a-alpha')).toBeUndefined();
-    expect(await w.client.tryGet(Vpcs, 'team-a-alpha')).toBeUndefined();
+    expect(await w.client.tryGet(Subnets, TEAM_A)).toBeUndefined();
+    expect(await w.client.tryGet(Vpcs, TEAM_A)).toBeUndefined();
     // The other tenant's network is untouched.
-    expect(await w.client.tryGet(Subnets, 'team-b-alpha')).toBeDefined();
+    expect(await w.client.tryGet(Subnets, TEAM_B)).toBeDefined();
   });
 });
