@@ -124,10 +124,13 @@ function routes(opts: ExtensionServerOptions): Map<string, Route> {
         const req = b as unknown as ClusterRequest;
         const ref = refOf(req.cluster);
         let held = await state.heldCluster(ref, initializedProblem);
+        // The settings (mandatory add-ons) are the ExtensionConfig's, read where CAPI reads them.
+        const settings = await state.hookSettings();
         for (let attempt = 1; ; attempt++) {
           if (held.problem !== undefined) return failure('AfterControlPlaneInitialized', held.problem);
           // The labels follow the Cluster as the apiserver holds it, never the request's copy.
-          const { response, labels } = afterControlPlaneInitialized({ ...req, cluster: held.cluster });
+          const trusted: ClusterRequest = { apiVersion: req.apiVersion, kind: req.kind, cluster: held.cluster, ...(settings ? { settings } : {}) };
+          const { response, labels } = afterControlPlaneInitialized(trusted);
           if (response.status !== 'Success' || Object.keys(labels).length === 0) return response;
           try {
             await state.labelCluster(held.cluster, labels);
@@ -154,9 +157,8 @@ function routes(opts: ExtensionServerOptions): Map<string, Route> {
         const to = req.toKubernetesVersion;
         const held = await state.heldCluster(refOf(req.cluster), async (c) => upgradeProblem(c, to, await state.controlPlaneVersion(c)));
         if (held.problem !== undefined) return failure('BeforeClusterUpgrade', `${held.problem}: no upgrade slot was taken`);
-        const real: BeforeClusterUpgradeRequest = { ...req, cluster: held.cluster };
-        if (settings) real.settings = settings;
-        else delete real.settings;
+        const { settings: _untrusted, ...rest } = req;
+        const real: BeforeClusterUpgradeRequest = { ...rest, cluster: held.cluster, ...(settings ? { settings } : {}) };
         return state.admitUpgrade(held.cluster, to, config.upgradeConcurrency, (fleet) => beforeClusterUpgrade(real, base, fleet, now()));
       },
     },
