@@ -1,6 +1,6 @@
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { bearerToken, DecisionCache, parseMetricsFlags, selfSignedCertificate } from './securemetrics.js';
+import { bearerToken, ConcurrencyGate, DecisionCache, parseMetricsFlags, selfSignedCertificate } from './securemetrics.js';
 
 describe('parseMetricsFlags', () => {
   it('given no address, should default to loopback for plain HTTP and :8443 for secure', () => {
@@ -132,6 +132,37 @@ describe('DecisionCache', () => {
 
   it('given a size below one, should refuse it', () => {
     expect(() => new DecisionCache({ maxEntries: 0 })).toThrow('a decision cache holds at least one entry, got 0');
+  });
+});
+
+describe('ConcurrencyGate', () => {
+  it('given as many tasks in flight as it admits, should turn the next away and admit again once one ends', async () => {
+    const gate = new ConcurrencyGate(2);
+    const releases: (() => void)[] = [];
+    const task = () => new Promise<string>((r) => releases.push(() => r('reviewed')));
+    const busy = () => 'busy';
+    const first = gate.run(task, busy);
+    const second = gate.run(task, busy);
+    expect(gate.inFlight).toBe(2);
+    expect(await gate.run(task, busy)).toBe('busy');
+    releases[0]!();
+    expect(await first).toBe('reviewed');
+    expect(gate.inFlight).toBe(1);
+    const third = gate.run(task, busy);
+    releases[1]!();
+    releases[2]!();
+    expect([await second, await third]).toEqual(['reviewed', 'reviewed']);
+    expect(gate.inFlight).toBe(0);
+  });
+
+  it('given a task that throws, should free its place', async () => {
+    const gate = new ConcurrencyGate(1);
+    await expect(gate.run(() => Promise.reject(new Error('apiserver down')), () => 'busy')).rejects.toThrow('apiserver down');
+    expect(await gate.run(() => Promise.resolve('reviewed'), () => 'busy')).toBe('reviewed');
+  });
+
+  it('given a limit below one, should refuse it', () => {
+    expect(() => new ConcurrencyGate(0)).toThrow('a concurrency gate admits at least one task, got 0');
   });
 });
 

@@ -7,8 +7,9 @@
 // to loopback only, so nothing outside the pod reads it.
 //
 // Decisions are cached briefly and by a hash of the token, never the token
-// itself, and concurrent requests with the same token share one review: a
-// scrape storm must not become an apiserver storm.
+// itself; concurrent requests with the same token share one review, and only
+// a bounded number of reviews run at once: a scrape storm, or a flood of
+// made-up tokens, must not become an apiserver storm.
 import { createHash, webcrypto } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
@@ -27,6 +28,8 @@ export const DEFAULT_SECURE_METRICS_ADDRESS = ':8443';
 export const DECISION_TTL_MS = 10_000;
 /** Bound on cached decisions; the oldest goes first. */
 export const DECISION_CACHE_SIZE = 1024;
+/** Reviews in flight at once; callers beyond it are turned away (429), not queued. */
+export const MAX_CONCURRENT_REVIEWS = 16;
 /** How long a TokenReview or SubjectAccessReview may take (controller-runtime's TokenAccessReviewTimeout). */
 export const REVIEW_TIMEOUT_MS = 10_000;
 /** A scrape carries only headers; a slow client must not hold a socket. */
@@ -127,8 +130,35 @@ export class DecisionCache<V> {
   }
 }
 
+/**
+ * Runs at most `max` tasks at once; a task beyond that is not started and
+ * gets busy()'s value instead. Requests with tokens nobody has seen (each a
+ * cache miss) thus cost the apiserver a bounded number of reviews at a time.
+ */
+export class ConcurrencyGate {
+  private active = 0;
+
+  constructor(private readonly max: number) {
+    if (!(max >= 1)) throw new Error(`a concurrency gate admits at least one task, got ${max}`);
+  }
+
+  get inFlight(): number {
+    return this.active;
+  }
+
+  async run<T>(task: () => Promise<T>, busy: () => T): Promise<T> {
+    if (this.active >= this.max) return busy();
+    this.active++;
+    try {
+      return await task();
+    } finally {
+      this.active--;
+    }
+  }
+}
+
 /** What the filter answers: pass (200) or refuse with a status and a short plain-text body. */
-export type Decision = { allowed: true; user: string } | { allowed: false; status: 401 | 403 | 500; message: string; user?: string };
+export type Decision = { allowed: true; user: string } | { allowed: false; status: 401 | 403 | 429 | 500; message: string; user?: string };
 
 interface UserInfo {
   username?: string;
@@ -138,6 +168,7 @@ interface UserInfo {
 }
 
 const UNAUTHORIZED: Decision = { allowed: false, status: 401, message: 'Unauthorized' };
+const BUSY = { value: { allowed: false, status: 429, message: 'Too many requests' } as Decision, cache: false };
 
 /** The bearer token of an Authorization header, or undefined when there is none or it is malformed. */
 export function bearerToken(header: string | undefined): string | undefined {
@@ -154,13 +185,15 @@ export function bearerToken(header: string | undefined): string | undefined {
  */
 export class MetricsAuthorizer {
   private readonly cache: DecisionCache<Decision>;
+  private readonly gate: ConcurrencyGate;
 
   constructor(
     private readonly client: Client,
     private readonly log: Logger,
-    opts: { ttlMs?: number; maxEntries?: number; now?: () => number } = {},
+    opts: { ttlMs?: number; maxEntries?: number; now?: () => number; maxConcurrentReviews?: number } = {},
   ) {
     this.cache = new DecisionCache<Decision>(opts);
+    this.gate = new ConcurrencyGate(opts.maxConcurrentReviews ?? MAX_CONCURRENT_REVIEWS);
   }
 
   /** Decides for the Authorization header of a request to `path` with `verb` (lowercase HTTP method). */
@@ -168,7 +201,7 @@ export class MetricsAuthorizer {
     const token = bearerToken(authorization);
     if (token === undefined) return Promise.resolve(UNAUTHORIZED);
     const key = createHash('sha256').update(token).update('\0').update(verb).update('\0').update(urlPath).digest('hex');
-    return this.cache.get(key, () => this.review(token, verb, urlPath));
+    return this.cache.get(key, () => this.gate.run(() => this.review(token, verb, urlPath), () => BUSY));
   }
 
   private async review(token: string, verb: string, urlPath: string): Promise<{ value: Decision; cache: boolean }> {
@@ -245,6 +278,7 @@ export function secureMetricsHandler(registry: Registry, authorizer: MetricsAuth
         }
         const headers: Record<string, string> = { 'Content-Type': 'text/plain; charset=utf-8', 'X-Content-Type-Options': 'nosniff' };
         if (d.status === 401) headers['WWW-Authenticate'] = 'Bearer realm="metrics"';
+        if (d.status === 429) headers['Retry-After'] = '1';
         res.writeHead(d.status, headers).end(`${d.message}\n`);
       },
       (e: Error) => {
@@ -307,8 +341,8 @@ export interface StartMetricsOptions {
   client?: Client;
   /** How often a certificate in certDir is checked for changes. */
   certPollMs?: number;
-  /** Overrides of the decision cache (tests). */
-  cache?: { ttlMs?: number; maxEntries?: number };
+  /** Overrides of the decision cache and review concurrency (tests). */
+  cache?: { ttlMs?: number; maxEntries?: number; maxConcurrentReviews?: number };
 }
 
 /** Starts the metrics server the flags asked for; undefined when disabled. */

@@ -182,6 +182,13 @@ describe('ironplane manager --metrics-secure', () => {
     expect(ok.peerCN).toBe('localhost');
     expect(ok.peerIssuerCN).toBe('localhost');
 
+    // A flood of made-up tokens: each is refused, or turned away while the
+    // reviews in flight are at their limit; none gets through, nothing breaks.
+    const flood = await Promise.all(Array.from({ length: 40 }, (_, i) => scrape(metricsPort!, { token: `made-up-${i}-${Math.random().toString(36).slice(2)}` })));
+    for (const r of flood) expect([401, 429]).toContain(r.status);
+    for (const r of flood.filter((x) => x.status === 429)) expect({ body: r.body, retryAfter: r.headers['retry-after'] }).toEqual({ body: 'Too many requests\n', retryAfter: '1' });
+    expect((await scrape(metricsPort!, { token: readerToken })).status).toBe(200);
+
     // Other methods and paths answer without a review.
     expect((await scrape(metricsPort!, { method: 'POST', token: readerToken })).status).toBe(405);
     expect((await scrape(metricsPort!, { path: '/debug/pprof', token: readerToken })).status).toBe(404);
