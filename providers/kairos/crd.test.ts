@@ -39,3 +39,41 @@ describe('KairosConfig and KairosConfigTemplate CRDs', () => {
     expect(() => validateOrThrow(validateKairosConfigTemplate, t, 'template t')).toThrow("template t is invalid: /spec/template/spec/kubelet must NOT have additional properties 'extraArg'");
   });
 });
+
+/**
+ * A kind's spec as its template must carry it: the same schema and rules,
+ * minus transition rules (a template is compared against its replacement by a
+ * dry-run update, which must pass) and minus providerID (each machine gets its
+ * own).
+ */
+function asTemplateSpec(schema: unknown): unknown {
+  if (Array.isArray(schema)) return schema.map(asTemplateSpec);
+  if (schema === null || typeof schema !== 'object') return schema;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(schema)) {
+    if (k !== 'x-kubernetes-validations') out[k] = asTemplateSpec(v);
+    else {
+      const kept = (v as { rule: string }[]).filter((r) => !/\boldSelf\b/.test(r.rule));
+      if (kept.length) out[k] = asTemplateSpec(kept);
+    }
+  }
+  return out;
+}
+
+describe('every template CRD', () => {
+  const root = (c: Crd) => c.spec.versions[0]!.schema.openAPIV3Schema as unknown as { properties: Record<string, { properties?: Record<string, unknown> }>; 'x-kubernetes-validations'?: unknown };
+  it.each([
+    ['infrastructure.ironplane.dev_kvmclusters.yaml', 'infrastructure.ironplane.dev_kvmclustertemplates.yaml'],
+    ['infrastructure.ironplane.dev_kvmmachines.yaml', 'infrastructure.ironplane.dev_kvmmachinetemplates.yaml'],
+    ['infrastructure.ironplane.dev_metalclusters.yaml', 'infrastructure.ironplane.dev_metalclustertemplates.yaml'],
+    ['infrastructure.ironplane.dev_metalmachines.yaml', 'infrastructure.ironplane.dev_metalmachinetemplates.yaml'],
+    ['bootstrap.ironplane.dev_kairosconfigs.yaml', 'bootstrap.ironplane.dev_kairosconfigtemplates.yaml'],
+  ])("should repeat %s's spec as spec.template.spec, without transition rules or providerID", (kindFile, templateFile) => {
+    const spec = structuredClone(root(crd(kindFile)).properties['spec']) as { properties: Record<string, unknown> };
+    delete spec.properties['providerID'];
+    const tspec = (root(crd(templateFile)).properties['spec']!.properties!['template'] as { properties: { spec: unknown } }).properties.spec;
+    expect(tspec).toEqual(asTemplateSpec(spec));
+    expect(JSON.stringify(tspec)).not.toMatch(/oldSelf/);
+    expect(root(crd(templateFile))['x-kubernetes-validations']).toEqual([{ rule: 'has(self.spec)', message: 'spec is required', fieldPath: '.spec', reason: 'FieldValueRequired' }]);
+  });
+});

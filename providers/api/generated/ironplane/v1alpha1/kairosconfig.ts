@@ -86,6 +86,9 @@ export interface KairosConfigSpec {
    * Files written on every boot, before the join. Content is inline or read from a Secret or ConfigMap in this namespace.
    */
   files?: {
+    /**
+     * Absolute and normalised (no "." or ".." segments, no "//"); not /etc/kubernetes/ironplane/ and /etc/ironplane/provider-id, which Ironplane writes, nor a directory above them.
+     */
     path: string;
     /**
      * Octal mode, e.g. "0600".

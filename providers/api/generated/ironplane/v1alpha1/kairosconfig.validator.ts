@@ -4,27 +4,28 @@
 import { createRequire } from 'node:module';
 const require = createRequire(import.meta.url);
 export const validate = validate10;
-const schema11 = {"type":"object","properties":{"apiVersion":{"type":"string","const":"bootstrap.ironplane.dev/v1alpha1"},"kind":{"type":"string","const":"KairosConfig"},"metadata":{"type":"object","properties":{"name":{"type":"string"},"generateName":{"type":"string"},"namespace":{"type":"string"},"labels":{"type":"object","additionalProperties":{"type":"string"}},"annotations":{"type":"object","additionalProperties":{"type":"string"}},"finalizers":{"type":"array","items":{"type":"string"}},"ownerReferences":{"type":"array","items":{"type":"object","required":["apiVersion","kind","name","uid"],"properties":{"apiVersion":{"type":"string"},"kind":{"type":"string"},"name":{"type":"string"},"uid":{"type":"string"},"controller":{"type":"boolean"},"blockOwnerDeletion":{"type":"boolean"}}}}}},"spec":{"type":"object","properties":{"install":{"type":"object","properties":{"device":{"type":"string","maxLength":256,"pattern":"^(auto|/dev/[A-Za-z0-9/_.:+-]+)$"},"auto":{"type":"boolean"},"reboot":{"type":"boolean"},"poweroff":{"type":"boolean"}},"additionalProperties":false},"hostname":{"type":"object","properties":{"policy":{"type":"string","enum":["MachineName","InfraMachineName","System"]}},"additionalProperties":false},"users":{"type":"array","maxItems":16,"items":{"type":"object","properties":{"name":{"type":"string","maxLength":32,"minLength":1,"pattern":"^[a-z_][a-z0-9_-]*$"},"groups":{"type":"array","maxItems":16,"items":{"type":"string","maxLength":32,"minLength":1,"pattern":"^[a-z_][a-z0-9_-]*$"}},"shell":{"type":"string","maxLength":256,"pattern":"^/[^\\s]*$"},"sshAuthorizedKeys":{"type":"array","maxItems":32,"items":{"type":"string","maxLength":4096,"minLength":1,"pattern":"^(ssh-|ecdsa-|sk-|github:|gitlab:)[^\\n]*$"}},"passwordHash":{"type":"string","maxLength":512,"pattern":"^\\$(1|2[aby]|5|6|y|gy|7)\\$[^\\s]+$"},"lockPassword":{"type":"boolean"}},"required":["name"],"additionalProperties":false}},"ntp":{"type":"object","properties":{"servers":{"type":"array","maxItems":8,"minItems":1,"items":{"type":"string","maxLength":253,"minLength":1,"pattern":"^[A-Za-z0-9]([A-Za-z0-9.:-]*[A-Za-z0-9])?$"}},"fallbackServers":{"type":"array","maxItems":8,"items":{"type":"string","maxLength":253,"minLength":1,"pattern":"^[A-Za-z0-9]([A-Za-z0-9.:-]*[A-Za-z0-9])?$"}}},"required":["servers"],"additionalProperties":false},"files":{"type":"array","maxItems":64,"items":{"type":"object","properties":{"path":{"type":"string","maxLength":1024,"minLength":2,"pattern":"^/[^\\s]*[^/\\s]$"},"permissions":{"type":"string","pattern":"^0?[0-7]{3}$"},"owner":{"type":"integer","minimum":0,"format":"int32"},"group":{"type":"integer","minimum":0,"format":"int32"},"content":{"type":"string","maxLength":32768},"contentFrom":{"type":"object","properties":{"secretKeyRef":{"type":"object","properties":{"name":{"type":"string","maxLength":253,"minLength":1,"pattern":"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"},"key":{"type":"string","maxLength":253,"minLength":1,"pattern":"^[-._a-zA-Z0-9]+$"}},"required":["name","key"],"additionalProperties":false},"configMapKeyRef":{"type":"object","properties":{"name":{"type":"string","maxLength":253,"minLength":1,"pattern":"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"},"key":{"type":"string","maxLength":253,"minLength":1,"pattern":"^[-._a-zA-Z0-9]+$"}},"required":["name","key"],"additionalProperties":false}},"additionalProperties":false}},"required":["path"],"additionalProperties":false}},"preJoinCommands":{"type":"array","maxItems":64,"items":{"type":"string","maxLength":4096,"minLength":1}},"postJoinCommands":{"type":"array","maxItems":64,"items":{"type":"string","maxLength":4096,"minLength":1}},"kubelet":{"type":"object","properties":{"extraArgs":{"type":"array","maxItems":64,"items":{"type":"object","properties":{"name":{"type":"string","maxLength":128,"minLength":1,"pattern":"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"},"value":{"type":"string","maxLength":4096}},"required":["name","value"],"additionalProperties":false}}},"additionalProperties":false},"nodeLabels":{"type":"object","maxProperties":64,"additionalProperties":{"type":"string","maxLength":63,"pattern":"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"}},"taints":{"type":"array","maxItems":32,"items":{"type":"object","properties":{"key":{"type":"string","maxLength":316,"minLength":1,"pattern":"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"},"value":{"type":"string","maxLength":63,"pattern":"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"},"effect":{"type":"string","enum":["NoSchedule","PreferNoSchedule","NoExecute"]}},"required":["key","effect"],"additionalProperties":false}},"join":{"type":"object","properties":{"tokenTTL":{"type":"string","maxLength":16,"pattern":"^([0-9]+h)?([0-9]+m)?([0-9]+s)?$"},"ignorePreflightErrors":{"type":"array","maxItems":32,"items":{"type":"string","maxLength":128,"minLength":1,"pattern":"^[A-Za-z0-9][A-Za-z0-9.-]*$"}}},"additionalProperties":false},"extraConfig":{"type":"string","maxLength":32768}},"additionalProperties":false},"status":{"type":"object","properties":{"dataSecretName":{"type":"string","maxLength":253},"initialization":{"type":"object","properties":{"dataSecretCreated":{"type":"boolean"}},"additionalProperties":false},"bootstrapToken":{"type":"object","properties":{"id":{"type":"string","pattern":"^[a-z0-9]{6}$"},"expires":{"type":"string","format":"iso-date-time"},"removed":{"type":"boolean"}},"additionalProperties":false},"observedGeneration":{"type":"integer","minimum":0,"format":"int64"},"conditions":{"type":"array","maxItems":32,"items":{"type":"object","properties":{"type":{"type":"string","maxLength":316,"pattern":"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$"},"status":{"type":"string","enum":["True","False","Unknown"]},"observedGeneration":{"type":"integer","minimum":0,"format":"int64"},"lastTransitionTime":{"type":"string","format":"iso-date-time"},"reason":{"type":"string","maxLength":1024,"minLength":1,"pattern":"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$"},"message":{"type":"string","maxLength":32768}},"required":["type","status","lastTransitionTime","reason"],"additionalProperties":false}}},"additionalProperties":false}},"additionalProperties":false,"required":["apiVersion","kind","metadata"]};
+const schema11 = {"type":"object","properties":{"apiVersion":{"type":"string","const":"bootstrap.ironplane.dev/v1alpha1"},"kind":{"type":"string","const":"KairosConfig"},"metadata":{"type":"object","properties":{"name":{"type":"string"},"generateName":{"type":"string"},"namespace":{"type":"string"},"labels":{"type":"object","additionalProperties":{"type":"string"}},"annotations":{"type":"object","additionalProperties":{"type":"string"}},"finalizers":{"type":"array","items":{"type":"string"}},"ownerReferences":{"type":"array","items":{"type":"object","required":["apiVersion","kind","name","uid"],"properties":{"apiVersion":{"type":"string"},"kind":{"type":"string"},"name":{"type":"string"},"uid":{"type":"string"},"controller":{"type":"boolean"},"blockOwnerDeletion":{"type":"boolean"}}}}}},"spec":{"type":"object","properties":{"install":{"type":"object","properties":{"device":{"type":"string","maxLength":256,"pattern":"^(auto|/dev/[A-Za-z0-9/_.:+-]+)$"},"auto":{"type":"boolean"},"reboot":{"type":"boolean"},"poweroff":{"type":"boolean"}},"additionalProperties":false},"hostname":{"type":"object","properties":{"policy":{"type":"string","enum":["MachineName","InfraMachineName","System"]}},"additionalProperties":false},"users":{"type":"array","maxItems":16,"items":{"type":"object","properties":{"name":{"type":"string","maxLength":32,"minLength":1,"pattern":"^[a-z_][a-z0-9_-]*$"},"groups":{"type":"array","maxItems":16,"items":{"type":"string","maxLength":32,"minLength":1,"pattern":"^[a-z_][a-z0-9_-]*$"}},"shell":{"type":"string","maxLength":256,"pattern":"^/[^\\s]*$"},"sshAuthorizedKeys":{"type":"array","maxItems":32,"items":{"type":"string","maxLength":4096,"minLength":1,"pattern":"^(ssh-|ecdsa-|sk-|github:|gitlab:)[^\\x00-\\x1f\\x7f]*$"}},"passwordHash":{"type":"string","maxLength":512,"pattern":"^\\$(1|2[aby]|5|6|y|gy|7)\\$[^\\s]+$"},"lockPassword":{"type":"boolean"}},"required":["name"],"additionalProperties":false}},"ntp":{"type":"object","properties":{"servers":{"type":"array","maxItems":8,"minItems":1,"items":{"type":"string","maxLength":253,"minLength":1,"pattern":"^[A-Za-z0-9]([A-Za-z0-9.:-]*[A-Za-z0-9])?$"}},"fallbackServers":{"type":"array","maxItems":8,"items":{"type":"string","maxLength":253,"minLength":1,"pattern":"^[A-Za-z0-9]([A-Za-z0-9.:-]*[A-Za-z0-9])?$"}}},"required":["servers"],"additionalProperties":false},"files":{"type":"array","maxItems":64,"items":{"type":"object","properties":{"path":{"type":"string","maxLength":1024,"minLength":2,"pattern":"^/[^\\s\\x00-\\x1f\\x7f]*[^/\\s\\x00-\\x1f\\x7f]$"},"permissions":{"type":"string","pattern":"^0?[0-7]{3}$"},"owner":{"type":"integer","minimum":0,"format":"int32"},"group":{"type":"integer","minimum":0,"format":"int32"},"content":{"type":"string","maxLength":32768},"contentFrom":{"type":"object","properties":{"secretKeyRef":{"type":"object","properties":{"name":{"type":"string","maxLength":253,"minLength":1,"pattern":"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"},"key":{"type":"string","maxLength":253,"minLength":1,"pattern":"^[-._a-zA-Z0-9]+$"}},"required":["name","key"],"additionalProperties":false},"configMapKeyRef":{"type":"object","properties":{"name":{"type":"string","maxLength":253,"minLength":1,"pattern":"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"},"key":{"type":"string","maxLength":253,"minLength":1,"pattern":"^[-._a-zA-Z0-9]+$"}},"required":["name","key"],"additionalProperties":false}},"additionalProperties":false}},"required":["path"],"additionalProperties":false}},"preJoinCommands":{"type":"array","maxItems":64,"items":{"type":"string","maxLength":4096,"minLength":1}},"postJoinCommands":{"type":"array","maxItems":64,"items":{"type":"string","maxLength":4096,"minLength":1}},"kubelet":{"type":"object","properties":{"extraArgs":{"type":"array","maxItems":64,"items":{"type":"object","properties":{"name":{"type":"string","maxLength":128,"minLength":1,"pattern":"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"},"value":{"type":"string","maxLength":4096,"pattern":"^[^\\x00-\\x1f\\x7f]*$"}},"required":["name","value"],"additionalProperties":false}}},"additionalProperties":false},"nodeLabels":{"type":"object","maxProperties":64,"additionalProperties":{"type":"string","maxLength":63,"pattern":"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"}},"taints":{"type":"array","maxItems":32,"items":{"type":"object","properties":{"key":{"type":"string","maxLength":316,"minLength":1,"pattern":"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"},"value":{"type":"string","maxLength":63,"pattern":"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"},"effect":{"type":"string","enum":["NoSchedule","PreferNoSchedule","NoExecute"]}},"required":["key","effect"],"additionalProperties":false}},"join":{"type":"object","properties":{"tokenTTL":{"type":"string","maxLength":16,"pattern":"^([0-9]+h)?([0-9]+m)?([0-9]+s)?$"},"ignorePreflightErrors":{"type":"array","maxItems":32,"items":{"type":"string","maxLength":128,"minLength":1,"pattern":"^[A-Za-z0-9][A-Za-z0-9.-]*$"}}},"additionalProperties":false},"extraConfig":{"type":"string","maxLength":32768}},"additionalProperties":false},"status":{"type":"object","properties":{"dataSecretName":{"type":"string","maxLength":253},"initialization":{"type":"object","properties":{"dataSecretCreated":{"type":"boolean"}},"additionalProperties":false},"bootstrapToken":{"type":"object","properties":{"id":{"type":"string","pattern":"^[a-z0-9]{6}$"},"expires":{"type":"string","format":"iso-date-time"},"removed":{"type":"boolean"}},"additionalProperties":false},"observedGeneration":{"type":"integer","minimum":0,"format":"int64"},"conditions":{"type":"array","maxItems":32,"items":{"type":"object","properties":{"type":{"type":"string","maxLength":316,"pattern":"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$"},"status":{"type":"string","enum":["True","False","Unknown"]},"observedGeneration":{"type":"integer","minimum":0,"format":"int64"},"lastTransitionTime":{"type":"string","format":"iso-date-time"},"reason":{"type":"string","maxLength":1024,"minLength":1,"pattern":"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$"},"message":{"type":"string","maxLength":32768}},"required":["type","status","lastTransitionTime","reason"],"additionalProperties":false}}},"additionalProperties":false}},"additionalProperties":false,"required":["apiVersion","kind","metadata"]};
 const func2 = Object.prototype.hasOwnProperty;
 const func3 = require("ajv/dist/runtime/ucs2length").default;
 const pattern0 = new RegExp("^(auto|/dev/[A-Za-z0-9/_.:+-]+)$", "");
 const pattern1 = new RegExp("^[a-z_][a-z0-9_-]*$", "");
 const pattern3 = new RegExp("^/[^\\s]*$", "");
-const pattern4 = new RegExp("^(ssh-|ecdsa-|sk-|github:|gitlab:)[^\\n]*$", "");
+const pattern4 = new RegExp("^(ssh-|ecdsa-|sk-|github:|gitlab:)[^\\x00-\\x1f\\x7f]*$", "");
 const pattern5 = new RegExp("^\\$(1|2[aby]|5|6|y|gy|7)\\$[^\\s]+$", "");
 const pattern6 = new RegExp("^[A-Za-z0-9]([A-Za-z0-9.:-]*[A-Za-z0-9])?$", "");
-const pattern8 = new RegExp("^/[^\\s]*[^/\\s]$", "");
+const pattern8 = new RegExp("^/[^\\s\\x00-\\x1f\\x7f]*[^/\\s\\x00-\\x1f\\x7f]$", "");
 const pattern9 = new RegExp("^0?[0-7]{3}$", "");
 const pattern10 = new RegExp("^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$", "");
 const pattern11 = new RegExp("^[-._a-zA-Z0-9]+$", "");
 const pattern14 = new RegExp("^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", "");
-const pattern15 = new RegExp("^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$", "");
-const pattern16 = new RegExp("^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$", "");
-const pattern18 = new RegExp("^([0-9]+h)?([0-9]+m)?([0-9]+s)?$", "");
-const pattern19 = new RegExp("^[A-Za-z0-9][A-Za-z0-9.-]*$", "");
-const pattern20 = new RegExp("^[a-z0-9]{6}$", "");
-const pattern21 = new RegExp("^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$", "");
-const pattern22 = new RegExp("^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$", "");
+const pattern15 = new RegExp("^[^\\x00-\\x1f\\x7f]*$", "");
+const pattern16 = new RegExp("^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$", "");
+const pattern17 = new RegExp("^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$", "");
+const pattern19 = new RegExp("^([0-9]+h)?([0-9]+m)?([0-9]+s)?$", "");
+const pattern20 = new RegExp("^[A-Za-z0-9][A-Za-z0-9.-]*$", "");
+const pattern21 = new RegExp("^[a-z0-9]{6}$", "");
+const pattern22 = new RegExp("^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$", "");
+const pattern23 = new RegExp("^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$", "");
 const formats0 = require("ajv-formats/dist/formats").fullFormats.int32;
 const formats4 = require("ajv-formats/dist/formats").fullFormats["iso-date-time"];
 const formats6 = require("ajv-formats/dist/formats").fullFormats.int64;
@@ -788,7 +789,7 @@ vErrors.push(err61);
 errors++;
 }
 if(!pattern4.test(data35)){
-const err62 = {instancePath:instancePath+"/spec/users/" + i2+"/sshAuthorizedKeys/" + i4,schemaPath:"#/properties/spec/properties/users/items/properties/sshAuthorizedKeys/items/pattern",keyword:"pattern",params:{pattern: "^(ssh-|ecdsa-|sk-|github:|gitlab:)[^\\n]*$"},message:"must match pattern \""+"^(ssh-|ecdsa-|sk-|github:|gitlab:)[^\\n]*$"+"\""};
+const err62 = {instancePath:instancePath+"/spec/users/" + i2+"/sshAuthorizedKeys/" + i4,schemaPath:"#/properties/spec/properties/users/items/properties/sshAuthorizedKeys/items/pattern",keyword:"pattern",params:{pattern: "^(ssh-|ecdsa-|sk-|github:|gitlab:)[^\\x00-\\x1f\\x7f]*$"},message:"must match pattern \""+"^(ssh-|ecdsa-|sk-|github:|gitlab:)[^\\x00-\\x1f\\x7f]*$"+"\""};
 if(vErrors === null){
 vErrors = [err62];
 }
@@ -1144,7 +1145,7 @@ vErrors.push(err91);
 errors++;
 }
 if(!pattern8.test(data45)){
-const err92 = {instancePath:instancePath+"/spec/files/" + i7+"/path",schemaPath:"#/properties/spec/properties/files/items/properties/path/pattern",keyword:"pattern",params:{pattern: "^/[^\\s]*[^/\\s]$"},message:"must match pattern \""+"^/[^\\s]*[^/\\s]$"+"\""};
+const err92 = {instancePath:instancePath+"/spec/files/" + i7+"/path",schemaPath:"#/properties/spec/properties/files/items/properties/path/pattern",keyword:"pattern",params:{pattern: "^/[^\\s\\x00-\\x1f\\x7f]*[^/\\s\\x00-\\x1f\\x7f]$"},message:"must match pattern \""+"^/[^\\s\\x00-\\x1f\\x7f]*[^/\\s\\x00-\\x1f\\x7f]$"+"\""};
 if(vErrors === null){
 vErrors = [err92];
 }
@@ -1854,9 +1855,8 @@ vErrors.push(err151);
 }
 errors++;
 }
-}
-else {
-const err152 = {instancePath:instancePath+"/spec/kubelet/extraArgs/" + i10+"/value",schemaPath:"#/properties/spec/properties/kubelet/properties/extraArgs/items/properties/value/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!pattern15.test(data65)){
+const err152 = {instancePath:instancePath+"/spec/kubelet/extraArgs/" + i10+"/value",schemaPath:"#/properties/spec/properties/kubelet/properties/extraArgs/items/properties/value/pattern",keyword:"pattern",params:{pattern: "^[^\\x00-\\x1f\\x7f]*$"},message:"must match pattern \""+"^[^\\x00-\\x1f\\x7f]*$"+"\""};
 if(vErrors === null){
 vErrors = [err152];
 }
@@ -1866,9 +1866,8 @@ vErrors.push(err152);
 errors++;
 }
 }
-}
 else {
-const err153 = {instancePath:instancePath+"/spec/kubelet/extraArgs/" + i10,schemaPath:"#/properties/spec/properties/kubelet/properties/extraArgs/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err153 = {instancePath:instancePath+"/spec/kubelet/extraArgs/" + i10+"/value",schemaPath:"#/properties/spec/properties/kubelet/properties/extraArgs/items/properties/value/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err153];
 }
@@ -1880,7 +1879,7 @@ errors++;
 }
 }
 else {
-const err154 = {instancePath:instancePath+"/spec/kubelet/extraArgs",schemaPath:"#/properties/spec/properties/kubelet/properties/extraArgs/type",keyword:"type",params:{type: "array"},message:"must be array"};
+const err154 = {instancePath:instancePath+"/spec/kubelet/extraArgs/" + i10,schemaPath:"#/properties/spec/properties/kubelet/properties/extraArgs/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err154];
 }
@@ -1892,7 +1891,7 @@ errors++;
 }
 }
 else {
-const err155 = {instancePath:instancePath+"/spec/kubelet",schemaPath:"#/properties/spec/properties/kubelet/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err155 = {instancePath:instancePath+"/spec/kubelet/extraArgs",schemaPath:"#/properties/spec/properties/kubelet/properties/extraArgs/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err155];
 }
@@ -1902,11 +1901,9 @@ vErrors.push(err155);
 errors++;
 }
 }
-if(data20.nodeLabels !== undefined){
-let data66 = data20.nodeLabels;
-if(data66 && typeof data66 == "object" && !Array.isArray(data66)){
-if(Object.keys(data66).length > 64){
-const err156 = {instancePath:instancePath+"/spec/nodeLabels",schemaPath:"#/properties/spec/properties/nodeLabels/maxProperties",keyword:"maxProperties",params:{limit: 64},message:"must NOT have more than 64 properties"};
+}
+else {
+const err156 = {instancePath:instancePath+"/spec/kubelet",schemaPath:"#/properties/spec/properties/kubelet/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err156];
 }
@@ -1915,11 +1912,12 @@ vErrors.push(err156);
 }
 errors++;
 }
-for(const key14 in data66){
-let data67 = data66[key14];
-if(typeof data67 === "string"){
-if(func3(data67) > 63){
-const err157 = {instancePath:instancePath+"/spec/nodeLabels/" + key14.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/spec/properties/nodeLabels/additionalProperties/maxLength",keyword:"maxLength",params:{limit: 63},message:"must NOT have more than 63 characters"};
+}
+if(data20.nodeLabels !== undefined){
+let data66 = data20.nodeLabels;
+if(data66 && typeof data66 == "object" && !Array.isArray(data66)){
+if(Object.keys(data66).length > 64){
+const err157 = {instancePath:instancePath+"/spec/nodeLabels",schemaPath:"#/properties/spec/properties/nodeLabels/maxProperties",keyword:"maxProperties",params:{limit: 64},message:"must NOT have more than 64 properties"};
 if(vErrors === null){
 vErrors = [err157];
 }
@@ -1928,8 +1926,11 @@ vErrors.push(err157);
 }
 errors++;
 }
-if(!pattern15.test(data67)){
-const err158 = {instancePath:instancePath+"/spec/nodeLabels/" + key14.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/spec/properties/nodeLabels/additionalProperties/pattern",keyword:"pattern",params:{pattern: "^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"},message:"must match pattern \""+"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"+"\""};
+for(const key14 in data66){
+let data67 = data66[key14];
+if(typeof data67 === "string"){
+if(func3(data67) > 63){
+const err158 = {instancePath:instancePath+"/spec/nodeLabels/" + key14.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/spec/properties/nodeLabels/additionalProperties/maxLength",keyword:"maxLength",params:{limit: 63},message:"must NOT have more than 63 characters"};
 if(vErrors === null){
 vErrors = [err158];
 }
@@ -1938,9 +1939,8 @@ vErrors.push(err158);
 }
 errors++;
 }
-}
-else {
-const err159 = {instancePath:instancePath+"/spec/nodeLabels/" + key14.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/spec/properties/nodeLabels/additionalProperties/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!pattern16.test(data67)){
+const err159 = {instancePath:instancePath+"/spec/nodeLabels/" + key14.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/spec/properties/nodeLabels/additionalProperties/pattern",keyword:"pattern",params:{pattern: "^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"},message:"must match pattern \""+"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"+"\""};
 if(vErrors === null){
 vErrors = [err159];
 }
@@ -1950,9 +1950,8 @@ vErrors.push(err159);
 errors++;
 }
 }
-}
 else {
-const err160 = {instancePath:instancePath+"/spec/nodeLabels",schemaPath:"#/properties/spec/properties/nodeLabels/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err160 = {instancePath:instancePath+"/spec/nodeLabels/" + key14.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/spec/properties/nodeLabels/additionalProperties/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err160];
 }
@@ -1962,11 +1961,9 @@ vErrors.push(err160);
 errors++;
 }
 }
-if(data20.taints !== undefined){
-let data68 = data20.taints;
-if(Array.isArray(data68)){
-if(data68.length > 32){
-const err161 = {instancePath:instancePath+"/spec/taints",schemaPath:"#/properties/spec/properties/taints/maxItems",keyword:"maxItems",params:{limit: 32},message:"must NOT have more than 32 items"};
+}
+else {
+const err161 = {instancePath:instancePath+"/spec/nodeLabels",schemaPath:"#/properties/spec/properties/nodeLabels/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err161];
 }
@@ -1975,12 +1972,12 @@ vErrors.push(err161);
 }
 errors++;
 }
-const len11 = data68.length;
-for(let i11=0; i11<len11; i11++){
-let data69 = data68[i11];
-if(data69 && typeof data69 == "object" && !Array.isArray(data69)){
-if(data69.key === undefined){
-const err162 = {instancePath:instancePath+"/spec/taints/" + i11,schemaPath:"#/properties/spec/properties/taints/items/required",keyword:"required",params:{missingProperty: "key"},message:"must have required property '"+"key"+"'"};
+}
+if(data20.taints !== undefined){
+let data68 = data20.taints;
+if(Array.isArray(data68)){
+if(data68.length > 32){
+const err162 = {instancePath:instancePath+"/spec/taints",schemaPath:"#/properties/spec/properties/taints/maxItems",keyword:"maxItems",params:{limit: 32},message:"must NOT have more than 32 items"};
 if(vErrors === null){
 vErrors = [err162];
 }
@@ -1989,8 +1986,12 @@ vErrors.push(err162);
 }
 errors++;
 }
-if(data69.effect === undefined){
-const err163 = {instancePath:instancePath+"/spec/taints/" + i11,schemaPath:"#/properties/spec/properties/taints/items/required",keyword:"required",params:{missingProperty: "effect"},message:"must have required property '"+"effect"+"'"};
+const len11 = data68.length;
+for(let i11=0; i11<len11; i11++){
+let data69 = data68[i11];
+if(data69 && typeof data69 == "object" && !Array.isArray(data69)){
+if(data69.key === undefined){
+const err163 = {instancePath:instancePath+"/spec/taints/" + i11,schemaPath:"#/properties/spec/properties/taints/items/required",keyword:"required",params:{missingProperty: "key"},message:"must have required property '"+"key"+"'"};
 if(vErrors === null){
 vErrors = [err163];
 }
@@ -1999,9 +2000,8 @@ vErrors.push(err163);
 }
 errors++;
 }
-for(const key15 in data69){
-if(!(((key15 === "key") || (key15 === "value")) || (key15 === "effect"))){
-const err164 = {instancePath:instancePath+"/spec/taints/" + i11,schemaPath:"#/properties/spec/properties/taints/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key15},message:"must NOT have additional properties"};
+if(data69.effect === undefined){
+const err164 = {instancePath:instancePath+"/spec/taints/" + i11,schemaPath:"#/properties/spec/properties/taints/items/required",keyword:"required",params:{missingProperty: "effect"},message:"must have required property '"+"effect"+"'"};
 if(vErrors === null){
 vErrors = [err164];
 }
@@ -2010,12 +2010,9 @@ vErrors.push(err164);
 }
 errors++;
 }
-}
-if(data69.key !== undefined){
-let data70 = data69.key;
-if(typeof data70 === "string"){
-if(func3(data70) > 316){
-const err165 = {instancePath:instancePath+"/spec/taints/" + i11+"/key",schemaPath:"#/properties/spec/properties/taints/items/properties/key/maxLength",keyword:"maxLength",params:{limit: 316},message:"must NOT have more than 316 characters"};
+for(const key15 in data69){
+if(!(((key15 === "key") || (key15 === "value")) || (key15 === "effect"))){
+const err165 = {instancePath:instancePath+"/spec/taints/" + i11,schemaPath:"#/properties/spec/properties/taints/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key15},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err165];
 }
@@ -2024,8 +2021,12 @@ vErrors.push(err165);
 }
 errors++;
 }
-if(func3(data70) < 1){
-const err166 = {instancePath:instancePath+"/spec/taints/" + i11+"/key",schemaPath:"#/properties/spec/properties/taints/items/properties/key/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+}
+if(data69.key !== undefined){
+let data70 = data69.key;
+if(typeof data70 === "string"){
+if(func3(data70) > 316){
+const err166 = {instancePath:instancePath+"/spec/taints/" + i11+"/key",schemaPath:"#/properties/spec/properties/taints/items/properties/key/maxLength",keyword:"maxLength",params:{limit: 316},message:"must NOT have more than 316 characters"};
 if(vErrors === null){
 vErrors = [err166];
 }
@@ -2034,8 +2035,8 @@ vErrors.push(err166);
 }
 errors++;
 }
-if(!pattern16.test(data70)){
-const err167 = {instancePath:instancePath+"/spec/taints/" + i11+"/key",schemaPath:"#/properties/spec/properties/taints/items/properties/key/pattern",keyword:"pattern",params:{pattern: "^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"},message:"must match pattern \""+"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"+"\""};
+if(func3(data70) < 1){
+const err167 = {instancePath:instancePath+"/spec/taints/" + i11+"/key",schemaPath:"#/properties/spec/properties/taints/items/properties/key/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err167];
 }
@@ -2044,9 +2045,8 @@ vErrors.push(err167);
 }
 errors++;
 }
-}
-else {
-const err168 = {instancePath:instancePath+"/spec/taints/" + i11+"/key",schemaPath:"#/properties/spec/properties/taints/items/properties/key/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!pattern17.test(data70)){
+const err168 = {instancePath:instancePath+"/spec/taints/" + i11+"/key",schemaPath:"#/properties/spec/properties/taints/items/properties/key/pattern",keyword:"pattern",params:{pattern: "^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"},message:"must match pattern \""+"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"+"\""};
 if(vErrors === null){
 vErrors = [err168];
 }
@@ -2056,11 +2056,8 @@ vErrors.push(err168);
 errors++;
 }
 }
-if(data69.value !== undefined){
-let data71 = data69.value;
-if(typeof data71 === "string"){
-if(func3(data71) > 63){
-const err169 = {instancePath:instancePath+"/spec/taints/" + i11+"/value",schemaPath:"#/properties/spec/properties/taints/items/properties/value/maxLength",keyword:"maxLength",params:{limit: 63},message:"must NOT have more than 63 characters"};
+else {
+const err169 = {instancePath:instancePath+"/spec/taints/" + i11+"/key",schemaPath:"#/properties/spec/properties/taints/items/properties/key/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err169];
 }
@@ -2069,8 +2066,12 @@ vErrors.push(err169);
 }
 errors++;
 }
-if(!pattern15.test(data71)){
-const err170 = {instancePath:instancePath+"/spec/taints/" + i11+"/value",schemaPath:"#/properties/spec/properties/taints/items/properties/value/pattern",keyword:"pattern",params:{pattern: "^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"},message:"must match pattern \""+"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"+"\""};
+}
+if(data69.value !== undefined){
+let data71 = data69.value;
+if(typeof data71 === "string"){
+if(func3(data71) > 63){
+const err170 = {instancePath:instancePath+"/spec/taints/" + i11+"/value",schemaPath:"#/properties/spec/properties/taints/items/properties/value/maxLength",keyword:"maxLength",params:{limit: 63},message:"must NOT have more than 63 characters"};
 if(vErrors === null){
 vErrors = [err170];
 }
@@ -2079,9 +2080,8 @@ vErrors.push(err170);
 }
 errors++;
 }
-}
-else {
-const err171 = {instancePath:instancePath+"/spec/taints/" + i11+"/value",schemaPath:"#/properties/spec/properties/taints/items/properties/value/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!pattern16.test(data71)){
+const err171 = {instancePath:instancePath+"/spec/taints/" + i11+"/value",schemaPath:"#/properties/spec/properties/taints/items/properties/value/pattern",keyword:"pattern",params:{pattern: "^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"},message:"must match pattern \""+"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"+"\""};
 if(vErrors === null){
 vErrors = [err171];
 }
@@ -2091,10 +2091,8 @@ vErrors.push(err171);
 errors++;
 }
 }
-if(data69.effect !== undefined){
-let data72 = data69.effect;
-if(typeof data72 !== "string"){
-const err172 = {instancePath:instancePath+"/spec/taints/" + i11+"/effect",schemaPath:"#/properties/spec/properties/taints/items/properties/effect/type",keyword:"type",params:{type: "string"},message:"must be string"};
+else {
+const err172 = {instancePath:instancePath+"/spec/taints/" + i11+"/value",schemaPath:"#/properties/spec/properties/taints/items/properties/value/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err172];
 }
@@ -2103,8 +2101,11 @@ vErrors.push(err172);
 }
 errors++;
 }
-if(!(((data72 === "NoSchedule") || (data72 === "PreferNoSchedule")) || (data72 === "NoExecute"))){
-const err173 = {instancePath:instancePath+"/spec/taints/" + i11+"/effect",schemaPath:"#/properties/spec/properties/taints/items/properties/effect/enum",keyword:"enum",params:{allowedValues: schema11.properties.spec.properties.taints.items.properties.effect.enum},message:"must be equal to one of the allowed values"};
+}
+if(data69.effect !== undefined){
+let data72 = data69.effect;
+if(typeof data72 !== "string"){
+const err173 = {instancePath:instancePath+"/spec/taints/" + i11+"/effect",schemaPath:"#/properties/spec/properties/taints/items/properties/effect/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err173];
 }
@@ -2113,10 +2114,8 @@ vErrors.push(err173);
 }
 errors++;
 }
-}
-}
-else {
-const err174 = {instancePath:instancePath+"/spec/taints/" + i11,schemaPath:"#/properties/spec/properties/taints/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(!(((data72 === "NoSchedule") || (data72 === "PreferNoSchedule")) || (data72 === "NoExecute"))){
+const err174 = {instancePath:instancePath+"/spec/taints/" + i11+"/effect",schemaPath:"#/properties/spec/properties/taints/items/properties/effect/enum",keyword:"enum",params:{allowedValues: schema11.properties.spec.properties.taints.items.properties.effect.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err174];
 }
@@ -2128,7 +2127,7 @@ errors++;
 }
 }
 else {
-const err175 = {instancePath:instancePath+"/spec/taints",schemaPath:"#/properties/spec/properties/taints/type",keyword:"type",params:{type: "array"},message:"must be array"};
+const err175 = {instancePath:instancePath+"/spec/taints/" + i11,schemaPath:"#/properties/spec/properties/taints/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err175];
 }
@@ -2138,12 +2137,9 @@ vErrors.push(err175);
 errors++;
 }
 }
-if(data20.join !== undefined){
-let data73 = data20.join;
-if(data73 && typeof data73 == "object" && !Array.isArray(data73)){
-for(const key16 in data73){
-if(!((key16 === "tokenTTL") || (key16 === "ignorePreflightErrors"))){
-const err176 = {instancePath:instancePath+"/spec/join",schemaPath:"#/properties/spec/properties/join/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key16},message:"must NOT have additional properties"};
+}
+else {
+const err176 = {instancePath:instancePath+"/spec/taints",schemaPath:"#/properties/spec/properties/taints/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err176];
 }
@@ -2153,11 +2149,12 @@ vErrors.push(err176);
 errors++;
 }
 }
-if(data73.tokenTTL !== undefined){
-let data74 = data73.tokenTTL;
-if(typeof data74 === "string"){
-if(func3(data74) > 16){
-const err177 = {instancePath:instancePath+"/spec/join/tokenTTL",schemaPath:"#/properties/spec/properties/join/properties/tokenTTL/maxLength",keyword:"maxLength",params:{limit: 16},message:"must NOT have more than 16 characters"};
+if(data20.join !== undefined){
+let data73 = data20.join;
+if(data73 && typeof data73 == "object" && !Array.isArray(data73)){
+for(const key16 in data73){
+if(!((key16 === "tokenTTL") || (key16 === "ignorePreflightErrors"))){
+const err177 = {instancePath:instancePath+"/spec/join",schemaPath:"#/properties/spec/properties/join/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key16},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err177];
 }
@@ -2166,8 +2163,12 @@ vErrors.push(err177);
 }
 errors++;
 }
-if(!pattern18.test(data74)){
-const err178 = {instancePath:instancePath+"/spec/join/tokenTTL",schemaPath:"#/properties/spec/properties/join/properties/tokenTTL/pattern",keyword:"pattern",params:{pattern: "^([0-9]+h)?([0-9]+m)?([0-9]+s)?$"},message:"must match pattern \""+"^([0-9]+h)?([0-9]+m)?([0-9]+s)?$"+"\""};
+}
+if(data73.tokenTTL !== undefined){
+let data74 = data73.tokenTTL;
+if(typeof data74 === "string"){
+if(func3(data74) > 16){
+const err178 = {instancePath:instancePath+"/spec/join/tokenTTL",schemaPath:"#/properties/spec/properties/join/properties/tokenTTL/maxLength",keyword:"maxLength",params:{limit: 16},message:"must NOT have more than 16 characters"};
 if(vErrors === null){
 vErrors = [err178];
 }
@@ -2176,9 +2177,8 @@ vErrors.push(err178);
 }
 errors++;
 }
-}
-else {
-const err179 = {instancePath:instancePath+"/spec/join/tokenTTL",schemaPath:"#/properties/spec/properties/join/properties/tokenTTL/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!pattern19.test(data74)){
+const err179 = {instancePath:instancePath+"/spec/join/tokenTTL",schemaPath:"#/properties/spec/properties/join/properties/tokenTTL/pattern",keyword:"pattern",params:{pattern: "^([0-9]+h)?([0-9]+m)?([0-9]+s)?$"},message:"must match pattern \""+"^([0-9]+h)?([0-9]+m)?([0-9]+s)?$"+"\""};
 if(vErrors === null){
 vErrors = [err179];
 }
@@ -2188,11 +2188,8 @@ vErrors.push(err179);
 errors++;
 }
 }
-if(data73.ignorePreflightErrors !== undefined){
-let data75 = data73.ignorePreflightErrors;
-if(Array.isArray(data75)){
-if(data75.length > 32){
-const err180 = {instancePath:instancePath+"/spec/join/ignorePreflightErrors",schemaPath:"#/properties/spec/properties/join/properties/ignorePreflightErrors/maxItems",keyword:"maxItems",params:{limit: 32},message:"must NOT have more than 32 items"};
+else {
+const err180 = {instancePath:instancePath+"/spec/join/tokenTTL",schemaPath:"#/properties/spec/properties/join/properties/tokenTTL/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err180];
 }
@@ -2201,12 +2198,12 @@ vErrors.push(err180);
 }
 errors++;
 }
-const len12 = data75.length;
-for(let i12=0; i12<len12; i12++){
-let data76 = data75[i12];
-if(typeof data76 === "string"){
-if(func3(data76) > 128){
-const err181 = {instancePath:instancePath+"/spec/join/ignorePreflightErrors/" + i12,schemaPath:"#/properties/spec/properties/join/properties/ignorePreflightErrors/items/maxLength",keyword:"maxLength",params:{limit: 128},message:"must NOT have more than 128 characters"};
+}
+if(data73.ignorePreflightErrors !== undefined){
+let data75 = data73.ignorePreflightErrors;
+if(Array.isArray(data75)){
+if(data75.length > 32){
+const err181 = {instancePath:instancePath+"/spec/join/ignorePreflightErrors",schemaPath:"#/properties/spec/properties/join/properties/ignorePreflightErrors/maxItems",keyword:"maxItems",params:{limit: 32},message:"must NOT have more than 32 items"};
 if(vErrors === null){
 vErrors = [err181];
 }
@@ -2215,8 +2212,12 @@ vErrors.push(err181);
 }
 errors++;
 }
-if(func3(data76) < 1){
-const err182 = {instancePath:instancePath+"/spec/join/ignorePreflightErrors/" + i12,schemaPath:"#/properties/spec/properties/join/properties/ignorePreflightErrors/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+const len12 = data75.length;
+for(let i12=0; i12<len12; i12++){
+let data76 = data75[i12];
+if(typeof data76 === "string"){
+if(func3(data76) > 128){
+const err182 = {instancePath:instancePath+"/spec/join/ignorePreflightErrors/" + i12,schemaPath:"#/properties/spec/properties/join/properties/ignorePreflightErrors/items/maxLength",keyword:"maxLength",params:{limit: 128},message:"must NOT have more than 128 characters"};
 if(vErrors === null){
 vErrors = [err182];
 }
@@ -2225,8 +2226,8 @@ vErrors.push(err182);
 }
 errors++;
 }
-if(!pattern19.test(data76)){
-const err183 = {instancePath:instancePath+"/spec/join/ignorePreflightErrors/" + i12,schemaPath:"#/properties/spec/properties/join/properties/ignorePreflightErrors/items/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9.-]*$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9.-]*$"+"\""};
+if(func3(data76) < 1){
+const err183 = {instancePath:instancePath+"/spec/join/ignorePreflightErrors/" + i12,schemaPath:"#/properties/spec/properties/join/properties/ignorePreflightErrors/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err183];
 }
@@ -2235,9 +2236,8 @@ vErrors.push(err183);
 }
 errors++;
 }
-}
-else {
-const err184 = {instancePath:instancePath+"/spec/join/ignorePreflightErrors/" + i12,schemaPath:"#/properties/spec/properties/join/properties/ignorePreflightErrors/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!pattern20.test(data76)){
+const err184 = {instancePath:instancePath+"/spec/join/ignorePreflightErrors/" + i12,schemaPath:"#/properties/spec/properties/join/properties/ignorePreflightErrors/items/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9.-]*$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9.-]*$"+"\""};
 if(vErrors === null){
 vErrors = [err184];
 }
@@ -2247,9 +2247,8 @@ vErrors.push(err184);
 errors++;
 }
 }
-}
 else {
-const err185 = {instancePath:instancePath+"/spec/join/ignorePreflightErrors",schemaPath:"#/properties/spec/properties/join/properties/ignorePreflightErrors/type",keyword:"type",params:{type: "array"},message:"must be array"};
+const err185 = {instancePath:instancePath+"/spec/join/ignorePreflightErrors/" + i12,schemaPath:"#/properties/spec/properties/join/properties/ignorePreflightErrors/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err185];
 }
@@ -2261,7 +2260,7 @@ errors++;
 }
 }
 else {
-const err186 = {instancePath:instancePath+"/spec/join",schemaPath:"#/properties/spec/properties/join/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err186 = {instancePath:instancePath+"/spec/join/ignorePreflightErrors",schemaPath:"#/properties/spec/properties/join/properties/ignorePreflightErrors/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err186];
 }
@@ -2271,11 +2270,9 @@ vErrors.push(err186);
 errors++;
 }
 }
-if(data20.extraConfig !== undefined){
-let data77 = data20.extraConfig;
-if(typeof data77 === "string"){
-if(func3(data77) > 32768){
-const err187 = {instancePath:instancePath+"/spec/extraConfig",schemaPath:"#/properties/spec/properties/extraConfig/maxLength",keyword:"maxLength",params:{limit: 32768},message:"must NOT have more than 32768 characters"};
+}
+else {
+const err187 = {instancePath:instancePath+"/spec/join",schemaPath:"#/properties/spec/properties/join/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err187];
 }
@@ -2285,8 +2282,11 @@ vErrors.push(err187);
 errors++;
 }
 }
-else {
-const err188 = {instancePath:instancePath+"/spec/extraConfig",schemaPath:"#/properties/spec/properties/extraConfig/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data20.extraConfig !== undefined){
+let data77 = data20.extraConfig;
+if(typeof data77 === "string"){
+if(func3(data77) > 32768){
+const err188 = {instancePath:instancePath+"/spec/extraConfig",schemaPath:"#/properties/spec/properties/extraConfig/maxLength",keyword:"maxLength",params:{limit: 32768},message:"must NOT have more than 32768 characters"};
 if(vErrors === null){
 vErrors = [err188];
 }
@@ -2296,9 +2296,8 @@ vErrors.push(err188);
 errors++;
 }
 }
-}
 else {
-const err189 = {instancePath:instancePath+"/spec",schemaPath:"#/properties/spec/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err189 = {instancePath:instancePath+"/spec/extraConfig",schemaPath:"#/properties/spec/properties/extraConfig/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err189];
 }
@@ -2308,12 +2307,9 @@ vErrors.push(err189);
 errors++;
 }
 }
-if(data.status !== undefined){
-let data78 = data.status;
-if(data78 && typeof data78 == "object" && !Array.isArray(data78)){
-for(const key17 in data78){
-if(!(((((key17 === "dataSecretName") || (key17 === "initialization")) || (key17 === "bootstrapToken")) || (key17 === "observedGeneration")) || (key17 === "conditions"))){
-const err190 = {instancePath:instancePath+"/status",schemaPath:"#/properties/status/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key17},message:"must NOT have additional properties"};
+}
+else {
+const err190 = {instancePath:instancePath+"/spec",schemaPath:"#/properties/spec/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err190];
 }
@@ -2323,11 +2319,12 @@ vErrors.push(err190);
 errors++;
 }
 }
-if(data78.dataSecretName !== undefined){
-let data79 = data78.dataSecretName;
-if(typeof data79 === "string"){
-if(func3(data79) > 253){
-const err191 = {instancePath:instancePath+"/status/dataSecretName",schemaPath:"#/properties/status/properties/dataSecretName/maxLength",keyword:"maxLength",params:{limit: 253},message:"must NOT have more than 253 characters"};
+if(data.status !== undefined){
+let data78 = data.status;
+if(data78 && typeof data78 == "object" && !Array.isArray(data78)){
+for(const key17 in data78){
+if(!(((((key17 === "dataSecretName") || (key17 === "initialization")) || (key17 === "bootstrapToken")) || (key17 === "observedGeneration")) || (key17 === "conditions"))){
+const err191 = {instancePath:instancePath+"/status",schemaPath:"#/properties/status/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key17},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err191];
 }
@@ -2337,8 +2334,11 @@ vErrors.push(err191);
 errors++;
 }
 }
-else {
-const err192 = {instancePath:instancePath+"/status/dataSecretName",schemaPath:"#/properties/status/properties/dataSecretName/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data78.dataSecretName !== undefined){
+let data79 = data78.dataSecretName;
+if(typeof data79 === "string"){
+if(func3(data79) > 253){
+const err192 = {instancePath:instancePath+"/status/dataSecretName",schemaPath:"#/properties/status/properties/dataSecretName/maxLength",keyword:"maxLength",params:{limit: 253},message:"must NOT have more than 253 characters"};
 if(vErrors === null){
 vErrors = [err192];
 }
@@ -2348,12 +2348,8 @@ vErrors.push(err192);
 errors++;
 }
 }
-if(data78.initialization !== undefined){
-let data80 = data78.initialization;
-if(data80 && typeof data80 == "object" && !Array.isArray(data80)){
-for(const key18 in data80){
-if(!(key18 === "dataSecretCreated")){
-const err193 = {instancePath:instancePath+"/status/initialization",schemaPath:"#/properties/status/properties/initialization/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key18},message:"must NOT have additional properties"};
+else {
+const err193 = {instancePath:instancePath+"/status/dataSecretName",schemaPath:"#/properties/status/properties/dataSecretName/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err193];
 }
@@ -2363,9 +2359,12 @@ vErrors.push(err193);
 errors++;
 }
 }
-if(data80.dataSecretCreated !== undefined){
-if(typeof data80.dataSecretCreated !== "boolean"){
-const err194 = {instancePath:instancePath+"/status/initialization/dataSecretCreated",schemaPath:"#/properties/status/properties/initialization/properties/dataSecretCreated/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(data78.initialization !== undefined){
+let data80 = data78.initialization;
+if(data80 && typeof data80 == "object" && !Array.isArray(data80)){
+for(const key18 in data80){
+if(!(key18 === "dataSecretCreated")){
+const err194 = {instancePath:instancePath+"/status/initialization",schemaPath:"#/properties/status/properties/initialization/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key18},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err194];
 }
@@ -2375,9 +2374,9 @@ vErrors.push(err194);
 errors++;
 }
 }
-}
-else {
-const err195 = {instancePath:instancePath+"/status/initialization",schemaPath:"#/properties/status/properties/initialization/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data80.dataSecretCreated !== undefined){
+if(typeof data80.dataSecretCreated !== "boolean"){
+const err195 = {instancePath:instancePath+"/status/initialization/dataSecretCreated",schemaPath:"#/properties/status/properties/initialization/properties/dataSecretCreated/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err195];
 }
@@ -2387,12 +2386,9 @@ vErrors.push(err195);
 errors++;
 }
 }
-if(data78.bootstrapToken !== undefined){
-let data82 = data78.bootstrapToken;
-if(data82 && typeof data82 == "object" && !Array.isArray(data82)){
-for(const key19 in data82){
-if(!(((key19 === "id") || (key19 === "expires")) || (key19 === "removed"))){
-const err196 = {instancePath:instancePath+"/status/bootstrapToken",schemaPath:"#/properties/status/properties/bootstrapToken/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key19},message:"must NOT have additional properties"};
+}
+else {
+const err196 = {instancePath:instancePath+"/status/initialization",schemaPath:"#/properties/status/properties/initialization/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err196];
 }
@@ -2402,11 +2398,12 @@ vErrors.push(err196);
 errors++;
 }
 }
-if(data82.id !== undefined){
-let data83 = data82.id;
-if(typeof data83 === "string"){
-if(!pattern20.test(data83)){
-const err197 = {instancePath:instancePath+"/status/bootstrapToken/id",schemaPath:"#/properties/status/properties/bootstrapToken/properties/id/pattern",keyword:"pattern",params:{pattern: "^[a-z0-9]{6}$"},message:"must match pattern \""+"^[a-z0-9]{6}$"+"\""};
+if(data78.bootstrapToken !== undefined){
+let data82 = data78.bootstrapToken;
+if(data82 && typeof data82 == "object" && !Array.isArray(data82)){
+for(const key19 in data82){
+if(!(((key19 === "id") || (key19 === "expires")) || (key19 === "removed"))){
+const err197 = {instancePath:instancePath+"/status/bootstrapToken",schemaPath:"#/properties/status/properties/bootstrapToken/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key19},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err197];
 }
@@ -2416,8 +2413,11 @@ vErrors.push(err197);
 errors++;
 }
 }
-else {
-const err198 = {instancePath:instancePath+"/status/bootstrapToken/id",schemaPath:"#/properties/status/properties/bootstrapToken/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data82.id !== undefined){
+let data83 = data82.id;
+if(typeof data83 === "string"){
+if(!pattern21.test(data83)){
+const err198 = {instancePath:instancePath+"/status/bootstrapToken/id",schemaPath:"#/properties/status/properties/bootstrapToken/properties/id/pattern",keyword:"pattern",params:{pattern: "^[a-z0-9]{6}$"},message:"must match pattern \""+"^[a-z0-9]{6}$"+"\""};
 if(vErrors === null){
 vErrors = [err198];
 }
@@ -2427,11 +2427,8 @@ vErrors.push(err198);
 errors++;
 }
 }
-if(data82.expires !== undefined){
-let data84 = data82.expires;
-if(typeof data84 === "string"){
-if(!(formats4.validate(data84))){
-const err199 = {instancePath:instancePath+"/status/bootstrapToken/expires",schemaPath:"#/properties/status/properties/bootstrapToken/properties/expires/format",keyword:"format",params:{format: "iso-date-time"},message:"must match format \""+"iso-date-time"+"\""};
+else {
+const err199 = {instancePath:instancePath+"/status/bootstrapToken/id",schemaPath:"#/properties/status/properties/bootstrapToken/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err199];
 }
@@ -2441,8 +2438,11 @@ vErrors.push(err199);
 errors++;
 }
 }
-else {
-const err200 = {instancePath:instancePath+"/status/bootstrapToken/expires",schemaPath:"#/properties/status/properties/bootstrapToken/properties/expires/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data82.expires !== undefined){
+let data84 = data82.expires;
+if(typeof data84 === "string"){
+if(!(formats4.validate(data84))){
+const err200 = {instancePath:instancePath+"/status/bootstrapToken/expires",schemaPath:"#/properties/status/properties/bootstrapToken/properties/expires/format",keyword:"format",params:{format: "iso-date-time"},message:"must match format \""+"iso-date-time"+"\""};
 if(vErrors === null){
 vErrors = [err200];
 }
@@ -2452,9 +2452,8 @@ vErrors.push(err200);
 errors++;
 }
 }
-if(data82.removed !== undefined){
-if(typeof data82.removed !== "boolean"){
-const err201 = {instancePath:instancePath+"/status/bootstrapToken/removed",schemaPath:"#/properties/status/properties/bootstrapToken/properties/removed/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+else {
+const err201 = {instancePath:instancePath+"/status/bootstrapToken/expires",schemaPath:"#/properties/status/properties/bootstrapToken/properties/expires/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err201];
 }
@@ -2464,9 +2463,9 @@ vErrors.push(err201);
 errors++;
 }
 }
-}
-else {
-const err202 = {instancePath:instancePath+"/status/bootstrapToken",schemaPath:"#/properties/status/properties/bootstrapToken/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data82.removed !== undefined){
+if(typeof data82.removed !== "boolean"){
+const err202 = {instancePath:instancePath+"/status/bootstrapToken/removed",schemaPath:"#/properties/status/properties/bootstrapToken/properties/removed/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err202];
 }
@@ -2476,10 +2475,9 @@ vErrors.push(err202);
 errors++;
 }
 }
-if(data78.observedGeneration !== undefined){
-let data86 = data78.observedGeneration;
-if(!(((typeof data86 == "number") && (!(data86 % 1) && !isNaN(data86))) && (isFinite(data86)))){
-const err203 = {instancePath:instancePath+"/status/observedGeneration",schemaPath:"#/properties/status/properties/observedGeneration/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+}
+else {
+const err203 = {instancePath:instancePath+"/status/bootstrapToken",schemaPath:"#/properties/status/properties/bootstrapToken/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err203];
 }
@@ -2488,9 +2486,11 @@ vErrors.push(err203);
 }
 errors++;
 }
-if((typeof data86 == "number") && (isFinite(data86))){
-if(data86 < 0 || isNaN(data86)){
-const err204 = {instancePath:instancePath+"/status/observedGeneration",schemaPath:"#/properties/status/properties/observedGeneration/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+if(data78.observedGeneration !== undefined){
+let data86 = data78.observedGeneration;
+if(!(((typeof data86 == "number") && (!(data86 % 1) && !isNaN(data86))) && (isFinite(data86)))){
+const err204 = {instancePath:instancePath+"/status/observedGeneration",schemaPath:"#/properties/status/properties/observedGeneration/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err204];
 }
@@ -2499,13 +2499,24 @@ vErrors.push(err204);
 }
 errors++;
 }
-if(!(formats6.validate(data86))){
-const err205 = {instancePath:instancePath+"/status/observedGeneration",schemaPath:"#/properties/status/properties/observedGeneration/format",keyword:"format",params:{format: "int64"},message:"must match format \""+"int64"+"\""};
+if((typeof data86 == "number") && (isFinite(data86))){
+if(data86 < 0 || isNaN(data86)){
+const err205 = {instancePath:instancePath+"/status/observedGeneration",schemaPath:"#/properties/status/properties/observedGeneration/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err205];
 }
 else {
 vErrors.push(err205);
+}
+errors++;
+}
+if(!(formats6.validate(data86))){
+const err206 = {instancePath:instancePath+"/status/observedGeneration",schemaPath:"#/properties/status/properties/observedGeneration/format",keyword:"format",params:{format: "int64"},message:"must match format \""+"int64"+"\""};
+if(vErrors === null){
+vErrors = [err206];
+}
+else {
+vErrors.push(err206);
 }
 errors++;
 }
@@ -2515,21 +2526,7 @@ if(data78.conditions !== undefined){
 let data87 = data78.conditions;
 if(Array.isArray(data87)){
 if(data87.length > 32){
-const err206 = {instancePath:instancePath+"/status/conditions",schemaPath:"#/properties/status/properties/conditions/maxItems",keyword:"maxItems",params:{limit: 32},message:"must NOT have more than 32 items"};
-if(vErrors === null){
-vErrors = [err206];
-}
-else {
-vErrors.push(err206);
-}
-errors++;
-}
-const len13 = data87.length;
-for(let i13=0; i13<len13; i13++){
-let data88 = data87[i13];
-if(data88 && typeof data88 == "object" && !Array.isArray(data88)){
-if(data88.type === undefined){
-const err207 = {instancePath:instancePath+"/status/conditions/" + i13,schemaPath:"#/properties/status/properties/conditions/items/required",keyword:"required",params:{missingProperty: "type"},message:"must have required property '"+"type"+"'"};
+const err207 = {instancePath:instancePath+"/status/conditions",schemaPath:"#/properties/status/properties/conditions/maxItems",keyword:"maxItems",params:{limit: 32},message:"must NOT have more than 32 items"};
 if(vErrors === null){
 vErrors = [err207];
 }
@@ -2538,8 +2535,12 @@ vErrors.push(err207);
 }
 errors++;
 }
-if(data88.status === undefined){
-const err208 = {instancePath:instancePath+"/status/conditions/" + i13,schemaPath:"#/properties/status/properties/conditions/items/required",keyword:"required",params:{missingProperty: "status"},message:"must have required property '"+"status"+"'"};
+const len13 = data87.length;
+for(let i13=0; i13<len13; i13++){
+let data88 = data87[i13];
+if(data88 && typeof data88 == "object" && !Array.isArray(data88)){
+if(data88.type === undefined){
+const err208 = {instancePath:instancePath+"/status/conditions/" + i13,schemaPath:"#/properties/status/properties/conditions/items/required",keyword:"required",params:{missingProperty: "type"},message:"must have required property '"+"type"+"'"};
 if(vErrors === null){
 vErrors = [err208];
 }
@@ -2548,8 +2549,8 @@ vErrors.push(err208);
 }
 errors++;
 }
-if(data88.lastTransitionTime === undefined){
-const err209 = {instancePath:instancePath+"/status/conditions/" + i13,schemaPath:"#/properties/status/properties/conditions/items/required",keyword:"required",params:{missingProperty: "lastTransitionTime"},message:"must have required property '"+"lastTransitionTime"+"'"};
+if(data88.status === undefined){
+const err209 = {instancePath:instancePath+"/status/conditions/" + i13,schemaPath:"#/properties/status/properties/conditions/items/required",keyword:"required",params:{missingProperty: "status"},message:"must have required property '"+"status"+"'"};
 if(vErrors === null){
 vErrors = [err209];
 }
@@ -2558,8 +2559,8 @@ vErrors.push(err209);
 }
 errors++;
 }
-if(data88.reason === undefined){
-const err210 = {instancePath:instancePath+"/status/conditions/" + i13,schemaPath:"#/properties/status/properties/conditions/items/required",keyword:"required",params:{missingProperty: "reason"},message:"must have required property '"+"reason"+"'"};
+if(data88.lastTransitionTime === undefined){
+const err210 = {instancePath:instancePath+"/status/conditions/" + i13,schemaPath:"#/properties/status/properties/conditions/items/required",keyword:"required",params:{missingProperty: "lastTransitionTime"},message:"must have required property '"+"lastTransitionTime"+"'"};
 if(vErrors === null){
 vErrors = [err210];
 }
@@ -2568,9 +2569,8 @@ vErrors.push(err210);
 }
 errors++;
 }
-for(const key20 in data88){
-if(!((((((key20 === "type") || (key20 === "status")) || (key20 === "observedGeneration")) || (key20 === "lastTransitionTime")) || (key20 === "reason")) || (key20 === "message"))){
-const err211 = {instancePath:instancePath+"/status/conditions/" + i13,schemaPath:"#/properties/status/properties/conditions/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key20},message:"must NOT have additional properties"};
+if(data88.reason === undefined){
+const err211 = {instancePath:instancePath+"/status/conditions/" + i13,schemaPath:"#/properties/status/properties/conditions/items/required",keyword:"required",params:{missingProperty: "reason"},message:"must have required property '"+"reason"+"'"};
 if(vErrors === null){
 vErrors = [err211];
 }
@@ -2579,12 +2579,9 @@ vErrors.push(err211);
 }
 errors++;
 }
-}
-if(data88.type !== undefined){
-let data89 = data88.type;
-if(typeof data89 === "string"){
-if(func3(data89) > 316){
-const err212 = {instancePath:instancePath+"/status/conditions/" + i13+"/type",schemaPath:"#/properties/status/properties/conditions/items/properties/type/maxLength",keyword:"maxLength",params:{limit: 316},message:"must NOT have more than 316 characters"};
+for(const key20 in data88){
+if(!((((((key20 === "type") || (key20 === "status")) || (key20 === "observedGeneration")) || (key20 === "lastTransitionTime")) || (key20 === "reason")) || (key20 === "message"))){
+const err212 = {instancePath:instancePath+"/status/conditions/" + i13,schemaPath:"#/properties/status/properties/conditions/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key20},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err212];
 }
@@ -2593,8 +2590,12 @@ vErrors.push(err212);
 }
 errors++;
 }
-if(!pattern21.test(data89)){
-const err213 = {instancePath:instancePath+"/status/conditions/" + i13+"/type",schemaPath:"#/properties/status/properties/conditions/items/properties/type/pattern",keyword:"pattern",params:{pattern: "^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$"},message:"must match pattern \""+"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$"+"\""};
+}
+if(data88.type !== undefined){
+let data89 = data88.type;
+if(typeof data89 === "string"){
+if(func3(data89) > 316){
+const err213 = {instancePath:instancePath+"/status/conditions/" + i13+"/type",schemaPath:"#/properties/status/properties/conditions/items/properties/type/maxLength",keyword:"maxLength",params:{limit: 316},message:"must NOT have more than 316 characters"};
 if(vErrors === null){
 vErrors = [err213];
 }
@@ -2603,9 +2604,8 @@ vErrors.push(err213);
 }
 errors++;
 }
-}
-else {
-const err214 = {instancePath:instancePath+"/status/conditions/" + i13+"/type",schemaPath:"#/properties/status/properties/conditions/items/properties/type/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!pattern22.test(data89)){
+const err214 = {instancePath:instancePath+"/status/conditions/" + i13+"/type",schemaPath:"#/properties/status/properties/conditions/items/properties/type/pattern",keyword:"pattern",params:{pattern: "^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$"},message:"must match pattern \""+"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$"+"\""};
 if(vErrors === null){
 vErrors = [err214];
 }
@@ -2615,10 +2615,8 @@ vErrors.push(err214);
 errors++;
 }
 }
-if(data88.status !== undefined){
-let data90 = data88.status;
-if(typeof data90 !== "string"){
-const err215 = {instancePath:instancePath+"/status/conditions/" + i13+"/status",schemaPath:"#/properties/status/properties/conditions/items/properties/status/type",keyword:"type",params:{type: "string"},message:"must be string"};
+else {
+const err215 = {instancePath:instancePath+"/status/conditions/" + i13+"/type",schemaPath:"#/properties/status/properties/conditions/items/properties/type/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err215];
 }
@@ -2627,8 +2625,11 @@ vErrors.push(err215);
 }
 errors++;
 }
-if(!(((data90 === "True") || (data90 === "False")) || (data90 === "Unknown"))){
-const err216 = {instancePath:instancePath+"/status/conditions/" + i13+"/status",schemaPath:"#/properties/status/properties/conditions/items/properties/status/enum",keyword:"enum",params:{allowedValues: schema11.properties.status.properties.conditions.items.properties.status.enum},message:"must be equal to one of the allowed values"};
+}
+if(data88.status !== undefined){
+let data90 = data88.status;
+if(typeof data90 !== "string"){
+const err216 = {instancePath:instancePath+"/status/conditions/" + i13+"/status",schemaPath:"#/properties/status/properties/conditions/items/properties/status/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err216];
 }
@@ -2637,11 +2638,8 @@ vErrors.push(err216);
 }
 errors++;
 }
-}
-if(data88.observedGeneration !== undefined){
-let data91 = data88.observedGeneration;
-if(!(((typeof data91 == "number") && (!(data91 % 1) && !isNaN(data91))) && (isFinite(data91)))){
-const err217 = {instancePath:instancePath+"/status/conditions/" + i13+"/observedGeneration",schemaPath:"#/properties/status/properties/conditions/items/properties/observedGeneration/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(!(((data90 === "True") || (data90 === "False")) || (data90 === "Unknown"))){
+const err217 = {instancePath:instancePath+"/status/conditions/" + i13+"/status",schemaPath:"#/properties/status/properties/conditions/items/properties/status/enum",keyword:"enum",params:{allowedValues: schema11.properties.status.properties.conditions.items.properties.status.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err217];
 }
@@ -2650,9 +2648,11 @@ vErrors.push(err217);
 }
 errors++;
 }
-if((typeof data91 == "number") && (isFinite(data91))){
-if(data91 < 0 || isNaN(data91)){
-const err218 = {instancePath:instancePath+"/status/conditions/" + i13+"/observedGeneration",schemaPath:"#/properties/status/properties/conditions/items/properties/observedGeneration/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+if(data88.observedGeneration !== undefined){
+let data91 = data88.observedGeneration;
+if(!(((typeof data91 == "number") && (!(data91 % 1) && !isNaN(data91))) && (isFinite(data91)))){
+const err218 = {instancePath:instancePath+"/status/conditions/" + i13+"/observedGeneration",schemaPath:"#/properties/status/properties/conditions/items/properties/observedGeneration/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err218];
 }
@@ -2661,8 +2661,9 @@ vErrors.push(err218);
 }
 errors++;
 }
-if(!(formats6.validate(data91))){
-const err219 = {instancePath:instancePath+"/status/conditions/" + i13+"/observedGeneration",schemaPath:"#/properties/status/properties/conditions/items/properties/observedGeneration/format",keyword:"format",params:{format: "int64"},message:"must match format \""+"int64"+"\""};
+if((typeof data91 == "number") && (isFinite(data91))){
+if(data91 < 0 || isNaN(data91)){
+const err219 = {instancePath:instancePath+"/status/conditions/" + i13+"/observedGeneration",schemaPath:"#/properties/status/properties/conditions/items/properties/observedGeneration/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err219];
 }
@@ -2671,13 +2672,8 @@ vErrors.push(err219);
 }
 errors++;
 }
-}
-}
-if(data88.lastTransitionTime !== undefined){
-let data92 = data88.lastTransitionTime;
-if(typeof data92 === "string"){
-if(!(formats4.validate(data92))){
-const err220 = {instancePath:instancePath+"/status/conditions/" + i13+"/lastTransitionTime",schemaPath:"#/properties/status/properties/conditions/items/properties/lastTransitionTime/format",keyword:"format",params:{format: "iso-date-time"},message:"must match format \""+"iso-date-time"+"\""};
+if(!(formats6.validate(data91))){
+const err220 = {instancePath:instancePath+"/status/conditions/" + i13+"/observedGeneration",schemaPath:"#/properties/status/properties/conditions/items/properties/observedGeneration/format",keyword:"format",params:{format: "int64"},message:"must match format \""+"int64"+"\""};
 if(vErrors === null){
 vErrors = [err220];
 }
@@ -2687,8 +2683,12 @@ vErrors.push(err220);
 errors++;
 }
 }
-else {
-const err221 = {instancePath:instancePath+"/status/conditions/" + i13+"/lastTransitionTime",schemaPath:"#/properties/status/properties/conditions/items/properties/lastTransitionTime/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+if(data88.lastTransitionTime !== undefined){
+let data92 = data88.lastTransitionTime;
+if(typeof data92 === "string"){
+if(!(formats4.validate(data92))){
+const err221 = {instancePath:instancePath+"/status/conditions/" + i13+"/lastTransitionTime",schemaPath:"#/properties/status/properties/conditions/items/properties/lastTransitionTime/format",keyword:"format",params:{format: "iso-date-time"},message:"must match format \""+"iso-date-time"+"\""};
 if(vErrors === null){
 vErrors = [err221];
 }
@@ -2698,11 +2698,8 @@ vErrors.push(err221);
 errors++;
 }
 }
-if(data88.reason !== undefined){
-let data93 = data88.reason;
-if(typeof data93 === "string"){
-if(func3(data93) > 1024){
-const err222 = {instancePath:instancePath+"/status/conditions/" + i13+"/reason",schemaPath:"#/properties/status/properties/conditions/items/properties/reason/maxLength",keyword:"maxLength",params:{limit: 1024},message:"must NOT have more than 1024 characters"};
+else {
+const err222 = {instancePath:instancePath+"/status/conditions/" + i13+"/lastTransitionTime",schemaPath:"#/properties/status/properties/conditions/items/properties/lastTransitionTime/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err222];
 }
@@ -2711,8 +2708,12 @@ vErrors.push(err222);
 }
 errors++;
 }
-if(func3(data93) < 1){
-const err223 = {instancePath:instancePath+"/status/conditions/" + i13+"/reason",schemaPath:"#/properties/status/properties/conditions/items/properties/reason/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+}
+if(data88.reason !== undefined){
+let data93 = data88.reason;
+if(typeof data93 === "string"){
+if(func3(data93) > 1024){
+const err223 = {instancePath:instancePath+"/status/conditions/" + i13+"/reason",schemaPath:"#/properties/status/properties/conditions/items/properties/reason/maxLength",keyword:"maxLength",params:{limit: 1024},message:"must NOT have more than 1024 characters"};
 if(vErrors === null){
 vErrors = [err223];
 }
@@ -2721,8 +2722,8 @@ vErrors.push(err223);
 }
 errors++;
 }
-if(!pattern22.test(data93)){
-const err224 = {instancePath:instancePath+"/status/conditions/" + i13+"/reason",schemaPath:"#/properties/status/properties/conditions/items/properties/reason/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$"},message:"must match pattern \""+"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$"+"\""};
+if(func3(data93) < 1){
+const err224 = {instancePath:instancePath+"/status/conditions/" + i13+"/reason",schemaPath:"#/properties/status/properties/conditions/items/properties/reason/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err224];
 }
@@ -2731,9 +2732,8 @@ vErrors.push(err224);
 }
 errors++;
 }
-}
-else {
-const err225 = {instancePath:instancePath+"/status/conditions/" + i13+"/reason",schemaPath:"#/properties/status/properties/conditions/items/properties/reason/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!pattern23.test(data93)){
+const err225 = {instancePath:instancePath+"/status/conditions/" + i13+"/reason",schemaPath:"#/properties/status/properties/conditions/items/properties/reason/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$"},message:"must match pattern \""+"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$"+"\""};
 if(vErrors === null){
 vErrors = [err225];
 }
@@ -2743,11 +2743,8 @@ vErrors.push(err225);
 errors++;
 }
 }
-if(data88.message !== undefined){
-let data94 = data88.message;
-if(typeof data94 === "string"){
-if(func3(data94) > 32768){
-const err226 = {instancePath:instancePath+"/status/conditions/" + i13+"/message",schemaPath:"#/properties/status/properties/conditions/items/properties/message/maxLength",keyword:"maxLength",params:{limit: 32768},message:"must NOT have more than 32768 characters"};
+else {
+const err226 = {instancePath:instancePath+"/status/conditions/" + i13+"/reason",schemaPath:"#/properties/status/properties/conditions/items/properties/reason/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err226];
 }
@@ -2757,8 +2754,11 @@ vErrors.push(err226);
 errors++;
 }
 }
-else {
-const err227 = {instancePath:instancePath+"/status/conditions/" + i13+"/message",schemaPath:"#/properties/status/properties/conditions/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data88.message !== undefined){
+let data94 = data88.message;
+if(typeof data94 === "string"){
+if(func3(data94) > 32768){
+const err227 = {instancePath:instancePath+"/status/conditions/" + i13+"/message",schemaPath:"#/properties/status/properties/conditions/items/properties/message/maxLength",keyword:"maxLength",params:{limit: 32768},message:"must NOT have more than 32768 characters"};
 if(vErrors === null){
 vErrors = [err227];
 }
@@ -2768,9 +2768,8 @@ vErrors.push(err227);
 errors++;
 }
 }
-}
 else {
-const err228 = {instancePath:instancePath+"/status/conditions/" + i13,schemaPath:"#/properties/status/properties/conditions/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err228 = {instancePath:instancePath+"/status/conditions/" + i13+"/message",schemaPath:"#/properties/status/properties/conditions/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err228];
 }
@@ -2782,7 +2781,7 @@ errors++;
 }
 }
 else {
-const err229 = {instancePath:instancePath+"/status/conditions",schemaPath:"#/properties/status/properties/conditions/type",keyword:"type",params:{type: "array"},message:"must be array"};
+const err229 = {instancePath:instancePath+"/status/conditions/" + i13,schemaPath:"#/properties/status/properties/conditions/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err229];
 }
@@ -2794,7 +2793,7 @@ errors++;
 }
 }
 else {
-const err230 = {instancePath:instancePath+"/status",schemaPath:"#/properties/status/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err230 = {instancePath:instancePath+"/status/conditions",schemaPath:"#/properties/status/properties/conditions/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err230];
 }
@@ -2806,12 +2805,24 @@ errors++;
 }
 }
 else {
-const err231 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err231 = {instancePath:instancePath+"/status",schemaPath:"#/properties/status/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err231];
 }
 else {
 vErrors.push(err231);
+}
+errors++;
+}
+}
+}
+else {
+const err232 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err232];
+}
+else {
+vErrors.push(err232);
 }
 errors++;
 }

@@ -4,24 +4,25 @@
 import { createRequire } from 'node:module';
 const require = createRequire(import.meta.url);
 export const validate = validate10;
-const schema11 = {"type":"object","properties":{"apiVersion":{"type":"string","const":"bootstrap.ironplane.dev/v1alpha1"},"kind":{"type":"string","const":"KairosConfigTemplate"},"metadata":{"type":"object","properties":{"name":{"type":"string"},"generateName":{"type":"string"},"namespace":{"type":"string"},"labels":{"type":"object","additionalProperties":{"type":"string"}},"annotations":{"type":"object","additionalProperties":{"type":"string"}},"finalizers":{"type":"array","items":{"type":"string"}},"ownerReferences":{"type":"array","items":{"type":"object","required":["apiVersion","kind","name","uid"],"properties":{"apiVersion":{"type":"string"},"kind":{"type":"string"},"name":{"type":"string"},"uid":{"type":"string"},"controller":{"type":"boolean"},"blockOwnerDeletion":{"type":"boolean"}}}}}},"spec":{"type":"object","properties":{"template":{"type":"object","properties":{"metadata":{"type":"object","properties":{"labels":{"type":"object","additionalProperties":{"type":"string"}},"annotations":{"type":"object","additionalProperties":{"type":"string"}}},"additionalProperties":false},"spec":{"type":"object","properties":{"install":{"type":"object","properties":{"device":{"type":"string","maxLength":256,"pattern":"^(auto|/dev/[A-Za-z0-9/_.:+-]+)$"},"auto":{"type":"boolean"},"reboot":{"type":"boolean"},"poweroff":{"type":"boolean"}},"additionalProperties":false},"hostname":{"type":"object","properties":{"policy":{"type":"string","enum":["MachineName","InfraMachineName","System"]}},"additionalProperties":false},"users":{"type":"array","maxItems":16,"items":{"type":"object","properties":{"name":{"type":"string","maxLength":32,"minLength":1,"pattern":"^[a-z_][a-z0-9_-]*$"},"groups":{"type":"array","maxItems":16,"items":{"type":"string","maxLength":32,"minLength":1,"pattern":"^[a-z_][a-z0-9_-]*$"}},"shell":{"type":"string","maxLength":256,"pattern":"^/[^\\s]*$"},"sshAuthorizedKeys":{"type":"array","maxItems":32,"items":{"type":"string","maxLength":4096,"minLength":1,"pattern":"^(ssh-|ecdsa-|sk-|github:|gitlab:)[^\\n]*$"}},"passwordHash":{"type":"string","maxLength":512,"pattern":"^\\$(1|2[aby]|5|6|y|gy|7)\\$[^\\s]+$"},"lockPassword":{"type":"boolean"}},"required":["name"],"additionalProperties":false}},"ntp":{"type":"object","properties":{"servers":{"type":"array","maxItems":8,"minItems":1,"items":{"type":"string","maxLength":253,"minLength":1,"pattern":"^[A-Za-z0-9]([A-Za-z0-9.:-]*[A-Za-z0-9])?$"}},"fallbackServers":{"type":"array","maxItems":8,"items":{"type":"string","maxLength":253,"minLength":1,"pattern":"^[A-Za-z0-9]([A-Za-z0-9.:-]*[A-Za-z0-9])?$"}}},"required":["servers"],"additionalProperties":false},"files":{"type":"array","maxItems":64,"items":{"type":"object","properties":{"path":{"type":"string","maxLength":1024,"minLength":2,"pattern":"^/[^\\s]*[^/\\s]$"},"permissions":{"type":"string","pattern":"^0?[0-7]{3}$"},"owner":{"type":"integer","minimum":0,"format":"int32"},"group":{"type":"integer","minimum":0,"format":"int32"},"content":{"type":"string","maxLength":32768},"contentFrom":{"type":"object","properties":{"secretKeyRef":{"type":"object","properties":{"name":{"type":"string","maxLength":253,"minLength":1,"pattern":"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"},"key":{"type":"string","maxLength":253,"minLength":1,"pattern":"^[-._a-zA-Z0-9]+$"}},"required":["name","key"],"additionalProperties":false},"configMapKeyRef":{"type":"object","properties":{"name":{"type":"string","maxLength":253,"minLength":1,"pattern":"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"},"key":{"type":"string","maxLength":253,"minLength":1,"pattern":"^[-._a-zA-Z0-9]+$"}},"required":["name","key"],"additionalProperties":false}},"additionalProperties":false}},"required":["path"],"additionalProperties":false}},"preJoinCommands":{"type":"array","maxItems":64,"items":{"type":"string","maxLength":4096,"minLength":1}},"postJoinCommands":{"type":"array","maxItems":64,"items":{"type":"string","maxLength":4096,"minLength":1}},"kubelet":{"type":"object","properties":{"extraArgs":{"type":"array","maxItems":64,"items":{"type":"object","properties":{"name":{"type":"string","maxLength":128,"minLength":1,"pattern":"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"},"value":{"type":"string","maxLength":4096}},"required":["name","value"],"additionalProperties":false}}},"additionalProperties":false},"nodeLabels":{"type":"object","maxProperties":64,"additionalProperties":{"type":"string","maxLength":63,"pattern":"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"}},"taints":{"type":"array","maxItems":32,"items":{"type":"object","properties":{"key":{"type":"string","maxLength":316,"minLength":1,"pattern":"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"},"value":{"type":"string","maxLength":63,"pattern":"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"},"effect":{"type":"string","enum":["NoSchedule","PreferNoSchedule","NoExecute"]}},"required":["key","effect"],"additionalProperties":false}},"join":{"type":"object","properties":{"tokenTTL":{"type":"string","maxLength":16,"pattern":"^([0-9]+h)?([0-9]+m)?([0-9]+s)?$"},"ignorePreflightErrors":{"type":"array","maxItems":32,"items":{"type":"string","maxLength":128,"minLength":1,"pattern":"^[A-Za-z0-9][A-Za-z0-9.-]*$"}}},"additionalProperties":false},"extraConfig":{"type":"string","maxLength":32768}},"additionalProperties":false}},"additionalProperties":false}},"required":["template"],"additionalProperties":false}},"additionalProperties":false,"required":["apiVersion","kind","metadata"]};
+const schema11 = {"type":"object","properties":{"apiVersion":{"type":"string","const":"bootstrap.ironplane.dev/v1alpha1"},"kind":{"type":"string","const":"KairosConfigTemplate"},"metadata":{"type":"object","properties":{"name":{"type":"string"},"generateName":{"type":"string"},"namespace":{"type":"string"},"labels":{"type":"object","additionalProperties":{"type":"string"}},"annotations":{"type":"object","additionalProperties":{"type":"string"}},"finalizers":{"type":"array","items":{"type":"string"}},"ownerReferences":{"type":"array","items":{"type":"object","required":["apiVersion","kind","name","uid"],"properties":{"apiVersion":{"type":"string"},"kind":{"type":"string"},"name":{"type":"string"},"uid":{"type":"string"},"controller":{"type":"boolean"},"blockOwnerDeletion":{"type":"boolean"}}}}}},"spec":{"type":"object","properties":{"template":{"type":"object","properties":{"metadata":{"type":"object","properties":{"labels":{"type":"object","additionalProperties":{"type":"string"}},"annotations":{"type":"object","additionalProperties":{"type":"string"}}},"additionalProperties":false},"spec":{"type":"object","properties":{"install":{"type":"object","properties":{"device":{"type":"string","maxLength":256,"pattern":"^(auto|/dev/[A-Za-z0-9/_.:+-]+)$"},"auto":{"type":"boolean"},"reboot":{"type":"boolean"},"poweroff":{"type":"boolean"}},"additionalProperties":false},"hostname":{"type":"object","properties":{"policy":{"type":"string","enum":["MachineName","InfraMachineName","System"]}},"additionalProperties":false},"users":{"type":"array","maxItems":16,"items":{"type":"object","properties":{"name":{"type":"string","maxLength":32,"minLength":1,"pattern":"^[a-z_][a-z0-9_-]*$"},"groups":{"type":"array","maxItems":16,"items":{"type":"string","maxLength":32,"minLength":1,"pattern":"^[a-z_][a-z0-9_-]*$"}},"shell":{"type":"string","maxLength":256,"pattern":"^/[^\\s]*$"},"sshAuthorizedKeys":{"type":"array","maxItems":32,"items":{"type":"string","maxLength":4096,"minLength":1,"pattern":"^(ssh-|ecdsa-|sk-|github:|gitlab:)[^\\x00-\\x1f\\x7f]*$"}},"passwordHash":{"type":"string","maxLength":512,"pattern":"^\\$(1|2[aby]|5|6|y|gy|7)\\$[^\\s]+$"},"lockPassword":{"type":"boolean"}},"required":["name"],"additionalProperties":false}},"ntp":{"type":"object","properties":{"servers":{"type":"array","maxItems":8,"minItems":1,"items":{"type":"string","maxLength":253,"minLength":1,"pattern":"^[A-Za-z0-9]([A-Za-z0-9.:-]*[A-Za-z0-9])?$"}},"fallbackServers":{"type":"array","maxItems":8,"items":{"type":"string","maxLength":253,"minLength":1,"pattern":"^[A-Za-z0-9]([A-Za-z0-9.:-]*[A-Za-z0-9])?$"}}},"required":["servers"],"additionalProperties":false},"files":{"type":"array","maxItems":64,"items":{"type":"object","properties":{"path":{"type":"string","maxLength":1024,"minLength":2,"pattern":"^/[^\\s\\x00-\\x1f\\x7f]*[^/\\s\\x00-\\x1f\\x7f]$"},"permissions":{"type":"string","pattern":"^0?[0-7]{3}$"},"owner":{"type":"integer","minimum":0,"format":"int32"},"group":{"type":"integer","minimum":0,"format":"int32"},"content":{"type":"string","maxLength":32768},"contentFrom":{"type":"object","properties":{"secretKeyRef":{"type":"object","properties":{"name":{"type":"string","maxLength":253,"minLength":1,"pattern":"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"},"key":{"type":"string","maxLength":253,"minLength":1,"pattern":"^[-._a-zA-Z0-9]+$"}},"required":["name","key"],"additionalProperties":false},"configMapKeyRef":{"type":"object","properties":{"name":{"type":"string","maxLength":253,"minLength":1,"pattern":"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"},"key":{"type":"string","maxLength":253,"minLength":1,"pattern":"^[-._a-zA-Z0-9]+$"}},"required":["name","key"],"additionalProperties":false}},"additionalProperties":false}},"required":["path"],"additionalProperties":false}},"preJoinCommands":{"type":"array","maxItems":64,"items":{"type":"string","maxLength":4096,"minLength":1}},"postJoinCommands":{"type":"array","maxItems":64,"items":{"type":"string","maxLength":4096,"minLength":1}},"kubelet":{"type":"object","properties":{"extraArgs":{"type":"array","maxItems":64,"items":{"type":"object","properties":{"name":{"type":"string","maxLength":128,"minLength":1,"pattern":"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"},"value":{"type":"string","maxLength":4096,"pattern":"^[^\\x00-\\x1f\\x7f]*$"}},"required":["name","value"],"additionalProperties":false}}},"additionalProperties":false},"nodeLabels":{"type":"object","maxProperties":64,"additionalProperties":{"type":"string","maxLength":63,"pattern":"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"}},"taints":{"type":"array","maxItems":32,"items":{"type":"object","properties":{"key":{"type":"string","maxLength":316,"minLength":1,"pattern":"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"},"value":{"type":"string","maxLength":63,"pattern":"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"},"effect":{"type":"string","enum":["NoSchedule","PreferNoSchedule","NoExecute"]}},"required":["key","effect"],"additionalProperties":false}},"join":{"type":"object","properties":{"tokenTTL":{"type":"string","maxLength":16,"pattern":"^([0-9]+h)?([0-9]+m)?([0-9]+s)?$"},"ignorePreflightErrors":{"type":"array","maxItems":32,"items":{"type":"string","maxLength":128,"minLength":1,"pattern":"^[A-Za-z0-9][A-Za-z0-9.-]*$"}}},"additionalProperties":false},"extraConfig":{"type":"string","maxLength":32768}},"additionalProperties":false}},"additionalProperties":false}},"required":["template"],"additionalProperties":false}},"additionalProperties":false,"required":["apiVersion","kind","metadata"]};
 const func2 = Object.prototype.hasOwnProperty;
 const func3 = require("ajv/dist/runtime/ucs2length").default;
 const pattern0 = new RegExp("^(auto|/dev/[A-Za-z0-9/_.:+-]+)$", "");
 const pattern1 = new RegExp("^[a-z_][a-z0-9_-]*$", "");
 const pattern3 = new RegExp("^/[^\\s]*$", "");
-const pattern4 = new RegExp("^(ssh-|ecdsa-|sk-|github:|gitlab:)[^\\n]*$", "");
+const pattern4 = new RegExp("^(ssh-|ecdsa-|sk-|github:|gitlab:)[^\\x00-\\x1f\\x7f]*$", "");
 const pattern5 = new RegExp("^\\$(1|2[aby]|5|6|y|gy|7)\\$[^\\s]+$", "");
 const pattern6 = new RegExp("^[A-Za-z0-9]([A-Za-z0-9.:-]*[A-Za-z0-9])?$", "");
-const pattern8 = new RegExp("^/[^\\s]*[^/\\s]$", "");
+const pattern8 = new RegExp("^/[^\\s\\x00-\\x1f\\x7f]*[^/\\s\\x00-\\x1f\\x7f]$", "");
 const pattern9 = new RegExp("^0?[0-7]{3}$", "");
 const pattern10 = new RegExp("^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$", "");
 const pattern11 = new RegExp("^[-._a-zA-Z0-9]+$", "");
 const pattern14 = new RegExp("^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", "");
-const pattern15 = new RegExp("^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$", "");
-const pattern16 = new RegExp("^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$", "");
-const pattern18 = new RegExp("^([0-9]+h)?([0-9]+m)?([0-9]+s)?$", "");
-const pattern19 = new RegExp("^[A-Za-z0-9][A-Za-z0-9.-]*$", "");
+const pattern15 = new RegExp("^[^\\x00-\\x1f\\x7f]*$", "");
+const pattern16 = new RegExp("^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$", "");
+const pattern17 = new RegExp("^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$", "");
+const pattern19 = new RegExp("^([0-9]+h)?([0-9]+m)?([0-9]+s)?$", "");
+const pattern20 = new RegExp("^[A-Za-z0-9][A-Za-z0-9.-]*$", "");
 const formats0 = require("ajv-formats/dist/formats").fullFormats.int32;
 
 function validate10(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
@@ -904,7 +905,7 @@ vErrors.push(err70);
 errors++;
 }
 if(!pattern4.test(data42)){
-const err71 = {instancePath:instancePath+"/spec/template/spec/users/" + i2+"/sshAuthorizedKeys/" + i4,schemaPath:"#/properties/spec/properties/template/properties/spec/properties/users/items/properties/sshAuthorizedKeys/items/pattern",keyword:"pattern",params:{pattern: "^(ssh-|ecdsa-|sk-|github:|gitlab:)[^\\n]*$"},message:"must match pattern \""+"^(ssh-|ecdsa-|sk-|github:|gitlab:)[^\\n]*$"+"\""};
+const err71 = {instancePath:instancePath+"/spec/template/spec/users/" + i2+"/sshAuthorizedKeys/" + i4,schemaPath:"#/properties/spec/properties/template/properties/spec/properties/users/items/properties/sshAuthorizedKeys/items/pattern",keyword:"pattern",params:{pattern: "^(ssh-|ecdsa-|sk-|github:|gitlab:)[^\\x00-\\x1f\\x7f]*$"},message:"must match pattern \""+"^(ssh-|ecdsa-|sk-|github:|gitlab:)[^\\x00-\\x1f\\x7f]*$"+"\""};
 if(vErrors === null){
 vErrors = [err71];
 }
@@ -1260,7 +1261,7 @@ vErrors.push(err100);
 errors++;
 }
 if(!pattern8.test(data52)){
-const err101 = {instancePath:instancePath+"/spec/template/spec/files/" + i7+"/path",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/files/items/properties/path/pattern",keyword:"pattern",params:{pattern: "^/[^\\s]*[^/\\s]$"},message:"must match pattern \""+"^/[^\\s]*[^/\\s]$"+"\""};
+const err101 = {instancePath:instancePath+"/spec/template/spec/files/" + i7+"/path",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/files/items/properties/path/pattern",keyword:"pattern",params:{pattern: "^/[^\\s\\x00-\\x1f\\x7f]*[^/\\s\\x00-\\x1f\\x7f]$"},message:"must match pattern \""+"^/[^\\s\\x00-\\x1f\\x7f]*[^/\\s\\x00-\\x1f\\x7f]$"+"\""};
 if(vErrors === null){
 vErrors = [err101];
 }
@@ -1970,9 +1971,8 @@ vErrors.push(err160);
 }
 errors++;
 }
-}
-else {
-const err161 = {instancePath:instancePath+"/spec/template/spec/kubelet/extraArgs/" + i10+"/value",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/kubelet/properties/extraArgs/items/properties/value/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!pattern15.test(data72)){
+const err161 = {instancePath:instancePath+"/spec/template/spec/kubelet/extraArgs/" + i10+"/value",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/kubelet/properties/extraArgs/items/properties/value/pattern",keyword:"pattern",params:{pattern: "^[^\\x00-\\x1f\\x7f]*$"},message:"must match pattern \""+"^[^\\x00-\\x1f\\x7f]*$"+"\""};
 if(vErrors === null){
 vErrors = [err161];
 }
@@ -1982,9 +1982,8 @@ vErrors.push(err161);
 errors++;
 }
 }
-}
 else {
-const err162 = {instancePath:instancePath+"/spec/template/spec/kubelet/extraArgs/" + i10,schemaPath:"#/properties/spec/properties/template/properties/spec/properties/kubelet/properties/extraArgs/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err162 = {instancePath:instancePath+"/spec/template/spec/kubelet/extraArgs/" + i10+"/value",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/kubelet/properties/extraArgs/items/properties/value/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err162];
 }
@@ -1996,7 +1995,7 @@ errors++;
 }
 }
 else {
-const err163 = {instancePath:instancePath+"/spec/template/spec/kubelet/extraArgs",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/kubelet/properties/extraArgs/type",keyword:"type",params:{type: "array"},message:"must be array"};
+const err163 = {instancePath:instancePath+"/spec/template/spec/kubelet/extraArgs/" + i10,schemaPath:"#/properties/spec/properties/template/properties/spec/properties/kubelet/properties/extraArgs/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err163];
 }
@@ -2008,7 +2007,7 @@ errors++;
 }
 }
 else {
-const err164 = {instancePath:instancePath+"/spec/template/spec/kubelet",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/kubelet/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err164 = {instancePath:instancePath+"/spec/template/spec/kubelet/extraArgs",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/kubelet/properties/extraArgs/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err164];
 }
@@ -2018,11 +2017,9 @@ vErrors.push(err164);
 errors++;
 }
 }
-if(data27.nodeLabels !== undefined){
-let data73 = data27.nodeLabels;
-if(data73 && typeof data73 == "object" && !Array.isArray(data73)){
-if(Object.keys(data73).length > 64){
-const err165 = {instancePath:instancePath+"/spec/template/spec/nodeLabels",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/nodeLabels/maxProperties",keyword:"maxProperties",params:{limit: 64},message:"must NOT have more than 64 properties"};
+}
+else {
+const err165 = {instancePath:instancePath+"/spec/template/spec/kubelet",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/kubelet/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err165];
 }
@@ -2031,11 +2028,12 @@ vErrors.push(err165);
 }
 errors++;
 }
-for(const key19 in data73){
-let data74 = data73[key19];
-if(typeof data74 === "string"){
-if(func3(data74) > 63){
-const err166 = {instancePath:instancePath+"/spec/template/spec/nodeLabels/" + key19.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/spec/properties/template/properties/spec/properties/nodeLabels/additionalProperties/maxLength",keyword:"maxLength",params:{limit: 63},message:"must NOT have more than 63 characters"};
+}
+if(data27.nodeLabels !== undefined){
+let data73 = data27.nodeLabels;
+if(data73 && typeof data73 == "object" && !Array.isArray(data73)){
+if(Object.keys(data73).length > 64){
+const err166 = {instancePath:instancePath+"/spec/template/spec/nodeLabels",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/nodeLabels/maxProperties",keyword:"maxProperties",params:{limit: 64},message:"must NOT have more than 64 properties"};
 if(vErrors === null){
 vErrors = [err166];
 }
@@ -2044,8 +2042,11 @@ vErrors.push(err166);
 }
 errors++;
 }
-if(!pattern15.test(data74)){
-const err167 = {instancePath:instancePath+"/spec/template/spec/nodeLabels/" + key19.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/spec/properties/template/properties/spec/properties/nodeLabels/additionalProperties/pattern",keyword:"pattern",params:{pattern: "^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"},message:"must match pattern \""+"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"+"\""};
+for(const key19 in data73){
+let data74 = data73[key19];
+if(typeof data74 === "string"){
+if(func3(data74) > 63){
+const err167 = {instancePath:instancePath+"/spec/template/spec/nodeLabels/" + key19.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/spec/properties/template/properties/spec/properties/nodeLabels/additionalProperties/maxLength",keyword:"maxLength",params:{limit: 63},message:"must NOT have more than 63 characters"};
 if(vErrors === null){
 vErrors = [err167];
 }
@@ -2054,9 +2055,8 @@ vErrors.push(err167);
 }
 errors++;
 }
-}
-else {
-const err168 = {instancePath:instancePath+"/spec/template/spec/nodeLabels/" + key19.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/spec/properties/template/properties/spec/properties/nodeLabels/additionalProperties/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!pattern16.test(data74)){
+const err168 = {instancePath:instancePath+"/spec/template/spec/nodeLabels/" + key19.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/spec/properties/template/properties/spec/properties/nodeLabels/additionalProperties/pattern",keyword:"pattern",params:{pattern: "^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"},message:"must match pattern \""+"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"+"\""};
 if(vErrors === null){
 vErrors = [err168];
 }
@@ -2066,9 +2066,8 @@ vErrors.push(err168);
 errors++;
 }
 }
-}
 else {
-const err169 = {instancePath:instancePath+"/spec/template/spec/nodeLabels",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/nodeLabels/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err169 = {instancePath:instancePath+"/spec/template/spec/nodeLabels/" + key19.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/spec/properties/template/properties/spec/properties/nodeLabels/additionalProperties/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err169];
 }
@@ -2078,11 +2077,9 @@ vErrors.push(err169);
 errors++;
 }
 }
-if(data27.taints !== undefined){
-let data75 = data27.taints;
-if(Array.isArray(data75)){
-if(data75.length > 32){
-const err170 = {instancePath:instancePath+"/spec/template/spec/taints",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/taints/maxItems",keyword:"maxItems",params:{limit: 32},message:"must NOT have more than 32 items"};
+}
+else {
+const err170 = {instancePath:instancePath+"/spec/template/spec/nodeLabels",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/nodeLabels/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err170];
 }
@@ -2091,12 +2088,12 @@ vErrors.push(err170);
 }
 errors++;
 }
-const len11 = data75.length;
-for(let i11=0; i11<len11; i11++){
-let data76 = data75[i11];
-if(data76 && typeof data76 == "object" && !Array.isArray(data76)){
-if(data76.key === undefined){
-const err171 = {instancePath:instancePath+"/spec/template/spec/taints/" + i11,schemaPath:"#/properties/spec/properties/template/properties/spec/properties/taints/items/required",keyword:"required",params:{missingProperty: "key"},message:"must have required property '"+"key"+"'"};
+}
+if(data27.taints !== undefined){
+let data75 = data27.taints;
+if(Array.isArray(data75)){
+if(data75.length > 32){
+const err171 = {instancePath:instancePath+"/spec/template/spec/taints",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/taints/maxItems",keyword:"maxItems",params:{limit: 32},message:"must NOT have more than 32 items"};
 if(vErrors === null){
 vErrors = [err171];
 }
@@ -2105,8 +2102,12 @@ vErrors.push(err171);
 }
 errors++;
 }
-if(data76.effect === undefined){
-const err172 = {instancePath:instancePath+"/spec/template/spec/taints/" + i11,schemaPath:"#/properties/spec/properties/template/properties/spec/properties/taints/items/required",keyword:"required",params:{missingProperty: "effect"},message:"must have required property '"+"effect"+"'"};
+const len11 = data75.length;
+for(let i11=0; i11<len11; i11++){
+let data76 = data75[i11];
+if(data76 && typeof data76 == "object" && !Array.isArray(data76)){
+if(data76.key === undefined){
+const err172 = {instancePath:instancePath+"/spec/template/spec/taints/" + i11,schemaPath:"#/properties/spec/properties/template/properties/spec/properties/taints/items/required",keyword:"required",params:{missingProperty: "key"},message:"must have required property '"+"key"+"'"};
 if(vErrors === null){
 vErrors = [err172];
 }
@@ -2115,9 +2116,8 @@ vErrors.push(err172);
 }
 errors++;
 }
-for(const key20 in data76){
-if(!(((key20 === "key") || (key20 === "value")) || (key20 === "effect"))){
-const err173 = {instancePath:instancePath+"/spec/template/spec/taints/" + i11,schemaPath:"#/properties/spec/properties/template/properties/spec/properties/taints/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key20},message:"must NOT have additional properties"};
+if(data76.effect === undefined){
+const err173 = {instancePath:instancePath+"/spec/template/spec/taints/" + i11,schemaPath:"#/properties/spec/properties/template/properties/spec/properties/taints/items/required",keyword:"required",params:{missingProperty: "effect"},message:"must have required property '"+"effect"+"'"};
 if(vErrors === null){
 vErrors = [err173];
 }
@@ -2126,12 +2126,9 @@ vErrors.push(err173);
 }
 errors++;
 }
-}
-if(data76.key !== undefined){
-let data77 = data76.key;
-if(typeof data77 === "string"){
-if(func3(data77) > 316){
-const err174 = {instancePath:instancePath+"/spec/template/spec/taints/" + i11+"/key",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/taints/items/properties/key/maxLength",keyword:"maxLength",params:{limit: 316},message:"must NOT have more than 316 characters"};
+for(const key20 in data76){
+if(!(((key20 === "key") || (key20 === "value")) || (key20 === "effect"))){
+const err174 = {instancePath:instancePath+"/spec/template/spec/taints/" + i11,schemaPath:"#/properties/spec/properties/template/properties/spec/properties/taints/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key20},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err174];
 }
@@ -2140,8 +2137,12 @@ vErrors.push(err174);
 }
 errors++;
 }
-if(func3(data77) < 1){
-const err175 = {instancePath:instancePath+"/spec/template/spec/taints/" + i11+"/key",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/taints/items/properties/key/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+}
+if(data76.key !== undefined){
+let data77 = data76.key;
+if(typeof data77 === "string"){
+if(func3(data77) > 316){
+const err175 = {instancePath:instancePath+"/spec/template/spec/taints/" + i11+"/key",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/taints/items/properties/key/maxLength",keyword:"maxLength",params:{limit: 316},message:"must NOT have more than 316 characters"};
 if(vErrors === null){
 vErrors = [err175];
 }
@@ -2150,8 +2151,8 @@ vErrors.push(err175);
 }
 errors++;
 }
-if(!pattern16.test(data77)){
-const err176 = {instancePath:instancePath+"/spec/template/spec/taints/" + i11+"/key",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/taints/items/properties/key/pattern",keyword:"pattern",params:{pattern: "^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"},message:"must match pattern \""+"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"+"\""};
+if(func3(data77) < 1){
+const err176 = {instancePath:instancePath+"/spec/template/spec/taints/" + i11+"/key",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/taints/items/properties/key/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err176];
 }
@@ -2160,9 +2161,8 @@ vErrors.push(err176);
 }
 errors++;
 }
-}
-else {
-const err177 = {instancePath:instancePath+"/spec/template/spec/taints/" + i11+"/key",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/taints/items/properties/key/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!pattern17.test(data77)){
+const err177 = {instancePath:instancePath+"/spec/template/spec/taints/" + i11+"/key",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/taints/items/properties/key/pattern",keyword:"pattern",params:{pattern: "^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"},message:"must match pattern \""+"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"+"\""};
 if(vErrors === null){
 vErrors = [err177];
 }
@@ -2172,11 +2172,8 @@ vErrors.push(err177);
 errors++;
 }
 }
-if(data76.value !== undefined){
-let data78 = data76.value;
-if(typeof data78 === "string"){
-if(func3(data78) > 63){
-const err178 = {instancePath:instancePath+"/spec/template/spec/taints/" + i11+"/value",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/taints/items/properties/value/maxLength",keyword:"maxLength",params:{limit: 63},message:"must NOT have more than 63 characters"};
+else {
+const err178 = {instancePath:instancePath+"/spec/template/spec/taints/" + i11+"/key",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/taints/items/properties/key/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err178];
 }
@@ -2185,8 +2182,12 @@ vErrors.push(err178);
 }
 errors++;
 }
-if(!pattern15.test(data78)){
-const err179 = {instancePath:instancePath+"/spec/template/spec/taints/" + i11+"/value",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/taints/items/properties/value/pattern",keyword:"pattern",params:{pattern: "^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"},message:"must match pattern \""+"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"+"\""};
+}
+if(data76.value !== undefined){
+let data78 = data76.value;
+if(typeof data78 === "string"){
+if(func3(data78) > 63){
+const err179 = {instancePath:instancePath+"/spec/template/spec/taints/" + i11+"/value",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/taints/items/properties/value/maxLength",keyword:"maxLength",params:{limit: 63},message:"must NOT have more than 63 characters"};
 if(vErrors === null){
 vErrors = [err179];
 }
@@ -2195,9 +2196,8 @@ vErrors.push(err179);
 }
 errors++;
 }
-}
-else {
-const err180 = {instancePath:instancePath+"/spec/template/spec/taints/" + i11+"/value",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/taints/items/properties/value/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!pattern16.test(data78)){
+const err180 = {instancePath:instancePath+"/spec/template/spec/taints/" + i11+"/value",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/taints/items/properties/value/pattern",keyword:"pattern",params:{pattern: "^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"},message:"must match pattern \""+"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"+"\""};
 if(vErrors === null){
 vErrors = [err180];
 }
@@ -2207,10 +2207,8 @@ vErrors.push(err180);
 errors++;
 }
 }
-if(data76.effect !== undefined){
-let data79 = data76.effect;
-if(typeof data79 !== "string"){
-const err181 = {instancePath:instancePath+"/spec/template/spec/taints/" + i11+"/effect",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/taints/items/properties/effect/type",keyword:"type",params:{type: "string"},message:"must be string"};
+else {
+const err181 = {instancePath:instancePath+"/spec/template/spec/taints/" + i11+"/value",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/taints/items/properties/value/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err181];
 }
@@ -2219,8 +2217,11 @@ vErrors.push(err181);
 }
 errors++;
 }
-if(!(((data79 === "NoSchedule") || (data79 === "PreferNoSchedule")) || (data79 === "NoExecute"))){
-const err182 = {instancePath:instancePath+"/spec/template/spec/taints/" + i11+"/effect",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/taints/items/properties/effect/enum",keyword:"enum",params:{allowedValues: schema11.properties.spec.properties.template.properties.spec.properties.taints.items.properties.effect.enum},message:"must be equal to one of the allowed values"};
+}
+if(data76.effect !== undefined){
+let data79 = data76.effect;
+if(typeof data79 !== "string"){
+const err182 = {instancePath:instancePath+"/spec/template/spec/taints/" + i11+"/effect",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/taints/items/properties/effect/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err182];
 }
@@ -2229,10 +2230,8 @@ vErrors.push(err182);
 }
 errors++;
 }
-}
-}
-else {
-const err183 = {instancePath:instancePath+"/spec/template/spec/taints/" + i11,schemaPath:"#/properties/spec/properties/template/properties/spec/properties/taints/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(!(((data79 === "NoSchedule") || (data79 === "PreferNoSchedule")) || (data79 === "NoExecute"))){
+const err183 = {instancePath:instancePath+"/spec/template/spec/taints/" + i11+"/effect",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/taints/items/properties/effect/enum",keyword:"enum",params:{allowedValues: schema11.properties.spec.properties.template.properties.spec.properties.taints.items.properties.effect.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err183];
 }
@@ -2244,7 +2243,7 @@ errors++;
 }
 }
 else {
-const err184 = {instancePath:instancePath+"/spec/template/spec/taints",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/taints/type",keyword:"type",params:{type: "array"},message:"must be array"};
+const err184 = {instancePath:instancePath+"/spec/template/spec/taints/" + i11,schemaPath:"#/properties/spec/properties/template/properties/spec/properties/taints/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err184];
 }
@@ -2254,12 +2253,9 @@ vErrors.push(err184);
 errors++;
 }
 }
-if(data27.join !== undefined){
-let data80 = data27.join;
-if(data80 && typeof data80 == "object" && !Array.isArray(data80)){
-for(const key21 in data80){
-if(!((key21 === "tokenTTL") || (key21 === "ignorePreflightErrors"))){
-const err185 = {instancePath:instancePath+"/spec/template/spec/join",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/join/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key21},message:"must NOT have additional properties"};
+}
+else {
+const err185 = {instancePath:instancePath+"/spec/template/spec/taints",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/taints/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err185];
 }
@@ -2269,11 +2265,12 @@ vErrors.push(err185);
 errors++;
 }
 }
-if(data80.tokenTTL !== undefined){
-let data81 = data80.tokenTTL;
-if(typeof data81 === "string"){
-if(func3(data81) > 16){
-const err186 = {instancePath:instancePath+"/spec/template/spec/join/tokenTTL",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/join/properties/tokenTTL/maxLength",keyword:"maxLength",params:{limit: 16},message:"must NOT have more than 16 characters"};
+if(data27.join !== undefined){
+let data80 = data27.join;
+if(data80 && typeof data80 == "object" && !Array.isArray(data80)){
+for(const key21 in data80){
+if(!((key21 === "tokenTTL") || (key21 === "ignorePreflightErrors"))){
+const err186 = {instancePath:instancePath+"/spec/template/spec/join",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/join/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key21},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err186];
 }
@@ -2282,8 +2279,12 @@ vErrors.push(err186);
 }
 errors++;
 }
-if(!pattern18.test(data81)){
-const err187 = {instancePath:instancePath+"/spec/template/spec/join/tokenTTL",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/join/properties/tokenTTL/pattern",keyword:"pattern",params:{pattern: "^([0-9]+h)?([0-9]+m)?([0-9]+s)?$"},message:"must match pattern \""+"^([0-9]+h)?([0-9]+m)?([0-9]+s)?$"+"\""};
+}
+if(data80.tokenTTL !== undefined){
+let data81 = data80.tokenTTL;
+if(typeof data81 === "string"){
+if(func3(data81) > 16){
+const err187 = {instancePath:instancePath+"/spec/template/spec/join/tokenTTL",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/join/properties/tokenTTL/maxLength",keyword:"maxLength",params:{limit: 16},message:"must NOT have more than 16 characters"};
 if(vErrors === null){
 vErrors = [err187];
 }
@@ -2292,9 +2293,8 @@ vErrors.push(err187);
 }
 errors++;
 }
-}
-else {
-const err188 = {instancePath:instancePath+"/spec/template/spec/join/tokenTTL",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/join/properties/tokenTTL/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!pattern19.test(data81)){
+const err188 = {instancePath:instancePath+"/spec/template/spec/join/tokenTTL",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/join/properties/tokenTTL/pattern",keyword:"pattern",params:{pattern: "^([0-9]+h)?([0-9]+m)?([0-9]+s)?$"},message:"must match pattern \""+"^([0-9]+h)?([0-9]+m)?([0-9]+s)?$"+"\""};
 if(vErrors === null){
 vErrors = [err188];
 }
@@ -2304,11 +2304,8 @@ vErrors.push(err188);
 errors++;
 }
 }
-if(data80.ignorePreflightErrors !== undefined){
-let data82 = data80.ignorePreflightErrors;
-if(Array.isArray(data82)){
-if(data82.length > 32){
-const err189 = {instancePath:instancePath+"/spec/template/spec/join/ignorePreflightErrors",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/join/properties/ignorePreflightErrors/maxItems",keyword:"maxItems",params:{limit: 32},message:"must NOT have more than 32 items"};
+else {
+const err189 = {instancePath:instancePath+"/spec/template/spec/join/tokenTTL",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/join/properties/tokenTTL/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err189];
 }
@@ -2317,12 +2314,12 @@ vErrors.push(err189);
 }
 errors++;
 }
-const len12 = data82.length;
-for(let i12=0; i12<len12; i12++){
-let data83 = data82[i12];
-if(typeof data83 === "string"){
-if(func3(data83) > 128){
-const err190 = {instancePath:instancePath+"/spec/template/spec/join/ignorePreflightErrors/" + i12,schemaPath:"#/properties/spec/properties/template/properties/spec/properties/join/properties/ignorePreflightErrors/items/maxLength",keyword:"maxLength",params:{limit: 128},message:"must NOT have more than 128 characters"};
+}
+if(data80.ignorePreflightErrors !== undefined){
+let data82 = data80.ignorePreflightErrors;
+if(Array.isArray(data82)){
+if(data82.length > 32){
+const err190 = {instancePath:instancePath+"/spec/template/spec/join/ignorePreflightErrors",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/join/properties/ignorePreflightErrors/maxItems",keyword:"maxItems",params:{limit: 32},message:"must NOT have more than 32 items"};
 if(vErrors === null){
 vErrors = [err190];
 }
@@ -2331,8 +2328,12 @@ vErrors.push(err190);
 }
 errors++;
 }
-if(func3(data83) < 1){
-const err191 = {instancePath:instancePath+"/spec/template/spec/join/ignorePreflightErrors/" + i12,schemaPath:"#/properties/spec/properties/template/properties/spec/properties/join/properties/ignorePreflightErrors/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+const len12 = data82.length;
+for(let i12=0; i12<len12; i12++){
+let data83 = data82[i12];
+if(typeof data83 === "string"){
+if(func3(data83) > 128){
+const err191 = {instancePath:instancePath+"/spec/template/spec/join/ignorePreflightErrors/" + i12,schemaPath:"#/properties/spec/properties/template/properties/spec/properties/join/properties/ignorePreflightErrors/items/maxLength",keyword:"maxLength",params:{limit: 128},message:"must NOT have more than 128 characters"};
 if(vErrors === null){
 vErrors = [err191];
 }
@@ -2341,8 +2342,8 @@ vErrors.push(err191);
 }
 errors++;
 }
-if(!pattern19.test(data83)){
-const err192 = {instancePath:instancePath+"/spec/template/spec/join/ignorePreflightErrors/" + i12,schemaPath:"#/properties/spec/properties/template/properties/spec/properties/join/properties/ignorePreflightErrors/items/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9.-]*$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9.-]*$"+"\""};
+if(func3(data83) < 1){
+const err192 = {instancePath:instancePath+"/spec/template/spec/join/ignorePreflightErrors/" + i12,schemaPath:"#/properties/spec/properties/template/properties/spec/properties/join/properties/ignorePreflightErrors/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err192];
 }
@@ -2351,9 +2352,8 @@ vErrors.push(err192);
 }
 errors++;
 }
-}
-else {
-const err193 = {instancePath:instancePath+"/spec/template/spec/join/ignorePreflightErrors/" + i12,schemaPath:"#/properties/spec/properties/template/properties/spec/properties/join/properties/ignorePreflightErrors/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!pattern20.test(data83)){
+const err193 = {instancePath:instancePath+"/spec/template/spec/join/ignorePreflightErrors/" + i12,schemaPath:"#/properties/spec/properties/template/properties/spec/properties/join/properties/ignorePreflightErrors/items/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9.-]*$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9.-]*$"+"\""};
 if(vErrors === null){
 vErrors = [err193];
 }
@@ -2363,9 +2363,8 @@ vErrors.push(err193);
 errors++;
 }
 }
-}
 else {
-const err194 = {instancePath:instancePath+"/spec/template/spec/join/ignorePreflightErrors",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/join/properties/ignorePreflightErrors/type",keyword:"type",params:{type: "array"},message:"must be array"};
+const err194 = {instancePath:instancePath+"/spec/template/spec/join/ignorePreflightErrors/" + i12,schemaPath:"#/properties/spec/properties/template/properties/spec/properties/join/properties/ignorePreflightErrors/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err194];
 }
@@ -2377,7 +2376,7 @@ errors++;
 }
 }
 else {
-const err195 = {instancePath:instancePath+"/spec/template/spec/join",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/join/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err195 = {instancePath:instancePath+"/spec/template/spec/join/ignorePreflightErrors",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/join/properties/ignorePreflightErrors/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err195];
 }
@@ -2387,11 +2386,9 @@ vErrors.push(err195);
 errors++;
 }
 }
-if(data27.extraConfig !== undefined){
-let data84 = data27.extraConfig;
-if(typeof data84 === "string"){
-if(func3(data84) > 32768){
-const err196 = {instancePath:instancePath+"/spec/template/spec/extraConfig",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/extraConfig/maxLength",keyword:"maxLength",params:{limit: 32768},message:"must NOT have more than 32768 characters"};
+}
+else {
+const err196 = {instancePath:instancePath+"/spec/template/spec/join",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/join/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err196];
 }
@@ -2401,8 +2398,11 @@ vErrors.push(err196);
 errors++;
 }
 }
-else {
-const err197 = {instancePath:instancePath+"/spec/template/spec/extraConfig",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/extraConfig/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data27.extraConfig !== undefined){
+let data84 = data27.extraConfig;
+if(typeof data84 === "string"){
+if(func3(data84) > 32768){
+const err197 = {instancePath:instancePath+"/spec/template/spec/extraConfig",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/extraConfig/maxLength",keyword:"maxLength",params:{limit: 32768},message:"must NOT have more than 32768 characters"};
 if(vErrors === null){
 vErrors = [err197];
 }
@@ -2412,9 +2412,8 @@ vErrors.push(err197);
 errors++;
 }
 }
-}
 else {
-const err198 = {instancePath:instancePath+"/spec/template/spec",schemaPath:"#/properties/spec/properties/template/properties/spec/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err198 = {instancePath:instancePath+"/spec/template/spec/extraConfig",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/extraConfig/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err198];
 }
@@ -2426,7 +2425,7 @@ errors++;
 }
 }
 else {
-const err199 = {instancePath:instancePath+"/spec/template",schemaPath:"#/properties/spec/properties/template/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err199 = {instancePath:instancePath+"/spec/template/spec",schemaPath:"#/properties/spec/properties/template/properties/spec/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err199];
 }
@@ -2438,7 +2437,7 @@ errors++;
 }
 }
 else {
-const err200 = {instancePath:instancePath+"/spec",schemaPath:"#/properties/spec/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err200 = {instancePath:instancePath+"/spec/template",schemaPath:"#/properties/spec/properties/template/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err200];
 }
@@ -2450,12 +2449,24 @@ errors++;
 }
 }
 else {
-const err201 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err201 = {instancePath:instancePath+"/spec",schemaPath:"#/properties/spec/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err201];
 }
 else {
 vErrors.push(err201);
+}
+errors++;
+}
+}
+}
+else {
+const err202 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err202];
+}
+else {
+vErrors.push(err202);
 }
 errors++;
 }

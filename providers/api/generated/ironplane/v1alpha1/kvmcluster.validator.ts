@@ -4,13 +4,14 @@
 import { createRequire } from 'node:module';
 const require = createRequire(import.meta.url);
 export const validate = validate10;
-const schema11 = {"type":"object","properties":{"apiVersion":{"type":"string","const":"infrastructure.ironplane.dev/v1alpha1"},"kind":{"type":"string","const":"KvmCluster"},"metadata":{"type":"object","properties":{"name":{"type":"string"},"generateName":{"type":"string"},"namespace":{"type":"string"},"labels":{"type":"object","additionalProperties":{"type":"string"}},"annotations":{"type":"object","additionalProperties":{"type":"string"}},"finalizers":{"type":"array","items":{"type":"string"}},"ownerReferences":{"type":"array","items":{"type":"object","required":["apiVersion","kind","name","uid"],"properties":{"apiVersion":{"type":"string"},"kind":{"type":"string"},"name":{"type":"string"},"uid":{"type":"string"},"controller":{"type":"boolean"},"blockOwnerDeletion":{"type":"boolean"}}}}}},"spec":{"type":"object","properties":{"controlPlaneEndpoint":{"type":"object","properties":{"host":{"type":"string","maxLength":512},"port":{"type":"integer","maximum":65535,"minimum":1,"format":"int32"}},"additionalProperties":false},"network":{"type":"object","properties":{"nodeCIDR":{"type":"string","maxLength":64},"gateway":{"type":"string","maxLength":64},"excludeIPs":{"type":"array","maxItems":64,"items":{"type":"string","maxLength":128}},"natOutgoing":{"type":"boolean"}},"required":["nodeCIDR"],"additionalProperties":false},"failureDomains":{"type":"object","properties":{"zoneLabel":{"type":"string","maxLength":317},"nodeSelector":{"type":"object","additionalProperties":{"type":"string"}}},"additionalProperties":false}},"required":["network"],"additionalProperties":false},"status":{"type":"object","properties":{"initialization":{"type":"object","properties":{"provisioned":{"type":"boolean"}},"additionalProperties":false},"network":{"type":"object","properties":{"vpc":{"type":"string"},"subnet":{"type":"string"}},"additionalProperties":false},"failureDomains":{"type":"array","maxItems":100,"items":{"type":"object","properties":{"name":{"type":"string","maxLength":256,"minLength":1},"controlPlane":{"type":"boolean"},"attributes":{"type":"object","additionalProperties":{"type":"string"}}},"required":["name"],"additionalProperties":false}},"conditions":{"type":"array","maxItems":32,"items":{"type":"object","properties":{"type":{"type":"string","maxLength":316,"pattern":"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$"},"status":{"type":"string","enum":["True","False","Unknown"]},"observedGeneration":{"type":"integer","minimum":0,"format":"int64"},"lastTransitionTime":{"type":"string","format":"iso-date-time"},"reason":{"type":"string","maxLength":1024,"minLength":1,"pattern":"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$"},"message":{"type":"string","maxLength":32768}},"required":["type","status","lastTransitionTime","reason"],"additionalProperties":false}}},"additionalProperties":false}},"additionalProperties":false,"required":["apiVersion","kind","metadata"]};
+const schema11 = {"type":"object","properties":{"apiVersion":{"type":"string","const":"infrastructure.ironplane.dev/v1alpha1"},"kind":{"type":"string","const":"KvmCluster"},"metadata":{"type":"object","properties":{"name":{"type":"string"},"generateName":{"type":"string"},"namespace":{"type":"string"},"labels":{"type":"object","additionalProperties":{"type":"string"}},"annotations":{"type":"object","additionalProperties":{"type":"string"}},"finalizers":{"type":"array","items":{"type":"string"}},"ownerReferences":{"type":"array","items":{"type":"object","required":["apiVersion","kind","name","uid"],"properties":{"apiVersion":{"type":"string"},"kind":{"type":"string"},"name":{"type":"string"},"uid":{"type":"string"},"controller":{"type":"boolean"},"blockOwnerDeletion":{"type":"boolean"}}}}}},"spec":{"type":"object","properties":{"controlPlaneEndpoint":{"type":"object","properties":{"host":{"type":"string","maxLength":253},"port":{"type":"integer","maximum":65535,"minimum":1,"format":"int32"}},"additionalProperties":false},"network":{"type":"object","properties":{"nodeCIDR":{"type":"string","maxLength":43},"gateway":{"type":"string","maxLength":39},"excludeIPs":{"type":"array","maxItems":64,"items":{"type":"string","maxLength":80}},"natOutgoing":{"type":"boolean"}},"required":["nodeCIDR"],"additionalProperties":false},"failureDomains":{"type":"object","properties":{"zoneLabel":{"type":"string","maxLength":317,"minLength":1},"nodeSelector":{"type":"object","maxProperties":32,"additionalProperties":{"type":"string","maxLength":63,"pattern":"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"}}},"additionalProperties":false}},"required":["network"],"additionalProperties":false},"status":{"type":"object","properties":{"initialization":{"type":"object","properties":{"provisioned":{"type":"boolean"}},"additionalProperties":false},"network":{"type":"object","properties":{"vpc":{"type":"string"},"subnet":{"type":"string"}},"additionalProperties":false},"failureDomains":{"type":"array","maxItems":100,"items":{"type":"object","properties":{"name":{"type":"string","maxLength":256,"minLength":1},"controlPlane":{"type":"boolean"},"attributes":{"type":"object","additionalProperties":{"type":"string"}}},"required":["name"],"additionalProperties":false}},"conditions":{"type":"array","maxItems":32,"items":{"type":"object","properties":{"type":{"type":"string","maxLength":316,"pattern":"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$"},"status":{"type":"string","enum":["True","False","Unknown"]},"observedGeneration":{"type":"integer","minimum":0,"format":"int64"},"lastTransitionTime":{"type":"string","format":"iso-date-time"},"reason":{"type":"string","maxLength":1024,"minLength":1,"pattern":"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$"},"message":{"type":"string","maxLength":32768}},"required":["type","status","lastTransitionTime","reason"],"additionalProperties":false}}},"additionalProperties":false}},"additionalProperties":false,"required":["apiVersion","kind","metadata"]};
 const func2 = require("ajv/dist/runtime/ucs2length").default;
 const formats0 = require("ajv-formats/dist/formats").fullFormats.int32;
 const formats2 = require("ajv-formats/dist/formats").fullFormats.int64;
 const formats4 = require("ajv-formats/dist/formats").fullFormats["iso-date-time"];
-const pattern0 = new RegExp("^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$", "");
-const pattern1 = new RegExp("^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$", "");
+const pattern0 = new RegExp("^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$", "");
+const pattern1 = new RegExp("^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$", "");
+const pattern2 = new RegExp("^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$", "");
 
 function validate10(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 let vErrors = null;
@@ -423,8 +424,8 @@ errors++;
 if(data21.host !== undefined){
 let data22 = data21.host;
 if(typeof data22 === "string"){
-if(func2(data22) > 512){
-const err33 = {instancePath:instancePath+"/spec/controlPlaneEndpoint/host",schemaPath:"#/properties/spec/properties/controlPlaneEndpoint/properties/host/maxLength",keyword:"maxLength",params:{limit: 512},message:"must NOT have more than 512 characters"};
+if(func2(data22) > 253){
+const err33 = {instancePath:instancePath+"/spec/controlPlaneEndpoint/host",schemaPath:"#/properties/spec/properties/controlPlaneEndpoint/properties/host/maxLength",keyword:"maxLength",params:{limit: 253},message:"must NOT have more than 253 characters"};
 if(vErrors === null){
 vErrors = [err33];
 }
@@ -530,8 +531,8 @@ errors++;
 if(data24.nodeCIDR !== undefined){
 let data25 = data24.nodeCIDR;
 if(typeof data25 === "string"){
-if(func2(data25) > 64){
-const err42 = {instancePath:instancePath+"/spec/network/nodeCIDR",schemaPath:"#/properties/spec/properties/network/properties/nodeCIDR/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters"};
+if(func2(data25) > 43){
+const err42 = {instancePath:instancePath+"/spec/network/nodeCIDR",schemaPath:"#/properties/spec/properties/network/properties/nodeCIDR/maxLength",keyword:"maxLength",params:{limit: 43},message:"must NOT have more than 43 characters"};
 if(vErrors === null){
 vErrors = [err42];
 }
@@ -555,8 +556,8 @@ errors++;
 if(data24.gateway !== undefined){
 let data26 = data24.gateway;
 if(typeof data26 === "string"){
-if(func2(data26) > 64){
-const err44 = {instancePath:instancePath+"/spec/network/gateway",schemaPath:"#/properties/spec/properties/network/properties/gateway/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters"};
+if(func2(data26) > 39){
+const err44 = {instancePath:instancePath+"/spec/network/gateway",schemaPath:"#/properties/spec/properties/network/properties/gateway/maxLength",keyword:"maxLength",params:{limit: 39},message:"must NOT have more than 39 characters"};
 if(vErrors === null){
 vErrors = [err44];
 }
@@ -594,8 +595,8 @@ const len2 = data27.length;
 for(let i2=0; i2<len2; i2++){
 let data28 = data27[i2];
 if(typeof data28 === "string"){
-if(func2(data28) > 128){
-const err47 = {instancePath:instancePath+"/spec/network/excludeIPs/" + i2,schemaPath:"#/properties/spec/properties/network/properties/excludeIPs/items/maxLength",keyword:"maxLength",params:{limit: 128},message:"must NOT have more than 128 characters"};
+if(func2(data28) > 80){
+const err47 = {instancePath:instancePath+"/spec/network/excludeIPs/" + i2,schemaPath:"#/properties/spec/properties/network/properties/excludeIPs/items/maxLength",keyword:"maxLength",params:{limit: 80},message:"must NOT have more than 80 characters"};
 if(vErrors === null){
 vErrors = [err47];
 }
@@ -680,9 +681,8 @@ vErrors.push(err53);
 }
 errors++;
 }
-}
-else {
-const err54 = {instancePath:instancePath+"/spec/failureDomains/zoneLabel",schemaPath:"#/properties/spec/properties/failureDomains/properties/zoneLabel/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(func2(data31) < 1){
+const err54 = {instancePath:instancePath+"/spec/failureDomains/zoneLabel",schemaPath:"#/properties/spec/properties/failureDomains/properties/zoneLabel/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err54];
 }
@@ -692,12 +692,8 @@ vErrors.push(err54);
 errors++;
 }
 }
-if(data30.nodeSelector !== undefined){
-let data32 = data30.nodeSelector;
-if(data32 && typeof data32 == "object" && !Array.isArray(data32)){
-for(const key7 in data32){
-if(typeof data32[key7] !== "string"){
-const err55 = {instancePath:instancePath+"/spec/failureDomains/nodeSelector/" + key7.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/spec/properties/failureDomains/properties/nodeSelector/additionalProperties/type",keyword:"type",params:{type: "string"},message:"must be string"};
+else {
+const err55 = {instancePath:instancePath+"/spec/failureDomains/zoneLabel",schemaPath:"#/properties/spec/properties/failureDomains/properties/zoneLabel/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err55];
 }
@@ -707,9 +703,11 @@ vErrors.push(err55);
 errors++;
 }
 }
-}
-else {
-const err56 = {instancePath:instancePath+"/spec/failureDomains/nodeSelector",schemaPath:"#/properties/spec/properties/failureDomains/properties/nodeSelector/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data30.nodeSelector !== undefined){
+let data32 = data30.nodeSelector;
+if(data32 && typeof data32 == "object" && !Array.isArray(data32)){
+if(Object.keys(data32).length > 32){
+const err56 = {instancePath:instancePath+"/spec/failureDomains/nodeSelector",schemaPath:"#/properties/spec/properties/failureDomains/properties/nodeSelector/maxProperties",keyword:"maxProperties",params:{limit: 32},message:"must NOT have more than 32 properties"};
 if(vErrors === null){
 vErrors = [err56];
 }
@@ -718,10 +716,11 @@ vErrors.push(err56);
 }
 errors++;
 }
-}
-}
-else {
-const err57 = {instancePath:instancePath+"/spec/failureDomains",schemaPath:"#/properties/spec/properties/failureDomains/type",keyword:"type",params:{type: "object"},message:"must be object"};
+for(const key7 in data32){
+let data33 = data32[key7];
+if(typeof data33 === "string"){
+if(func2(data33) > 63){
+const err57 = {instancePath:instancePath+"/spec/failureDomains/nodeSelector/" + key7.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/spec/properties/failureDomains/properties/nodeSelector/additionalProperties/maxLength",keyword:"maxLength",params:{limit: 63},message:"must NOT have more than 63 characters"};
 if(vErrors === null){
 vErrors = [err57];
 }
@@ -730,10 +729,8 @@ vErrors.push(err57);
 }
 errors++;
 }
-}
-}
-else {
-const err58 = {instancePath:instancePath+"/spec",schemaPath:"#/properties/spec/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(!pattern0.test(data33)){
+const err58 = {instancePath:instancePath+"/spec/failureDomains/nodeSelector/" + key7.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/spec/properties/failureDomains/properties/nodeSelector/additionalProperties/pattern",keyword:"pattern",params:{pattern: "^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"},message:"must match pattern \""+"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"+"\""};
 if(vErrors === null){
 vErrors = [err58];
 }
@@ -743,12 +740,8 @@ vErrors.push(err58);
 errors++;
 }
 }
-if(data.status !== undefined){
-let data34 = data.status;
-if(data34 && typeof data34 == "object" && !Array.isArray(data34)){
-for(const key8 in data34){
-if(!((((key8 === "initialization") || (key8 === "network")) || (key8 === "failureDomains")) || (key8 === "conditions"))){
-const err59 = {instancePath:instancePath+"/status",schemaPath:"#/properties/status/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key8},message:"must NOT have additional properties"};
+else {
+const err59 = {instancePath:instancePath+"/spec/failureDomains/nodeSelector/" + key7.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/spec/properties/failureDomains/properties/nodeSelector/additionalProperties/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err59];
 }
@@ -758,12 +751,9 @@ vErrors.push(err59);
 errors++;
 }
 }
-if(data34.initialization !== undefined){
-let data35 = data34.initialization;
-if(data35 && typeof data35 == "object" && !Array.isArray(data35)){
-for(const key9 in data35){
-if(!(key9 === "provisioned")){
-const err60 = {instancePath:instancePath+"/status/initialization",schemaPath:"#/properties/status/properties/initialization/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key9},message:"must NOT have additional properties"};
+}
+else {
+const err60 = {instancePath:instancePath+"/spec/failureDomains/nodeSelector",schemaPath:"#/properties/spec/properties/failureDomains/properties/nodeSelector/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err60];
 }
@@ -773,9 +763,9 @@ vErrors.push(err60);
 errors++;
 }
 }
-if(data35.provisioned !== undefined){
-if(typeof data35.provisioned !== "boolean"){
-const err61 = {instancePath:instancePath+"/status/initialization/provisioned",schemaPath:"#/properties/status/properties/initialization/properties/provisioned/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+}
+else {
+const err61 = {instancePath:instancePath+"/spec/failureDomains",schemaPath:"#/properties/spec/properties/failureDomains/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err61];
 }
@@ -787,7 +777,7 @@ errors++;
 }
 }
 else {
-const err62 = {instancePath:instancePath+"/status/initialization",schemaPath:"#/properties/status/properties/initialization/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err62 = {instancePath:instancePath+"/spec",schemaPath:"#/properties/spec/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err62];
 }
@@ -797,12 +787,12 @@ vErrors.push(err62);
 errors++;
 }
 }
-if(data34.network !== undefined){
-let data37 = data34.network;
-if(data37 && typeof data37 == "object" && !Array.isArray(data37)){
-for(const key10 in data37){
-if(!((key10 === "vpc") || (key10 === "subnet"))){
-const err63 = {instancePath:instancePath+"/status/network",schemaPath:"#/properties/status/properties/network/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key10},message:"must NOT have additional properties"};
+if(data.status !== undefined){
+let data34 = data.status;
+if(data34 && typeof data34 == "object" && !Array.isArray(data34)){
+for(const key8 in data34){
+if(!((((key8 === "initialization") || (key8 === "network")) || (key8 === "failureDomains")) || (key8 === "conditions"))){
+const err63 = {instancePath:instancePath+"/status",schemaPath:"#/properties/status/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key8},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err63];
 }
@@ -812,9 +802,12 @@ vErrors.push(err63);
 errors++;
 }
 }
-if(data37.vpc !== undefined){
-if(typeof data37.vpc !== "string"){
-const err64 = {instancePath:instancePath+"/status/network/vpc",schemaPath:"#/properties/status/properties/network/properties/vpc/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data34.initialization !== undefined){
+let data35 = data34.initialization;
+if(data35 && typeof data35 == "object" && !Array.isArray(data35)){
+for(const key9 in data35){
+if(!(key9 === "provisioned")){
+const err64 = {instancePath:instancePath+"/status/initialization",schemaPath:"#/properties/status/properties/initialization/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key9},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err64];
 }
@@ -824,9 +817,9 @@ vErrors.push(err64);
 errors++;
 }
 }
-if(data37.subnet !== undefined){
-if(typeof data37.subnet !== "string"){
-const err65 = {instancePath:instancePath+"/status/network/subnet",schemaPath:"#/properties/status/properties/network/properties/subnet/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data35.provisioned !== undefined){
+if(typeof data35.provisioned !== "boolean"){
+const err65 = {instancePath:instancePath+"/status/initialization/provisioned",schemaPath:"#/properties/status/properties/initialization/properties/provisioned/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err65];
 }
@@ -838,7 +831,7 @@ errors++;
 }
 }
 else {
-const err66 = {instancePath:instancePath+"/status/network",schemaPath:"#/properties/status/properties/network/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err66 = {instancePath:instancePath+"/status/initialization",schemaPath:"#/properties/status/properties/initialization/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err66];
 }
@@ -848,11 +841,12 @@ vErrors.push(err66);
 errors++;
 }
 }
-if(data34.failureDomains !== undefined){
-let data40 = data34.failureDomains;
-if(Array.isArray(data40)){
-if(data40.length > 100){
-const err67 = {instancePath:instancePath+"/status/failureDomains",schemaPath:"#/properties/status/properties/failureDomains/maxItems",keyword:"maxItems",params:{limit: 100},message:"must NOT have more than 100 items"};
+if(data34.network !== undefined){
+let data37 = data34.network;
+if(data37 && typeof data37 == "object" && !Array.isArray(data37)){
+for(const key10 in data37){
+if(!((key10 === "vpc") || (key10 === "subnet"))){
+const err67 = {instancePath:instancePath+"/status/network",schemaPath:"#/properties/status/properties/network/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key10},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err67];
 }
@@ -861,12 +855,10 @@ vErrors.push(err67);
 }
 errors++;
 }
-const len3 = data40.length;
-for(let i3=0; i3<len3; i3++){
-let data41 = data40[i3];
-if(data41 && typeof data41 == "object" && !Array.isArray(data41)){
-if(data41.name === undefined){
-const err68 = {instancePath:instancePath+"/status/failureDomains/" + i3,schemaPath:"#/properties/status/properties/failureDomains/items/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'"};
+}
+if(data37.vpc !== undefined){
+if(typeof data37.vpc !== "string"){
+const err68 = {instancePath:instancePath+"/status/network/vpc",schemaPath:"#/properties/status/properties/network/properties/vpc/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err68];
 }
@@ -875,9 +867,10 @@ vErrors.push(err68);
 }
 errors++;
 }
-for(const key11 in data41){
-if(!(((key11 === "name") || (key11 === "controlPlane")) || (key11 === "attributes"))){
-const err69 = {instancePath:instancePath+"/status/failureDomains/" + i3,schemaPath:"#/properties/status/properties/failureDomains/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key11},message:"must NOT have additional properties"};
+}
+if(data37.subnet !== undefined){
+if(typeof data37.subnet !== "string"){
+const err69 = {instancePath:instancePath+"/status/network/subnet",schemaPath:"#/properties/status/properties/network/properties/subnet/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err69];
 }
@@ -887,11 +880,9 @@ vErrors.push(err69);
 errors++;
 }
 }
-if(data41.name !== undefined){
-let data42 = data41.name;
-if(typeof data42 === "string"){
-if(func2(data42) > 256){
-const err70 = {instancePath:instancePath+"/status/failureDomains/" + i3+"/name",schemaPath:"#/properties/status/properties/failureDomains/items/properties/name/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters"};
+}
+else {
+const err70 = {instancePath:instancePath+"/status/network",schemaPath:"#/properties/status/properties/network/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err70];
 }
@@ -900,8 +891,12 @@ vErrors.push(err70);
 }
 errors++;
 }
-if(func2(data42) < 1){
-const err71 = {instancePath:instancePath+"/status/failureDomains/" + i3+"/name",schemaPath:"#/properties/status/properties/failureDomains/items/properties/name/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+}
+if(data34.failureDomains !== undefined){
+let data40 = data34.failureDomains;
+if(Array.isArray(data40)){
+if(data40.length > 100){
+const err71 = {instancePath:instancePath+"/status/failureDomains",schemaPath:"#/properties/status/properties/failureDomains/maxItems",keyword:"maxItems",params:{limit: 100},message:"must NOT have more than 100 items"};
 if(vErrors === null){
 vErrors = [err71];
 }
@@ -910,9 +905,12 @@ vErrors.push(err71);
 }
 errors++;
 }
-}
-else {
-const err72 = {instancePath:instancePath+"/status/failureDomains/" + i3+"/name",schemaPath:"#/properties/status/properties/failureDomains/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const len3 = data40.length;
+for(let i3=0; i3<len3; i3++){
+let data41 = data40[i3];
+if(data41 && typeof data41 == "object" && !Array.isArray(data41)){
+if(data41.name === undefined){
+const err72 = {instancePath:instancePath+"/status/failureDomains/" + i3,schemaPath:"#/properties/status/properties/failureDomains/items/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'"};
 if(vErrors === null){
 vErrors = [err72];
 }
@@ -921,10 +919,9 @@ vErrors.push(err72);
 }
 errors++;
 }
-}
-if(data41.controlPlane !== undefined){
-if(typeof data41.controlPlane !== "boolean"){
-const err73 = {instancePath:instancePath+"/status/failureDomains/" + i3+"/controlPlane",schemaPath:"#/properties/status/properties/failureDomains/items/properties/controlPlane/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+for(const key11 in data41){
+if(!(((key11 === "name") || (key11 === "controlPlane")) || (key11 === "attributes"))){
+const err73 = {instancePath:instancePath+"/status/failureDomains/" + i3,schemaPath:"#/properties/status/properties/failureDomains/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key11},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err73];
 }
@@ -934,12 +931,11 @@ vErrors.push(err73);
 errors++;
 }
 }
-if(data41.attributes !== undefined){
-let data44 = data41.attributes;
-if(data44 && typeof data44 == "object" && !Array.isArray(data44)){
-for(const key12 in data44){
-if(typeof data44[key12] !== "string"){
-const err74 = {instancePath:instancePath+"/status/failureDomains/" + i3+"/attributes/" + key12.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/status/properties/failureDomains/items/properties/attributes/additionalProperties/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data41.name !== undefined){
+let data42 = data41.name;
+if(typeof data42 === "string"){
+if(func2(data42) > 256){
+const err74 = {instancePath:instancePath+"/status/failureDomains/" + i3+"/name",schemaPath:"#/properties/status/properties/failureDomains/items/properties/name/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters"};
 if(vErrors === null){
 vErrors = [err74];
 }
@@ -948,10 +944,8 @@ vErrors.push(err74);
 }
 errors++;
 }
-}
-}
-else {
-const err75 = {instancePath:instancePath+"/status/failureDomains/" + i3+"/attributes",schemaPath:"#/properties/status/properties/failureDomains/items/properties/attributes/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(func2(data42) < 1){
+const err75 = {instancePath:instancePath+"/status/failureDomains/" + i3+"/name",schemaPath:"#/properties/status/properties/failureDomains/items/properties/name/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err75];
 }
@@ -961,9 +955,8 @@ vErrors.push(err75);
 errors++;
 }
 }
-}
 else {
-const err76 = {instancePath:instancePath+"/status/failureDomains/" + i3,schemaPath:"#/properties/status/properties/failureDomains/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err76 = {instancePath:instancePath+"/status/failureDomains/" + i3+"/name",schemaPath:"#/properties/status/properties/failureDomains/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err76];
 }
@@ -973,9 +966,9 @@ vErrors.push(err76);
 errors++;
 }
 }
-}
-else {
-const err77 = {instancePath:instancePath+"/status/failureDomains",schemaPath:"#/properties/status/properties/failureDomains/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data41.controlPlane !== undefined){
+if(typeof data41.controlPlane !== "boolean"){
+const err77 = {instancePath:instancePath+"/status/failureDomains/" + i3+"/controlPlane",schemaPath:"#/properties/status/properties/failureDomains/items/properties/controlPlane/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err77];
 }
@@ -985,11 +978,12 @@ vErrors.push(err77);
 errors++;
 }
 }
-if(data34.conditions !== undefined){
-let data46 = data34.conditions;
-if(Array.isArray(data46)){
-if(data46.length > 32){
-const err78 = {instancePath:instancePath+"/status/conditions",schemaPath:"#/properties/status/properties/conditions/maxItems",keyword:"maxItems",params:{limit: 32},message:"must NOT have more than 32 items"};
+if(data41.attributes !== undefined){
+let data44 = data41.attributes;
+if(data44 && typeof data44 == "object" && !Array.isArray(data44)){
+for(const key12 in data44){
+if(typeof data44[key12] !== "string"){
+const err78 = {instancePath:instancePath+"/status/failureDomains/" + i3+"/attributes/" + key12.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/status/properties/failureDomains/items/properties/attributes/additionalProperties/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err78];
 }
@@ -998,12 +992,10 @@ vErrors.push(err78);
 }
 errors++;
 }
-const len4 = data46.length;
-for(let i4=0; i4<len4; i4++){
-let data47 = data46[i4];
-if(data47 && typeof data47 == "object" && !Array.isArray(data47)){
-if(data47.type === undefined){
-const err79 = {instancePath:instancePath+"/status/conditions/" + i4,schemaPath:"#/properties/status/properties/conditions/items/required",keyword:"required",params:{missingProperty: "type"},message:"must have required property '"+"type"+"'"};
+}
+}
+else {
+const err79 = {instancePath:instancePath+"/status/failureDomains/" + i3+"/attributes",schemaPath:"#/properties/status/properties/failureDomains/items/properties/attributes/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err79];
 }
@@ -1012,8 +1004,10 @@ vErrors.push(err79);
 }
 errors++;
 }
-if(data47.status === undefined){
-const err80 = {instancePath:instancePath+"/status/conditions/" + i4,schemaPath:"#/properties/status/properties/conditions/items/required",keyword:"required",params:{missingProperty: "status"},message:"must have required property '"+"status"+"'"};
+}
+}
+else {
+const err80 = {instancePath:instancePath+"/status/failureDomains/" + i3,schemaPath:"#/properties/status/properties/failureDomains/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err80];
 }
@@ -1022,8 +1016,10 @@ vErrors.push(err80);
 }
 errors++;
 }
-if(data47.lastTransitionTime === undefined){
-const err81 = {instancePath:instancePath+"/status/conditions/" + i4,schemaPath:"#/properties/status/properties/conditions/items/required",keyword:"required",params:{missingProperty: "lastTransitionTime"},message:"must have required property '"+"lastTransitionTime"+"'"};
+}
+}
+else {
+const err81 = {instancePath:instancePath+"/status/failureDomains",schemaPath:"#/properties/status/properties/failureDomains/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err81];
 }
@@ -1032,8 +1028,12 @@ vErrors.push(err81);
 }
 errors++;
 }
-if(data47.reason === undefined){
-const err82 = {instancePath:instancePath+"/status/conditions/" + i4,schemaPath:"#/properties/status/properties/conditions/items/required",keyword:"required",params:{missingProperty: "reason"},message:"must have required property '"+"reason"+"'"};
+}
+if(data34.conditions !== undefined){
+let data46 = data34.conditions;
+if(Array.isArray(data46)){
+if(data46.length > 32){
+const err82 = {instancePath:instancePath+"/status/conditions",schemaPath:"#/properties/status/properties/conditions/maxItems",keyword:"maxItems",params:{limit: 32},message:"must NOT have more than 32 items"};
 if(vErrors === null){
 vErrors = [err82];
 }
@@ -1042,9 +1042,12 @@ vErrors.push(err82);
 }
 errors++;
 }
-for(const key13 in data47){
-if(!((((((key13 === "type") || (key13 === "status")) || (key13 === "observedGeneration")) || (key13 === "lastTransitionTime")) || (key13 === "reason")) || (key13 === "message"))){
-const err83 = {instancePath:instancePath+"/status/conditions/" + i4,schemaPath:"#/properties/status/properties/conditions/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key13},message:"must NOT have additional properties"};
+const len4 = data46.length;
+for(let i4=0; i4<len4; i4++){
+let data47 = data46[i4];
+if(data47 && typeof data47 == "object" && !Array.isArray(data47)){
+if(data47.type === undefined){
+const err83 = {instancePath:instancePath+"/status/conditions/" + i4,schemaPath:"#/properties/status/properties/conditions/items/required",keyword:"required",params:{missingProperty: "type"},message:"must have required property '"+"type"+"'"};
 if(vErrors === null){
 vErrors = [err83];
 }
@@ -1053,12 +1056,8 @@ vErrors.push(err83);
 }
 errors++;
 }
-}
-if(data47.type !== undefined){
-let data48 = data47.type;
-if(typeof data48 === "string"){
-if(func2(data48) > 316){
-const err84 = {instancePath:instancePath+"/status/conditions/" + i4+"/type",schemaPath:"#/properties/status/properties/conditions/items/properties/type/maxLength",keyword:"maxLength",params:{limit: 316},message:"must NOT have more than 316 characters"};
+if(data47.status === undefined){
+const err84 = {instancePath:instancePath+"/status/conditions/" + i4,schemaPath:"#/properties/status/properties/conditions/items/required",keyword:"required",params:{missingProperty: "status"},message:"must have required property '"+"status"+"'"};
 if(vErrors === null){
 vErrors = [err84];
 }
@@ -1067,8 +1066,8 @@ vErrors.push(err84);
 }
 errors++;
 }
-if(!pattern0.test(data48)){
-const err85 = {instancePath:instancePath+"/status/conditions/" + i4+"/type",schemaPath:"#/properties/status/properties/conditions/items/properties/type/pattern",keyword:"pattern",params:{pattern: "^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$"},message:"must match pattern \""+"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$"+"\""};
+if(data47.lastTransitionTime === undefined){
+const err85 = {instancePath:instancePath+"/status/conditions/" + i4,schemaPath:"#/properties/status/properties/conditions/items/required",keyword:"required",params:{missingProperty: "lastTransitionTime"},message:"must have required property '"+"lastTransitionTime"+"'"};
 if(vErrors === null){
 vErrors = [err85];
 }
@@ -1077,9 +1076,8 @@ vErrors.push(err85);
 }
 errors++;
 }
-}
-else {
-const err86 = {instancePath:instancePath+"/status/conditions/" + i4+"/type",schemaPath:"#/properties/status/properties/conditions/items/properties/type/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data47.reason === undefined){
+const err86 = {instancePath:instancePath+"/status/conditions/" + i4,schemaPath:"#/properties/status/properties/conditions/items/required",keyword:"required",params:{missingProperty: "reason"},message:"must have required property '"+"reason"+"'"};
 if(vErrors === null){
 vErrors = [err86];
 }
@@ -1088,11 +1086,9 @@ vErrors.push(err86);
 }
 errors++;
 }
-}
-if(data47.status !== undefined){
-let data49 = data47.status;
-if(typeof data49 !== "string"){
-const err87 = {instancePath:instancePath+"/status/conditions/" + i4+"/status",schemaPath:"#/properties/status/properties/conditions/items/properties/status/type",keyword:"type",params:{type: "string"},message:"must be string"};
+for(const key13 in data47){
+if(!((((((key13 === "type") || (key13 === "status")) || (key13 === "observedGeneration")) || (key13 === "lastTransitionTime")) || (key13 === "reason")) || (key13 === "message"))){
+const err87 = {instancePath:instancePath+"/status/conditions/" + i4,schemaPath:"#/properties/status/properties/conditions/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key13},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err87];
 }
@@ -1101,8 +1097,12 @@ vErrors.push(err87);
 }
 errors++;
 }
-if(!(((data49 === "True") || (data49 === "False")) || (data49 === "Unknown"))){
-const err88 = {instancePath:instancePath+"/status/conditions/" + i4+"/status",schemaPath:"#/properties/status/properties/conditions/items/properties/status/enum",keyword:"enum",params:{allowedValues: schema11.properties.status.properties.conditions.items.properties.status.enum},message:"must be equal to one of the allowed values"};
+}
+if(data47.type !== undefined){
+let data48 = data47.type;
+if(typeof data48 === "string"){
+if(func2(data48) > 316){
+const err88 = {instancePath:instancePath+"/status/conditions/" + i4+"/type",schemaPath:"#/properties/status/properties/conditions/items/properties/type/maxLength",keyword:"maxLength",params:{limit: 316},message:"must NOT have more than 316 characters"};
 if(vErrors === null){
 vErrors = [err88];
 }
@@ -1111,11 +1111,8 @@ vErrors.push(err88);
 }
 errors++;
 }
-}
-if(data47.observedGeneration !== undefined){
-let data50 = data47.observedGeneration;
-if(!(((typeof data50 == "number") && (!(data50 % 1) && !isNaN(data50))) && (isFinite(data50)))){
-const err89 = {instancePath:instancePath+"/status/conditions/" + i4+"/observedGeneration",schemaPath:"#/properties/status/properties/conditions/items/properties/observedGeneration/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(!pattern1.test(data48)){
+const err89 = {instancePath:instancePath+"/status/conditions/" + i4+"/type",schemaPath:"#/properties/status/properties/conditions/items/properties/type/pattern",keyword:"pattern",params:{pattern: "^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$"},message:"must match pattern \""+"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$"+"\""};
 if(vErrors === null){
 vErrors = [err89];
 }
@@ -1124,9 +1121,9 @@ vErrors.push(err89);
 }
 errors++;
 }
-if((typeof data50 == "number") && (isFinite(data50))){
-if(data50 < 0 || isNaN(data50)){
-const err90 = {instancePath:instancePath+"/status/conditions/" + i4+"/observedGeneration",schemaPath:"#/properties/status/properties/conditions/items/properties/observedGeneration/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+else {
+const err90 = {instancePath:instancePath+"/status/conditions/" + i4+"/type",schemaPath:"#/properties/status/properties/conditions/items/properties/type/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err90];
 }
@@ -1135,8 +1132,11 @@ vErrors.push(err90);
 }
 errors++;
 }
-if(!(formats2.validate(data50))){
-const err91 = {instancePath:instancePath+"/status/conditions/" + i4+"/observedGeneration",schemaPath:"#/properties/status/properties/conditions/items/properties/observedGeneration/format",keyword:"format",params:{format: "int64"},message:"must match format \""+"int64"+"\""};
+}
+if(data47.status !== undefined){
+let data49 = data47.status;
+if(typeof data49 !== "string"){
+const err91 = {instancePath:instancePath+"/status/conditions/" + i4+"/status",schemaPath:"#/properties/status/properties/conditions/items/properties/status/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err91];
 }
@@ -1145,13 +1145,8 @@ vErrors.push(err91);
 }
 errors++;
 }
-}
-}
-if(data47.lastTransitionTime !== undefined){
-let data51 = data47.lastTransitionTime;
-if(typeof data51 === "string"){
-if(!(formats4.validate(data51))){
-const err92 = {instancePath:instancePath+"/status/conditions/" + i4+"/lastTransitionTime",schemaPath:"#/properties/status/properties/conditions/items/properties/lastTransitionTime/format",keyword:"format",params:{format: "iso-date-time"},message:"must match format \""+"iso-date-time"+"\""};
+if(!(((data49 === "True") || (data49 === "False")) || (data49 === "Unknown"))){
+const err92 = {instancePath:instancePath+"/status/conditions/" + i4+"/status",schemaPath:"#/properties/status/properties/conditions/items/properties/status/enum",keyword:"enum",params:{allowedValues: schema11.properties.status.properties.conditions.items.properties.status.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err92];
 }
@@ -1161,8 +1156,10 @@ vErrors.push(err92);
 errors++;
 }
 }
-else {
-const err93 = {instancePath:instancePath+"/status/conditions/" + i4+"/lastTransitionTime",schemaPath:"#/properties/status/properties/conditions/items/properties/lastTransitionTime/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data47.observedGeneration !== undefined){
+let data50 = data47.observedGeneration;
+if(!(((typeof data50 == "number") && (!(data50 % 1) && !isNaN(data50))) && (isFinite(data50)))){
+const err93 = {instancePath:instancePath+"/status/conditions/" + i4+"/observedGeneration",schemaPath:"#/properties/status/properties/conditions/items/properties/observedGeneration/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err93];
 }
@@ -1171,12 +1168,9 @@ vErrors.push(err93);
 }
 errors++;
 }
-}
-if(data47.reason !== undefined){
-let data52 = data47.reason;
-if(typeof data52 === "string"){
-if(func2(data52) > 1024){
-const err94 = {instancePath:instancePath+"/status/conditions/" + i4+"/reason",schemaPath:"#/properties/status/properties/conditions/items/properties/reason/maxLength",keyword:"maxLength",params:{limit: 1024},message:"must NOT have more than 1024 characters"};
+if((typeof data50 == "number") && (isFinite(data50))){
+if(data50 < 0 || isNaN(data50)){
+const err94 = {instancePath:instancePath+"/status/conditions/" + i4+"/observedGeneration",schemaPath:"#/properties/status/properties/conditions/items/properties/observedGeneration/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err94];
 }
@@ -1185,8 +1179,8 @@ vErrors.push(err94);
 }
 errors++;
 }
-if(func2(data52) < 1){
-const err95 = {instancePath:instancePath+"/status/conditions/" + i4+"/reason",schemaPath:"#/properties/status/properties/conditions/items/properties/reason/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+if(!(formats2.validate(data50))){
+const err95 = {instancePath:instancePath+"/status/conditions/" + i4+"/observedGeneration",schemaPath:"#/properties/status/properties/conditions/items/properties/observedGeneration/format",keyword:"format",params:{format: "int64"},message:"must match format \""+"int64"+"\""};
 if(vErrors === null){
 vErrors = [err95];
 }
@@ -1195,8 +1189,13 @@ vErrors.push(err95);
 }
 errors++;
 }
-if(!pattern1.test(data52)){
-const err96 = {instancePath:instancePath+"/status/conditions/" + i4+"/reason",schemaPath:"#/properties/status/properties/conditions/items/properties/reason/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$"},message:"must match pattern \""+"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$"+"\""};
+}
+}
+if(data47.lastTransitionTime !== undefined){
+let data51 = data47.lastTransitionTime;
+if(typeof data51 === "string"){
+if(!(formats4.validate(data51))){
+const err96 = {instancePath:instancePath+"/status/conditions/" + i4+"/lastTransitionTime",schemaPath:"#/properties/status/properties/conditions/items/properties/lastTransitionTime/format",keyword:"format",params:{format: "iso-date-time"},message:"must match format \""+"iso-date-time"+"\""};
 if(vErrors === null){
 vErrors = [err96];
 }
@@ -1207,7 +1206,7 @@ errors++;
 }
 }
 else {
-const err97 = {instancePath:instancePath+"/status/conditions/" + i4+"/reason",schemaPath:"#/properties/status/properties/conditions/items/properties/reason/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err97 = {instancePath:instancePath+"/status/conditions/" + i4+"/lastTransitionTime",schemaPath:"#/properties/status/properties/conditions/items/properties/lastTransitionTime/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err97];
 }
@@ -1217,11 +1216,11 @@ vErrors.push(err97);
 errors++;
 }
 }
-if(data47.message !== undefined){
-let data53 = data47.message;
-if(typeof data53 === "string"){
-if(func2(data53) > 32768){
-const err98 = {instancePath:instancePath+"/status/conditions/" + i4+"/message",schemaPath:"#/properties/status/properties/conditions/items/properties/message/maxLength",keyword:"maxLength",params:{limit: 32768},message:"must NOT have more than 32768 characters"};
+if(data47.reason !== undefined){
+let data52 = data47.reason;
+if(typeof data52 === "string"){
+if(func2(data52) > 1024){
+const err98 = {instancePath:instancePath+"/status/conditions/" + i4+"/reason",schemaPath:"#/properties/status/properties/conditions/items/properties/reason/maxLength",keyword:"maxLength",params:{limit: 1024},message:"must NOT have more than 1024 characters"};
 if(vErrors === null){
 vErrors = [err98];
 }
@@ -1230,9 +1229,8 @@ vErrors.push(err98);
 }
 errors++;
 }
-}
-else {
-const err99 = {instancePath:instancePath+"/status/conditions/" + i4+"/message",schemaPath:"#/properties/status/properties/conditions/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(func2(data52) < 1){
+const err99 = {instancePath:instancePath+"/status/conditions/" + i4+"/reason",schemaPath:"#/properties/status/properties/conditions/items/properties/reason/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err99];
 }
@@ -1241,10 +1239,8 @@ vErrors.push(err99);
 }
 errors++;
 }
-}
-}
-else {
-const err100 = {instancePath:instancePath+"/status/conditions/" + i4,schemaPath:"#/properties/status/properties/conditions/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(!pattern2.test(data52)){
+const err100 = {instancePath:instancePath+"/status/conditions/" + i4+"/reason",schemaPath:"#/properties/status/properties/conditions/items/properties/reason/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$"},message:"must match pattern \""+"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$"+"\""};
 if(vErrors === null){
 vErrors = [err100];
 }
@@ -1254,9 +1250,8 @@ vErrors.push(err100);
 errors++;
 }
 }
-}
 else {
-const err101 = {instancePath:instancePath+"/status/conditions",schemaPath:"#/properties/status/properties/conditions/type",keyword:"type",params:{type: "array"},message:"must be array"};
+const err101 = {instancePath:instancePath+"/status/conditions/" + i4+"/reason",schemaPath:"#/properties/status/properties/conditions/items/properties/reason/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err101];
 }
@@ -1266,9 +1261,11 @@ vErrors.push(err101);
 errors++;
 }
 }
-}
-else {
-const err102 = {instancePath:instancePath+"/status",schemaPath:"#/properties/status/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data47.message !== undefined){
+let data53 = data47.message;
+if(typeof data53 === "string"){
+if(func2(data53) > 32768){
+const err102 = {instancePath:instancePath+"/status/conditions/" + i4+"/message",schemaPath:"#/properties/status/properties/conditions/items/properties/message/maxLength",keyword:"maxLength",params:{limit: 32768},message:"must NOT have more than 32768 characters"};
 if(vErrors === null){
 vErrors = [err102];
 }
@@ -1278,14 +1275,61 @@ vErrors.push(err102);
 errors++;
 }
 }
-}
 else {
-const err103 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err103 = {instancePath:instancePath+"/status/conditions/" + i4+"/message",schemaPath:"#/properties/status/properties/conditions/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err103];
 }
 else {
 vErrors.push(err103);
+}
+errors++;
+}
+}
+}
+else {
+const err104 = {instancePath:instancePath+"/status/conditions/" + i4,schemaPath:"#/properties/status/properties/conditions/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err104];
+}
+else {
+vErrors.push(err104);
+}
+errors++;
+}
+}
+}
+else {
+const err105 = {instancePath:instancePath+"/status/conditions",schemaPath:"#/properties/status/properties/conditions/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err105];
+}
+else {
+vErrors.push(err105);
+}
+errors++;
+}
+}
+}
+else {
+const err106 = {instancePath:instancePath+"/status",schemaPath:"#/properties/status/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err106];
+}
+else {
+vErrors.push(err106);
+}
+errors++;
+}
+}
+}
+else {
+const err107 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err107];
+}
+else {
+vErrors.push(err107);
 }
 errors++;
 }

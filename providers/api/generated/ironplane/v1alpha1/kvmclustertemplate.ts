@@ -35,9 +35,12 @@ export interface KvmClusterTemplateSpec {
     };
     spec: {
       /**
-       * The control-plane endpoint. Set by the control-plane provider (Kamaji) through its InfraCluster patch, or by the user.
+       * The control-plane endpoint. Set by the control-plane provider (Kamaji) through its InfraCluster patch, or by the user; once its host is set, neither host nor port can change.
        */
       controlPlaneEndpoint?: {
+        /**
+         * An IP address or a DNS name (RFC 1123, e.g. api.example.com), without scheme or port.
+         */
         host?: string;
         port?: number;
       };
@@ -46,15 +49,15 @@ export interface KvmClusterTemplateSpec {
        */
       network: {
         /**
-         * CIDR of the node Subnet. Tenants may reuse the same CIDR: each has its own VPC.
+         * CIDR of the node Subnet, in canonical form (the network address, no host bits). Tenants may reuse the same CIDR: each has its own VPC. IPv4 prefixes from /8 to /30, IPv6 from /32 to /126; not within or around 0.0.0.0/8, 127.0.0.0/8, 169.254.0.0/16, 224.0.0.0/4, 240.0.0.0/4, ::/8, fe80::/10, ff00::/8.
          */
         nodeCIDR: string;
         /**
-         * Gateway of the node Subnet; kube-OVN picks the first address when empty.
+         * Gateway of the node Subnet, an address inside nodeCIDR other than its network and broadcast addresses; kube-OVN picks the first address when empty.
          */
         gateway?: string;
         /**
-         * Addresses or ranges (a..b) kube-OVN must not hand out.
+         * Addresses or ranges (first..last) inside nodeCIDR that kube-OVN must not hand out.
          */
         excludeIPs?: string[];
         /**

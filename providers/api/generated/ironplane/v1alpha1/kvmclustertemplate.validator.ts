@@ -4,9 +4,10 @@
 import { createRequire } from 'node:module';
 const require = createRequire(import.meta.url);
 export const validate = validate10;
-const schema11 = {"type":"object","properties":{"apiVersion":{"type":"string","const":"infrastructure.ironplane.dev/v1alpha1"},"kind":{"type":"string","const":"KvmClusterTemplate"},"metadata":{"type":"object","properties":{"name":{"type":"string"},"generateName":{"type":"string"},"namespace":{"type":"string"},"labels":{"type":"object","additionalProperties":{"type":"string"}},"annotations":{"type":"object","additionalProperties":{"type":"string"}},"finalizers":{"type":"array","items":{"type":"string"}},"ownerReferences":{"type":"array","items":{"type":"object","required":["apiVersion","kind","name","uid"],"properties":{"apiVersion":{"type":"string"},"kind":{"type":"string"},"name":{"type":"string"},"uid":{"type":"string"},"controller":{"type":"boolean"},"blockOwnerDeletion":{"type":"boolean"}}}}}},"spec":{"type":"object","properties":{"template":{"type":"object","properties":{"metadata":{"type":"object","properties":{"labels":{"type":"object","additionalProperties":{"type":"string"}},"annotations":{"type":"object","additionalProperties":{"type":"string"}}},"additionalProperties":false},"spec":{"type":"object","properties":{"controlPlaneEndpoint":{"type":"object","properties":{"host":{"type":"string","maxLength":512},"port":{"type":"integer","maximum":65535,"minimum":1,"format":"int32"}},"additionalProperties":false},"network":{"type":"object","properties":{"nodeCIDR":{"type":"string","maxLength":64},"gateway":{"type":"string","maxLength":64},"excludeIPs":{"type":"array","maxItems":64,"items":{"type":"string","maxLength":128}},"natOutgoing":{"type":"boolean"}},"required":["nodeCIDR"],"additionalProperties":false},"failureDomains":{"type":"object","properties":{"zoneLabel":{"type":"string","maxLength":317},"nodeSelector":{"type":"object","additionalProperties":{"type":"string"}}},"additionalProperties":false}},"required":["network"],"additionalProperties":false}},"required":["spec"],"additionalProperties":false}},"required":["template"],"additionalProperties":false}},"additionalProperties":false,"required":["apiVersion","kind","metadata"]};
+const schema11 = {"type":"object","properties":{"apiVersion":{"type":"string","const":"infrastructure.ironplane.dev/v1alpha1"},"kind":{"type":"string","const":"KvmClusterTemplate"},"metadata":{"type":"object","properties":{"name":{"type":"string"},"generateName":{"type":"string"},"namespace":{"type":"string"},"labels":{"type":"object","additionalProperties":{"type":"string"}},"annotations":{"type":"object","additionalProperties":{"type":"string"}},"finalizers":{"type":"array","items":{"type":"string"}},"ownerReferences":{"type":"array","items":{"type":"object","required":["apiVersion","kind","name","uid"],"properties":{"apiVersion":{"type":"string"},"kind":{"type":"string"},"name":{"type":"string"},"uid":{"type":"string"},"controller":{"type":"boolean"},"blockOwnerDeletion":{"type":"boolean"}}}}}},"spec":{"type":"object","properties":{"template":{"type":"object","properties":{"metadata":{"type":"object","properties":{"labels":{"type":"object","additionalProperties":{"type":"string"}},"annotations":{"type":"object","additionalProperties":{"type":"string"}}},"additionalProperties":false},"spec":{"type":"object","properties":{"controlPlaneEndpoint":{"type":"object","properties":{"host":{"type":"string","maxLength":253},"port":{"type":"integer","maximum":65535,"minimum":1,"format":"int32"}},"additionalProperties":false},"network":{"type":"object","properties":{"nodeCIDR":{"type":"string","maxLength":43},"gateway":{"type":"string","maxLength":39},"excludeIPs":{"type":"array","maxItems":64,"items":{"type":"string","maxLength":80}},"natOutgoing":{"type":"boolean"}},"required":["nodeCIDR"],"additionalProperties":false},"failureDomains":{"type":"object","properties":{"zoneLabel":{"type":"string","maxLength":317,"minLength":1},"nodeSelector":{"type":"object","maxProperties":32,"additionalProperties":{"type":"string","maxLength":63,"pattern":"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"}}},"additionalProperties":false}},"required":["network"],"additionalProperties":false}},"required":["spec"],"additionalProperties":false}},"required":["template"],"additionalProperties":false}},"additionalProperties":false,"required":["apiVersion","kind","metadata"]};
 const func2 = require("ajv/dist/runtime/ucs2length").default;
 const formats0 = require("ajv-formats/dist/formats").fullFormats.int32;
+const pattern0 = new RegExp("^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$", "");
 
 function validate10(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 let vErrors = null;
@@ -550,8 +551,8 @@ errors++;
 if(data28.host !== undefined){
 let data29 = data28.host;
 if(typeof data29 === "string"){
-if(func2(data29) > 512){
-const err43 = {instancePath:instancePath+"/spec/template/spec/controlPlaneEndpoint/host",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/controlPlaneEndpoint/properties/host/maxLength",keyword:"maxLength",params:{limit: 512},message:"must NOT have more than 512 characters"};
+if(func2(data29) > 253){
+const err43 = {instancePath:instancePath+"/spec/template/spec/controlPlaneEndpoint/host",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/controlPlaneEndpoint/properties/host/maxLength",keyword:"maxLength",params:{limit: 253},message:"must NOT have more than 253 characters"};
 if(vErrors === null){
 vErrors = [err43];
 }
@@ -657,8 +658,8 @@ errors++;
 if(data31.nodeCIDR !== undefined){
 let data32 = data31.nodeCIDR;
 if(typeof data32 === "string"){
-if(func2(data32) > 64){
-const err52 = {instancePath:instancePath+"/spec/template/spec/network/nodeCIDR",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/network/properties/nodeCIDR/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters"};
+if(func2(data32) > 43){
+const err52 = {instancePath:instancePath+"/spec/template/spec/network/nodeCIDR",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/network/properties/nodeCIDR/maxLength",keyword:"maxLength",params:{limit: 43},message:"must NOT have more than 43 characters"};
 if(vErrors === null){
 vErrors = [err52];
 }
@@ -682,8 +683,8 @@ errors++;
 if(data31.gateway !== undefined){
 let data33 = data31.gateway;
 if(typeof data33 === "string"){
-if(func2(data33) > 64){
-const err54 = {instancePath:instancePath+"/spec/template/spec/network/gateway",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/network/properties/gateway/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters"};
+if(func2(data33) > 39){
+const err54 = {instancePath:instancePath+"/spec/template/spec/network/gateway",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/network/properties/gateway/maxLength",keyword:"maxLength",params:{limit: 39},message:"must NOT have more than 39 characters"};
 if(vErrors === null){
 vErrors = [err54];
 }
@@ -721,8 +722,8 @@ const len2 = data34.length;
 for(let i2=0; i2<len2; i2++){
 let data35 = data34[i2];
 if(typeof data35 === "string"){
-if(func2(data35) > 128){
-const err57 = {instancePath:instancePath+"/spec/template/spec/network/excludeIPs/" + i2,schemaPath:"#/properties/spec/properties/template/properties/spec/properties/network/properties/excludeIPs/items/maxLength",keyword:"maxLength",params:{limit: 128},message:"must NOT have more than 128 characters"};
+if(func2(data35) > 80){
+const err57 = {instancePath:instancePath+"/spec/template/spec/network/excludeIPs/" + i2,schemaPath:"#/properties/spec/properties/template/properties/spec/properties/network/properties/excludeIPs/items/maxLength",keyword:"maxLength",params:{limit: 80},message:"must NOT have more than 80 characters"};
 if(vErrors === null){
 vErrors = [err57];
 }
@@ -807,9 +808,8 @@ vErrors.push(err63);
 }
 errors++;
 }
-}
-else {
-const err64 = {instancePath:instancePath+"/spec/template/spec/failureDomains/zoneLabel",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/failureDomains/properties/zoneLabel/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(func2(data38) < 1){
+const err64 = {instancePath:instancePath+"/spec/template/spec/failureDomains/zoneLabel",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/failureDomains/properties/zoneLabel/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err64];
 }
@@ -819,12 +819,8 @@ vErrors.push(err64);
 errors++;
 }
 }
-if(data37.nodeSelector !== undefined){
-let data39 = data37.nodeSelector;
-if(data39 && typeof data39 == "object" && !Array.isArray(data39)){
-for(const key12 in data39){
-if(typeof data39[key12] !== "string"){
-const err65 = {instancePath:instancePath+"/spec/template/spec/failureDomains/nodeSelector/" + key12.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/spec/properties/template/properties/spec/properties/failureDomains/properties/nodeSelector/additionalProperties/type",keyword:"type",params:{type: "string"},message:"must be string"};
+else {
+const err65 = {instancePath:instancePath+"/spec/template/spec/failureDomains/zoneLabel",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/failureDomains/properties/zoneLabel/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err65];
 }
@@ -834,9 +830,11 @@ vErrors.push(err65);
 errors++;
 }
 }
-}
-else {
-const err66 = {instancePath:instancePath+"/spec/template/spec/failureDomains/nodeSelector",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/failureDomains/properties/nodeSelector/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data37.nodeSelector !== undefined){
+let data39 = data37.nodeSelector;
+if(data39 && typeof data39 == "object" && !Array.isArray(data39)){
+if(Object.keys(data39).length > 32){
+const err66 = {instancePath:instancePath+"/spec/template/spec/failureDomains/nodeSelector",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/failureDomains/properties/nodeSelector/maxProperties",keyword:"maxProperties",params:{limit: 32},message:"must NOT have more than 32 properties"};
 if(vErrors === null){
 vErrors = [err66];
 }
@@ -845,10 +843,11 @@ vErrors.push(err66);
 }
 errors++;
 }
-}
-}
-else {
-const err67 = {instancePath:instancePath+"/spec/template/spec/failureDomains",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/failureDomains/type",keyword:"type",params:{type: "object"},message:"must be object"};
+for(const key12 in data39){
+let data40 = data39[key12];
+if(typeof data40 === "string"){
+if(func2(data40) > 63){
+const err67 = {instancePath:instancePath+"/spec/template/spec/failureDomains/nodeSelector/" + key12.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/spec/properties/template/properties/spec/properties/failureDomains/properties/nodeSelector/additionalProperties/maxLength",keyword:"maxLength",params:{limit: 63},message:"must NOT have more than 63 characters"};
 if(vErrors === null){
 vErrors = [err67];
 }
@@ -857,10 +856,8 @@ vErrors.push(err67);
 }
 errors++;
 }
-}
-}
-else {
-const err68 = {instancePath:instancePath+"/spec/template/spec",schemaPath:"#/properties/spec/properties/template/properties/spec/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(!pattern0.test(data40)){
+const err68 = {instancePath:instancePath+"/spec/template/spec/failureDomains/nodeSelector/" + key12.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/spec/properties/template/properties/spec/properties/failureDomains/properties/nodeSelector/additionalProperties/pattern",keyword:"pattern",params:{pattern: "^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"},message:"must match pattern \""+"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"+"\""};
 if(vErrors === null){
 vErrors = [err68];
 }
@@ -870,9 +867,8 @@ vErrors.push(err68);
 errors++;
 }
 }
-}
 else {
-const err69 = {instancePath:instancePath+"/spec/template",schemaPath:"#/properties/spec/properties/template/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err69 = {instancePath:instancePath+"/spec/template/spec/failureDomains/nodeSelector/" + key12.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/spec/properties/template/properties/spec/properties/failureDomains/properties/nodeSelector/additionalProperties/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err69];
 }
@@ -884,7 +880,7 @@ errors++;
 }
 }
 else {
-const err70 = {instancePath:instancePath+"/spec",schemaPath:"#/properties/spec/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err70 = {instancePath:instancePath+"/spec/template/spec/failureDomains/nodeSelector",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/failureDomains/properties/nodeSelector/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err70];
 }
@@ -896,12 +892,60 @@ errors++;
 }
 }
 else {
-const err71 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err71 = {instancePath:instancePath+"/spec/template/spec/failureDomains",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/failureDomains/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err71];
 }
 else {
 vErrors.push(err71);
+}
+errors++;
+}
+}
+}
+else {
+const err72 = {instancePath:instancePath+"/spec/template/spec",schemaPath:"#/properties/spec/properties/template/properties/spec/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err72];
+}
+else {
+vErrors.push(err72);
+}
+errors++;
+}
+}
+}
+else {
+const err73 = {instancePath:instancePath+"/spec/template",schemaPath:"#/properties/spec/properties/template/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err73];
+}
+else {
+vErrors.push(err73);
+}
+errors++;
+}
+}
+}
+else {
+const err74 = {instancePath:instancePath+"/spec",schemaPath:"#/properties/spec/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err74];
+}
+else {
+vErrors.push(err74);
+}
+errors++;
+}
+}
+}
+else {
+const err75 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err75];
+}
+else {
+vErrors.push(err75);
 }
 errors++;
 }

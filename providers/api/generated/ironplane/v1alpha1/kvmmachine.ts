@@ -26,7 +26,7 @@ export interface KvmMachine {
 }
 export interface KvmMachineSpec {
   /**
-   * kubevirt://<namespace>/<name>; set by the controller.
+   * kubevirt://<namespace>/<name>; set by the controller, and immutable once set.
    */
   providerID?: string;
   /**
@@ -39,7 +39,7 @@ export interface KvmMachineSpec {
     threads?: number;
   };
   /**
-   * Guest memory.
+   * Guest memory, from 1Gi to 16Ti.
    */
   memory?: number | string;
   /**
@@ -48,7 +48,7 @@ export interface KvmMachineSpec {
   image: {
     containerDisk?: {
       /**
-       * OCI reference, e.g. quay.io/kairos/ubuntu:24.04-standard-amd64-generic-v3.5.0-k8sv1.35.0
+       * OCI image reference, e.g. quay.io/kairos/ubuntu:24.04-standard-amd64-generic-v3.5.0-k8sv1.35.0 (registry/repository[:tag][@digest], no scheme, no whitespace).
        */
       image: string;
       imagePullPolicy?: 'Always' | 'IfNotPresent' | 'Never';
@@ -70,7 +70,7 @@ export interface KvmMachineSpec {
         };
       };
       /**
-       * Size of the root disk.
+       * Size of the root disk, from 1Gi to 64Ti.
        */
       storage: number | string;
       storageClassName?: string;

@@ -4,7 +4,7 @@
 import { createRequire } from 'node:module';
 const require = createRequire(import.meta.url);
 export const validate = validate10;
-const schema11 = {"type":"object","properties":{"apiVersion":{"type":"string","const":"infrastructure.ironplane.dev/v1alpha1"},"kind":{"type":"string","const":"KvmMachine"},"metadata":{"type":"object","properties":{"name":{"type":"string"},"generateName":{"type":"string"},"namespace":{"type":"string"},"labels":{"type":"object","additionalProperties":{"type":"string"}},"annotations":{"type":"object","additionalProperties":{"type":"string"}},"finalizers":{"type":"array","items":{"type":"string"}},"ownerReferences":{"type":"array","items":{"type":"object","required":["apiVersion","kind","name","uid"],"properties":{"apiVersion":{"type":"string"},"kind":{"type":"string"},"name":{"type":"string"},"uid":{"type":"string"},"controller":{"type":"boolean"},"blockOwnerDeletion":{"type":"boolean"}}}}}},"spec":{"type":"object","properties":{"providerID":{"type":"string","maxLength":512},"runStrategy":{"type":"string","enum":["Always","RerunOnFailure","Once","Manual","Halted"]},"cpu":{"type":"object","properties":{"cores":{"type":"integer","maximum":512,"minimum":1,"format":"int32"},"sockets":{"type":"integer","maximum":16,"minimum":1,"format":"int32"},"threads":{"type":"integer","maximum":8,"minimum":1,"format":"int32"}},"additionalProperties":false},"memory":{"pattern":"^(\\+|-)?(([0-9]+(\\.[0-9]*)?)|(\\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\\+|-)?(([0-9]+(\\.[0-9]*)?)|(\\.[0-9]+))))?$","anyOf":[{"type":"integer"},{"type":"string"}]},"image":{"type":"object","properties":{"containerDisk":{"type":"object","properties":{"image":{"type":"string","maxLength":1024,"minLength":1},"imagePullPolicy":{"type":"string","enum":["Always","IfNotPresent","Never"]}},"required":["image"],"additionalProperties":false},"dataVolume":{"type":"object","properties":{"source":{"type":"object","properties":{"registry":{"type":"object","properties":{"url":{"type":"string","maxLength":1024,"pattern":"^docker://"}},"required":["url"],"additionalProperties":false},"http":{"type":"object","properties":{"url":{"type":"string","maxLength":2048,"pattern":"^https?://"}},"required":["url"],"additionalProperties":false},"pvc":{"type":"object","properties":{"name":{"type":"string","maxLength":253},"namespace":{"type":"string","maxLength":63}},"required":["name"],"additionalProperties":false}},"additionalProperties":false},"storage":{"pattern":"^(\\+|-)?(([0-9]+(\\.[0-9]*)?)|(\\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\\+|-)?(([0-9]+(\\.[0-9]*)?)|(\\.[0-9]+))))?$","anyOf":[{"type":"integer"},{"type":"string"}]},"storageClassName":{"type":"string","maxLength":253}},"required":["source","storage"],"additionalProperties":false}},"additionalProperties":false},"bootstrap":{"type":"object","properties":{"mode":{"type":"string","enum":["NoCloud","ConfigDrive"]}},"additionalProperties":false},"gpus":{"type":"array","maxItems":16,"items":{"type":"object","properties":{"name":{"type":"string","maxLength":63,"minLength":1,"pattern":"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"},"deviceName":{"type":"string","maxLength":253,"minLength":1}},"required":["name","deviceName"],"additionalProperties":false}},"hostDevices":{"type":"array","maxItems":16,"items":{"type":"object","properties":{"name":{"type":"string","maxLength":63,"minLength":1,"pattern":"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"},"deviceName":{"type":"string","maxLength":253,"minLength":1}},"required":["name","deviceName"],"additionalProperties":false}}},"required":["image"],"additionalProperties":false},"status":{"type":"object","properties":{"initialization":{"type":"object","properties":{"provisioned":{"type":"boolean"}},"additionalProperties":false},"addresses":{"type":"array","maxItems":32,"items":{"type":"object","properties":{"type":{"type":"string","enum":["Hostname","ExternalIP","InternalIP","ExternalDNS","InternalDNS"]},"address":{"type":"string","maxLength":256,"minLength":1}},"required":["type","address"],"additionalProperties":false}},"failureDomain":{"type":"string","maxLength":256},"virtualMachine":{"type":"string"},"deprecated":{"type":"object","properties":{"v1beta1":{"type":"object","properties":{"failureReason":{"type":"string","maxLength":256},"failureMessage":{"type":"string","maxLength":10240}},"additionalProperties":false}},"additionalProperties":false},"conditions":{"type":"array","maxItems":32,"items":{"type":"object","properties":{"type":{"type":"string","maxLength":316,"pattern":"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$"},"status":{"type":"string","enum":["True","False","Unknown"]},"observedGeneration":{"type":"integer","minimum":0,"format":"int64"},"lastTransitionTime":{"type":"string","format":"iso-date-time"},"reason":{"type":"string","maxLength":1024,"minLength":1,"pattern":"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$"},"message":{"type":"string","maxLength":32768}},"required":["type","status","lastTransitionTime","reason"],"additionalProperties":false}}},"additionalProperties":false}},"additionalProperties":false,"required":["apiVersion","kind","metadata"]};
+const schema11 = {"type":"object","properties":{"apiVersion":{"type":"string","const":"infrastructure.ironplane.dev/v1alpha1"},"kind":{"type":"string","const":"KvmMachine"},"metadata":{"type":"object","properties":{"name":{"type":"string"},"generateName":{"type":"string"},"namespace":{"type":"string"},"labels":{"type":"object","additionalProperties":{"type":"string"}},"annotations":{"type":"object","additionalProperties":{"type":"string"}},"finalizers":{"type":"array","items":{"type":"string"}},"ownerReferences":{"type":"array","items":{"type":"object","required":["apiVersion","kind","name","uid"],"properties":{"apiVersion":{"type":"string"},"kind":{"type":"string"},"name":{"type":"string"},"uid":{"type":"string"},"controller":{"type":"boolean"},"blockOwnerDeletion":{"type":"boolean"}}}}}},"spec":{"type":"object","properties":{"providerID":{"type":"string","maxLength":512},"runStrategy":{"type":"string","enum":["Always","RerunOnFailure","Once","Manual","Halted"]},"cpu":{"type":"object","properties":{"cores":{"type":"integer","maximum":512,"minimum":1,"format":"int32"},"sockets":{"type":"integer","maximum":16,"minimum":1,"format":"int32"},"threads":{"type":"integer","maximum":8,"minimum":1,"format":"int32"}},"additionalProperties":false},"memory":{"pattern":"^(\\+|-)?(([0-9]+(\\.[0-9]*)?)|(\\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\\+|-)?(([0-9]+(\\.[0-9]*)?)|(\\.[0-9]+))))?$","anyOf":[{"type":"integer"},{"type":"string"}]},"image":{"type":"object","properties":{"containerDisk":{"type":"object","properties":{"image":{"type":"string","maxLength":1024,"minLength":1},"imagePullPolicy":{"type":"string","enum":["Always","IfNotPresent","Never"]}},"required":["image"],"additionalProperties":false},"dataVolume":{"type":"object","properties":{"source":{"type":"object","properties":{"registry":{"type":"object","properties":{"url":{"type":"string","maxLength":1024,"pattern":"^docker://"}},"required":["url"],"additionalProperties":false},"http":{"type":"object","properties":{"url":{"type":"string","maxLength":2048,"pattern":"^https?://"}},"required":["url"],"additionalProperties":false},"pvc":{"type":"object","properties":{"name":{"type":"string","maxLength":253,"minLength":1},"namespace":{"type":"string","maxLength":63}},"required":["name"],"additionalProperties":false}},"additionalProperties":false},"storage":{"pattern":"^(\\+|-)?(([0-9]+(\\.[0-9]*)?)|(\\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\\+|-)?(([0-9]+(\\.[0-9]*)?)|(\\.[0-9]+))))?$","anyOf":[{"type":"integer"},{"type":"string"}]},"storageClassName":{"type":"string","maxLength":253}},"required":["source","storage"],"additionalProperties":false}},"additionalProperties":false},"bootstrap":{"type":"object","properties":{"mode":{"type":"string","enum":["NoCloud","ConfigDrive"]}},"additionalProperties":false},"gpus":{"type":"array","maxItems":16,"items":{"type":"object","properties":{"name":{"type":"string","maxLength":63,"minLength":1,"pattern":"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"},"deviceName":{"type":"string","maxLength":253,"minLength":1}},"required":["name","deviceName"],"additionalProperties":false}},"hostDevices":{"type":"array","maxItems":16,"items":{"type":"object","properties":{"name":{"type":"string","maxLength":63,"minLength":1,"pattern":"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"},"deviceName":{"type":"string","maxLength":253,"minLength":1}},"required":["name","deviceName"],"additionalProperties":false}}},"required":["image"],"additionalProperties":false},"status":{"type":"object","properties":{"initialization":{"type":"object","properties":{"provisioned":{"type":"boolean"}},"additionalProperties":false},"addresses":{"type":"array","maxItems":32,"items":{"type":"object","properties":{"type":{"type":"string","enum":["Hostname","ExternalIP","InternalIP","ExternalDNS","InternalDNS"]},"address":{"type":"string","maxLength":256,"minLength":1}},"required":["type","address"],"additionalProperties":false}},"failureDomain":{"type":"string","maxLength":256},"virtualMachine":{"type":"string","maxLength":253},"deprecated":{"type":"object","properties":{"v1beta1":{"type":"object","properties":{"failureReason":{"type":"string","maxLength":256},"failureMessage":{"type":"string","maxLength":10240}},"additionalProperties":false}},"additionalProperties":false},"conditions":{"type":"array","maxItems":32,"items":{"type":"object","properties":{"type":{"type":"string","maxLength":316,"pattern":"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$"},"status":{"type":"string","enum":["True","False","Unknown"]},"observedGeneration":{"type":"integer","minimum":0,"format":"int64"},"lastTransitionTime":{"type":"string","format":"iso-date-time"},"reason":{"type":"string","maxLength":1024,"minLength":1,"pattern":"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$"},"message":{"type":"string","maxLength":32768}},"required":["type","status","lastTransitionTime","reason"],"additionalProperties":false}}},"additionalProperties":false}},"additionalProperties":false,"required":["apiVersion","kind","metadata"]};
 const func2 = require("ajv/dist/runtime/ucs2length").default;
 const formats0 = require("ajv-formats/dist/formats").fullFormats.int32;
 const formats6 = require("ajv-formats/dist/formats").fullFormats.int64;
@@ -1027,9 +1027,8 @@ vErrors.push(err81);
 }
 errors++;
 }
-}
-else {
-const err82 = {instancePath:instancePath+"/spec/image/dataVolume/source/pvc/name",schemaPath:"#/properties/spec/properties/image/properties/dataVolume/properties/source/properties/pvc/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(func2(data39) < 1){
+const err82 = {instancePath:instancePath+"/spec/image/dataVolume/source/pvc/name",schemaPath:"#/properties/spec/properties/image/properties/dataVolume/properties/source/properties/pvc/properties/name/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err82];
 }
@@ -1039,11 +1038,8 @@ vErrors.push(err82);
 errors++;
 }
 }
-if(data38.namespace !== undefined){
-let data40 = data38.namespace;
-if(typeof data40 === "string"){
-if(func2(data40) > 63){
-const err83 = {instancePath:instancePath+"/spec/image/dataVolume/source/pvc/namespace",schemaPath:"#/properties/spec/properties/image/properties/dataVolume/properties/source/properties/pvc/properties/namespace/maxLength",keyword:"maxLength",params:{limit: 63},message:"must NOT have more than 63 characters"};
+else {
+const err83 = {instancePath:instancePath+"/spec/image/dataVolume/source/pvc/name",schemaPath:"#/properties/spec/properties/image/properties/dataVolume/properties/source/properties/pvc/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err83];
 }
@@ -1053,8 +1049,11 @@ vErrors.push(err83);
 errors++;
 }
 }
-else {
-const err84 = {instancePath:instancePath+"/spec/image/dataVolume/source/pvc/namespace",schemaPath:"#/properties/spec/properties/image/properties/dataVolume/properties/source/properties/pvc/properties/namespace/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data38.namespace !== undefined){
+let data40 = data38.namespace;
+if(typeof data40 === "string"){
+if(func2(data40) > 63){
+const err84 = {instancePath:instancePath+"/spec/image/dataVolume/source/pvc/namespace",schemaPath:"#/properties/spec/properties/image/properties/dataVolume/properties/source/properties/pvc/properties/namespace/maxLength",keyword:"maxLength",params:{limit: 63},message:"must NOT have more than 63 characters"};
 if(vErrors === null){
 vErrors = [err84];
 }
@@ -1064,9 +1063,8 @@ vErrors.push(err84);
 errors++;
 }
 }
-}
 else {
-const err85 = {instancePath:instancePath+"/spec/image/dataVolume/source/pvc",schemaPath:"#/properties/spec/properties/image/properties/dataVolume/properties/source/properties/pvc/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err85 = {instancePath:instancePath+"/spec/image/dataVolume/source/pvc/namespace",schemaPath:"#/properties/spec/properties/image/properties/dataVolume/properties/source/properties/pvc/properties/namespace/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err85];
 }
@@ -1078,12 +1076,24 @@ errors++;
 }
 }
 else {
-const err86 = {instancePath:instancePath+"/spec/image/dataVolume/source",schemaPath:"#/properties/spec/properties/image/properties/dataVolume/properties/source/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err86 = {instancePath:instancePath+"/spec/image/dataVolume/source/pvc",schemaPath:"#/properties/spec/properties/image/properties/dataVolume/properties/source/properties/pvc/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err86];
 }
 else {
 vErrors.push(err86);
+}
+errors++;
+}
+}
+}
+else {
+const err87 = {instancePath:instancePath+"/spec/image/dataVolume/source",schemaPath:"#/properties/spec/properties/image/properties/dataVolume/properties/source/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err87];
+}
+else {
+vErrors.push(err87);
 }
 errors++;
 }
@@ -1094,21 +1104,7 @@ const _errs100 = errors;
 let valid19 = false;
 const _errs101 = errors;
 if(!(((typeof data41 == "number") && (!(data41 % 1) && !isNaN(data41))) && (isFinite(data41)))){
-const err87 = {instancePath:instancePath+"/spec/image/dataVolume/storage",schemaPath:"#/properties/spec/properties/image/properties/dataVolume/properties/storage/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
-if(vErrors === null){
-vErrors = [err87];
-}
-else {
-vErrors.push(err87);
-}
-errors++;
-}
-var _valid1 = _errs101 === errors;
-valid19 = valid19 || _valid1;
-if(!valid19){
-const _errs103 = errors;
-if(typeof data41 !== "string"){
-const err88 = {instancePath:instancePath+"/spec/image/dataVolume/storage",schemaPath:"#/properties/spec/properties/image/properties/dataVolume/properties/storage/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err88 = {instancePath:instancePath+"/spec/image/dataVolume/storage",schemaPath:"#/properties/spec/properties/image/properties/dataVolume/properties/storage/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err88];
 }
@@ -1117,16 +1113,30 @@ vErrors.push(err88);
 }
 errors++;
 }
-var _valid1 = _errs103 === errors;
+var _valid1 = _errs101 === errors;
 valid19 = valid19 || _valid1;
-}
 if(!valid19){
-const err89 = {instancePath:instancePath+"/spec/image/dataVolume/storage",schemaPath:"#/properties/spec/properties/image/properties/dataVolume/properties/storage/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+const _errs103 = errors;
+if(typeof data41 !== "string"){
+const err89 = {instancePath:instancePath+"/spec/image/dataVolume/storage",schemaPath:"#/properties/spec/properties/image/properties/dataVolume/properties/storage/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err89];
 }
 else {
 vErrors.push(err89);
+}
+errors++;
+}
+var _valid1 = _errs103 === errors;
+valid19 = valid19 || _valid1;
+}
+if(!valid19){
+const err90 = {instancePath:instancePath+"/spec/image/dataVolume/storage",schemaPath:"#/properties/spec/properties/image/properties/dataVolume/properties/storage/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+if(vErrors === null){
+vErrors = [err90];
+}
+else {
+vErrors.push(err90);
 }
 errors++;
 }
@@ -1143,22 +1153,7 @@ vErrors = null;
 }
 if(typeof data41 === "string"){
 if(!pattern0.test(data41)){
-const err90 = {instancePath:instancePath+"/spec/image/dataVolume/storage",schemaPath:"#/properties/spec/properties/image/properties/dataVolume/properties/storage/pattern",keyword:"pattern",params:{pattern: "^(\\+|-)?(([0-9]+(\\.[0-9]*)?)|(\\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\\+|-)?(([0-9]+(\\.[0-9]*)?)|(\\.[0-9]+))))?$"},message:"must match pattern \""+"^(\\+|-)?(([0-9]+(\\.[0-9]*)?)|(\\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\\+|-)?(([0-9]+(\\.[0-9]*)?)|(\\.[0-9]+))))?$"+"\""};
-if(vErrors === null){
-vErrors = [err90];
-}
-else {
-vErrors.push(err90);
-}
-errors++;
-}
-}
-}
-if(data32.storageClassName !== undefined){
-let data42 = data32.storageClassName;
-if(typeof data42 === "string"){
-if(func2(data42) > 253){
-const err91 = {instancePath:instancePath+"/spec/image/dataVolume/storageClassName",schemaPath:"#/properties/spec/properties/image/properties/dataVolume/properties/storageClassName/maxLength",keyword:"maxLength",params:{limit: 253},message:"must NOT have more than 253 characters"};
+const err91 = {instancePath:instancePath+"/spec/image/dataVolume/storage",schemaPath:"#/properties/spec/properties/image/properties/dataVolume/properties/storage/pattern",keyword:"pattern",params:{pattern: "^(\\+|-)?(([0-9]+(\\.[0-9]*)?)|(\\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\\+|-)?(([0-9]+(\\.[0-9]*)?)|(\\.[0-9]+))))?$"},message:"must match pattern \""+"^(\\+|-)?(([0-9]+(\\.[0-9]*)?)|(\\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\\+|-)?(([0-9]+(\\.[0-9]*)?)|(\\.[0-9]+))))?$"+"\""};
 if(vErrors === null){
 vErrors = [err91];
 }
@@ -1168,8 +1163,12 @@ vErrors.push(err91);
 errors++;
 }
 }
-else {
-const err92 = {instancePath:instancePath+"/spec/image/dataVolume/storageClassName",schemaPath:"#/properties/spec/properties/image/properties/dataVolume/properties/storageClassName/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+if(data32.storageClassName !== undefined){
+let data42 = data32.storageClassName;
+if(typeof data42 === "string"){
+if(func2(data42) > 253){
+const err92 = {instancePath:instancePath+"/spec/image/dataVolume/storageClassName",schemaPath:"#/properties/spec/properties/image/properties/dataVolume/properties/storageClassName/maxLength",keyword:"maxLength",params:{limit: 253},message:"must NOT have more than 253 characters"};
 if(vErrors === null){
 vErrors = [err92];
 }
@@ -1179,9 +1178,8 @@ vErrors.push(err92);
 errors++;
 }
 }
-}
 else {
-const err93 = {instancePath:instancePath+"/spec/image/dataVolume",schemaPath:"#/properties/spec/properties/image/properties/dataVolume/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err93 = {instancePath:instancePath+"/spec/image/dataVolume/storageClassName",schemaPath:"#/properties/spec/properties/image/properties/dataVolume/properties/storageClassName/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err93];
 }
@@ -1193,7 +1191,7 @@ errors++;
 }
 }
 else {
-const err94 = {instancePath:instancePath+"/spec/image",schemaPath:"#/properties/spec/properties/image/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err94 = {instancePath:instancePath+"/spec/image/dataVolume",schemaPath:"#/properties/spec/properties/image/properties/dataVolume/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err94];
 }
@@ -1203,12 +1201,9 @@ vErrors.push(err94);
 errors++;
 }
 }
-if(data20.bootstrap !== undefined){
-let data43 = data20.bootstrap;
-if(data43 && typeof data43 == "object" && !Array.isArray(data43)){
-for(const key12 in data43){
-if(!(key12 === "mode")){
-const err95 = {instancePath:instancePath+"/spec/bootstrap",schemaPath:"#/properties/spec/properties/bootstrap/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key12},message:"must NOT have additional properties"};
+}
+else {
+const err95 = {instancePath:instancePath+"/spec/image",schemaPath:"#/properties/spec/properties/image/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err95];
 }
@@ -1218,10 +1213,12 @@ vErrors.push(err95);
 errors++;
 }
 }
-if(data43.mode !== undefined){
-let data44 = data43.mode;
-if(typeof data44 !== "string"){
-const err96 = {instancePath:instancePath+"/spec/bootstrap/mode",schemaPath:"#/properties/spec/properties/bootstrap/properties/mode/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data20.bootstrap !== undefined){
+let data43 = data20.bootstrap;
+if(data43 && typeof data43 == "object" && !Array.isArray(data43)){
+for(const key12 in data43){
+if(!(key12 === "mode")){
+const err96 = {instancePath:instancePath+"/spec/bootstrap",schemaPath:"#/properties/spec/properties/bootstrap/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key12},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err96];
 }
@@ -1230,8 +1227,11 @@ vErrors.push(err96);
 }
 errors++;
 }
-if(!((data44 === "NoCloud") || (data44 === "ConfigDrive"))){
-const err97 = {instancePath:instancePath+"/spec/bootstrap/mode",schemaPath:"#/properties/spec/properties/bootstrap/properties/mode/enum",keyword:"enum",params:{allowedValues: schema11.properties.spec.properties.bootstrap.properties.mode.enum},message:"must be equal to one of the allowed values"};
+}
+if(data43.mode !== undefined){
+let data44 = data43.mode;
+if(typeof data44 !== "string"){
+const err97 = {instancePath:instancePath+"/spec/bootstrap/mode",schemaPath:"#/properties/spec/properties/bootstrap/properties/mode/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err97];
 }
@@ -1240,10 +1240,8 @@ vErrors.push(err97);
 }
 errors++;
 }
-}
-}
-else {
-const err98 = {instancePath:instancePath+"/spec/bootstrap",schemaPath:"#/properties/spec/properties/bootstrap/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(!((data44 === "NoCloud") || (data44 === "ConfigDrive"))){
+const err98 = {instancePath:instancePath+"/spec/bootstrap/mode",schemaPath:"#/properties/spec/properties/bootstrap/properties/mode/enum",keyword:"enum",params:{allowedValues: schema11.properties.spec.properties.bootstrap.properties.mode.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err98];
 }
@@ -1253,11 +1251,9 @@ vErrors.push(err98);
 errors++;
 }
 }
-if(data20.gpus !== undefined){
-let data45 = data20.gpus;
-if(Array.isArray(data45)){
-if(data45.length > 16){
-const err99 = {instancePath:instancePath+"/spec/gpus",schemaPath:"#/properties/spec/properties/gpus/maxItems",keyword:"maxItems",params:{limit: 16},message:"must NOT have more than 16 items"};
+}
+else {
+const err99 = {instancePath:instancePath+"/spec/bootstrap",schemaPath:"#/properties/spec/properties/bootstrap/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err99];
 }
@@ -1266,12 +1262,12 @@ vErrors.push(err99);
 }
 errors++;
 }
-const len2 = data45.length;
-for(let i2=0; i2<len2; i2++){
-let data46 = data45[i2];
-if(data46 && typeof data46 == "object" && !Array.isArray(data46)){
-if(data46.name === undefined){
-const err100 = {instancePath:instancePath+"/spec/gpus/" + i2,schemaPath:"#/properties/spec/properties/gpus/items/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'"};
+}
+if(data20.gpus !== undefined){
+let data45 = data20.gpus;
+if(Array.isArray(data45)){
+if(data45.length > 16){
+const err100 = {instancePath:instancePath+"/spec/gpus",schemaPath:"#/properties/spec/properties/gpus/maxItems",keyword:"maxItems",params:{limit: 16},message:"must NOT have more than 16 items"};
 if(vErrors === null){
 vErrors = [err100];
 }
@@ -1280,8 +1276,12 @@ vErrors.push(err100);
 }
 errors++;
 }
-if(data46.deviceName === undefined){
-const err101 = {instancePath:instancePath+"/spec/gpus/" + i2,schemaPath:"#/properties/spec/properties/gpus/items/required",keyword:"required",params:{missingProperty: "deviceName"},message:"must have required property '"+"deviceName"+"'"};
+const len2 = data45.length;
+for(let i2=0; i2<len2; i2++){
+let data46 = data45[i2];
+if(data46 && typeof data46 == "object" && !Array.isArray(data46)){
+if(data46.name === undefined){
+const err101 = {instancePath:instancePath+"/spec/gpus/" + i2,schemaPath:"#/properties/spec/properties/gpus/items/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'"};
 if(vErrors === null){
 vErrors = [err101];
 }
@@ -1290,9 +1290,8 @@ vErrors.push(err101);
 }
 errors++;
 }
-for(const key13 in data46){
-if(!((key13 === "name") || (key13 === "deviceName"))){
-const err102 = {instancePath:instancePath+"/spec/gpus/" + i2,schemaPath:"#/properties/spec/properties/gpus/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key13},message:"must NOT have additional properties"};
+if(data46.deviceName === undefined){
+const err102 = {instancePath:instancePath+"/spec/gpus/" + i2,schemaPath:"#/properties/spec/properties/gpus/items/required",keyword:"required",params:{missingProperty: "deviceName"},message:"must have required property '"+"deviceName"+"'"};
 if(vErrors === null){
 vErrors = [err102];
 }
@@ -1301,12 +1300,9 @@ vErrors.push(err102);
 }
 errors++;
 }
-}
-if(data46.name !== undefined){
-let data47 = data46.name;
-if(typeof data47 === "string"){
-if(func2(data47) > 63){
-const err103 = {instancePath:instancePath+"/spec/gpus/" + i2+"/name",schemaPath:"#/properties/spec/properties/gpus/items/properties/name/maxLength",keyword:"maxLength",params:{limit: 63},message:"must NOT have more than 63 characters"};
+for(const key13 in data46){
+if(!((key13 === "name") || (key13 === "deviceName"))){
+const err103 = {instancePath:instancePath+"/spec/gpus/" + i2,schemaPath:"#/properties/spec/properties/gpus/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key13},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err103];
 }
@@ -1315,8 +1311,12 @@ vErrors.push(err103);
 }
 errors++;
 }
-if(func2(data47) < 1){
-const err104 = {instancePath:instancePath+"/spec/gpus/" + i2+"/name",schemaPath:"#/properties/spec/properties/gpus/items/properties/name/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+}
+if(data46.name !== undefined){
+let data47 = data46.name;
+if(typeof data47 === "string"){
+if(func2(data47) > 63){
+const err104 = {instancePath:instancePath+"/spec/gpus/" + i2+"/name",schemaPath:"#/properties/spec/properties/gpus/items/properties/name/maxLength",keyword:"maxLength",params:{limit: 63},message:"must NOT have more than 63 characters"};
 if(vErrors === null){
 vErrors = [err104];
 }
@@ -1325,8 +1325,8 @@ vErrors.push(err104);
 }
 errors++;
 }
-if(!pattern4.test(data47)){
-const err105 = {instancePath:instancePath+"/spec/gpus/" + i2+"/name",schemaPath:"#/properties/spec/properties/gpus/items/properties/name/pattern",keyword:"pattern",params:{pattern: "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"},message:"must match pattern \""+"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"+"\""};
+if(func2(data47) < 1){
+const err105 = {instancePath:instancePath+"/spec/gpus/" + i2+"/name",schemaPath:"#/properties/spec/properties/gpus/items/properties/name/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err105];
 }
@@ -1335,9 +1335,8 @@ vErrors.push(err105);
 }
 errors++;
 }
-}
-else {
-const err106 = {instancePath:instancePath+"/spec/gpus/" + i2+"/name",schemaPath:"#/properties/spec/properties/gpus/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!pattern4.test(data47)){
+const err106 = {instancePath:instancePath+"/spec/gpus/" + i2+"/name",schemaPath:"#/properties/spec/properties/gpus/items/properties/name/pattern",keyword:"pattern",params:{pattern: "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"},message:"must match pattern \""+"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"+"\""};
 if(vErrors === null){
 vErrors = [err106];
 }
@@ -1347,11 +1346,8 @@ vErrors.push(err106);
 errors++;
 }
 }
-if(data46.deviceName !== undefined){
-let data48 = data46.deviceName;
-if(typeof data48 === "string"){
-if(func2(data48) > 253){
-const err107 = {instancePath:instancePath+"/spec/gpus/" + i2+"/deviceName",schemaPath:"#/properties/spec/properties/gpus/items/properties/deviceName/maxLength",keyword:"maxLength",params:{limit: 253},message:"must NOT have more than 253 characters"};
+else {
+const err107 = {instancePath:instancePath+"/spec/gpus/" + i2+"/name",schemaPath:"#/properties/spec/properties/gpus/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err107];
 }
@@ -1360,8 +1356,12 @@ vErrors.push(err107);
 }
 errors++;
 }
-if(func2(data48) < 1){
-const err108 = {instancePath:instancePath+"/spec/gpus/" + i2+"/deviceName",schemaPath:"#/properties/spec/properties/gpus/items/properties/deviceName/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+}
+if(data46.deviceName !== undefined){
+let data48 = data46.deviceName;
+if(typeof data48 === "string"){
+if(func2(data48) > 253){
+const err108 = {instancePath:instancePath+"/spec/gpus/" + i2+"/deviceName",schemaPath:"#/properties/spec/properties/gpus/items/properties/deviceName/maxLength",keyword:"maxLength",params:{limit: 253},message:"must NOT have more than 253 characters"};
 if(vErrors === null){
 vErrors = [err108];
 }
@@ -1370,9 +1370,8 @@ vErrors.push(err108);
 }
 errors++;
 }
-}
-else {
-const err109 = {instancePath:instancePath+"/spec/gpus/" + i2+"/deviceName",schemaPath:"#/properties/spec/properties/gpus/items/properties/deviceName/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(func2(data48) < 1){
+const err109 = {instancePath:instancePath+"/spec/gpus/" + i2+"/deviceName",schemaPath:"#/properties/spec/properties/gpus/items/properties/deviceName/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err109];
 }
@@ -1382,9 +1381,8 @@ vErrors.push(err109);
 errors++;
 }
 }
-}
 else {
-const err110 = {instancePath:instancePath+"/spec/gpus/" + i2,schemaPath:"#/properties/spec/properties/gpus/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err110 = {instancePath:instancePath+"/spec/gpus/" + i2+"/deviceName",schemaPath:"#/properties/spec/properties/gpus/items/properties/deviceName/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err110];
 }
@@ -1396,7 +1394,7 @@ errors++;
 }
 }
 else {
-const err111 = {instancePath:instancePath+"/spec/gpus",schemaPath:"#/properties/spec/properties/gpus/type",keyword:"type",params:{type: "array"},message:"must be array"};
+const err111 = {instancePath:instancePath+"/spec/gpus/" + i2,schemaPath:"#/properties/spec/properties/gpus/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err111];
 }
@@ -1406,11 +1404,9 @@ vErrors.push(err111);
 errors++;
 }
 }
-if(data20.hostDevices !== undefined){
-let data49 = data20.hostDevices;
-if(Array.isArray(data49)){
-if(data49.length > 16){
-const err112 = {instancePath:instancePath+"/spec/hostDevices",schemaPath:"#/properties/spec/properties/hostDevices/maxItems",keyword:"maxItems",params:{limit: 16},message:"must NOT have more than 16 items"};
+}
+else {
+const err112 = {instancePath:instancePath+"/spec/gpus",schemaPath:"#/properties/spec/properties/gpus/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err112];
 }
@@ -1419,12 +1415,12 @@ vErrors.push(err112);
 }
 errors++;
 }
-const len3 = data49.length;
-for(let i3=0; i3<len3; i3++){
-let data50 = data49[i3];
-if(data50 && typeof data50 == "object" && !Array.isArray(data50)){
-if(data50.name === undefined){
-const err113 = {instancePath:instancePath+"/spec/hostDevices/" + i3,schemaPath:"#/properties/spec/properties/hostDevices/items/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'"};
+}
+if(data20.hostDevices !== undefined){
+let data49 = data20.hostDevices;
+if(Array.isArray(data49)){
+if(data49.length > 16){
+const err113 = {instancePath:instancePath+"/spec/hostDevices",schemaPath:"#/properties/spec/properties/hostDevices/maxItems",keyword:"maxItems",params:{limit: 16},message:"must NOT have more than 16 items"};
 if(vErrors === null){
 vErrors = [err113];
 }
@@ -1433,8 +1429,12 @@ vErrors.push(err113);
 }
 errors++;
 }
-if(data50.deviceName === undefined){
-const err114 = {instancePath:instancePath+"/spec/hostDevices/" + i3,schemaPath:"#/properties/spec/properties/hostDevices/items/required",keyword:"required",params:{missingProperty: "deviceName"},message:"must have required property '"+"deviceName"+"'"};
+const len3 = data49.length;
+for(let i3=0; i3<len3; i3++){
+let data50 = data49[i3];
+if(data50 && typeof data50 == "object" && !Array.isArray(data50)){
+if(data50.name === undefined){
+const err114 = {instancePath:instancePath+"/spec/hostDevices/" + i3,schemaPath:"#/properties/spec/properties/hostDevices/items/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'"};
 if(vErrors === null){
 vErrors = [err114];
 }
@@ -1443,9 +1443,8 @@ vErrors.push(err114);
 }
 errors++;
 }
-for(const key14 in data50){
-if(!((key14 === "name") || (key14 === "deviceName"))){
-const err115 = {instancePath:instancePath+"/spec/hostDevices/" + i3,schemaPath:"#/properties/spec/properties/hostDevices/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key14},message:"must NOT have additional properties"};
+if(data50.deviceName === undefined){
+const err115 = {instancePath:instancePath+"/spec/hostDevices/" + i3,schemaPath:"#/properties/spec/properties/hostDevices/items/required",keyword:"required",params:{missingProperty: "deviceName"},message:"must have required property '"+"deviceName"+"'"};
 if(vErrors === null){
 vErrors = [err115];
 }
@@ -1454,12 +1453,9 @@ vErrors.push(err115);
 }
 errors++;
 }
-}
-if(data50.name !== undefined){
-let data51 = data50.name;
-if(typeof data51 === "string"){
-if(func2(data51) > 63){
-const err116 = {instancePath:instancePath+"/spec/hostDevices/" + i3+"/name",schemaPath:"#/properties/spec/properties/hostDevices/items/properties/name/maxLength",keyword:"maxLength",params:{limit: 63},message:"must NOT have more than 63 characters"};
+for(const key14 in data50){
+if(!((key14 === "name") || (key14 === "deviceName"))){
+const err116 = {instancePath:instancePath+"/spec/hostDevices/" + i3,schemaPath:"#/properties/spec/properties/hostDevices/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key14},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err116];
 }
@@ -1468,8 +1464,12 @@ vErrors.push(err116);
 }
 errors++;
 }
-if(func2(data51) < 1){
-const err117 = {instancePath:instancePath+"/spec/hostDevices/" + i3+"/name",schemaPath:"#/properties/spec/properties/hostDevices/items/properties/name/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+}
+if(data50.name !== undefined){
+let data51 = data50.name;
+if(typeof data51 === "string"){
+if(func2(data51) > 63){
+const err117 = {instancePath:instancePath+"/spec/hostDevices/" + i3+"/name",schemaPath:"#/properties/spec/properties/hostDevices/items/properties/name/maxLength",keyword:"maxLength",params:{limit: 63},message:"must NOT have more than 63 characters"};
 if(vErrors === null){
 vErrors = [err117];
 }
@@ -1478,8 +1478,8 @@ vErrors.push(err117);
 }
 errors++;
 }
-if(!pattern4.test(data51)){
-const err118 = {instancePath:instancePath+"/spec/hostDevices/" + i3+"/name",schemaPath:"#/properties/spec/properties/hostDevices/items/properties/name/pattern",keyword:"pattern",params:{pattern: "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"},message:"must match pattern \""+"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"+"\""};
+if(func2(data51) < 1){
+const err118 = {instancePath:instancePath+"/spec/hostDevices/" + i3+"/name",schemaPath:"#/properties/spec/properties/hostDevices/items/properties/name/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err118];
 }
@@ -1488,9 +1488,8 @@ vErrors.push(err118);
 }
 errors++;
 }
-}
-else {
-const err119 = {instancePath:instancePath+"/spec/hostDevices/" + i3+"/name",schemaPath:"#/properties/spec/properties/hostDevices/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!pattern4.test(data51)){
+const err119 = {instancePath:instancePath+"/spec/hostDevices/" + i3+"/name",schemaPath:"#/properties/spec/properties/hostDevices/items/properties/name/pattern",keyword:"pattern",params:{pattern: "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"},message:"must match pattern \""+"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"+"\""};
 if(vErrors === null){
 vErrors = [err119];
 }
@@ -1500,11 +1499,8 @@ vErrors.push(err119);
 errors++;
 }
 }
-if(data50.deviceName !== undefined){
-let data52 = data50.deviceName;
-if(typeof data52 === "string"){
-if(func2(data52) > 253){
-const err120 = {instancePath:instancePath+"/spec/hostDevices/" + i3+"/deviceName",schemaPath:"#/properties/spec/properties/hostDevices/items/properties/deviceName/maxLength",keyword:"maxLength",params:{limit: 253},message:"must NOT have more than 253 characters"};
+else {
+const err120 = {instancePath:instancePath+"/spec/hostDevices/" + i3+"/name",schemaPath:"#/properties/spec/properties/hostDevices/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err120];
 }
@@ -1513,8 +1509,12 @@ vErrors.push(err120);
 }
 errors++;
 }
-if(func2(data52) < 1){
-const err121 = {instancePath:instancePath+"/spec/hostDevices/" + i3+"/deviceName",schemaPath:"#/properties/spec/properties/hostDevices/items/properties/deviceName/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+}
+if(data50.deviceName !== undefined){
+let data52 = data50.deviceName;
+if(typeof data52 === "string"){
+if(func2(data52) > 253){
+const err121 = {instancePath:instancePath+"/spec/hostDevices/" + i3+"/deviceName",schemaPath:"#/properties/spec/properties/hostDevices/items/properties/deviceName/maxLength",keyword:"maxLength",params:{limit: 253},message:"must NOT have more than 253 characters"};
 if(vErrors === null){
 vErrors = [err121];
 }
@@ -1523,9 +1523,8 @@ vErrors.push(err121);
 }
 errors++;
 }
-}
-else {
-const err122 = {instancePath:instancePath+"/spec/hostDevices/" + i3+"/deviceName",schemaPath:"#/properties/spec/properties/hostDevices/items/properties/deviceName/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(func2(data52) < 1){
+const err122 = {instancePath:instancePath+"/spec/hostDevices/" + i3+"/deviceName",schemaPath:"#/properties/spec/properties/hostDevices/items/properties/deviceName/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err122];
 }
@@ -1535,9 +1534,8 @@ vErrors.push(err122);
 errors++;
 }
 }
-}
 else {
-const err123 = {instancePath:instancePath+"/spec/hostDevices/" + i3,schemaPath:"#/properties/spec/properties/hostDevices/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err123 = {instancePath:instancePath+"/spec/hostDevices/" + i3+"/deviceName",schemaPath:"#/properties/spec/properties/hostDevices/items/properties/deviceName/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err123];
 }
@@ -1549,7 +1547,7 @@ errors++;
 }
 }
 else {
-const err124 = {instancePath:instancePath+"/spec/hostDevices",schemaPath:"#/properties/spec/properties/hostDevices/type",keyword:"type",params:{type: "array"},message:"must be array"};
+const err124 = {instancePath:instancePath+"/spec/hostDevices/" + i3,schemaPath:"#/properties/spec/properties/hostDevices/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err124];
 }
@@ -1561,7 +1559,7 @@ errors++;
 }
 }
 else {
-const err125 = {instancePath:instancePath+"/spec",schemaPath:"#/properties/spec/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err125 = {instancePath:instancePath+"/spec/hostDevices",schemaPath:"#/properties/spec/properties/hostDevices/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err125];
 }
@@ -1571,12 +1569,9 @@ vErrors.push(err125);
 errors++;
 }
 }
-if(data.status !== undefined){
-let data53 = data.status;
-if(data53 && typeof data53 == "object" && !Array.isArray(data53)){
-for(const key15 in data53){
-if(!((((((key15 === "initialization") || (key15 === "addresses")) || (key15 === "failureDomain")) || (key15 === "virtualMachine")) || (key15 === "deprecated")) || (key15 === "conditions"))){
-const err126 = {instancePath:instancePath+"/status",schemaPath:"#/properties/status/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key15},message:"must NOT have additional properties"};
+}
+else {
+const err126 = {instancePath:instancePath+"/spec",schemaPath:"#/properties/spec/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err126];
 }
@@ -1586,12 +1581,12 @@ vErrors.push(err126);
 errors++;
 }
 }
-if(data53.initialization !== undefined){
-let data54 = data53.initialization;
-if(data54 && typeof data54 == "object" && !Array.isArray(data54)){
-for(const key16 in data54){
-if(!(key16 === "provisioned")){
-const err127 = {instancePath:instancePath+"/status/initialization",schemaPath:"#/properties/status/properties/initialization/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key16},message:"must NOT have additional properties"};
+if(data.status !== undefined){
+let data53 = data.status;
+if(data53 && typeof data53 == "object" && !Array.isArray(data53)){
+for(const key15 in data53){
+if(!((((((key15 === "initialization") || (key15 === "addresses")) || (key15 === "failureDomain")) || (key15 === "virtualMachine")) || (key15 === "deprecated")) || (key15 === "conditions"))){
+const err127 = {instancePath:instancePath+"/status",schemaPath:"#/properties/status/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key15},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err127];
 }
@@ -1601,9 +1596,12 @@ vErrors.push(err127);
 errors++;
 }
 }
-if(data54.provisioned !== undefined){
-if(typeof data54.provisioned !== "boolean"){
-const err128 = {instancePath:instancePath+"/status/initialization/provisioned",schemaPath:"#/properties/status/properties/initialization/properties/provisioned/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(data53.initialization !== undefined){
+let data54 = data53.initialization;
+if(data54 && typeof data54 == "object" && !Array.isArray(data54)){
+for(const key16 in data54){
+if(!(key16 === "provisioned")){
+const err128 = {instancePath:instancePath+"/status/initialization",schemaPath:"#/properties/status/properties/initialization/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key16},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err128];
 }
@@ -1613,9 +1611,9 @@ vErrors.push(err128);
 errors++;
 }
 }
-}
-else {
-const err129 = {instancePath:instancePath+"/status/initialization",schemaPath:"#/properties/status/properties/initialization/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data54.provisioned !== undefined){
+if(typeof data54.provisioned !== "boolean"){
+const err129 = {instancePath:instancePath+"/status/initialization/provisioned",schemaPath:"#/properties/status/properties/initialization/properties/provisioned/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err129];
 }
@@ -1625,11 +1623,9 @@ vErrors.push(err129);
 errors++;
 }
 }
-if(data53.addresses !== undefined){
-let data56 = data53.addresses;
-if(Array.isArray(data56)){
-if(data56.length > 32){
-const err130 = {instancePath:instancePath+"/status/addresses",schemaPath:"#/properties/status/properties/addresses/maxItems",keyword:"maxItems",params:{limit: 32},message:"must NOT have more than 32 items"};
+}
+else {
+const err130 = {instancePath:instancePath+"/status/initialization",schemaPath:"#/properties/status/properties/initialization/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err130];
 }
@@ -1638,12 +1634,12 @@ vErrors.push(err130);
 }
 errors++;
 }
-const len4 = data56.length;
-for(let i4=0; i4<len4; i4++){
-let data57 = data56[i4];
-if(data57 && typeof data57 == "object" && !Array.isArray(data57)){
-if(data57.type === undefined){
-const err131 = {instancePath:instancePath+"/status/addresses/" + i4,schemaPath:"#/properties/status/properties/addresses/items/required",keyword:"required",params:{missingProperty: "type"},message:"must have required property '"+"type"+"'"};
+}
+if(data53.addresses !== undefined){
+let data56 = data53.addresses;
+if(Array.isArray(data56)){
+if(data56.length > 32){
+const err131 = {instancePath:instancePath+"/status/addresses",schemaPath:"#/properties/status/properties/addresses/maxItems",keyword:"maxItems",params:{limit: 32},message:"must NOT have more than 32 items"};
 if(vErrors === null){
 vErrors = [err131];
 }
@@ -1652,8 +1648,12 @@ vErrors.push(err131);
 }
 errors++;
 }
-if(data57.address === undefined){
-const err132 = {instancePath:instancePath+"/status/addresses/" + i4,schemaPath:"#/properties/status/properties/addresses/items/required",keyword:"required",params:{missingProperty: "address"},message:"must have required property '"+"address"+"'"};
+const len4 = data56.length;
+for(let i4=0; i4<len4; i4++){
+let data57 = data56[i4];
+if(data57 && typeof data57 == "object" && !Array.isArray(data57)){
+if(data57.type === undefined){
+const err132 = {instancePath:instancePath+"/status/addresses/" + i4,schemaPath:"#/properties/status/properties/addresses/items/required",keyword:"required",params:{missingProperty: "type"},message:"must have required property '"+"type"+"'"};
 if(vErrors === null){
 vErrors = [err132];
 }
@@ -1662,9 +1662,8 @@ vErrors.push(err132);
 }
 errors++;
 }
-for(const key17 in data57){
-if(!((key17 === "type") || (key17 === "address"))){
-const err133 = {instancePath:instancePath+"/status/addresses/" + i4,schemaPath:"#/properties/status/properties/addresses/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key17},message:"must NOT have additional properties"};
+if(data57.address === undefined){
+const err133 = {instancePath:instancePath+"/status/addresses/" + i4,schemaPath:"#/properties/status/properties/addresses/items/required",keyword:"required",params:{missingProperty: "address"},message:"must have required property '"+"address"+"'"};
 if(vErrors === null){
 vErrors = [err133];
 }
@@ -1673,11 +1672,9 @@ vErrors.push(err133);
 }
 errors++;
 }
-}
-if(data57.type !== undefined){
-let data58 = data57.type;
-if(typeof data58 !== "string"){
-const err134 = {instancePath:instancePath+"/status/addresses/" + i4+"/type",schemaPath:"#/properties/status/properties/addresses/items/properties/type/type",keyword:"type",params:{type: "string"},message:"must be string"};
+for(const key17 in data57){
+if(!((key17 === "type") || (key17 === "address"))){
+const err134 = {instancePath:instancePath+"/status/addresses/" + i4,schemaPath:"#/properties/status/properties/addresses/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key17},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err134];
 }
@@ -1686,8 +1683,11 @@ vErrors.push(err134);
 }
 errors++;
 }
-if(!(((((data58 === "Hostname") || (data58 === "ExternalIP")) || (data58 === "InternalIP")) || (data58 === "ExternalDNS")) || (data58 === "InternalDNS"))){
-const err135 = {instancePath:instancePath+"/status/addresses/" + i4+"/type",schemaPath:"#/properties/status/properties/addresses/items/properties/type/enum",keyword:"enum",params:{allowedValues: schema11.properties.status.properties.addresses.items.properties.type.enum},message:"must be equal to one of the allowed values"};
+}
+if(data57.type !== undefined){
+let data58 = data57.type;
+if(typeof data58 !== "string"){
+const err135 = {instancePath:instancePath+"/status/addresses/" + i4+"/type",schemaPath:"#/properties/status/properties/addresses/items/properties/type/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err135];
 }
@@ -1696,12 +1696,8 @@ vErrors.push(err135);
 }
 errors++;
 }
-}
-if(data57.address !== undefined){
-let data59 = data57.address;
-if(typeof data59 === "string"){
-if(func2(data59) > 256){
-const err136 = {instancePath:instancePath+"/status/addresses/" + i4+"/address",schemaPath:"#/properties/status/properties/addresses/items/properties/address/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters"};
+if(!(((((data58 === "Hostname") || (data58 === "ExternalIP")) || (data58 === "InternalIP")) || (data58 === "ExternalDNS")) || (data58 === "InternalDNS"))){
+const err136 = {instancePath:instancePath+"/status/addresses/" + i4+"/type",schemaPath:"#/properties/status/properties/addresses/items/properties/type/enum",keyword:"enum",params:{allowedValues: schema11.properties.status.properties.addresses.items.properties.type.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err136];
 }
@@ -1710,8 +1706,12 @@ vErrors.push(err136);
 }
 errors++;
 }
-if(func2(data59) < 1){
-const err137 = {instancePath:instancePath+"/status/addresses/" + i4+"/address",schemaPath:"#/properties/status/properties/addresses/items/properties/address/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+}
+if(data57.address !== undefined){
+let data59 = data57.address;
+if(typeof data59 === "string"){
+if(func2(data59) > 256){
+const err137 = {instancePath:instancePath+"/status/addresses/" + i4+"/address",schemaPath:"#/properties/status/properties/addresses/items/properties/address/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters"};
 if(vErrors === null){
 vErrors = [err137];
 }
@@ -1720,9 +1720,8 @@ vErrors.push(err137);
 }
 errors++;
 }
-}
-else {
-const err138 = {instancePath:instancePath+"/status/addresses/" + i4+"/address",schemaPath:"#/properties/status/properties/addresses/items/properties/address/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(func2(data59) < 1){
+const err138 = {instancePath:instancePath+"/status/addresses/" + i4+"/address",schemaPath:"#/properties/status/properties/addresses/items/properties/address/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err138];
 }
@@ -1732,9 +1731,8 @@ vErrors.push(err138);
 errors++;
 }
 }
-}
 else {
-const err139 = {instancePath:instancePath+"/status/addresses/" + i4,schemaPath:"#/properties/status/properties/addresses/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err139 = {instancePath:instancePath+"/status/addresses/" + i4+"/address",schemaPath:"#/properties/status/properties/addresses/items/properties/address/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err139];
 }
@@ -1746,7 +1744,7 @@ errors++;
 }
 }
 else {
-const err140 = {instancePath:instancePath+"/status/addresses",schemaPath:"#/properties/status/properties/addresses/type",keyword:"type",params:{type: "array"},message:"must be array"};
+const err140 = {instancePath:instancePath+"/status/addresses/" + i4,schemaPath:"#/properties/status/properties/addresses/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err140];
 }
@@ -1756,11 +1754,9 @@ vErrors.push(err140);
 errors++;
 }
 }
-if(data53.failureDomain !== undefined){
-let data60 = data53.failureDomain;
-if(typeof data60 === "string"){
-if(func2(data60) > 256){
-const err141 = {instancePath:instancePath+"/status/failureDomain",schemaPath:"#/properties/status/properties/failureDomain/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters"};
+}
+else {
+const err141 = {instancePath:instancePath+"/status/addresses",schemaPath:"#/properties/status/properties/addresses/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err141];
 }
@@ -1770,8 +1766,11 @@ vErrors.push(err141);
 errors++;
 }
 }
-else {
-const err142 = {instancePath:instancePath+"/status/failureDomain",schemaPath:"#/properties/status/properties/failureDomain/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data53.failureDomain !== undefined){
+let data60 = data53.failureDomain;
+if(typeof data60 === "string"){
+if(func2(data60) > 256){
+const err142 = {instancePath:instancePath+"/status/failureDomain",schemaPath:"#/properties/status/properties/failureDomain/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters"};
 if(vErrors === null){
 vErrors = [err142];
 }
@@ -1781,9 +1780,8 @@ vErrors.push(err142);
 errors++;
 }
 }
-if(data53.virtualMachine !== undefined){
-if(typeof data53.virtualMachine !== "string"){
-const err143 = {instancePath:instancePath+"/status/virtualMachine",schemaPath:"#/properties/status/properties/virtualMachine/type",keyword:"type",params:{type: "string"},message:"must be string"};
+else {
+const err143 = {instancePath:instancePath+"/status/failureDomain",schemaPath:"#/properties/status/properties/failureDomain/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err143];
 }
@@ -1793,12 +1791,11 @@ vErrors.push(err143);
 errors++;
 }
 }
-if(data53.deprecated !== undefined){
-let data62 = data53.deprecated;
-if(data62 && typeof data62 == "object" && !Array.isArray(data62)){
-for(const key18 in data62){
-if(!(key18 === "v1beta1")){
-const err144 = {instancePath:instancePath+"/status/deprecated",schemaPath:"#/properties/status/properties/deprecated/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key18},message:"must NOT have additional properties"};
+if(data53.virtualMachine !== undefined){
+let data61 = data53.virtualMachine;
+if(typeof data61 === "string"){
+if(func2(data61) > 253){
+const err144 = {instancePath:instancePath+"/status/virtualMachine",schemaPath:"#/properties/status/properties/virtualMachine/maxLength",keyword:"maxLength",params:{limit: 253},message:"must NOT have more than 253 characters"};
 if(vErrors === null){
 vErrors = [err144];
 }
@@ -1808,12 +1805,8 @@ vErrors.push(err144);
 errors++;
 }
 }
-if(data62.v1beta1 !== undefined){
-let data63 = data62.v1beta1;
-if(data63 && typeof data63 == "object" && !Array.isArray(data63)){
-for(const key19 in data63){
-if(!((key19 === "failureReason") || (key19 === "failureMessage"))){
-const err145 = {instancePath:instancePath+"/status/deprecated/v1beta1",schemaPath:"#/properties/status/properties/deprecated/properties/v1beta1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key19},message:"must NOT have additional properties"};
+else {
+const err145 = {instancePath:instancePath+"/status/virtualMachine",schemaPath:"#/properties/status/properties/virtualMachine/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err145];
 }
@@ -1823,11 +1816,12 @@ vErrors.push(err145);
 errors++;
 }
 }
-if(data63.failureReason !== undefined){
-let data64 = data63.failureReason;
-if(typeof data64 === "string"){
-if(func2(data64) > 256){
-const err146 = {instancePath:instancePath+"/status/deprecated/v1beta1/failureReason",schemaPath:"#/properties/status/properties/deprecated/properties/v1beta1/properties/failureReason/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters"};
+if(data53.deprecated !== undefined){
+let data62 = data53.deprecated;
+if(data62 && typeof data62 == "object" && !Array.isArray(data62)){
+for(const key18 in data62){
+if(!(key18 === "v1beta1")){
+const err146 = {instancePath:instancePath+"/status/deprecated",schemaPath:"#/properties/status/properties/deprecated/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key18},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err146];
 }
@@ -1837,8 +1831,12 @@ vErrors.push(err146);
 errors++;
 }
 }
-else {
-const err147 = {instancePath:instancePath+"/status/deprecated/v1beta1/failureReason",schemaPath:"#/properties/status/properties/deprecated/properties/v1beta1/properties/failureReason/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data62.v1beta1 !== undefined){
+let data63 = data62.v1beta1;
+if(data63 && typeof data63 == "object" && !Array.isArray(data63)){
+for(const key19 in data63){
+if(!((key19 === "failureReason") || (key19 === "failureMessage"))){
+const err147 = {instancePath:instancePath+"/status/deprecated/v1beta1",schemaPath:"#/properties/status/properties/deprecated/properties/v1beta1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key19},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err147];
 }
@@ -1848,11 +1846,11 @@ vErrors.push(err147);
 errors++;
 }
 }
-if(data63.failureMessage !== undefined){
-let data65 = data63.failureMessage;
-if(typeof data65 === "string"){
-if(func2(data65) > 10240){
-const err148 = {instancePath:instancePath+"/status/deprecated/v1beta1/failureMessage",schemaPath:"#/properties/status/properties/deprecated/properties/v1beta1/properties/failureMessage/maxLength",keyword:"maxLength",params:{limit: 10240},message:"must NOT have more than 10240 characters"};
+if(data63.failureReason !== undefined){
+let data64 = data63.failureReason;
+if(typeof data64 === "string"){
+if(func2(data64) > 256){
+const err148 = {instancePath:instancePath+"/status/deprecated/v1beta1/failureReason",schemaPath:"#/properties/status/properties/deprecated/properties/v1beta1/properties/failureReason/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters"};
 if(vErrors === null){
 vErrors = [err148];
 }
@@ -1863,7 +1861,7 @@ errors++;
 }
 }
 else {
-const err149 = {instancePath:instancePath+"/status/deprecated/v1beta1/failureMessage",schemaPath:"#/properties/status/properties/deprecated/properties/v1beta1/properties/failureMessage/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err149 = {instancePath:instancePath+"/status/deprecated/v1beta1/failureReason",schemaPath:"#/properties/status/properties/deprecated/properties/v1beta1/properties/failureReason/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err149];
 }
@@ -1873,9 +1871,11 @@ vErrors.push(err149);
 errors++;
 }
 }
-}
-else {
-const err150 = {instancePath:instancePath+"/status/deprecated/v1beta1",schemaPath:"#/properties/status/properties/deprecated/properties/v1beta1/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data63.failureMessage !== undefined){
+let data65 = data63.failureMessage;
+if(typeof data65 === "string"){
+if(func2(data65) > 10240){
+const err150 = {instancePath:instancePath+"/status/deprecated/v1beta1/failureMessage",schemaPath:"#/properties/status/properties/deprecated/properties/v1beta1/properties/failureMessage/maxLength",keyword:"maxLength",params:{limit: 10240},message:"must NOT have more than 10240 characters"};
 if(vErrors === null){
 vErrors = [err150];
 }
@@ -1885,9 +1885,8 @@ vErrors.push(err150);
 errors++;
 }
 }
-}
 else {
-const err151 = {instancePath:instancePath+"/status/deprecated",schemaPath:"#/properties/status/properties/deprecated/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err151 = {instancePath:instancePath+"/status/deprecated/v1beta1/failureMessage",schemaPath:"#/properties/status/properties/deprecated/properties/v1beta1/properties/failureMessage/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err151];
 }
@@ -1897,11 +1896,9 @@ vErrors.push(err151);
 errors++;
 }
 }
-if(data53.conditions !== undefined){
-let data66 = data53.conditions;
-if(Array.isArray(data66)){
-if(data66.length > 32){
-const err152 = {instancePath:instancePath+"/status/conditions",schemaPath:"#/properties/status/properties/conditions/maxItems",keyword:"maxItems",params:{limit: 32},message:"must NOT have more than 32 items"};
+}
+else {
+const err152 = {instancePath:instancePath+"/status/deprecated/v1beta1",schemaPath:"#/properties/status/properties/deprecated/properties/v1beta1/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err152];
 }
@@ -1910,12 +1907,10 @@ vErrors.push(err152);
 }
 errors++;
 }
-const len5 = data66.length;
-for(let i5=0; i5<len5; i5++){
-let data67 = data66[i5];
-if(data67 && typeof data67 == "object" && !Array.isArray(data67)){
-if(data67.type === undefined){
-const err153 = {instancePath:instancePath+"/status/conditions/" + i5,schemaPath:"#/properties/status/properties/conditions/items/required",keyword:"required",params:{missingProperty: "type"},message:"must have required property '"+"type"+"'"};
+}
+}
+else {
+const err153 = {instancePath:instancePath+"/status/deprecated",schemaPath:"#/properties/status/properties/deprecated/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err153];
 }
@@ -1924,8 +1919,12 @@ vErrors.push(err153);
 }
 errors++;
 }
-if(data67.status === undefined){
-const err154 = {instancePath:instancePath+"/status/conditions/" + i5,schemaPath:"#/properties/status/properties/conditions/items/required",keyword:"required",params:{missingProperty: "status"},message:"must have required property '"+"status"+"'"};
+}
+if(data53.conditions !== undefined){
+let data66 = data53.conditions;
+if(Array.isArray(data66)){
+if(data66.length > 32){
+const err154 = {instancePath:instancePath+"/status/conditions",schemaPath:"#/properties/status/properties/conditions/maxItems",keyword:"maxItems",params:{limit: 32},message:"must NOT have more than 32 items"};
 if(vErrors === null){
 vErrors = [err154];
 }
@@ -1934,8 +1933,12 @@ vErrors.push(err154);
 }
 errors++;
 }
-if(data67.lastTransitionTime === undefined){
-const err155 = {instancePath:instancePath+"/status/conditions/" + i5,schemaPath:"#/properties/status/properties/conditions/items/required",keyword:"required",params:{missingProperty: "lastTransitionTime"},message:"must have required property '"+"lastTransitionTime"+"'"};
+const len5 = data66.length;
+for(let i5=0; i5<len5; i5++){
+let data67 = data66[i5];
+if(data67 && typeof data67 == "object" && !Array.isArray(data67)){
+if(data67.type === undefined){
+const err155 = {instancePath:instancePath+"/status/conditions/" + i5,schemaPath:"#/properties/status/properties/conditions/items/required",keyword:"required",params:{missingProperty: "type"},message:"must have required property '"+"type"+"'"};
 if(vErrors === null){
 vErrors = [err155];
 }
@@ -1944,8 +1947,8 @@ vErrors.push(err155);
 }
 errors++;
 }
-if(data67.reason === undefined){
-const err156 = {instancePath:instancePath+"/status/conditions/" + i5,schemaPath:"#/properties/status/properties/conditions/items/required",keyword:"required",params:{missingProperty: "reason"},message:"must have required property '"+"reason"+"'"};
+if(data67.status === undefined){
+const err156 = {instancePath:instancePath+"/status/conditions/" + i5,schemaPath:"#/properties/status/properties/conditions/items/required",keyword:"required",params:{missingProperty: "status"},message:"must have required property '"+"status"+"'"};
 if(vErrors === null){
 vErrors = [err156];
 }
@@ -1954,9 +1957,8 @@ vErrors.push(err156);
 }
 errors++;
 }
-for(const key20 in data67){
-if(!((((((key20 === "type") || (key20 === "status")) || (key20 === "observedGeneration")) || (key20 === "lastTransitionTime")) || (key20 === "reason")) || (key20 === "message"))){
-const err157 = {instancePath:instancePath+"/status/conditions/" + i5,schemaPath:"#/properties/status/properties/conditions/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key20},message:"must NOT have additional properties"};
+if(data67.lastTransitionTime === undefined){
+const err157 = {instancePath:instancePath+"/status/conditions/" + i5,schemaPath:"#/properties/status/properties/conditions/items/required",keyword:"required",params:{missingProperty: "lastTransitionTime"},message:"must have required property '"+"lastTransitionTime"+"'"};
 if(vErrors === null){
 vErrors = [err157];
 }
@@ -1965,12 +1967,8 @@ vErrors.push(err157);
 }
 errors++;
 }
-}
-if(data67.type !== undefined){
-let data68 = data67.type;
-if(typeof data68 === "string"){
-if(func2(data68) > 316){
-const err158 = {instancePath:instancePath+"/status/conditions/" + i5+"/type",schemaPath:"#/properties/status/properties/conditions/items/properties/type/maxLength",keyword:"maxLength",params:{limit: 316},message:"must NOT have more than 316 characters"};
+if(data67.reason === undefined){
+const err158 = {instancePath:instancePath+"/status/conditions/" + i5,schemaPath:"#/properties/status/properties/conditions/items/required",keyword:"required",params:{missingProperty: "reason"},message:"must have required property '"+"reason"+"'"};
 if(vErrors === null){
 vErrors = [err158];
 }
@@ -1979,8 +1977,9 @@ vErrors.push(err158);
 }
 errors++;
 }
-if(!pattern6.test(data68)){
-const err159 = {instancePath:instancePath+"/status/conditions/" + i5+"/type",schemaPath:"#/properties/status/properties/conditions/items/properties/type/pattern",keyword:"pattern",params:{pattern: "^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$"},message:"must match pattern \""+"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$"+"\""};
+for(const key20 in data67){
+if(!((((((key20 === "type") || (key20 === "status")) || (key20 === "observedGeneration")) || (key20 === "lastTransitionTime")) || (key20 === "reason")) || (key20 === "message"))){
+const err159 = {instancePath:instancePath+"/status/conditions/" + i5,schemaPath:"#/properties/status/properties/conditions/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key20},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err159];
 }
@@ -1990,8 +1989,11 @@ vErrors.push(err159);
 errors++;
 }
 }
-else {
-const err160 = {instancePath:instancePath+"/status/conditions/" + i5+"/type",schemaPath:"#/properties/status/properties/conditions/items/properties/type/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data67.type !== undefined){
+let data68 = data67.type;
+if(typeof data68 === "string"){
+if(func2(data68) > 316){
+const err160 = {instancePath:instancePath+"/status/conditions/" + i5+"/type",schemaPath:"#/properties/status/properties/conditions/items/properties/type/maxLength",keyword:"maxLength",params:{limit: 316},message:"must NOT have more than 316 characters"};
 if(vErrors === null){
 vErrors = [err160];
 }
@@ -2000,11 +2002,8 @@ vErrors.push(err160);
 }
 errors++;
 }
-}
-if(data67.status !== undefined){
-let data69 = data67.status;
-if(typeof data69 !== "string"){
-const err161 = {instancePath:instancePath+"/status/conditions/" + i5+"/status",schemaPath:"#/properties/status/properties/conditions/items/properties/status/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!pattern6.test(data68)){
+const err161 = {instancePath:instancePath+"/status/conditions/" + i5+"/type",schemaPath:"#/properties/status/properties/conditions/items/properties/type/pattern",keyword:"pattern",params:{pattern: "^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$"},message:"must match pattern \""+"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$"+"\""};
 if(vErrors === null){
 vErrors = [err161];
 }
@@ -2013,8 +2012,9 @@ vErrors.push(err161);
 }
 errors++;
 }
-if(!(((data69 === "True") || (data69 === "False")) || (data69 === "Unknown"))){
-const err162 = {instancePath:instancePath+"/status/conditions/" + i5+"/status",schemaPath:"#/properties/status/properties/conditions/items/properties/status/enum",keyword:"enum",params:{allowedValues: schema11.properties.status.properties.conditions.items.properties.status.enum},message:"must be equal to one of the allowed values"};
+}
+else {
+const err162 = {instancePath:instancePath+"/status/conditions/" + i5+"/type",schemaPath:"#/properties/status/properties/conditions/items/properties/type/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err162];
 }
@@ -2024,10 +2024,10 @@ vErrors.push(err162);
 errors++;
 }
 }
-if(data67.observedGeneration !== undefined){
-let data70 = data67.observedGeneration;
-if(!(((typeof data70 == "number") && (!(data70 % 1) && !isNaN(data70))) && (isFinite(data70)))){
-const err163 = {instancePath:instancePath+"/status/conditions/" + i5+"/observedGeneration",schemaPath:"#/properties/status/properties/conditions/items/properties/observedGeneration/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data67.status !== undefined){
+let data69 = data67.status;
+if(typeof data69 !== "string"){
+const err163 = {instancePath:instancePath+"/status/conditions/" + i5+"/status",schemaPath:"#/properties/status/properties/conditions/items/properties/status/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err163];
 }
@@ -2036,9 +2036,8 @@ vErrors.push(err163);
 }
 errors++;
 }
-if((typeof data70 == "number") && (isFinite(data70))){
-if(data70 < 0 || isNaN(data70)){
-const err164 = {instancePath:instancePath+"/status/conditions/" + i5+"/observedGeneration",schemaPath:"#/properties/status/properties/conditions/items/properties/observedGeneration/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(!(((data69 === "True") || (data69 === "False")) || (data69 === "Unknown"))){
+const err164 = {instancePath:instancePath+"/status/conditions/" + i5+"/status",schemaPath:"#/properties/status/properties/conditions/items/properties/status/enum",keyword:"enum",params:{allowedValues: schema11.properties.status.properties.conditions.items.properties.status.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err164];
 }
@@ -2047,8 +2046,11 @@ vErrors.push(err164);
 }
 errors++;
 }
-if(!(formats6.validate(data70))){
-const err165 = {instancePath:instancePath+"/status/conditions/" + i5+"/observedGeneration",schemaPath:"#/properties/status/properties/conditions/items/properties/observedGeneration/format",keyword:"format",params:{format: "int64"},message:"must match format \""+"int64"+"\""};
+}
+if(data67.observedGeneration !== undefined){
+let data70 = data67.observedGeneration;
+if(!(((typeof data70 == "number") && (!(data70 % 1) && !isNaN(data70))) && (isFinite(data70)))){
+const err165 = {instancePath:instancePath+"/status/conditions/" + i5+"/observedGeneration",schemaPath:"#/properties/status/properties/conditions/items/properties/observedGeneration/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err165];
 }
@@ -2057,13 +2059,9 @@ vErrors.push(err165);
 }
 errors++;
 }
-}
-}
-if(data67.lastTransitionTime !== undefined){
-let data71 = data67.lastTransitionTime;
-if(typeof data71 === "string"){
-if(!(formats8.validate(data71))){
-const err166 = {instancePath:instancePath+"/status/conditions/" + i5+"/lastTransitionTime",schemaPath:"#/properties/status/properties/conditions/items/properties/lastTransitionTime/format",keyword:"format",params:{format: "iso-date-time"},message:"must match format \""+"iso-date-time"+"\""};
+if((typeof data70 == "number") && (isFinite(data70))){
+if(data70 < 0 || isNaN(data70)){
+const err166 = {instancePath:instancePath+"/status/conditions/" + i5+"/observedGeneration",schemaPath:"#/properties/status/properties/conditions/items/properties/observedGeneration/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err166];
 }
@@ -2072,9 +2070,8 @@ vErrors.push(err166);
 }
 errors++;
 }
-}
-else {
-const err167 = {instancePath:instancePath+"/status/conditions/" + i5+"/lastTransitionTime",schemaPath:"#/properties/status/properties/conditions/items/properties/lastTransitionTime/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!(formats6.validate(data70))){
+const err167 = {instancePath:instancePath+"/status/conditions/" + i5+"/observedGeneration",schemaPath:"#/properties/status/properties/conditions/items/properties/observedGeneration/format",keyword:"format",params:{format: "int64"},message:"must match format \""+"int64"+"\""};
 if(vErrors === null){
 vErrors = [err167];
 }
@@ -2084,11 +2081,12 @@ vErrors.push(err167);
 errors++;
 }
 }
-if(data67.reason !== undefined){
-let data72 = data67.reason;
-if(typeof data72 === "string"){
-if(func2(data72) > 1024){
-const err168 = {instancePath:instancePath+"/status/conditions/" + i5+"/reason",schemaPath:"#/properties/status/properties/conditions/items/properties/reason/maxLength",keyword:"maxLength",params:{limit: 1024},message:"must NOT have more than 1024 characters"};
+}
+if(data67.lastTransitionTime !== undefined){
+let data71 = data67.lastTransitionTime;
+if(typeof data71 === "string"){
+if(!(formats8.validate(data71))){
+const err168 = {instancePath:instancePath+"/status/conditions/" + i5+"/lastTransitionTime",schemaPath:"#/properties/status/properties/conditions/items/properties/lastTransitionTime/format",keyword:"format",params:{format: "iso-date-time"},message:"must match format \""+"iso-date-time"+"\""};
 if(vErrors === null){
 vErrors = [err168];
 }
@@ -2097,8 +2095,9 @@ vErrors.push(err168);
 }
 errors++;
 }
-if(func2(data72) < 1){
-const err169 = {instancePath:instancePath+"/status/conditions/" + i5+"/reason",schemaPath:"#/properties/status/properties/conditions/items/properties/reason/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+}
+else {
+const err169 = {instancePath:instancePath+"/status/conditions/" + i5+"/lastTransitionTime",schemaPath:"#/properties/status/properties/conditions/items/properties/lastTransitionTime/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err169];
 }
@@ -2107,8 +2106,12 @@ vErrors.push(err169);
 }
 errors++;
 }
-if(!pattern7.test(data72)){
-const err170 = {instancePath:instancePath+"/status/conditions/" + i5+"/reason",schemaPath:"#/properties/status/properties/conditions/items/properties/reason/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$"},message:"must match pattern \""+"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$"+"\""};
+}
+if(data67.reason !== undefined){
+let data72 = data67.reason;
+if(typeof data72 === "string"){
+if(func2(data72) > 1024){
+const err170 = {instancePath:instancePath+"/status/conditions/" + i5+"/reason",schemaPath:"#/properties/status/properties/conditions/items/properties/reason/maxLength",keyword:"maxLength",params:{limit: 1024},message:"must NOT have more than 1024 characters"};
 if(vErrors === null){
 vErrors = [err170];
 }
@@ -2117,9 +2120,8 @@ vErrors.push(err170);
 }
 errors++;
 }
-}
-else {
-const err171 = {instancePath:instancePath+"/status/conditions/" + i5+"/reason",schemaPath:"#/properties/status/properties/conditions/items/properties/reason/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(func2(data72) < 1){
+const err171 = {instancePath:instancePath+"/status/conditions/" + i5+"/reason",schemaPath:"#/properties/status/properties/conditions/items/properties/reason/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err171];
 }
@@ -2128,12 +2130,8 @@ vErrors.push(err171);
 }
 errors++;
 }
-}
-if(data67.message !== undefined){
-let data73 = data67.message;
-if(typeof data73 === "string"){
-if(func2(data73) > 32768){
-const err172 = {instancePath:instancePath+"/status/conditions/" + i5+"/message",schemaPath:"#/properties/status/properties/conditions/items/properties/message/maxLength",keyword:"maxLength",params:{limit: 32768},message:"must NOT have more than 32768 characters"};
+if(!pattern7.test(data72)){
+const err172 = {instancePath:instancePath+"/status/conditions/" + i5+"/reason",schemaPath:"#/properties/status/properties/conditions/items/properties/reason/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$"},message:"must match pattern \""+"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$"+"\""};
 if(vErrors === null){
 vErrors = [err172];
 }
@@ -2144,7 +2142,7 @@ errors++;
 }
 }
 else {
-const err173 = {instancePath:instancePath+"/status/conditions/" + i5+"/message",schemaPath:"#/properties/status/properties/conditions/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err173 = {instancePath:instancePath+"/status/conditions/" + i5+"/reason",schemaPath:"#/properties/status/properties/conditions/items/properties/reason/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err173];
 }
@@ -2154,9 +2152,11 @@ vErrors.push(err173);
 errors++;
 }
 }
-}
-else {
-const err174 = {instancePath:instancePath+"/status/conditions/" + i5,schemaPath:"#/properties/status/properties/conditions/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data67.message !== undefined){
+let data73 = data67.message;
+if(typeof data73 === "string"){
+if(func2(data73) > 32768){
+const err174 = {instancePath:instancePath+"/status/conditions/" + i5+"/message",schemaPath:"#/properties/status/properties/conditions/items/properties/message/maxLength",keyword:"maxLength",params:{limit: 32768},message:"must NOT have more than 32768 characters"};
 if(vErrors === null){
 vErrors = [err174];
 }
@@ -2166,9 +2166,8 @@ vErrors.push(err174);
 errors++;
 }
 }
-}
 else {
-const err175 = {instancePath:instancePath+"/status/conditions",schemaPath:"#/properties/status/properties/conditions/type",keyword:"type",params:{type: "array"},message:"must be array"};
+const err175 = {instancePath:instancePath+"/status/conditions/" + i5+"/message",schemaPath:"#/properties/status/properties/conditions/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err175];
 }
@@ -2180,7 +2179,7 @@ errors++;
 }
 }
 else {
-const err176 = {instancePath:instancePath+"/status",schemaPath:"#/properties/status/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err176 = {instancePath:instancePath+"/status/conditions/" + i5,schemaPath:"#/properties/status/properties/conditions/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err176];
 }
@@ -2192,12 +2191,36 @@ errors++;
 }
 }
 else {
-const err177 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err177 = {instancePath:instancePath+"/status/conditions",schemaPath:"#/properties/status/properties/conditions/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err177];
 }
 else {
 vErrors.push(err177);
+}
+errors++;
+}
+}
+}
+else {
+const err178 = {instancePath:instancePath+"/status",schemaPath:"#/properties/status/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err178];
+}
+else {
+vErrors.push(err178);
+}
+errors++;
+}
+}
+}
+else {
+const err179 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err179];
+}
+else {
+vErrors.push(err179);
 }
 errors++;
 }

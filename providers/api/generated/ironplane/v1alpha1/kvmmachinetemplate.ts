@@ -44,7 +44,7 @@ export interface KvmMachineTemplateSpec {
         threads?: number;
       };
       /**
-       * Guest memory.
+       * Guest memory, from 1Gi to 16Ti.
        */
       memory?: number | string;
       /**
@@ -53,7 +53,7 @@ export interface KvmMachineTemplateSpec {
       image: {
         containerDisk?: {
           /**
-           * OCI reference, e.g. quay.io/kairos/ubuntu:24.04-standard-amd64-generic-v3.5.0-k8sv1.35.0
+           * OCI image reference, e.g. quay.io/kairos/ubuntu:24.04-standard-amd64-generic-v3.5.0-k8sv1.35.0 (registry/repository[:tag][@digest], no scheme, no whitespace).
            */
           image: string;
           imagePullPolicy?: 'Always' | 'IfNotPresent' | 'Never';
@@ -75,7 +75,7 @@ export interface KvmMachineTemplateSpec {
             };
           };
           /**
-           * Size of the root disk.
+           * Size of the root disk, from 1Gi to 64Ti.
            */
           storage: number | string;
           storageClassName?: string;

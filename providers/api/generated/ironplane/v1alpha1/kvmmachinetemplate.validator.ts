@@ -4,7 +4,7 @@
 import { createRequire } from 'node:module';
 const require = createRequire(import.meta.url);
 export const validate = validate10;
-const schema11 = {"type":"object","properties":{"apiVersion":{"type":"string","const":"infrastructure.ironplane.dev/v1alpha1"},"kind":{"type":"string","const":"KvmMachineTemplate"},"metadata":{"type":"object","properties":{"name":{"type":"string"},"generateName":{"type":"string"},"namespace":{"type":"string"},"labels":{"type":"object","additionalProperties":{"type":"string"}},"annotations":{"type":"object","additionalProperties":{"type":"string"}},"finalizers":{"type":"array","items":{"type":"string"}},"ownerReferences":{"type":"array","items":{"type":"object","required":["apiVersion","kind","name","uid"],"properties":{"apiVersion":{"type":"string"},"kind":{"type":"string"},"name":{"type":"string"},"uid":{"type":"string"},"controller":{"type":"boolean"},"blockOwnerDeletion":{"type":"boolean"}}}}}},"spec":{"type":"object","properties":{"template":{"type":"object","properties":{"metadata":{"type":"object","properties":{"labels":{"type":"object","additionalProperties":{"type":"string"}},"annotations":{"type":"object","additionalProperties":{"type":"string"}}},"additionalProperties":false},"spec":{"type":"object","properties":{"runStrategy":{"type":"string","enum":["Always","RerunOnFailure","Once","Manual","Halted"]},"cpu":{"type":"object","properties":{"cores":{"type":"integer","maximum":512,"minimum":1,"format":"int32"},"sockets":{"type":"integer","maximum":16,"minimum":1,"format":"int32"},"threads":{"type":"integer","maximum":8,"minimum":1,"format":"int32"}},"additionalProperties":false},"memory":{"pattern":"^(\\+|-)?(([0-9]+(\\.[0-9]*)?)|(\\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\\+|-)?(([0-9]+(\\.[0-9]*)?)|(\\.[0-9]+))))?$","anyOf":[{"type":"integer"},{"type":"string"}]},"image":{"type":"object","properties":{"containerDisk":{"type":"object","properties":{"image":{"type":"string","maxLength":1024,"minLength":1},"imagePullPolicy":{"type":"string","enum":["Always","IfNotPresent","Never"]}},"required":["image"],"additionalProperties":false},"dataVolume":{"type":"object","properties":{"source":{"type":"object","properties":{"registry":{"type":"object","properties":{"url":{"type":"string","maxLength":1024,"pattern":"^docker://"}},"required":["url"],"additionalProperties":false},"http":{"type":"object","properties":{"url":{"type":"string","maxLength":2048,"pattern":"^https?://"}},"required":["url"],"additionalProperties":false},"pvc":{"type":"object","properties":{"name":{"type":"string","maxLength":253},"namespace":{"type":"string","maxLength":63}},"required":["name"],"additionalProperties":false}},"additionalProperties":false},"storage":{"pattern":"^(\\+|-)?(([0-9]+(\\.[0-9]*)?)|(\\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\\+|-)?(([0-9]+(\\.[0-9]*)?)|(\\.[0-9]+))))?$","anyOf":[{"type":"integer"},{"type":"string"}]},"storageClassName":{"type":"string","maxLength":253}},"required":["source","storage"],"additionalProperties":false}},"additionalProperties":false},"bootstrap":{"type":"object","properties":{"mode":{"type":"string","enum":["NoCloud","ConfigDrive"]}},"additionalProperties":false},"gpus":{"type":"array","maxItems":16,"items":{"type":"object","properties":{"name":{"type":"string","maxLength":63,"minLength":1,"pattern":"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"},"deviceName":{"type":"string","maxLength":253,"minLength":1}},"required":["name","deviceName"],"additionalProperties":false}},"hostDevices":{"type":"array","maxItems":16,"items":{"type":"object","properties":{"name":{"type":"string","maxLength":63,"minLength":1,"pattern":"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"},"deviceName":{"type":"string","maxLength":253,"minLength":1}},"required":["name","deviceName"],"additionalProperties":false}}},"required":["image"],"additionalProperties":false}},"required":["spec"],"additionalProperties":false}},"required":["template"],"additionalProperties":false}},"additionalProperties":false,"required":["apiVersion","kind","metadata"]};
+const schema11 = {"type":"object","properties":{"apiVersion":{"type":"string","const":"infrastructure.ironplane.dev/v1alpha1"},"kind":{"type":"string","const":"KvmMachineTemplate"},"metadata":{"type":"object","properties":{"name":{"type":"string"},"generateName":{"type":"string"},"namespace":{"type":"string"},"labels":{"type":"object","additionalProperties":{"type":"string"}},"annotations":{"type":"object","additionalProperties":{"type":"string"}},"finalizers":{"type":"array","items":{"type":"string"}},"ownerReferences":{"type":"array","items":{"type":"object","required":["apiVersion","kind","name","uid"],"properties":{"apiVersion":{"type":"string"},"kind":{"type":"string"},"name":{"type":"string"},"uid":{"type":"string"},"controller":{"type":"boolean"},"blockOwnerDeletion":{"type":"boolean"}}}}}},"spec":{"type":"object","properties":{"template":{"type":"object","properties":{"metadata":{"type":"object","properties":{"labels":{"type":"object","additionalProperties":{"type":"string"}},"annotations":{"type":"object","additionalProperties":{"type":"string"}}},"additionalProperties":false},"spec":{"type":"object","properties":{"runStrategy":{"type":"string","enum":["Always","RerunOnFailure","Once","Manual","Halted"]},"cpu":{"type":"object","properties":{"cores":{"type":"integer","maximum":512,"minimum":1,"format":"int32"},"sockets":{"type":"integer","maximum":16,"minimum":1,"format":"int32"},"threads":{"type":"integer","maximum":8,"minimum":1,"format":"int32"}},"additionalProperties":false},"memory":{"pattern":"^(\\+|-)?(([0-9]+(\\.[0-9]*)?)|(\\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\\+|-)?(([0-9]+(\\.[0-9]*)?)|(\\.[0-9]+))))?$","anyOf":[{"type":"integer"},{"type":"string"}]},"image":{"type":"object","properties":{"containerDisk":{"type":"object","properties":{"image":{"type":"string","maxLength":1024,"minLength":1},"imagePullPolicy":{"type":"string","enum":["Always","IfNotPresent","Never"]}},"required":["image"],"additionalProperties":false},"dataVolume":{"type":"object","properties":{"source":{"type":"object","properties":{"registry":{"type":"object","properties":{"url":{"type":"string","maxLength":1024,"pattern":"^docker://"}},"required":["url"],"additionalProperties":false},"http":{"type":"object","properties":{"url":{"type":"string","maxLength":2048,"pattern":"^https?://"}},"required":["url"],"additionalProperties":false},"pvc":{"type":"object","properties":{"name":{"type":"string","maxLength":253,"minLength":1},"namespace":{"type":"string","maxLength":63}},"required":["name"],"additionalProperties":false}},"additionalProperties":false},"storage":{"pattern":"^(\\+|-)?(([0-9]+(\\.[0-9]*)?)|(\\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\\+|-)?(([0-9]+(\\.[0-9]*)?)|(\\.[0-9]+))))?$","anyOf":[{"type":"integer"},{"type":"string"}]},"storageClassName":{"type":"string","maxLength":253}},"required":["source","storage"],"additionalProperties":false}},"additionalProperties":false},"bootstrap":{"type":"object","properties":{"mode":{"type":"string","enum":["NoCloud","ConfigDrive"]}},"additionalProperties":false},"gpus":{"type":"array","maxItems":16,"items":{"type":"object","properties":{"name":{"type":"string","maxLength":63,"minLength":1,"pattern":"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"},"deviceName":{"type":"string","maxLength":253,"minLength":1}},"required":["name","deviceName"],"additionalProperties":false}},"hostDevices":{"type":"array","maxItems":16,"items":{"type":"object","properties":{"name":{"type":"string","maxLength":63,"minLength":1,"pattern":"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"},"deviceName":{"type":"string","maxLength":253,"minLength":1}},"required":["name","deviceName"],"additionalProperties":false}}},"required":["image"],"additionalProperties":false}},"required":["spec"],"additionalProperties":false}},"required":["template"],"additionalProperties":false}},"additionalProperties":false,"required":["apiVersion","kind","metadata"]};
 const formats0 = require("ajv-formats/dist/formats").fullFormats.int32;
 const pattern0 = new RegExp("^(\\+|-)?(([0-9]+(\\.[0-9]*)?)|(\\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\\+|-)?(([0-9]+(\\.[0-9]*)?)|(\\.[0-9]+))))?$", "");
 const pattern1 = new RegExp("^docker://", "");
@@ -1129,9 +1129,8 @@ vErrors.push(err89);
 }
 errors++;
 }
-}
-else {
-const err90 = {instancePath:instancePath+"/spec/template/spec/image/dataVolume/source/pvc/name",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/image/properties/dataVolume/properties/source/properties/pvc/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(func2(data45) < 1){
+const err90 = {instancePath:instancePath+"/spec/template/spec/image/dataVolume/source/pvc/name",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/image/properties/dataVolume/properties/source/properties/pvc/properties/name/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err90];
 }
@@ -1141,11 +1140,8 @@ vErrors.push(err90);
 errors++;
 }
 }
-if(data44.namespace !== undefined){
-let data46 = data44.namespace;
-if(typeof data46 === "string"){
-if(func2(data46) > 63){
-const err91 = {instancePath:instancePath+"/spec/template/spec/image/dataVolume/source/pvc/namespace",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/image/properties/dataVolume/properties/source/properties/pvc/properties/namespace/maxLength",keyword:"maxLength",params:{limit: 63},message:"must NOT have more than 63 characters"};
+else {
+const err91 = {instancePath:instancePath+"/spec/template/spec/image/dataVolume/source/pvc/name",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/image/properties/dataVolume/properties/source/properties/pvc/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err91];
 }
@@ -1155,8 +1151,11 @@ vErrors.push(err91);
 errors++;
 }
 }
-else {
-const err92 = {instancePath:instancePath+"/spec/template/spec/image/dataVolume/source/pvc/namespace",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/image/properties/dataVolume/properties/source/properties/pvc/properties/namespace/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data44.namespace !== undefined){
+let data46 = data44.namespace;
+if(typeof data46 === "string"){
+if(func2(data46) > 63){
+const err92 = {instancePath:instancePath+"/spec/template/spec/image/dataVolume/source/pvc/namespace",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/image/properties/dataVolume/properties/source/properties/pvc/properties/namespace/maxLength",keyword:"maxLength",params:{limit: 63},message:"must NOT have more than 63 characters"};
 if(vErrors === null){
 vErrors = [err92];
 }
@@ -1166,9 +1165,8 @@ vErrors.push(err92);
 errors++;
 }
 }
-}
 else {
-const err93 = {instancePath:instancePath+"/spec/template/spec/image/dataVolume/source/pvc",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/image/properties/dataVolume/properties/source/properties/pvc/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err93 = {instancePath:instancePath+"/spec/template/spec/image/dataVolume/source/pvc/namespace",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/image/properties/dataVolume/properties/source/properties/pvc/properties/namespace/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err93];
 }
@@ -1180,12 +1178,24 @@ errors++;
 }
 }
 else {
-const err94 = {instancePath:instancePath+"/spec/template/spec/image/dataVolume/source",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/image/properties/dataVolume/properties/source/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err94 = {instancePath:instancePath+"/spec/template/spec/image/dataVolume/source/pvc",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/image/properties/dataVolume/properties/source/properties/pvc/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err94];
 }
 else {
 vErrors.push(err94);
+}
+errors++;
+}
+}
+}
+else {
+const err95 = {instancePath:instancePath+"/spec/template/spec/image/dataVolume/source",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/image/properties/dataVolume/properties/source/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err95];
+}
+else {
+vErrors.push(err95);
 }
 errors++;
 }
@@ -1196,21 +1206,7 @@ const _errs117 = errors;
 let valid24 = false;
 const _errs118 = errors;
 if(!(((typeof data47 == "number") && (!(data47 % 1) && !isNaN(data47))) && (isFinite(data47)))){
-const err95 = {instancePath:instancePath+"/spec/template/spec/image/dataVolume/storage",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/image/properties/dataVolume/properties/storage/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
-if(vErrors === null){
-vErrors = [err95];
-}
-else {
-vErrors.push(err95);
-}
-errors++;
-}
-var _valid1 = _errs118 === errors;
-valid24 = valid24 || _valid1;
-if(!valid24){
-const _errs120 = errors;
-if(typeof data47 !== "string"){
-const err96 = {instancePath:instancePath+"/spec/template/spec/image/dataVolume/storage",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/image/properties/dataVolume/properties/storage/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err96 = {instancePath:instancePath+"/spec/template/spec/image/dataVolume/storage",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/image/properties/dataVolume/properties/storage/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err96];
 }
@@ -1219,16 +1215,30 @@ vErrors.push(err96);
 }
 errors++;
 }
-var _valid1 = _errs120 === errors;
+var _valid1 = _errs118 === errors;
 valid24 = valid24 || _valid1;
-}
 if(!valid24){
-const err97 = {instancePath:instancePath+"/spec/template/spec/image/dataVolume/storage",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/image/properties/dataVolume/properties/storage/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+const _errs120 = errors;
+if(typeof data47 !== "string"){
+const err97 = {instancePath:instancePath+"/spec/template/spec/image/dataVolume/storage",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/image/properties/dataVolume/properties/storage/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err97];
 }
 else {
 vErrors.push(err97);
+}
+errors++;
+}
+var _valid1 = _errs120 === errors;
+valid24 = valid24 || _valid1;
+}
+if(!valid24){
+const err98 = {instancePath:instancePath+"/spec/template/spec/image/dataVolume/storage",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/image/properties/dataVolume/properties/storage/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+if(vErrors === null){
+vErrors = [err98];
+}
+else {
+vErrors.push(err98);
 }
 errors++;
 }
@@ -1245,22 +1255,7 @@ vErrors = null;
 }
 if(typeof data47 === "string"){
 if(!pattern0.test(data47)){
-const err98 = {instancePath:instancePath+"/spec/template/spec/image/dataVolume/storage",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/image/properties/dataVolume/properties/storage/pattern",keyword:"pattern",params:{pattern: "^(\\+|-)?(([0-9]+(\\.[0-9]*)?)|(\\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\\+|-)?(([0-9]+(\\.[0-9]*)?)|(\\.[0-9]+))))?$"},message:"must match pattern \""+"^(\\+|-)?(([0-9]+(\\.[0-9]*)?)|(\\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\\+|-)?(([0-9]+(\\.[0-9]*)?)|(\\.[0-9]+))))?$"+"\""};
-if(vErrors === null){
-vErrors = [err98];
-}
-else {
-vErrors.push(err98);
-}
-errors++;
-}
-}
-}
-if(data38.storageClassName !== undefined){
-let data48 = data38.storageClassName;
-if(typeof data48 === "string"){
-if(func2(data48) > 253){
-const err99 = {instancePath:instancePath+"/spec/template/spec/image/dataVolume/storageClassName",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/image/properties/dataVolume/properties/storageClassName/maxLength",keyword:"maxLength",params:{limit: 253},message:"must NOT have more than 253 characters"};
+const err99 = {instancePath:instancePath+"/spec/template/spec/image/dataVolume/storage",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/image/properties/dataVolume/properties/storage/pattern",keyword:"pattern",params:{pattern: "^(\\+|-)?(([0-9]+(\\.[0-9]*)?)|(\\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\\+|-)?(([0-9]+(\\.[0-9]*)?)|(\\.[0-9]+))))?$"},message:"must match pattern \""+"^(\\+|-)?(([0-9]+(\\.[0-9]*)?)|(\\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\\+|-)?(([0-9]+(\\.[0-9]*)?)|(\\.[0-9]+))))?$"+"\""};
 if(vErrors === null){
 vErrors = [err99];
 }
@@ -1270,8 +1265,12 @@ vErrors.push(err99);
 errors++;
 }
 }
-else {
-const err100 = {instancePath:instancePath+"/spec/template/spec/image/dataVolume/storageClassName",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/image/properties/dataVolume/properties/storageClassName/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+if(data38.storageClassName !== undefined){
+let data48 = data38.storageClassName;
+if(typeof data48 === "string"){
+if(func2(data48) > 253){
+const err100 = {instancePath:instancePath+"/spec/template/spec/image/dataVolume/storageClassName",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/image/properties/dataVolume/properties/storageClassName/maxLength",keyword:"maxLength",params:{limit: 253},message:"must NOT have more than 253 characters"};
 if(vErrors === null){
 vErrors = [err100];
 }
@@ -1281,9 +1280,8 @@ vErrors.push(err100);
 errors++;
 }
 }
-}
 else {
-const err101 = {instancePath:instancePath+"/spec/template/spec/image/dataVolume",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/image/properties/dataVolume/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err101 = {instancePath:instancePath+"/spec/template/spec/image/dataVolume/storageClassName",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/image/properties/dataVolume/properties/storageClassName/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err101];
 }
@@ -1295,7 +1293,7 @@ errors++;
 }
 }
 else {
-const err102 = {instancePath:instancePath+"/spec/template/spec/image",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/image/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err102 = {instancePath:instancePath+"/spec/template/spec/image/dataVolume",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/image/properties/dataVolume/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err102];
 }
@@ -1305,12 +1303,9 @@ vErrors.push(err102);
 errors++;
 }
 }
-if(data27.bootstrap !== undefined){
-let data49 = data27.bootstrap;
-if(data49 && typeof data49 == "object" && !Array.isArray(data49)){
-for(const key17 in data49){
-if(!(key17 === "mode")){
-const err103 = {instancePath:instancePath+"/spec/template/spec/bootstrap",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/bootstrap/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key17},message:"must NOT have additional properties"};
+}
+else {
+const err103 = {instancePath:instancePath+"/spec/template/spec/image",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/image/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err103];
 }
@@ -1320,10 +1315,12 @@ vErrors.push(err103);
 errors++;
 }
 }
-if(data49.mode !== undefined){
-let data50 = data49.mode;
-if(typeof data50 !== "string"){
-const err104 = {instancePath:instancePath+"/spec/template/spec/bootstrap/mode",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/bootstrap/properties/mode/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data27.bootstrap !== undefined){
+let data49 = data27.bootstrap;
+if(data49 && typeof data49 == "object" && !Array.isArray(data49)){
+for(const key17 in data49){
+if(!(key17 === "mode")){
+const err104 = {instancePath:instancePath+"/spec/template/spec/bootstrap",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/bootstrap/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key17},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err104];
 }
@@ -1332,8 +1329,11 @@ vErrors.push(err104);
 }
 errors++;
 }
-if(!((data50 === "NoCloud") || (data50 === "ConfigDrive"))){
-const err105 = {instancePath:instancePath+"/spec/template/spec/bootstrap/mode",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/bootstrap/properties/mode/enum",keyword:"enum",params:{allowedValues: schema11.properties.spec.properties.template.properties.spec.properties.bootstrap.properties.mode.enum},message:"must be equal to one of the allowed values"};
+}
+if(data49.mode !== undefined){
+let data50 = data49.mode;
+if(typeof data50 !== "string"){
+const err105 = {instancePath:instancePath+"/spec/template/spec/bootstrap/mode",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/bootstrap/properties/mode/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err105];
 }
@@ -1342,10 +1342,8 @@ vErrors.push(err105);
 }
 errors++;
 }
-}
-}
-else {
-const err106 = {instancePath:instancePath+"/spec/template/spec/bootstrap",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/bootstrap/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(!((data50 === "NoCloud") || (data50 === "ConfigDrive"))){
+const err106 = {instancePath:instancePath+"/spec/template/spec/bootstrap/mode",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/bootstrap/properties/mode/enum",keyword:"enum",params:{allowedValues: schema11.properties.spec.properties.template.properties.spec.properties.bootstrap.properties.mode.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err106];
 }
@@ -1355,11 +1353,9 @@ vErrors.push(err106);
 errors++;
 }
 }
-if(data27.gpus !== undefined){
-let data51 = data27.gpus;
-if(Array.isArray(data51)){
-if(data51.length > 16){
-const err107 = {instancePath:instancePath+"/spec/template/spec/gpus",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/gpus/maxItems",keyword:"maxItems",params:{limit: 16},message:"must NOT have more than 16 items"};
+}
+else {
+const err107 = {instancePath:instancePath+"/spec/template/spec/bootstrap",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/bootstrap/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err107];
 }
@@ -1368,12 +1364,12 @@ vErrors.push(err107);
 }
 errors++;
 }
-const len2 = data51.length;
-for(let i2=0; i2<len2; i2++){
-let data52 = data51[i2];
-if(data52 && typeof data52 == "object" && !Array.isArray(data52)){
-if(data52.name === undefined){
-const err108 = {instancePath:instancePath+"/spec/template/spec/gpus/" + i2,schemaPath:"#/properties/spec/properties/template/properties/spec/properties/gpus/items/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'"};
+}
+if(data27.gpus !== undefined){
+let data51 = data27.gpus;
+if(Array.isArray(data51)){
+if(data51.length > 16){
+const err108 = {instancePath:instancePath+"/spec/template/spec/gpus",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/gpus/maxItems",keyword:"maxItems",params:{limit: 16},message:"must NOT have more than 16 items"};
 if(vErrors === null){
 vErrors = [err108];
 }
@@ -1382,8 +1378,12 @@ vErrors.push(err108);
 }
 errors++;
 }
-if(data52.deviceName === undefined){
-const err109 = {instancePath:instancePath+"/spec/template/spec/gpus/" + i2,schemaPath:"#/properties/spec/properties/template/properties/spec/properties/gpus/items/required",keyword:"required",params:{missingProperty: "deviceName"},message:"must have required property '"+"deviceName"+"'"};
+const len2 = data51.length;
+for(let i2=0; i2<len2; i2++){
+let data52 = data51[i2];
+if(data52 && typeof data52 == "object" && !Array.isArray(data52)){
+if(data52.name === undefined){
+const err109 = {instancePath:instancePath+"/spec/template/spec/gpus/" + i2,schemaPath:"#/properties/spec/properties/template/properties/spec/properties/gpus/items/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'"};
 if(vErrors === null){
 vErrors = [err109];
 }
@@ -1392,9 +1392,8 @@ vErrors.push(err109);
 }
 errors++;
 }
-for(const key18 in data52){
-if(!((key18 === "name") || (key18 === "deviceName"))){
-const err110 = {instancePath:instancePath+"/spec/template/spec/gpus/" + i2,schemaPath:"#/properties/spec/properties/template/properties/spec/properties/gpus/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key18},message:"must NOT have additional properties"};
+if(data52.deviceName === undefined){
+const err110 = {instancePath:instancePath+"/spec/template/spec/gpus/" + i2,schemaPath:"#/properties/spec/properties/template/properties/spec/properties/gpus/items/required",keyword:"required",params:{missingProperty: "deviceName"},message:"must have required property '"+"deviceName"+"'"};
 if(vErrors === null){
 vErrors = [err110];
 }
@@ -1403,12 +1402,9 @@ vErrors.push(err110);
 }
 errors++;
 }
-}
-if(data52.name !== undefined){
-let data53 = data52.name;
-if(typeof data53 === "string"){
-if(func2(data53) > 63){
-const err111 = {instancePath:instancePath+"/spec/template/spec/gpus/" + i2+"/name",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/gpus/items/properties/name/maxLength",keyword:"maxLength",params:{limit: 63},message:"must NOT have more than 63 characters"};
+for(const key18 in data52){
+if(!((key18 === "name") || (key18 === "deviceName"))){
+const err111 = {instancePath:instancePath+"/spec/template/spec/gpus/" + i2,schemaPath:"#/properties/spec/properties/template/properties/spec/properties/gpus/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key18},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err111];
 }
@@ -1417,8 +1413,12 @@ vErrors.push(err111);
 }
 errors++;
 }
-if(func2(data53) < 1){
-const err112 = {instancePath:instancePath+"/spec/template/spec/gpus/" + i2+"/name",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/gpus/items/properties/name/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+}
+if(data52.name !== undefined){
+let data53 = data52.name;
+if(typeof data53 === "string"){
+if(func2(data53) > 63){
+const err112 = {instancePath:instancePath+"/spec/template/spec/gpus/" + i2+"/name",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/gpus/items/properties/name/maxLength",keyword:"maxLength",params:{limit: 63},message:"must NOT have more than 63 characters"};
 if(vErrors === null){
 vErrors = [err112];
 }
@@ -1427,8 +1427,8 @@ vErrors.push(err112);
 }
 errors++;
 }
-if(!pattern4.test(data53)){
-const err113 = {instancePath:instancePath+"/spec/template/spec/gpus/" + i2+"/name",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/gpus/items/properties/name/pattern",keyword:"pattern",params:{pattern: "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"},message:"must match pattern \""+"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"+"\""};
+if(func2(data53) < 1){
+const err113 = {instancePath:instancePath+"/spec/template/spec/gpus/" + i2+"/name",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/gpus/items/properties/name/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err113];
 }
@@ -1437,9 +1437,8 @@ vErrors.push(err113);
 }
 errors++;
 }
-}
-else {
-const err114 = {instancePath:instancePath+"/spec/template/spec/gpus/" + i2+"/name",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/gpus/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!pattern4.test(data53)){
+const err114 = {instancePath:instancePath+"/spec/template/spec/gpus/" + i2+"/name",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/gpus/items/properties/name/pattern",keyword:"pattern",params:{pattern: "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"},message:"must match pattern \""+"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"+"\""};
 if(vErrors === null){
 vErrors = [err114];
 }
@@ -1449,11 +1448,8 @@ vErrors.push(err114);
 errors++;
 }
 }
-if(data52.deviceName !== undefined){
-let data54 = data52.deviceName;
-if(typeof data54 === "string"){
-if(func2(data54) > 253){
-const err115 = {instancePath:instancePath+"/spec/template/spec/gpus/" + i2+"/deviceName",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/gpus/items/properties/deviceName/maxLength",keyword:"maxLength",params:{limit: 253},message:"must NOT have more than 253 characters"};
+else {
+const err115 = {instancePath:instancePath+"/spec/template/spec/gpus/" + i2+"/name",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/gpus/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err115];
 }
@@ -1462,8 +1458,12 @@ vErrors.push(err115);
 }
 errors++;
 }
-if(func2(data54) < 1){
-const err116 = {instancePath:instancePath+"/spec/template/spec/gpus/" + i2+"/deviceName",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/gpus/items/properties/deviceName/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+}
+if(data52.deviceName !== undefined){
+let data54 = data52.deviceName;
+if(typeof data54 === "string"){
+if(func2(data54) > 253){
+const err116 = {instancePath:instancePath+"/spec/template/spec/gpus/" + i2+"/deviceName",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/gpus/items/properties/deviceName/maxLength",keyword:"maxLength",params:{limit: 253},message:"must NOT have more than 253 characters"};
 if(vErrors === null){
 vErrors = [err116];
 }
@@ -1472,9 +1472,8 @@ vErrors.push(err116);
 }
 errors++;
 }
-}
-else {
-const err117 = {instancePath:instancePath+"/spec/template/spec/gpus/" + i2+"/deviceName",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/gpus/items/properties/deviceName/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(func2(data54) < 1){
+const err117 = {instancePath:instancePath+"/spec/template/spec/gpus/" + i2+"/deviceName",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/gpus/items/properties/deviceName/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err117];
 }
@@ -1484,9 +1483,8 @@ vErrors.push(err117);
 errors++;
 }
 }
-}
 else {
-const err118 = {instancePath:instancePath+"/spec/template/spec/gpus/" + i2,schemaPath:"#/properties/spec/properties/template/properties/spec/properties/gpus/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err118 = {instancePath:instancePath+"/spec/template/spec/gpus/" + i2+"/deviceName",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/gpus/items/properties/deviceName/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err118];
 }
@@ -1498,7 +1496,7 @@ errors++;
 }
 }
 else {
-const err119 = {instancePath:instancePath+"/spec/template/spec/gpus",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/gpus/type",keyword:"type",params:{type: "array"},message:"must be array"};
+const err119 = {instancePath:instancePath+"/spec/template/spec/gpus/" + i2,schemaPath:"#/properties/spec/properties/template/properties/spec/properties/gpus/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err119];
 }
@@ -1508,11 +1506,9 @@ vErrors.push(err119);
 errors++;
 }
 }
-if(data27.hostDevices !== undefined){
-let data55 = data27.hostDevices;
-if(Array.isArray(data55)){
-if(data55.length > 16){
-const err120 = {instancePath:instancePath+"/spec/template/spec/hostDevices",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/hostDevices/maxItems",keyword:"maxItems",params:{limit: 16},message:"must NOT have more than 16 items"};
+}
+else {
+const err120 = {instancePath:instancePath+"/spec/template/spec/gpus",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/gpus/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err120];
 }
@@ -1521,12 +1517,12 @@ vErrors.push(err120);
 }
 errors++;
 }
-const len3 = data55.length;
-for(let i3=0; i3<len3; i3++){
-let data56 = data55[i3];
-if(data56 && typeof data56 == "object" && !Array.isArray(data56)){
-if(data56.name === undefined){
-const err121 = {instancePath:instancePath+"/spec/template/spec/hostDevices/" + i3,schemaPath:"#/properties/spec/properties/template/properties/spec/properties/hostDevices/items/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'"};
+}
+if(data27.hostDevices !== undefined){
+let data55 = data27.hostDevices;
+if(Array.isArray(data55)){
+if(data55.length > 16){
+const err121 = {instancePath:instancePath+"/spec/template/spec/hostDevices",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/hostDevices/maxItems",keyword:"maxItems",params:{limit: 16},message:"must NOT have more than 16 items"};
 if(vErrors === null){
 vErrors = [err121];
 }
@@ -1535,8 +1531,12 @@ vErrors.push(err121);
 }
 errors++;
 }
-if(data56.deviceName === undefined){
-const err122 = {instancePath:instancePath+"/spec/template/spec/hostDevices/" + i3,schemaPath:"#/properties/spec/properties/template/properties/spec/properties/hostDevices/items/required",keyword:"required",params:{missingProperty: "deviceName"},message:"must have required property '"+"deviceName"+"'"};
+const len3 = data55.length;
+for(let i3=0; i3<len3; i3++){
+let data56 = data55[i3];
+if(data56 && typeof data56 == "object" && !Array.isArray(data56)){
+if(data56.name === undefined){
+const err122 = {instancePath:instancePath+"/spec/template/spec/hostDevices/" + i3,schemaPath:"#/properties/spec/properties/template/properties/spec/properties/hostDevices/items/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'"};
 if(vErrors === null){
 vErrors = [err122];
 }
@@ -1545,9 +1545,8 @@ vErrors.push(err122);
 }
 errors++;
 }
-for(const key19 in data56){
-if(!((key19 === "name") || (key19 === "deviceName"))){
-const err123 = {instancePath:instancePath+"/spec/template/spec/hostDevices/" + i3,schemaPath:"#/properties/spec/properties/template/properties/spec/properties/hostDevices/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key19},message:"must NOT have additional properties"};
+if(data56.deviceName === undefined){
+const err123 = {instancePath:instancePath+"/spec/template/spec/hostDevices/" + i3,schemaPath:"#/properties/spec/properties/template/properties/spec/properties/hostDevices/items/required",keyword:"required",params:{missingProperty: "deviceName"},message:"must have required property '"+"deviceName"+"'"};
 if(vErrors === null){
 vErrors = [err123];
 }
@@ -1556,12 +1555,9 @@ vErrors.push(err123);
 }
 errors++;
 }
-}
-if(data56.name !== undefined){
-let data57 = data56.name;
-if(typeof data57 === "string"){
-if(func2(data57) > 63){
-const err124 = {instancePath:instancePath+"/spec/template/spec/hostDevices/" + i3+"/name",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/hostDevices/items/properties/name/maxLength",keyword:"maxLength",params:{limit: 63},message:"must NOT have more than 63 characters"};
+for(const key19 in data56){
+if(!((key19 === "name") || (key19 === "deviceName"))){
+const err124 = {instancePath:instancePath+"/spec/template/spec/hostDevices/" + i3,schemaPath:"#/properties/spec/properties/template/properties/spec/properties/hostDevices/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key19},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err124];
 }
@@ -1570,8 +1566,12 @@ vErrors.push(err124);
 }
 errors++;
 }
-if(func2(data57) < 1){
-const err125 = {instancePath:instancePath+"/spec/template/spec/hostDevices/" + i3+"/name",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/hostDevices/items/properties/name/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+}
+if(data56.name !== undefined){
+let data57 = data56.name;
+if(typeof data57 === "string"){
+if(func2(data57) > 63){
+const err125 = {instancePath:instancePath+"/spec/template/spec/hostDevices/" + i3+"/name",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/hostDevices/items/properties/name/maxLength",keyword:"maxLength",params:{limit: 63},message:"must NOT have more than 63 characters"};
 if(vErrors === null){
 vErrors = [err125];
 }
@@ -1580,8 +1580,8 @@ vErrors.push(err125);
 }
 errors++;
 }
-if(!pattern4.test(data57)){
-const err126 = {instancePath:instancePath+"/spec/template/spec/hostDevices/" + i3+"/name",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/hostDevices/items/properties/name/pattern",keyword:"pattern",params:{pattern: "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"},message:"must match pattern \""+"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"+"\""};
+if(func2(data57) < 1){
+const err126 = {instancePath:instancePath+"/spec/template/spec/hostDevices/" + i3+"/name",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/hostDevices/items/properties/name/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err126];
 }
@@ -1590,9 +1590,8 @@ vErrors.push(err126);
 }
 errors++;
 }
-}
-else {
-const err127 = {instancePath:instancePath+"/spec/template/spec/hostDevices/" + i3+"/name",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/hostDevices/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!pattern4.test(data57)){
+const err127 = {instancePath:instancePath+"/spec/template/spec/hostDevices/" + i3+"/name",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/hostDevices/items/properties/name/pattern",keyword:"pattern",params:{pattern: "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"},message:"must match pattern \""+"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"+"\""};
 if(vErrors === null){
 vErrors = [err127];
 }
@@ -1602,11 +1601,8 @@ vErrors.push(err127);
 errors++;
 }
 }
-if(data56.deviceName !== undefined){
-let data58 = data56.deviceName;
-if(typeof data58 === "string"){
-if(func2(data58) > 253){
-const err128 = {instancePath:instancePath+"/spec/template/spec/hostDevices/" + i3+"/deviceName",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/hostDevices/items/properties/deviceName/maxLength",keyword:"maxLength",params:{limit: 253},message:"must NOT have more than 253 characters"};
+else {
+const err128 = {instancePath:instancePath+"/spec/template/spec/hostDevices/" + i3+"/name",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/hostDevices/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err128];
 }
@@ -1615,8 +1611,12 @@ vErrors.push(err128);
 }
 errors++;
 }
-if(func2(data58) < 1){
-const err129 = {instancePath:instancePath+"/spec/template/spec/hostDevices/" + i3+"/deviceName",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/hostDevices/items/properties/deviceName/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+}
+if(data56.deviceName !== undefined){
+let data58 = data56.deviceName;
+if(typeof data58 === "string"){
+if(func2(data58) > 253){
+const err129 = {instancePath:instancePath+"/spec/template/spec/hostDevices/" + i3+"/deviceName",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/hostDevices/items/properties/deviceName/maxLength",keyword:"maxLength",params:{limit: 253},message:"must NOT have more than 253 characters"};
 if(vErrors === null){
 vErrors = [err129];
 }
@@ -1625,9 +1625,8 @@ vErrors.push(err129);
 }
 errors++;
 }
-}
-else {
-const err130 = {instancePath:instancePath+"/spec/template/spec/hostDevices/" + i3+"/deviceName",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/hostDevices/items/properties/deviceName/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(func2(data58) < 1){
+const err130 = {instancePath:instancePath+"/spec/template/spec/hostDevices/" + i3+"/deviceName",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/hostDevices/items/properties/deviceName/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err130];
 }
@@ -1637,9 +1636,8 @@ vErrors.push(err130);
 errors++;
 }
 }
-}
 else {
-const err131 = {instancePath:instancePath+"/spec/template/spec/hostDevices/" + i3,schemaPath:"#/properties/spec/properties/template/properties/spec/properties/hostDevices/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err131 = {instancePath:instancePath+"/spec/template/spec/hostDevices/" + i3+"/deviceName",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/hostDevices/items/properties/deviceName/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err131];
 }
@@ -1651,7 +1649,7 @@ errors++;
 }
 }
 else {
-const err132 = {instancePath:instancePath+"/spec/template/spec/hostDevices",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/hostDevices/type",keyword:"type",params:{type: "array"},message:"must be array"};
+const err132 = {instancePath:instancePath+"/spec/template/spec/hostDevices/" + i3,schemaPath:"#/properties/spec/properties/template/properties/spec/properties/hostDevices/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err132];
 }
@@ -1663,7 +1661,7 @@ errors++;
 }
 }
 else {
-const err133 = {instancePath:instancePath+"/spec/template/spec",schemaPath:"#/properties/spec/properties/template/properties/spec/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err133 = {instancePath:instancePath+"/spec/template/spec/hostDevices",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/hostDevices/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err133];
 }
@@ -1675,7 +1673,7 @@ errors++;
 }
 }
 else {
-const err134 = {instancePath:instancePath+"/spec/template",schemaPath:"#/properties/spec/properties/template/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err134 = {instancePath:instancePath+"/spec/template/spec",schemaPath:"#/properties/spec/properties/template/properties/spec/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err134];
 }
@@ -1687,7 +1685,7 @@ errors++;
 }
 }
 else {
-const err135 = {instancePath:instancePath+"/spec",schemaPath:"#/properties/spec/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err135 = {instancePath:instancePath+"/spec/template",schemaPath:"#/properties/spec/properties/template/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err135];
 }
@@ -1699,12 +1697,24 @@ errors++;
 }
 }
 else {
-const err136 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err136 = {instancePath:instancePath+"/spec",schemaPath:"#/properties/spec/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err136];
 }
 else {
 vErrors.push(err136);
+}
+errors++;
+}
+}
+}
+else {
+const err137 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err137];
+}
+else {
+vErrors.push(err137);
 }
 errors++;
 }

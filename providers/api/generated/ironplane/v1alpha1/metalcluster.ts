@@ -26,9 +26,12 @@ export interface MetalCluster {
 }
 export interface MetalClusterSpec {
   /**
-   * The control-plane endpoint. Either pre-set by the user to a VIP that the Kamaji control plane serves (then it is only checked, never changed), or written once by the Kamaji CP provider through its infrastructure-cluster patch.
+   * The control-plane endpoint. Either pre-set by the user to a VIP that the Kamaji control plane serves (then it is only checked, never changed), or written once by the Kamaji CP provider through its infrastructure-cluster patch; once its host is set, neither host nor port can change.
    */
   controlPlaneEndpoint?: {
+    /**
+     * An IP address or a DNS name (RFC 1123, e.g. api.example.com), without scheme or port.
+     */
     host?: string;
     port?: number;
   };

@@ -26,7 +26,7 @@ export interface MetalMachine {
 }
 export interface MetalMachineSpec {
   /**
-   * metal3://<host namespace>/<host>/<MetalMachine>; set by the controller once a host is claimed.
+   * metal3://<host namespace>/<host>/<MetalMachine>; set by the controller once a host is claimed, and immutable once set.
    */
   providerID?: string;
   /**
@@ -79,7 +79,7 @@ export interface MetalMachineSpec {
        */
       macAddress?: string;
       /**
-       * phy: take the MAC address from the host's NIC of this name (hardware inspection).
+       * phy: take the MAC address from the host's NIC of this name (hardware inspection), a Linux interface name.
        */
       fromHostInterface?: string;
       mtu?: number;

@@ -4,15 +4,17 @@
 import { createRequire } from 'node:module';
 const require = createRequire(import.meta.url);
 export const validate = validate10;
-const schema11 = {"type":"object","properties":{"apiVersion":{"type":"string","const":"infrastructure.ironplane.dev/v1alpha1"},"kind":{"type":"string","const":"MetalMachine"},"metadata":{"type":"object","properties":{"name":{"type":"string"},"generateName":{"type":"string"},"namespace":{"type":"string"},"labels":{"type":"object","additionalProperties":{"type":"string"}},"annotations":{"type":"object","additionalProperties":{"type":"string"}},"finalizers":{"type":"array","items":{"type":"string"}},"ownerReferences":{"type":"array","items":{"type":"object","required":["apiVersion","kind","name","uid"],"properties":{"apiVersion":{"type":"string"},"kind":{"type":"string"},"name":{"type":"string"},"uid":{"type":"string"},"controller":{"type":"boolean"},"blockOwnerDeletion":{"type":"boolean"}}}}}},"spec":{"type":"object","properties":{"providerID":{"type":"string","maxLength":512},"image":{"type":"object","properties":{"url":{"type":"string","maxLength":2048,"minLength":1,"pattern":"^(https?|oci|file)://"},"checksum":{"type":"string","maxLength":2048},"checksumType":{"type":"string","enum":["md5","sha256","sha512","auto"]},"format":{"type":"string","enum":["raw","qcow2","vdi","vmdk","live-iso"]}},"required":["url"],"additionalProperties":false},"hostSelector":{"type":"object","properties":{"matchLabels":{"type":"object","maxProperties":32,"additionalProperties":{"type":"string","maxLength":63}},"matchExpressions":{"type":"array","maxItems":32,"items":{"type":"object","properties":{"key":{"type":"string","maxLength":317,"minLength":1,"pattern":"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"},"operator":{"type":"string","enum":["In","NotIn","Exists","DoesNotExist"]},"values":{"type":"array","maxItems":64,"items":{"type":"string","maxLength":63}}},"required":["key","operator"],"additionalProperties":false}}},"additionalProperties":false},"automatedCleaningMode":{"type":"string","enum":["metadata","disabled"]},"network":{"type":"object","properties":{"links":{"type":"array","maxItems":32,"items":{"type":"object","properties":{"id":{"type":"string","maxLength":63,"minLength":1,"pattern":"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"},"type":{"type":"string","enum":["phy","bond","vlan"]},"macAddress":{"type":"string","pattern":"^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$"},"fromHostInterface":{"type":"string","maxLength":64},"mtu":{"type":"integer","maximum":9216,"minimum":576},"bondLinks":{"type":"array","maxItems":8,"items":{"type":"string","maxLength":63}},"bondMode":{"type":"string","enum":["802.3ad","balance-rr","active-backup","balance-xor","broadcast","balance-tlb","balance-alb"]},"vlanLink":{"type":"string","maxLength":63},"vlanId":{"type":"integer","maximum":4094,"minimum":1}},"required":["id","type"],"additionalProperties":false}},"networks":{"type":"array","maxItems":32,"items":{"type":"object","properties":{"link":{"type":"string","maxLength":63},"type":{"type":"string","enum":["ipv4","ipv6","ipv4_dhcp","ipv6_dhcp","ipv6_slaac"]},"address":{"type":"string","maxLength":64},"gateway":{"type":"string","maxLength":64}},"required":["link","type"],"additionalProperties":false}},"nameservers":{"type":"array","maxItems":8,"items":{"type":"string","maxLength":64}}},"additionalProperties":false}},"required":["image"],"additionalProperties":false},"status":{"type":"object","properties":{"initialization":{"type":"object","properties":{"provisioned":{"type":"boolean"}},"additionalProperties":false},"host":{"type":"object","properties":{"name":{"type":"string","maxLength":253},"namespace":{"type":"string","maxLength":63}},"required":["name","namespace"],"additionalProperties":false},"addresses":{"type":"array","maxItems":32,"items":{"type":"object","properties":{"type":{"type":"string","enum":["Hostname","ExternalIP","InternalIP","ExternalDNS","InternalDNS"]},"address":{"type":"string","maxLength":256,"minLength":1}},"required":["type","address"],"additionalProperties":false}},"failureDomain":{"type":"string","maxLength":256},"deprecated":{"type":"object","properties":{"v1beta1":{"type":"object","properties":{"failureReason":{"type":"string","maxLength":256},"failureMessage":{"type":"string","maxLength":10240}},"additionalProperties":false}},"additionalProperties":false},"conditions":{"type":"array","maxItems":32,"items":{"type":"object","properties":{"type":{"type":"string","maxLength":316,"pattern":"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$"},"status":{"type":"string","enum":["True","False","Unknown"]},"observedGeneration":{"type":"integer","minimum":0,"format":"int64"},"lastTransitionTime":{"type":"string","format":"iso-date-time"},"reason":{"type":"string","maxLength":1024,"minLength":1,"pattern":"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$"},"message":{"type":"string","maxLength":32768}},"required":["type","status","lastTransitionTime","reason"],"additionalProperties":false}}},"additionalProperties":false}},"additionalProperties":false,"required":["apiVersion","kind","metadata"]};
+const schema11 = {"type":"object","properties":{"apiVersion":{"type":"string","const":"infrastructure.ironplane.dev/v1alpha1"},"kind":{"type":"string","const":"MetalMachine"},"metadata":{"type":"object","properties":{"name":{"type":"string"},"generateName":{"type":"string"},"namespace":{"type":"string"},"labels":{"type":"object","additionalProperties":{"type":"string"}},"annotations":{"type":"object","additionalProperties":{"type":"string"}},"finalizers":{"type":"array","items":{"type":"string"}},"ownerReferences":{"type":"array","items":{"type":"object","required":["apiVersion","kind","name","uid"],"properties":{"apiVersion":{"type":"string"},"kind":{"type":"string"},"name":{"type":"string"},"uid":{"type":"string"},"controller":{"type":"boolean"},"blockOwnerDeletion":{"type":"boolean"}}}}}},"spec":{"type":"object","properties":{"providerID":{"type":"string","maxLength":512},"image":{"type":"object","properties":{"url":{"type":"string","maxLength":2048,"minLength":1,"pattern":"^(https?|oci|file)://"},"checksum":{"type":"string","maxLength":2048},"checksumType":{"type":"string","enum":["md5","sha256","sha512","auto"]},"format":{"type":"string","enum":["raw","qcow2","vdi","vmdk","live-iso"]}},"required":["url"],"additionalProperties":false},"hostSelector":{"type":"object","properties":{"matchLabels":{"type":"object","maxProperties":32,"additionalProperties":{"type":"string","maxLength":63,"pattern":"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"}},"matchExpressions":{"type":"array","maxItems":32,"items":{"type":"object","properties":{"key":{"type":"string","maxLength":317,"minLength":1,"pattern":"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"},"operator":{"type":"string","enum":["In","NotIn","Exists","DoesNotExist"]},"values":{"type":"array","maxItems":64,"items":{"type":"string","maxLength":63,"pattern":"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"}}},"required":["key","operator"],"additionalProperties":false}}},"additionalProperties":false},"automatedCleaningMode":{"type":"string","enum":["metadata","disabled"]},"network":{"type":"object","properties":{"links":{"type":"array","maxItems":32,"items":{"type":"object","properties":{"id":{"type":"string","maxLength":63,"minLength":1,"pattern":"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"},"type":{"type":"string","enum":["phy","bond","vlan"]},"macAddress":{"type":"string","pattern":"^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$"},"fromHostInterface":{"type":"string","maxLength":15,"pattern":"^[A-Za-z0-9_.-]+$"},"mtu":{"type":"integer","maximum":9216,"minimum":576},"bondLinks":{"type":"array","maxItems":8,"items":{"type":"string","maxLength":63,"pattern":"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"}},"bondMode":{"type":"string","enum":["802.3ad","balance-rr","active-backup","balance-xor","broadcast","balance-tlb","balance-alb"]},"vlanLink":{"type":"string","maxLength":63,"pattern":"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"},"vlanId":{"type":"integer","maximum":4094,"minimum":1}},"required":["id","type"],"additionalProperties":false}},"networks":{"type":"array","maxItems":32,"items":{"type":"object","properties":{"link":{"type":"string","maxLength":63,"pattern":"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"},"type":{"type":"string","enum":["ipv4","ipv6","ipv4_dhcp","ipv6_dhcp","ipv6_slaac"]},"address":{"type":"string","maxLength":64},"gateway":{"type":"string","maxLength":64}},"required":["link","type"],"additionalProperties":false}},"nameservers":{"type":"array","maxItems":8,"items":{"type":"string","maxLength":64}}},"additionalProperties":false}},"required":["image"],"additionalProperties":false},"status":{"type":"object","properties":{"initialization":{"type":"object","properties":{"provisioned":{"type":"boolean"}},"additionalProperties":false},"host":{"type":"object","properties":{"name":{"type":"string","maxLength":253},"namespace":{"type":"string","maxLength":63}},"required":["name","namespace"],"additionalProperties":false},"addresses":{"type":"array","maxItems":32,"items":{"type":"object","properties":{"type":{"type":"string","enum":["Hostname","ExternalIP","InternalIP","ExternalDNS","InternalDNS"]},"address":{"type":"string","maxLength":256,"minLength":1}},"required":["type","address"],"additionalProperties":false}},"failureDomain":{"type":"string","maxLength":256},"deprecated":{"type":"object","properties":{"v1beta1":{"type":"object","properties":{"failureReason":{"type":"string","maxLength":256},"failureMessage":{"type":"string","maxLength":10240}},"additionalProperties":false}},"additionalProperties":false},"conditions":{"type":"array","maxItems":32,"items":{"type":"object","properties":{"type":{"type":"string","maxLength":316,"pattern":"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$"},"status":{"type":"string","enum":["True","False","Unknown"]},"observedGeneration":{"type":"integer","minimum":0,"format":"int64"},"lastTransitionTime":{"type":"string","format":"iso-date-time"},"reason":{"type":"string","maxLength":1024,"minLength":1,"pattern":"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$"},"message":{"type":"string","maxLength":32768}},"required":["type","status","lastTransitionTime","reason"],"additionalProperties":false}}},"additionalProperties":false}},"additionalProperties":false,"required":["apiVersion","kind","metadata"]};
 const func2 = require("ajv/dist/runtime/ucs2length").default;
 const func10 = Object.prototype.hasOwnProperty;
 const pattern0 = new RegExp("^(https?|oci|file)://", "");
-const pattern1 = new RegExp("^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$", "");
-const pattern2 = new RegExp("^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", "");
-const pattern3 = new RegExp("^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$", "");
-const pattern4 = new RegExp("^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$", "");
-const pattern5 = new RegExp("^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$", "");
+const pattern1 = new RegExp("^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$", "");
+const pattern2 = new RegExp("^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$", "");
+const pattern4 = new RegExp("^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", "");
+const pattern5 = new RegExp("^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$", "");
+const pattern6 = new RegExp("^[A-Za-z0-9_.-]+$", "");
+const pattern10 = new RegExp("^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$", "");
+const pattern11 = new RegExp("^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$", "");
 const formats0 = require("ajv-formats/dist/formats").fullFormats.int64;
 const formats2 = require("ajv-formats/dist/formats").fullFormats["iso-date-time"];
 
@@ -628,9 +630,8 @@ vErrors.push(err49);
 }
 errors++;
 }
-}
-else {
-const err50 = {instancePath:instancePath+"/spec/hostSelector/matchLabels/" + key6.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/spec/properties/hostSelector/properties/matchLabels/additionalProperties/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!pattern1.test(data29)){
+const err50 = {instancePath:instancePath+"/spec/hostSelector/matchLabels/" + key6.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/spec/properties/hostSelector/properties/matchLabels/additionalProperties/pattern",keyword:"pattern",params:{pattern: "^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"},message:"must match pattern \""+"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"+"\""};
 if(vErrors === null){
 vErrors = [err50];
 }
@@ -640,9 +641,8 @@ vErrors.push(err50);
 errors++;
 }
 }
-}
 else {
-const err51 = {instancePath:instancePath+"/spec/hostSelector/matchLabels",schemaPath:"#/properties/spec/properties/hostSelector/properties/matchLabels/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err51 = {instancePath:instancePath+"/spec/hostSelector/matchLabels/" + key6.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/spec/properties/hostSelector/properties/matchLabels/additionalProperties/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err51];
 }
@@ -652,11 +652,9 @@ vErrors.push(err51);
 errors++;
 }
 }
-if(data27.matchExpressions !== undefined){
-let data30 = data27.matchExpressions;
-if(Array.isArray(data30)){
-if(data30.length > 32){
-const err52 = {instancePath:instancePath+"/spec/hostSelector/matchExpressions",schemaPath:"#/properties/spec/properties/hostSelector/properties/matchExpressions/maxItems",keyword:"maxItems",params:{limit: 32},message:"must NOT have more than 32 items"};
+}
+else {
+const err52 = {instancePath:instancePath+"/spec/hostSelector/matchLabels",schemaPath:"#/properties/spec/properties/hostSelector/properties/matchLabels/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err52];
 }
@@ -665,12 +663,12 @@ vErrors.push(err52);
 }
 errors++;
 }
-const len2 = data30.length;
-for(let i2=0; i2<len2; i2++){
-let data31 = data30[i2];
-if(data31 && typeof data31 == "object" && !Array.isArray(data31)){
-if(data31.key === undefined){
-const err53 = {instancePath:instancePath+"/spec/hostSelector/matchExpressions/" + i2,schemaPath:"#/properties/spec/properties/hostSelector/properties/matchExpressions/items/required",keyword:"required",params:{missingProperty: "key"},message:"must have required property '"+"key"+"'"};
+}
+if(data27.matchExpressions !== undefined){
+let data30 = data27.matchExpressions;
+if(Array.isArray(data30)){
+if(data30.length > 32){
+const err53 = {instancePath:instancePath+"/spec/hostSelector/matchExpressions",schemaPath:"#/properties/spec/properties/hostSelector/properties/matchExpressions/maxItems",keyword:"maxItems",params:{limit: 32},message:"must NOT have more than 32 items"};
 if(vErrors === null){
 vErrors = [err53];
 }
@@ -679,8 +677,12 @@ vErrors.push(err53);
 }
 errors++;
 }
-if(data31.operator === undefined){
-const err54 = {instancePath:instancePath+"/spec/hostSelector/matchExpressions/" + i2,schemaPath:"#/properties/spec/properties/hostSelector/properties/matchExpressions/items/required",keyword:"required",params:{missingProperty: "operator"},message:"must have required property '"+"operator"+"'"};
+const len2 = data30.length;
+for(let i2=0; i2<len2; i2++){
+let data31 = data30[i2];
+if(data31 && typeof data31 == "object" && !Array.isArray(data31)){
+if(data31.key === undefined){
+const err54 = {instancePath:instancePath+"/spec/hostSelector/matchExpressions/" + i2,schemaPath:"#/properties/spec/properties/hostSelector/properties/matchExpressions/items/required",keyword:"required",params:{missingProperty: "key"},message:"must have required property '"+"key"+"'"};
 if(vErrors === null){
 vErrors = [err54];
 }
@@ -689,9 +691,8 @@ vErrors.push(err54);
 }
 errors++;
 }
-for(const key7 in data31){
-if(!(((key7 === "key") || (key7 === "operator")) || (key7 === "values"))){
-const err55 = {instancePath:instancePath+"/spec/hostSelector/matchExpressions/" + i2,schemaPath:"#/properties/spec/properties/hostSelector/properties/matchExpressions/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key7},message:"must NOT have additional properties"};
+if(data31.operator === undefined){
+const err55 = {instancePath:instancePath+"/spec/hostSelector/matchExpressions/" + i2,schemaPath:"#/properties/spec/properties/hostSelector/properties/matchExpressions/items/required",keyword:"required",params:{missingProperty: "operator"},message:"must have required property '"+"operator"+"'"};
 if(vErrors === null){
 vErrors = [err55];
 }
@@ -700,12 +701,9 @@ vErrors.push(err55);
 }
 errors++;
 }
-}
-if(data31.key !== undefined){
-let data32 = data31.key;
-if(typeof data32 === "string"){
-if(func2(data32) > 317){
-const err56 = {instancePath:instancePath+"/spec/hostSelector/matchExpressions/" + i2+"/key",schemaPath:"#/properties/spec/properties/hostSelector/properties/matchExpressions/items/properties/key/maxLength",keyword:"maxLength",params:{limit: 317},message:"must NOT have more than 317 characters"};
+for(const key7 in data31){
+if(!(((key7 === "key") || (key7 === "operator")) || (key7 === "values"))){
+const err56 = {instancePath:instancePath+"/spec/hostSelector/matchExpressions/" + i2,schemaPath:"#/properties/spec/properties/hostSelector/properties/matchExpressions/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key7},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err56];
 }
@@ -714,8 +712,12 @@ vErrors.push(err56);
 }
 errors++;
 }
-if(func2(data32) < 1){
-const err57 = {instancePath:instancePath+"/spec/hostSelector/matchExpressions/" + i2+"/key",schemaPath:"#/properties/spec/properties/hostSelector/properties/matchExpressions/items/properties/key/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+}
+if(data31.key !== undefined){
+let data32 = data31.key;
+if(typeof data32 === "string"){
+if(func2(data32) > 317){
+const err57 = {instancePath:instancePath+"/spec/hostSelector/matchExpressions/" + i2+"/key",schemaPath:"#/properties/spec/properties/hostSelector/properties/matchExpressions/items/properties/key/maxLength",keyword:"maxLength",params:{limit: 317},message:"must NOT have more than 317 characters"};
 if(vErrors === null){
 vErrors = [err57];
 }
@@ -724,8 +726,8 @@ vErrors.push(err57);
 }
 errors++;
 }
-if(!pattern1.test(data32)){
-const err58 = {instancePath:instancePath+"/spec/hostSelector/matchExpressions/" + i2+"/key",schemaPath:"#/properties/spec/properties/hostSelector/properties/matchExpressions/items/properties/key/pattern",keyword:"pattern",params:{pattern: "^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"},message:"must match pattern \""+"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"+"\""};
+if(func2(data32) < 1){
+const err58 = {instancePath:instancePath+"/spec/hostSelector/matchExpressions/" + i2+"/key",schemaPath:"#/properties/spec/properties/hostSelector/properties/matchExpressions/items/properties/key/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err58];
 }
@@ -734,9 +736,8 @@ vErrors.push(err58);
 }
 errors++;
 }
-}
-else {
-const err59 = {instancePath:instancePath+"/spec/hostSelector/matchExpressions/" + i2+"/key",schemaPath:"#/properties/spec/properties/hostSelector/properties/matchExpressions/items/properties/key/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!pattern2.test(data32)){
+const err59 = {instancePath:instancePath+"/spec/hostSelector/matchExpressions/" + i2+"/key",schemaPath:"#/properties/spec/properties/hostSelector/properties/matchExpressions/items/properties/key/pattern",keyword:"pattern",params:{pattern: "^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"},message:"must match pattern \""+"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"+"\""};
 if(vErrors === null){
 vErrors = [err59];
 }
@@ -746,10 +747,8 @@ vErrors.push(err59);
 errors++;
 }
 }
-if(data31.operator !== undefined){
-let data33 = data31.operator;
-if(typeof data33 !== "string"){
-const err60 = {instancePath:instancePath+"/spec/hostSelector/matchExpressions/" + i2+"/operator",schemaPath:"#/properties/spec/properties/hostSelector/properties/matchExpressions/items/properties/operator/type",keyword:"type",params:{type: "string"},message:"must be string"};
+else {
+const err60 = {instancePath:instancePath+"/spec/hostSelector/matchExpressions/" + i2+"/key",schemaPath:"#/properties/spec/properties/hostSelector/properties/matchExpressions/items/properties/key/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err60];
 }
@@ -758,8 +757,11 @@ vErrors.push(err60);
 }
 errors++;
 }
-if(!((((data33 === "In") || (data33 === "NotIn")) || (data33 === "Exists")) || (data33 === "DoesNotExist"))){
-const err61 = {instancePath:instancePath+"/spec/hostSelector/matchExpressions/" + i2+"/operator",schemaPath:"#/properties/spec/properties/hostSelector/properties/matchExpressions/items/properties/operator/enum",keyword:"enum",params:{allowedValues: schema11.properties.spec.properties.hostSelector.properties.matchExpressions.items.properties.operator.enum},message:"must be equal to one of the allowed values"};
+}
+if(data31.operator !== undefined){
+let data33 = data31.operator;
+if(typeof data33 !== "string"){
+const err61 = {instancePath:instancePath+"/spec/hostSelector/matchExpressions/" + i2+"/operator",schemaPath:"#/properties/spec/properties/hostSelector/properties/matchExpressions/items/properties/operator/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err61];
 }
@@ -768,12 +770,8 @@ vErrors.push(err61);
 }
 errors++;
 }
-}
-if(data31.values !== undefined){
-let data34 = data31.values;
-if(Array.isArray(data34)){
-if(data34.length > 64){
-const err62 = {instancePath:instancePath+"/spec/hostSelector/matchExpressions/" + i2+"/values",schemaPath:"#/properties/spec/properties/hostSelector/properties/matchExpressions/items/properties/values/maxItems",keyword:"maxItems",params:{limit: 64},message:"must NOT have more than 64 items"};
+if(!((((data33 === "In") || (data33 === "NotIn")) || (data33 === "Exists")) || (data33 === "DoesNotExist"))){
+const err62 = {instancePath:instancePath+"/spec/hostSelector/matchExpressions/" + i2+"/operator",schemaPath:"#/properties/spec/properties/hostSelector/properties/matchExpressions/items/properties/operator/enum",keyword:"enum",params:{allowedValues: schema11.properties.spec.properties.hostSelector.properties.matchExpressions.items.properties.operator.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err62];
 }
@@ -782,12 +780,12 @@ vErrors.push(err62);
 }
 errors++;
 }
-const len3 = data34.length;
-for(let i3=0; i3<len3; i3++){
-let data35 = data34[i3];
-if(typeof data35 === "string"){
-if(func2(data35) > 63){
-const err63 = {instancePath:instancePath+"/spec/hostSelector/matchExpressions/" + i2+"/values/" + i3,schemaPath:"#/properties/spec/properties/hostSelector/properties/matchExpressions/items/properties/values/items/maxLength",keyword:"maxLength",params:{limit: 63},message:"must NOT have more than 63 characters"};
+}
+if(data31.values !== undefined){
+let data34 = data31.values;
+if(Array.isArray(data34)){
+if(data34.length > 64){
+const err63 = {instancePath:instancePath+"/spec/hostSelector/matchExpressions/" + i2+"/values",schemaPath:"#/properties/spec/properties/hostSelector/properties/matchExpressions/items/properties/values/maxItems",keyword:"maxItems",params:{limit: 64},message:"must NOT have more than 64 items"};
 if(vErrors === null){
 vErrors = [err63];
 }
@@ -796,9 +794,12 @@ vErrors.push(err63);
 }
 errors++;
 }
-}
-else {
-const err64 = {instancePath:instancePath+"/spec/hostSelector/matchExpressions/" + i2+"/values/" + i3,schemaPath:"#/properties/spec/properties/hostSelector/properties/matchExpressions/items/properties/values/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const len3 = data34.length;
+for(let i3=0; i3<len3; i3++){
+let data35 = data34[i3];
+if(typeof data35 === "string"){
+if(func2(data35) > 63){
+const err64 = {instancePath:instancePath+"/spec/hostSelector/matchExpressions/" + i2+"/values/" + i3,schemaPath:"#/properties/spec/properties/hostSelector/properties/matchExpressions/items/properties/values/items/maxLength",keyword:"maxLength",params:{limit: 63},message:"must NOT have more than 63 characters"};
 if(vErrors === null){
 vErrors = [err64];
 }
@@ -807,10 +808,8 @@ vErrors.push(err64);
 }
 errors++;
 }
-}
-}
-else {
-const err65 = {instancePath:instancePath+"/spec/hostSelector/matchExpressions/" + i2+"/values",schemaPath:"#/properties/spec/properties/hostSelector/properties/matchExpressions/items/properties/values/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(!pattern1.test(data35)){
+const err65 = {instancePath:instancePath+"/spec/hostSelector/matchExpressions/" + i2+"/values/" + i3,schemaPath:"#/properties/spec/properties/hostSelector/properties/matchExpressions/items/properties/values/items/pattern",keyword:"pattern",params:{pattern: "^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"},message:"must match pattern \""+"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"+"\""};
 if(vErrors === null){
 vErrors = [err65];
 }
@@ -820,9 +819,8 @@ vErrors.push(err65);
 errors++;
 }
 }
-}
 else {
-const err66 = {instancePath:instancePath+"/spec/hostSelector/matchExpressions/" + i2,schemaPath:"#/properties/spec/properties/hostSelector/properties/matchExpressions/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err66 = {instancePath:instancePath+"/spec/hostSelector/matchExpressions/" + i2+"/values/" + i3,schemaPath:"#/properties/spec/properties/hostSelector/properties/matchExpressions/items/properties/values/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err66];
 }
@@ -834,7 +832,7 @@ errors++;
 }
 }
 else {
-const err67 = {instancePath:instancePath+"/spec/hostSelector/matchExpressions",schemaPath:"#/properties/spec/properties/hostSelector/properties/matchExpressions/type",keyword:"type",params:{type: "array"},message:"must be array"};
+const err67 = {instancePath:instancePath+"/spec/hostSelector/matchExpressions/" + i2+"/values",schemaPath:"#/properties/spec/properties/hostSelector/properties/matchExpressions/items/properties/values/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err67];
 }
@@ -846,7 +844,7 @@ errors++;
 }
 }
 else {
-const err68 = {instancePath:instancePath+"/spec/hostSelector",schemaPath:"#/properties/spec/properties/hostSelector/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err68 = {instancePath:instancePath+"/spec/hostSelector/matchExpressions/" + i2,schemaPath:"#/properties/spec/properties/hostSelector/properties/matchExpressions/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err68];
 }
@@ -856,10 +854,9 @@ vErrors.push(err68);
 errors++;
 }
 }
-if(data20.automatedCleaningMode !== undefined){
-let data36 = data20.automatedCleaningMode;
-if(typeof data36 !== "string"){
-const err69 = {instancePath:instancePath+"/spec/automatedCleaningMode",schemaPath:"#/properties/spec/properties/automatedCleaningMode/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+else {
+const err69 = {instancePath:instancePath+"/spec/hostSelector/matchExpressions",schemaPath:"#/properties/spec/properties/hostSelector/properties/matchExpressions/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err69];
 }
@@ -868,8 +865,10 @@ vErrors.push(err69);
 }
 errors++;
 }
-if(!((data36 === "metadata") || (data36 === "disabled"))){
-const err70 = {instancePath:instancePath+"/spec/automatedCleaningMode",schemaPath:"#/properties/spec/properties/automatedCleaningMode/enum",keyword:"enum",params:{allowedValues: schema11.properties.spec.properties.automatedCleaningMode.enum},message:"must be equal to one of the allowed values"};
+}
+}
+else {
+const err70 = {instancePath:instancePath+"/spec/hostSelector",schemaPath:"#/properties/spec/properties/hostSelector/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err70];
 }
@@ -879,12 +878,10 @@ vErrors.push(err70);
 errors++;
 }
 }
-if(data20.network !== undefined){
-let data37 = data20.network;
-if(data37 && typeof data37 == "object" && !Array.isArray(data37)){
-for(const key8 in data37){
-if(!(((key8 === "links") || (key8 === "networks")) || (key8 === "nameservers"))){
-const err71 = {instancePath:instancePath+"/spec/network",schemaPath:"#/properties/spec/properties/network/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key8},message:"must NOT have additional properties"};
+if(data20.automatedCleaningMode !== undefined){
+let data36 = data20.automatedCleaningMode;
+if(typeof data36 !== "string"){
+const err71 = {instancePath:instancePath+"/spec/automatedCleaningMode",schemaPath:"#/properties/spec/properties/automatedCleaningMode/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err71];
 }
@@ -893,12 +890,8 @@ vErrors.push(err71);
 }
 errors++;
 }
-}
-if(data37.links !== undefined){
-let data38 = data37.links;
-if(Array.isArray(data38)){
-if(data38.length > 32){
-const err72 = {instancePath:instancePath+"/spec/network/links",schemaPath:"#/properties/spec/properties/network/properties/links/maxItems",keyword:"maxItems",params:{limit: 32},message:"must NOT have more than 32 items"};
+if(!((data36 === "metadata") || (data36 === "disabled"))){
+const err72 = {instancePath:instancePath+"/spec/automatedCleaningMode",schemaPath:"#/properties/spec/properties/automatedCleaningMode/enum",keyword:"enum",params:{allowedValues: schema11.properties.spec.properties.automatedCleaningMode.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err72];
 }
@@ -907,12 +900,13 @@ vErrors.push(err72);
 }
 errors++;
 }
-const len4 = data38.length;
-for(let i4=0; i4<len4; i4++){
-let data39 = data38[i4];
-if(data39 && typeof data39 == "object" && !Array.isArray(data39)){
-if(data39.id === undefined){
-const err73 = {instancePath:instancePath+"/spec/network/links/" + i4,schemaPath:"#/properties/spec/properties/network/properties/links/items/required",keyword:"required",params:{missingProperty: "id"},message:"must have required property '"+"id"+"'"};
+}
+if(data20.network !== undefined){
+let data37 = data20.network;
+if(data37 && typeof data37 == "object" && !Array.isArray(data37)){
+for(const key8 in data37){
+if(!(((key8 === "links") || (key8 === "networks")) || (key8 === "nameservers"))){
+const err73 = {instancePath:instancePath+"/spec/network",schemaPath:"#/properties/spec/properties/network/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key8},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err73];
 }
@@ -921,8 +915,12 @@ vErrors.push(err73);
 }
 errors++;
 }
-if(data39.type === undefined){
-const err74 = {instancePath:instancePath+"/spec/network/links/" + i4,schemaPath:"#/properties/spec/properties/network/properties/links/items/required",keyword:"required",params:{missingProperty: "type"},message:"must have required property '"+"type"+"'"};
+}
+if(data37.links !== undefined){
+let data38 = data37.links;
+if(Array.isArray(data38)){
+if(data38.length > 32){
+const err74 = {instancePath:instancePath+"/spec/network/links",schemaPath:"#/properties/spec/properties/network/properties/links/maxItems",keyword:"maxItems",params:{limit: 32},message:"must NOT have more than 32 items"};
 if(vErrors === null){
 vErrors = [err74];
 }
@@ -931,9 +929,12 @@ vErrors.push(err74);
 }
 errors++;
 }
-for(const key9 in data39){
-if(!(func10.call(schema11.properties.spec.properties.network.properties.links.items.properties, key9))){
-const err75 = {instancePath:instancePath+"/spec/network/links/" + i4,schemaPath:"#/properties/spec/properties/network/properties/links/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key9},message:"must NOT have additional properties"};
+const len4 = data38.length;
+for(let i4=0; i4<len4; i4++){
+let data39 = data38[i4];
+if(data39 && typeof data39 == "object" && !Array.isArray(data39)){
+if(data39.id === undefined){
+const err75 = {instancePath:instancePath+"/spec/network/links/" + i4,schemaPath:"#/properties/spec/properties/network/properties/links/items/required",keyword:"required",params:{missingProperty: "id"},message:"must have required property '"+"id"+"'"};
 if(vErrors === null){
 vErrors = [err75];
 }
@@ -942,12 +943,8 @@ vErrors.push(err75);
 }
 errors++;
 }
-}
-if(data39.id !== undefined){
-let data40 = data39.id;
-if(typeof data40 === "string"){
-if(func2(data40) > 63){
-const err76 = {instancePath:instancePath+"/spec/network/links/" + i4+"/id",schemaPath:"#/properties/spec/properties/network/properties/links/items/properties/id/maxLength",keyword:"maxLength",params:{limit: 63},message:"must NOT have more than 63 characters"};
+if(data39.type === undefined){
+const err76 = {instancePath:instancePath+"/spec/network/links/" + i4,schemaPath:"#/properties/spec/properties/network/properties/links/items/required",keyword:"required",params:{missingProperty: "type"},message:"must have required property '"+"type"+"'"};
 if(vErrors === null){
 vErrors = [err76];
 }
@@ -956,8 +953,9 @@ vErrors.push(err76);
 }
 errors++;
 }
-if(func2(data40) < 1){
-const err77 = {instancePath:instancePath+"/spec/network/links/" + i4+"/id",schemaPath:"#/properties/spec/properties/network/properties/links/items/properties/id/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+for(const key9 in data39){
+if(!(func10.call(schema11.properties.spec.properties.network.properties.links.items.properties, key9))){
+const err77 = {instancePath:instancePath+"/spec/network/links/" + i4,schemaPath:"#/properties/spec/properties/network/properties/links/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key9},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err77];
 }
@@ -966,8 +964,12 @@ vErrors.push(err77);
 }
 errors++;
 }
-if(!pattern2.test(data40)){
-const err78 = {instancePath:instancePath+"/spec/network/links/" + i4+"/id",schemaPath:"#/properties/spec/properties/network/properties/links/items/properties/id/pattern",keyword:"pattern",params:{pattern: "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"},message:"must match pattern \""+"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"+"\""};
+}
+if(data39.id !== undefined){
+let data40 = data39.id;
+if(typeof data40 === "string"){
+if(func2(data40) > 63){
+const err78 = {instancePath:instancePath+"/spec/network/links/" + i4+"/id",schemaPath:"#/properties/spec/properties/network/properties/links/items/properties/id/maxLength",keyword:"maxLength",params:{limit: 63},message:"must NOT have more than 63 characters"};
 if(vErrors === null){
 vErrors = [err78];
 }
@@ -976,9 +978,8 @@ vErrors.push(err78);
 }
 errors++;
 }
-}
-else {
-const err79 = {instancePath:instancePath+"/spec/network/links/" + i4+"/id",schemaPath:"#/properties/spec/properties/network/properties/links/items/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(func2(data40) < 1){
+const err79 = {instancePath:instancePath+"/spec/network/links/" + i4+"/id",schemaPath:"#/properties/spec/properties/network/properties/links/items/properties/id/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err79];
 }
@@ -987,11 +988,8 @@ vErrors.push(err79);
 }
 errors++;
 }
-}
-if(data39.type !== undefined){
-let data41 = data39.type;
-if(typeof data41 !== "string"){
-const err80 = {instancePath:instancePath+"/spec/network/links/" + i4+"/type",schemaPath:"#/properties/spec/properties/network/properties/links/items/properties/type/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!pattern4.test(data40)){
+const err80 = {instancePath:instancePath+"/spec/network/links/" + i4+"/id",schemaPath:"#/properties/spec/properties/network/properties/links/items/properties/id/pattern",keyword:"pattern",params:{pattern: "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"},message:"must match pattern \""+"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"+"\""};
 if(vErrors === null){
 vErrors = [err80];
 }
@@ -1000,8 +998,9 @@ vErrors.push(err80);
 }
 errors++;
 }
-if(!(((data41 === "phy") || (data41 === "bond")) || (data41 === "vlan"))){
-const err81 = {instancePath:instancePath+"/spec/network/links/" + i4+"/type",schemaPath:"#/properties/spec/properties/network/properties/links/items/properties/type/enum",keyword:"enum",params:{allowedValues: schema11.properties.spec.properties.network.properties.links.items.properties.type.enum},message:"must be equal to one of the allowed values"};
+}
+else {
+const err81 = {instancePath:instancePath+"/spec/network/links/" + i4+"/id",schemaPath:"#/properties/spec/properties/network/properties/links/items/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err81];
 }
@@ -1011,11 +1010,10 @@ vErrors.push(err81);
 errors++;
 }
 }
-if(data39.macAddress !== undefined){
-let data42 = data39.macAddress;
-if(typeof data42 === "string"){
-if(!pattern3.test(data42)){
-const err82 = {instancePath:instancePath+"/spec/network/links/" + i4+"/macAddress",schemaPath:"#/properties/spec/properties/network/properties/links/items/properties/macAddress/pattern",keyword:"pattern",params:{pattern: "^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$"},message:"must match pattern \""+"^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$"+"\""};
+if(data39.type !== undefined){
+let data41 = data39.type;
+if(typeof data41 !== "string"){
+const err82 = {instancePath:instancePath+"/spec/network/links/" + i4+"/type",schemaPath:"#/properties/spec/properties/network/properties/links/items/properties/type/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err82];
 }
@@ -1024,9 +1022,8 @@ vErrors.push(err82);
 }
 errors++;
 }
-}
-else {
-const err83 = {instancePath:instancePath+"/spec/network/links/" + i4+"/macAddress",schemaPath:"#/properties/spec/properties/network/properties/links/items/properties/macAddress/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!(((data41 === "phy") || (data41 === "bond")) || (data41 === "vlan"))){
+const err83 = {instancePath:instancePath+"/spec/network/links/" + i4+"/type",schemaPath:"#/properties/spec/properties/network/properties/links/items/properties/type/enum",keyword:"enum",params:{allowedValues: schema11.properties.spec.properties.network.properties.links.items.properties.type.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err83];
 }
@@ -1036,11 +1033,11 @@ vErrors.push(err83);
 errors++;
 }
 }
-if(data39.fromHostInterface !== undefined){
-let data43 = data39.fromHostInterface;
-if(typeof data43 === "string"){
-if(func2(data43) > 64){
-const err84 = {instancePath:instancePath+"/spec/network/links/" + i4+"/fromHostInterface",schemaPath:"#/properties/spec/properties/network/properties/links/items/properties/fromHostInterface/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters"};
+if(data39.macAddress !== undefined){
+let data42 = data39.macAddress;
+if(typeof data42 === "string"){
+if(!pattern5.test(data42)){
+const err84 = {instancePath:instancePath+"/spec/network/links/" + i4+"/macAddress",schemaPath:"#/properties/spec/properties/network/properties/links/items/properties/macAddress/pattern",keyword:"pattern",params:{pattern: "^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$"},message:"must match pattern \""+"^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$"+"\""};
 if(vErrors === null){
 vErrors = [err84];
 }
@@ -1051,7 +1048,7 @@ errors++;
 }
 }
 else {
-const err85 = {instancePath:instancePath+"/spec/network/links/" + i4+"/fromHostInterface",schemaPath:"#/properties/spec/properties/network/properties/links/items/properties/fromHostInterface/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err85 = {instancePath:instancePath+"/spec/network/links/" + i4+"/macAddress",schemaPath:"#/properties/spec/properties/network/properties/links/items/properties/macAddress/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err85];
 }
@@ -1061,10 +1058,11 @@ vErrors.push(err85);
 errors++;
 }
 }
-if(data39.mtu !== undefined){
-let data44 = data39.mtu;
-if(!(((typeof data44 == "number") && (!(data44 % 1) && !isNaN(data44))) && (isFinite(data44)))){
-const err86 = {instancePath:instancePath+"/spec/network/links/" + i4+"/mtu",schemaPath:"#/properties/spec/properties/network/properties/links/items/properties/mtu/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data39.fromHostInterface !== undefined){
+let data43 = data39.fromHostInterface;
+if(typeof data43 === "string"){
+if(func2(data43) > 15){
+const err86 = {instancePath:instancePath+"/spec/network/links/" + i4+"/fromHostInterface",schemaPath:"#/properties/spec/properties/network/properties/links/items/properties/fromHostInterface/maxLength",keyword:"maxLength",params:{limit: 15},message:"must NOT have more than 15 characters"};
 if(vErrors === null){
 vErrors = [err86];
 }
@@ -1073,9 +1071,8 @@ vErrors.push(err86);
 }
 errors++;
 }
-if((typeof data44 == "number") && (isFinite(data44))){
-if(data44 > 9216 || isNaN(data44)){
-const err87 = {instancePath:instancePath+"/spec/network/links/" + i4+"/mtu",schemaPath:"#/properties/spec/properties/network/properties/links/items/properties/mtu/maximum",keyword:"maximum",params:{comparison: "<=", limit: 9216},message:"must be <= 9216"};
+if(!pattern6.test(data43)){
+const err87 = {instancePath:instancePath+"/spec/network/links/" + i4+"/fromHostInterface",schemaPath:"#/properties/spec/properties/network/properties/links/items/properties/fromHostInterface/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_.-]+$"},message:"must match pattern \""+"^[A-Za-z0-9_.-]+$"+"\""};
 if(vErrors === null){
 vErrors = [err87];
 }
@@ -1084,8 +1081,9 @@ vErrors.push(err87);
 }
 errors++;
 }
-if(data44 < 576 || isNaN(data44)){
-const err88 = {instancePath:instancePath+"/spec/network/links/" + i4+"/mtu",schemaPath:"#/properties/spec/properties/network/properties/links/items/properties/mtu/minimum",keyword:"minimum",params:{comparison: ">=", limit: 576},message:"must be >= 576"};
+}
+else {
+const err88 = {instancePath:instancePath+"/spec/network/links/" + i4+"/fromHostInterface",schemaPath:"#/properties/spec/properties/network/properties/links/items/properties/fromHostInterface/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err88];
 }
@@ -1095,12 +1093,10 @@ vErrors.push(err88);
 errors++;
 }
 }
-}
-if(data39.bondLinks !== undefined){
-let data45 = data39.bondLinks;
-if(Array.isArray(data45)){
-if(data45.length > 8){
-const err89 = {instancePath:instancePath+"/spec/network/links/" + i4+"/bondLinks",schemaPath:"#/properties/spec/properties/network/properties/links/items/properties/bondLinks/maxItems",keyword:"maxItems",params:{limit: 8},message:"must NOT have more than 8 items"};
+if(data39.mtu !== undefined){
+let data44 = data39.mtu;
+if(!(((typeof data44 == "number") && (!(data44 % 1) && !isNaN(data44))) && (isFinite(data44)))){
+const err89 = {instancePath:instancePath+"/spec/network/links/" + i4+"/mtu",schemaPath:"#/properties/spec/properties/network/properties/links/items/properties/mtu/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err89];
 }
@@ -1109,12 +1105,9 @@ vErrors.push(err89);
 }
 errors++;
 }
-const len5 = data45.length;
-for(let i5=0; i5<len5; i5++){
-let data46 = data45[i5];
-if(typeof data46 === "string"){
-if(func2(data46) > 63){
-const err90 = {instancePath:instancePath+"/spec/network/links/" + i4+"/bondLinks/" + i5,schemaPath:"#/properties/spec/properties/network/properties/links/items/properties/bondLinks/items/maxLength",keyword:"maxLength",params:{limit: 63},message:"must NOT have more than 63 characters"};
+if((typeof data44 == "number") && (isFinite(data44))){
+if(data44 > 9216 || isNaN(data44)){
+const err90 = {instancePath:instancePath+"/spec/network/links/" + i4+"/mtu",schemaPath:"#/properties/spec/properties/network/properties/links/items/properties/mtu/maximum",keyword:"maximum",params:{comparison: "<=", limit: 9216},message:"must be <= 9216"};
 if(vErrors === null){
 vErrors = [err90];
 }
@@ -1123,9 +1116,8 @@ vErrors.push(err90);
 }
 errors++;
 }
-}
-else {
-const err91 = {instancePath:instancePath+"/spec/network/links/" + i4+"/bondLinks/" + i5,schemaPath:"#/properties/spec/properties/network/properties/links/items/properties/bondLinks/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data44 < 576 || isNaN(data44)){
+const err91 = {instancePath:instancePath+"/spec/network/links/" + i4+"/mtu",schemaPath:"#/properties/spec/properties/network/properties/links/items/properties/mtu/minimum",keyword:"minimum",params:{comparison: ">=", limit: 576},message:"must be >= 576"};
 if(vErrors === null){
 vErrors = [err91];
 }
@@ -1136,8 +1128,11 @@ errors++;
 }
 }
 }
-else {
-const err92 = {instancePath:instancePath+"/spec/network/links/" + i4+"/bondLinks",schemaPath:"#/properties/spec/properties/network/properties/links/items/properties/bondLinks/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data39.bondLinks !== undefined){
+let data45 = data39.bondLinks;
+if(Array.isArray(data45)){
+if(data45.length > 8){
+const err92 = {instancePath:instancePath+"/spec/network/links/" + i4+"/bondLinks",schemaPath:"#/properties/spec/properties/network/properties/links/items/properties/bondLinks/maxItems",keyword:"maxItems",params:{limit: 8},message:"must NOT have more than 8 items"};
 if(vErrors === null){
 vErrors = [err92];
 }
@@ -1146,11 +1141,12 @@ vErrors.push(err92);
 }
 errors++;
 }
-}
-if(data39.bondMode !== undefined){
-let data47 = data39.bondMode;
-if(typeof data47 !== "string"){
-const err93 = {instancePath:instancePath+"/spec/network/links/" + i4+"/bondMode",schemaPath:"#/properties/spec/properties/network/properties/links/items/properties/bondMode/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const len5 = data45.length;
+for(let i5=0; i5<len5; i5++){
+let data46 = data45[i5];
+if(typeof data46 === "string"){
+if(func2(data46) > 63){
+const err93 = {instancePath:instancePath+"/spec/network/links/" + i4+"/bondLinks/" + i5,schemaPath:"#/properties/spec/properties/network/properties/links/items/properties/bondLinks/items/maxLength",keyword:"maxLength",params:{limit: 63},message:"must NOT have more than 63 characters"};
 if(vErrors === null){
 vErrors = [err93];
 }
@@ -1159,8 +1155,8 @@ vErrors.push(err93);
 }
 errors++;
 }
-if(!(((((((data47 === "802.3ad") || (data47 === "balance-rr")) || (data47 === "active-backup")) || (data47 === "balance-xor")) || (data47 === "broadcast")) || (data47 === "balance-tlb")) || (data47 === "balance-alb"))){
-const err94 = {instancePath:instancePath+"/spec/network/links/" + i4+"/bondMode",schemaPath:"#/properties/spec/properties/network/properties/links/items/properties/bondMode/enum",keyword:"enum",params:{allowedValues: schema11.properties.spec.properties.network.properties.links.items.properties.bondMode.enum},message:"must be equal to one of the allowed values"};
+if(!pattern4.test(data46)){
+const err94 = {instancePath:instancePath+"/spec/network/links/" + i4+"/bondLinks/" + i5,schemaPath:"#/properties/spec/properties/network/properties/links/items/properties/bondLinks/items/pattern",keyword:"pattern",params:{pattern: "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"},message:"must match pattern \""+"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"+"\""};
 if(vErrors === null){
 vErrors = [err94];
 }
@@ -1170,11 +1166,8 @@ vErrors.push(err94);
 errors++;
 }
 }
-if(data39.vlanLink !== undefined){
-let data48 = data39.vlanLink;
-if(typeof data48 === "string"){
-if(func2(data48) > 63){
-const err95 = {instancePath:instancePath+"/spec/network/links/" + i4+"/vlanLink",schemaPath:"#/properties/spec/properties/network/properties/links/items/properties/vlanLink/maxLength",keyword:"maxLength",params:{limit: 63},message:"must NOT have more than 63 characters"};
+else {
+const err95 = {instancePath:instancePath+"/spec/network/links/" + i4+"/bondLinks/" + i5,schemaPath:"#/properties/spec/properties/network/properties/links/items/properties/bondLinks/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err95];
 }
@@ -1184,8 +1177,9 @@ vErrors.push(err95);
 errors++;
 }
 }
+}
 else {
-const err96 = {instancePath:instancePath+"/spec/network/links/" + i4+"/vlanLink",schemaPath:"#/properties/spec/properties/network/properties/links/items/properties/vlanLink/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err96 = {instancePath:instancePath+"/spec/network/links/" + i4+"/bondLinks",schemaPath:"#/properties/spec/properties/network/properties/links/items/properties/bondLinks/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err96];
 }
@@ -1195,10 +1189,10 @@ vErrors.push(err96);
 errors++;
 }
 }
-if(data39.vlanId !== undefined){
-let data49 = data39.vlanId;
-if(!(((typeof data49 == "number") && (!(data49 % 1) && !isNaN(data49))) && (isFinite(data49)))){
-const err97 = {instancePath:instancePath+"/spec/network/links/" + i4+"/vlanId",schemaPath:"#/properties/spec/properties/network/properties/links/items/properties/vlanId/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data39.bondMode !== undefined){
+let data47 = data39.bondMode;
+if(typeof data47 !== "string"){
+const err97 = {instancePath:instancePath+"/spec/network/links/" + i4+"/bondMode",schemaPath:"#/properties/spec/properties/network/properties/links/items/properties/bondMode/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err97];
 }
@@ -1207,9 +1201,8 @@ vErrors.push(err97);
 }
 errors++;
 }
-if((typeof data49 == "number") && (isFinite(data49))){
-if(data49 > 4094 || isNaN(data49)){
-const err98 = {instancePath:instancePath+"/spec/network/links/" + i4+"/vlanId",schemaPath:"#/properties/spec/properties/network/properties/links/items/properties/vlanId/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4094},message:"must be <= 4094"};
+if(!(((((((data47 === "802.3ad") || (data47 === "balance-rr")) || (data47 === "active-backup")) || (data47 === "balance-xor")) || (data47 === "broadcast")) || (data47 === "balance-tlb")) || (data47 === "balance-alb"))){
+const err98 = {instancePath:instancePath+"/spec/network/links/" + i4+"/bondMode",schemaPath:"#/properties/spec/properties/network/properties/links/items/properties/bondMode/enum",keyword:"enum",params:{allowedValues: schema11.properties.spec.properties.network.properties.links.items.properties.bondMode.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err98];
 }
@@ -1218,8 +1211,12 @@ vErrors.push(err98);
 }
 errors++;
 }
-if(data49 < 1 || isNaN(data49)){
-const err99 = {instancePath:instancePath+"/spec/network/links/" + i4+"/vlanId",schemaPath:"#/properties/spec/properties/network/properties/links/items/properties/vlanId/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+}
+if(data39.vlanLink !== undefined){
+let data48 = data39.vlanLink;
+if(typeof data48 === "string"){
+if(func2(data48) > 63){
+const err99 = {instancePath:instancePath+"/spec/network/links/" + i4+"/vlanLink",schemaPath:"#/properties/spec/properties/network/properties/links/items/properties/vlanLink/maxLength",keyword:"maxLength",params:{limit: 63},message:"must NOT have more than 63 characters"};
 if(vErrors === null){
 vErrors = [err99];
 }
@@ -1228,11 +1225,8 @@ vErrors.push(err99);
 }
 errors++;
 }
-}
-}
-}
-else {
-const err100 = {instancePath:instancePath+"/spec/network/links/" + i4,schemaPath:"#/properties/spec/properties/network/properties/links/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(!pattern4.test(data48)){
+const err100 = {instancePath:instancePath+"/spec/network/links/" + i4+"/vlanLink",schemaPath:"#/properties/spec/properties/network/properties/links/items/properties/vlanLink/pattern",keyword:"pattern",params:{pattern: "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"},message:"must match pattern \""+"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"+"\""};
 if(vErrors === null){
 vErrors = [err100];
 }
@@ -1242,9 +1236,8 @@ vErrors.push(err100);
 errors++;
 }
 }
-}
 else {
-const err101 = {instancePath:instancePath+"/spec/network/links",schemaPath:"#/properties/spec/properties/network/properties/links/type",keyword:"type",params:{type: "array"},message:"must be array"};
+const err101 = {instancePath:instancePath+"/spec/network/links/" + i4+"/vlanLink",schemaPath:"#/properties/spec/properties/network/properties/links/items/properties/vlanLink/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err101];
 }
@@ -1254,11 +1247,10 @@ vErrors.push(err101);
 errors++;
 }
 }
-if(data37.networks !== undefined){
-let data50 = data37.networks;
-if(Array.isArray(data50)){
-if(data50.length > 32){
-const err102 = {instancePath:instancePath+"/spec/network/networks",schemaPath:"#/properties/spec/properties/network/properties/networks/maxItems",keyword:"maxItems",params:{limit: 32},message:"must NOT have more than 32 items"};
+if(data39.vlanId !== undefined){
+let data49 = data39.vlanId;
+if(!(((typeof data49 == "number") && (!(data49 % 1) && !isNaN(data49))) && (isFinite(data49)))){
+const err102 = {instancePath:instancePath+"/spec/network/links/" + i4+"/vlanId",schemaPath:"#/properties/spec/properties/network/properties/links/items/properties/vlanId/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err102];
 }
@@ -1267,12 +1259,9 @@ vErrors.push(err102);
 }
 errors++;
 }
-const len6 = data50.length;
-for(let i6=0; i6<len6; i6++){
-let data51 = data50[i6];
-if(data51 && typeof data51 == "object" && !Array.isArray(data51)){
-if(data51.link === undefined){
-const err103 = {instancePath:instancePath+"/spec/network/networks/" + i6,schemaPath:"#/properties/spec/properties/network/properties/networks/items/required",keyword:"required",params:{missingProperty: "link"},message:"must have required property '"+"link"+"'"};
+if((typeof data49 == "number") && (isFinite(data49))){
+if(data49 > 4094 || isNaN(data49)){
+const err103 = {instancePath:instancePath+"/spec/network/links/" + i4+"/vlanId",schemaPath:"#/properties/spec/properties/network/properties/links/items/properties/vlanId/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4094},message:"must be <= 4094"};
 if(vErrors === null){
 vErrors = [err103];
 }
@@ -1281,8 +1270,8 @@ vErrors.push(err103);
 }
 errors++;
 }
-if(data51.type === undefined){
-const err104 = {instancePath:instancePath+"/spec/network/networks/" + i6,schemaPath:"#/properties/spec/properties/network/properties/networks/items/required",keyword:"required",params:{missingProperty: "type"},message:"must have required property '"+"type"+"'"};
+if(data49 < 1 || isNaN(data49)){
+const err104 = {instancePath:instancePath+"/spec/network/links/" + i4+"/vlanId",schemaPath:"#/properties/spec/properties/network/properties/links/items/properties/vlanId/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err104];
 }
@@ -1291,9 +1280,11 @@ vErrors.push(err104);
 }
 errors++;
 }
-for(const key10 in data51){
-if(!((((key10 === "link") || (key10 === "type")) || (key10 === "address")) || (key10 === "gateway"))){
-const err105 = {instancePath:instancePath+"/spec/network/networks/" + i6,schemaPath:"#/properties/spec/properties/network/properties/networks/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key10},message:"must NOT have additional properties"};
+}
+}
+}
+else {
+const err105 = {instancePath:instancePath+"/spec/network/links/" + i4,schemaPath:"#/properties/spec/properties/network/properties/links/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err105];
 }
@@ -1303,11 +1294,9 @@ vErrors.push(err105);
 errors++;
 }
 }
-if(data51.link !== undefined){
-let data52 = data51.link;
-if(typeof data52 === "string"){
-if(func2(data52) > 63){
-const err106 = {instancePath:instancePath+"/spec/network/networks/" + i6+"/link",schemaPath:"#/properties/spec/properties/network/properties/networks/items/properties/link/maxLength",keyword:"maxLength",params:{limit: 63},message:"must NOT have more than 63 characters"};
+}
+else {
+const err106 = {instancePath:instancePath+"/spec/network/links",schemaPath:"#/properties/spec/properties/network/properties/links/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err106];
 }
@@ -1317,8 +1306,11 @@ vErrors.push(err106);
 errors++;
 }
 }
-else {
-const err107 = {instancePath:instancePath+"/spec/network/networks/" + i6+"/link",schemaPath:"#/properties/spec/properties/network/properties/networks/items/properties/link/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data37.networks !== undefined){
+let data50 = data37.networks;
+if(Array.isArray(data50)){
+if(data50.length > 32){
+const err107 = {instancePath:instancePath+"/spec/network/networks",schemaPath:"#/properties/spec/properties/network/properties/networks/maxItems",keyword:"maxItems",params:{limit: 32},message:"must NOT have more than 32 items"};
 if(vErrors === null){
 vErrors = [err107];
 }
@@ -1327,11 +1319,12 @@ vErrors.push(err107);
 }
 errors++;
 }
-}
-if(data51.type !== undefined){
-let data53 = data51.type;
-if(typeof data53 !== "string"){
-const err108 = {instancePath:instancePath+"/spec/network/networks/" + i6+"/type",schemaPath:"#/properties/spec/properties/network/properties/networks/items/properties/type/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const len6 = data50.length;
+for(let i6=0; i6<len6; i6++){
+let data51 = data50[i6];
+if(data51 && typeof data51 == "object" && !Array.isArray(data51)){
+if(data51.link === undefined){
+const err108 = {instancePath:instancePath+"/spec/network/networks/" + i6,schemaPath:"#/properties/spec/properties/network/properties/networks/items/required",keyword:"required",params:{missingProperty: "link"},message:"must have required property '"+"link"+"'"};
 if(vErrors === null){
 vErrors = [err108];
 }
@@ -1340,8 +1333,8 @@ vErrors.push(err108);
 }
 errors++;
 }
-if(!(((((data53 === "ipv4") || (data53 === "ipv6")) || (data53 === "ipv4_dhcp")) || (data53 === "ipv6_dhcp")) || (data53 === "ipv6_slaac"))){
-const err109 = {instancePath:instancePath+"/spec/network/networks/" + i6+"/type",schemaPath:"#/properties/spec/properties/network/properties/networks/items/properties/type/enum",keyword:"enum",params:{allowedValues: schema11.properties.spec.properties.network.properties.networks.items.properties.type.enum},message:"must be equal to one of the allowed values"};
+if(data51.type === undefined){
+const err109 = {instancePath:instancePath+"/spec/network/networks/" + i6,schemaPath:"#/properties/spec/properties/network/properties/networks/items/required",keyword:"required",params:{missingProperty: "type"},message:"must have required property '"+"type"+"'"};
 if(vErrors === null){
 vErrors = [err109];
 }
@@ -1350,12 +1343,9 @@ vErrors.push(err109);
 }
 errors++;
 }
-}
-if(data51.address !== undefined){
-let data54 = data51.address;
-if(typeof data54 === "string"){
-if(func2(data54) > 64){
-const err110 = {instancePath:instancePath+"/spec/network/networks/" + i6+"/address",schemaPath:"#/properties/spec/properties/network/properties/networks/items/properties/address/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters"};
+for(const key10 in data51){
+if(!((((key10 === "link") || (key10 === "type")) || (key10 === "address")) || (key10 === "gateway"))){
+const err110 = {instancePath:instancePath+"/spec/network/networks/" + i6,schemaPath:"#/properties/spec/properties/network/properties/networks/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key10},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err110];
 }
@@ -1365,8 +1355,11 @@ vErrors.push(err110);
 errors++;
 }
 }
-else {
-const err111 = {instancePath:instancePath+"/spec/network/networks/" + i6+"/address",schemaPath:"#/properties/spec/properties/network/properties/networks/items/properties/address/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data51.link !== undefined){
+let data52 = data51.link;
+if(typeof data52 === "string"){
+if(func2(data52) > 63){
+const err111 = {instancePath:instancePath+"/spec/network/networks/" + i6+"/link",schemaPath:"#/properties/spec/properties/network/properties/networks/items/properties/link/maxLength",keyword:"maxLength",params:{limit: 63},message:"must NOT have more than 63 characters"};
 if(vErrors === null){
 vErrors = [err111];
 }
@@ -1375,12 +1368,8 @@ vErrors.push(err111);
 }
 errors++;
 }
-}
-if(data51.gateway !== undefined){
-let data55 = data51.gateway;
-if(typeof data55 === "string"){
-if(func2(data55) > 64){
-const err112 = {instancePath:instancePath+"/spec/network/networks/" + i6+"/gateway",schemaPath:"#/properties/spec/properties/network/properties/networks/items/properties/gateway/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters"};
+if(!pattern4.test(data52)){
+const err112 = {instancePath:instancePath+"/spec/network/networks/" + i6+"/link",schemaPath:"#/properties/spec/properties/network/properties/networks/items/properties/link/pattern",keyword:"pattern",params:{pattern: "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"},message:"must match pattern \""+"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"+"\""};
 if(vErrors === null){
 vErrors = [err112];
 }
@@ -1391,7 +1380,7 @@ errors++;
 }
 }
 else {
-const err113 = {instancePath:instancePath+"/spec/network/networks/" + i6+"/gateway",schemaPath:"#/properties/spec/properties/network/properties/networks/items/properties/gateway/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err113 = {instancePath:instancePath+"/spec/network/networks/" + i6+"/link",schemaPath:"#/properties/spec/properties/network/properties/networks/items/properties/link/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err113];
 }
@@ -1401,9 +1390,10 @@ vErrors.push(err113);
 errors++;
 }
 }
-}
-else {
-const err114 = {instancePath:instancePath+"/spec/network/networks/" + i6,schemaPath:"#/properties/spec/properties/network/properties/networks/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data51.type !== undefined){
+let data53 = data51.type;
+if(typeof data53 !== "string"){
+const err114 = {instancePath:instancePath+"/spec/network/networks/" + i6+"/type",schemaPath:"#/properties/spec/properties/network/properties/networks/items/properties/type/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err114];
 }
@@ -1412,10 +1402,8 @@ vErrors.push(err114);
 }
 errors++;
 }
-}
-}
-else {
-const err115 = {instancePath:instancePath+"/spec/network/networks",schemaPath:"#/properties/spec/properties/network/properties/networks/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(!(((((data53 === "ipv4") || (data53 === "ipv6")) || (data53 === "ipv4_dhcp")) || (data53 === "ipv6_dhcp")) || (data53 === "ipv6_slaac"))){
+const err115 = {instancePath:instancePath+"/spec/network/networks/" + i6+"/type",schemaPath:"#/properties/spec/properties/network/properties/networks/items/properties/type/enum",keyword:"enum",params:{allowedValues: schema11.properties.spec.properties.network.properties.networks.items.properties.type.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err115];
 }
@@ -1425,11 +1413,11 @@ vErrors.push(err115);
 errors++;
 }
 }
-if(data37.nameservers !== undefined){
-let data56 = data37.nameservers;
-if(Array.isArray(data56)){
-if(data56.length > 8){
-const err116 = {instancePath:instancePath+"/spec/network/nameservers",schemaPath:"#/properties/spec/properties/network/properties/nameservers/maxItems",keyword:"maxItems",params:{limit: 8},message:"must NOT have more than 8 items"};
+if(data51.address !== undefined){
+let data54 = data51.address;
+if(typeof data54 === "string"){
+if(func2(data54) > 64){
+const err116 = {instancePath:instancePath+"/spec/network/networks/" + i6+"/address",schemaPath:"#/properties/spec/properties/network/properties/networks/items/properties/address/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters"};
 if(vErrors === null){
 vErrors = [err116];
 }
@@ -1438,12 +1426,9 @@ vErrors.push(err116);
 }
 errors++;
 }
-const len7 = data56.length;
-for(let i7=0; i7<len7; i7++){
-let data57 = data56[i7];
-if(typeof data57 === "string"){
-if(func2(data57) > 64){
-const err117 = {instancePath:instancePath+"/spec/network/nameservers/" + i7,schemaPath:"#/properties/spec/properties/network/properties/nameservers/items/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters"};
+}
+else {
+const err117 = {instancePath:instancePath+"/spec/network/networks/" + i6+"/address",schemaPath:"#/properties/spec/properties/network/properties/networks/items/properties/address/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err117];
 }
@@ -1453,8 +1438,11 @@ vErrors.push(err117);
 errors++;
 }
 }
-else {
-const err118 = {instancePath:instancePath+"/spec/network/nameservers/" + i7,schemaPath:"#/properties/spec/properties/network/properties/nameservers/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data51.gateway !== undefined){
+let data55 = data51.gateway;
+if(typeof data55 === "string"){
+if(func2(data55) > 64){
+const err118 = {instancePath:instancePath+"/spec/network/networks/" + i6+"/gateway",schemaPath:"#/properties/spec/properties/network/properties/networks/items/properties/gateway/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters"};
 if(vErrors === null){
 vErrors = [err118];
 }
@@ -1464,9 +1452,8 @@ vErrors.push(err118);
 errors++;
 }
 }
-}
 else {
-const err119 = {instancePath:instancePath+"/spec/network/nameservers",schemaPath:"#/properties/spec/properties/network/properties/nameservers/type",keyword:"type",params:{type: "array"},message:"must be array"};
+const err119 = {instancePath:instancePath+"/spec/network/networks/" + i6+"/gateway",schemaPath:"#/properties/spec/properties/network/properties/networks/items/properties/gateway/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err119];
 }
@@ -1478,7 +1465,7 @@ errors++;
 }
 }
 else {
-const err120 = {instancePath:instancePath+"/spec/network",schemaPath:"#/properties/spec/properties/network/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err120 = {instancePath:instancePath+"/spec/network/networks/" + i6,schemaPath:"#/properties/spec/properties/network/properties/networks/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err120];
 }
@@ -1490,7 +1477,7 @@ errors++;
 }
 }
 else {
-const err121 = {instancePath:instancePath+"/spec",schemaPath:"#/properties/spec/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err121 = {instancePath:instancePath+"/spec/network/networks",schemaPath:"#/properties/spec/properties/network/properties/networks/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err121];
 }
@@ -1500,12 +1487,11 @@ vErrors.push(err121);
 errors++;
 }
 }
-if(data.status !== undefined){
-let data58 = data.status;
-if(data58 && typeof data58 == "object" && !Array.isArray(data58)){
-for(const key11 in data58){
-if(!((((((key11 === "initialization") || (key11 === "host")) || (key11 === "addresses")) || (key11 === "failureDomain")) || (key11 === "deprecated")) || (key11 === "conditions"))){
-const err122 = {instancePath:instancePath+"/status",schemaPath:"#/properties/status/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key11},message:"must NOT have additional properties"};
+if(data37.nameservers !== undefined){
+let data56 = data37.nameservers;
+if(Array.isArray(data56)){
+if(data56.length > 8){
+const err122 = {instancePath:instancePath+"/spec/network/nameservers",schemaPath:"#/properties/spec/properties/network/properties/nameservers/maxItems",keyword:"maxItems",params:{limit: 8},message:"must NOT have more than 8 items"};
 if(vErrors === null){
 vErrors = [err122];
 }
@@ -1514,13 +1500,12 @@ vErrors.push(err122);
 }
 errors++;
 }
-}
-if(data58.initialization !== undefined){
-let data59 = data58.initialization;
-if(data59 && typeof data59 == "object" && !Array.isArray(data59)){
-for(const key12 in data59){
-if(!(key12 === "provisioned")){
-const err123 = {instancePath:instancePath+"/status/initialization",schemaPath:"#/properties/status/properties/initialization/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key12},message:"must NOT have additional properties"};
+const len7 = data56.length;
+for(let i7=0; i7<len7; i7++){
+let data57 = data56[i7];
+if(typeof data57 === "string"){
+if(func2(data57) > 64){
+const err123 = {instancePath:instancePath+"/spec/network/nameservers/" + i7,schemaPath:"#/properties/spec/properties/network/properties/nameservers/items/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters"};
 if(vErrors === null){
 vErrors = [err123];
 }
@@ -1530,9 +1515,8 @@ vErrors.push(err123);
 errors++;
 }
 }
-if(data59.provisioned !== undefined){
-if(typeof data59.provisioned !== "boolean"){
-const err124 = {instancePath:instancePath+"/status/initialization/provisioned",schemaPath:"#/properties/status/properties/initialization/properties/provisioned/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+else {
+const err124 = {instancePath:instancePath+"/spec/network/nameservers/" + i7,schemaPath:"#/properties/spec/properties/network/properties/nameservers/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err124];
 }
@@ -1544,7 +1528,7 @@ errors++;
 }
 }
 else {
-const err125 = {instancePath:instancePath+"/status/initialization",schemaPath:"#/properties/status/properties/initialization/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err125 = {instancePath:instancePath+"/spec/network/nameservers",schemaPath:"#/properties/spec/properties/network/properties/nameservers/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err125];
 }
@@ -1554,11 +1538,9 @@ vErrors.push(err125);
 errors++;
 }
 }
-if(data58.host !== undefined){
-let data61 = data58.host;
-if(data61 && typeof data61 == "object" && !Array.isArray(data61)){
-if(data61.name === undefined){
-const err126 = {instancePath:instancePath+"/status/host",schemaPath:"#/properties/status/properties/host/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'"};
+}
+else {
+const err126 = {instancePath:instancePath+"/spec/network",schemaPath:"#/properties/spec/properties/network/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err126];
 }
@@ -1567,8 +1549,10 @@ vErrors.push(err126);
 }
 errors++;
 }
-if(data61.namespace === undefined){
-const err127 = {instancePath:instancePath+"/status/host",schemaPath:"#/properties/status/properties/host/required",keyword:"required",params:{missingProperty: "namespace"},message:"must have required property '"+"namespace"+"'"};
+}
+}
+else {
+const err127 = {instancePath:instancePath+"/spec",schemaPath:"#/properties/spec/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err127];
 }
@@ -1577,9 +1561,13 @@ vErrors.push(err127);
 }
 errors++;
 }
-for(const key13 in data61){
-if(!((key13 === "name") || (key13 === "namespace"))){
-const err128 = {instancePath:instancePath+"/status/host",schemaPath:"#/properties/status/properties/host/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key13},message:"must NOT have additional properties"};
+}
+if(data.status !== undefined){
+let data58 = data.status;
+if(data58 && typeof data58 == "object" && !Array.isArray(data58)){
+for(const key11 in data58){
+if(!((((((key11 === "initialization") || (key11 === "host")) || (key11 === "addresses")) || (key11 === "failureDomain")) || (key11 === "deprecated")) || (key11 === "conditions"))){
+const err128 = {instancePath:instancePath+"/status",schemaPath:"#/properties/status/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key11},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err128];
 }
@@ -1589,11 +1577,12 @@ vErrors.push(err128);
 errors++;
 }
 }
-if(data61.name !== undefined){
-let data62 = data61.name;
-if(typeof data62 === "string"){
-if(func2(data62) > 253){
-const err129 = {instancePath:instancePath+"/status/host/name",schemaPath:"#/properties/status/properties/host/properties/name/maxLength",keyword:"maxLength",params:{limit: 253},message:"must NOT have more than 253 characters"};
+if(data58.initialization !== undefined){
+let data59 = data58.initialization;
+if(data59 && typeof data59 == "object" && !Array.isArray(data59)){
+for(const key12 in data59){
+if(!(key12 === "provisioned")){
+const err129 = {instancePath:instancePath+"/status/initialization",schemaPath:"#/properties/status/properties/initialization/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key12},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err129];
 }
@@ -1603,8 +1592,9 @@ vErrors.push(err129);
 errors++;
 }
 }
-else {
-const err130 = {instancePath:instancePath+"/status/host/name",schemaPath:"#/properties/status/properties/host/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data59.provisioned !== undefined){
+if(typeof data59.provisioned !== "boolean"){
+const err130 = {instancePath:instancePath+"/status/initialization/provisioned",schemaPath:"#/properties/status/properties/initialization/properties/provisioned/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err130];
 }
@@ -1614,11 +1604,9 @@ vErrors.push(err130);
 errors++;
 }
 }
-if(data61.namespace !== undefined){
-let data63 = data61.namespace;
-if(typeof data63 === "string"){
-if(func2(data63) > 63){
-const err131 = {instancePath:instancePath+"/status/host/namespace",schemaPath:"#/properties/status/properties/host/properties/namespace/maxLength",keyword:"maxLength",params:{limit: 63},message:"must NOT have more than 63 characters"};
+}
+else {
+const err131 = {instancePath:instancePath+"/status/initialization",schemaPath:"#/properties/status/properties/initialization/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err131];
 }
@@ -1628,8 +1616,11 @@ vErrors.push(err131);
 errors++;
 }
 }
-else {
-const err132 = {instancePath:instancePath+"/status/host/namespace",schemaPath:"#/properties/status/properties/host/properties/namespace/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data58.host !== undefined){
+let data61 = data58.host;
+if(data61 && typeof data61 == "object" && !Array.isArray(data61)){
+if(data61.name === undefined){
+const err132 = {instancePath:instancePath+"/status/host",schemaPath:"#/properties/status/properties/host/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'"};
 if(vErrors === null){
 vErrors = [err132];
 }
@@ -1638,10 +1629,8 @@ vErrors.push(err132);
 }
 errors++;
 }
-}
-}
-else {
-const err133 = {instancePath:instancePath+"/status/host",schemaPath:"#/properties/status/properties/host/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data61.namespace === undefined){
+const err133 = {instancePath:instancePath+"/status/host",schemaPath:"#/properties/status/properties/host/required",keyword:"required",params:{missingProperty: "namespace"},message:"must have required property '"+"namespace"+"'"};
 if(vErrors === null){
 vErrors = [err133];
 }
@@ -1650,12 +1639,9 @@ vErrors.push(err133);
 }
 errors++;
 }
-}
-if(data58.addresses !== undefined){
-let data64 = data58.addresses;
-if(Array.isArray(data64)){
-if(data64.length > 32){
-const err134 = {instancePath:instancePath+"/status/addresses",schemaPath:"#/properties/status/properties/addresses/maxItems",keyword:"maxItems",params:{limit: 32},message:"must NOT have more than 32 items"};
+for(const key13 in data61){
+if(!((key13 === "name") || (key13 === "namespace"))){
+const err134 = {instancePath:instancePath+"/status/host",schemaPath:"#/properties/status/properties/host/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key13},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err134];
 }
@@ -1664,12 +1650,12 @@ vErrors.push(err134);
 }
 errors++;
 }
-const len8 = data64.length;
-for(let i8=0; i8<len8; i8++){
-let data65 = data64[i8];
-if(data65 && typeof data65 == "object" && !Array.isArray(data65)){
-if(data65.type === undefined){
-const err135 = {instancePath:instancePath+"/status/addresses/" + i8,schemaPath:"#/properties/status/properties/addresses/items/required",keyword:"required",params:{missingProperty: "type"},message:"must have required property '"+"type"+"'"};
+}
+if(data61.name !== undefined){
+let data62 = data61.name;
+if(typeof data62 === "string"){
+if(func2(data62) > 253){
+const err135 = {instancePath:instancePath+"/status/host/name",schemaPath:"#/properties/status/properties/host/properties/name/maxLength",keyword:"maxLength",params:{limit: 253},message:"must NOT have more than 253 characters"};
 if(vErrors === null){
 vErrors = [err135];
 }
@@ -1678,8 +1664,9 @@ vErrors.push(err135);
 }
 errors++;
 }
-if(data65.address === undefined){
-const err136 = {instancePath:instancePath+"/status/addresses/" + i8,schemaPath:"#/properties/status/properties/addresses/items/required",keyword:"required",params:{missingProperty: "address"},message:"must have required property '"+"address"+"'"};
+}
+else {
+const err136 = {instancePath:instancePath+"/status/host/name",schemaPath:"#/properties/status/properties/host/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err136];
 }
@@ -1688,9 +1675,12 @@ vErrors.push(err136);
 }
 errors++;
 }
-for(const key14 in data65){
-if(!((key14 === "type") || (key14 === "address"))){
-const err137 = {instancePath:instancePath+"/status/addresses/" + i8,schemaPath:"#/properties/status/properties/addresses/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key14},message:"must NOT have additional properties"};
+}
+if(data61.namespace !== undefined){
+let data63 = data61.namespace;
+if(typeof data63 === "string"){
+if(func2(data63) > 63){
+const err137 = {instancePath:instancePath+"/status/host/namespace",schemaPath:"#/properties/status/properties/host/properties/namespace/maxLength",keyword:"maxLength",params:{limit: 63},message:"must NOT have more than 63 characters"};
 if(vErrors === null){
 vErrors = [err137];
 }
@@ -1700,10 +1690,8 @@ vErrors.push(err137);
 errors++;
 }
 }
-if(data65.type !== undefined){
-let data66 = data65.type;
-if(typeof data66 !== "string"){
-const err138 = {instancePath:instancePath+"/status/addresses/" + i8+"/type",schemaPath:"#/properties/status/properties/addresses/items/properties/type/type",keyword:"type",params:{type: "string"},message:"must be string"};
+else {
+const err138 = {instancePath:instancePath+"/status/host/namespace",schemaPath:"#/properties/status/properties/host/properties/namespace/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err138];
 }
@@ -1712,8 +1700,10 @@ vErrors.push(err138);
 }
 errors++;
 }
-if(!(((((data66 === "Hostname") || (data66 === "ExternalIP")) || (data66 === "InternalIP")) || (data66 === "ExternalDNS")) || (data66 === "InternalDNS"))){
-const err139 = {instancePath:instancePath+"/status/addresses/" + i8+"/type",schemaPath:"#/properties/status/properties/addresses/items/properties/type/enum",keyword:"enum",params:{allowedValues: schema11.properties.status.properties.addresses.items.properties.type.enum},message:"must be equal to one of the allowed values"};
+}
+}
+else {
+const err139 = {instancePath:instancePath+"/status/host",schemaPath:"#/properties/status/properties/host/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err139];
 }
@@ -1723,11 +1713,11 @@ vErrors.push(err139);
 errors++;
 }
 }
-if(data65.address !== undefined){
-let data67 = data65.address;
-if(typeof data67 === "string"){
-if(func2(data67) > 256){
-const err140 = {instancePath:instancePath+"/status/addresses/" + i8+"/address",schemaPath:"#/properties/status/properties/addresses/items/properties/address/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters"};
+if(data58.addresses !== undefined){
+let data64 = data58.addresses;
+if(Array.isArray(data64)){
+if(data64.length > 32){
+const err140 = {instancePath:instancePath+"/status/addresses",schemaPath:"#/properties/status/properties/addresses/maxItems",keyword:"maxItems",params:{limit: 32},message:"must NOT have more than 32 items"};
 if(vErrors === null){
 vErrors = [err140];
 }
@@ -1736,8 +1726,12 @@ vErrors.push(err140);
 }
 errors++;
 }
-if(func2(data67) < 1){
-const err141 = {instancePath:instancePath+"/status/addresses/" + i8+"/address",schemaPath:"#/properties/status/properties/addresses/items/properties/address/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+const len8 = data64.length;
+for(let i8=0; i8<len8; i8++){
+let data65 = data64[i8];
+if(data65 && typeof data65 == "object" && !Array.isArray(data65)){
+if(data65.type === undefined){
+const err141 = {instancePath:instancePath+"/status/addresses/" + i8,schemaPath:"#/properties/status/properties/addresses/items/required",keyword:"required",params:{missingProperty: "type"},message:"must have required property '"+"type"+"'"};
 if(vErrors === null){
 vErrors = [err141];
 }
@@ -1746,9 +1740,8 @@ vErrors.push(err141);
 }
 errors++;
 }
-}
-else {
-const err142 = {instancePath:instancePath+"/status/addresses/" + i8+"/address",schemaPath:"#/properties/status/properties/addresses/items/properties/address/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data65.address === undefined){
+const err142 = {instancePath:instancePath+"/status/addresses/" + i8,schemaPath:"#/properties/status/properties/addresses/items/required",keyword:"required",params:{missingProperty: "address"},message:"must have required property '"+"address"+"'"};
 if(vErrors === null){
 vErrors = [err142];
 }
@@ -1757,10 +1750,9 @@ vErrors.push(err142);
 }
 errors++;
 }
-}
-}
-else {
-const err143 = {instancePath:instancePath+"/status/addresses/" + i8,schemaPath:"#/properties/status/properties/addresses/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+for(const key14 in data65){
+if(!((key14 === "type") || (key14 === "address"))){
+const err143 = {instancePath:instancePath+"/status/addresses/" + i8,schemaPath:"#/properties/status/properties/addresses/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key14},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err143];
 }
@@ -1770,9 +1762,10 @@ vErrors.push(err143);
 errors++;
 }
 }
-}
-else {
-const err144 = {instancePath:instancePath+"/status/addresses",schemaPath:"#/properties/status/properties/addresses/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data65.type !== undefined){
+let data66 = data65.type;
+if(typeof data66 !== "string"){
+const err144 = {instancePath:instancePath+"/status/addresses/" + i8+"/type",schemaPath:"#/properties/status/properties/addresses/items/properties/type/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err144];
 }
@@ -1781,12 +1774,8 @@ vErrors.push(err144);
 }
 errors++;
 }
-}
-if(data58.failureDomain !== undefined){
-let data68 = data58.failureDomain;
-if(typeof data68 === "string"){
-if(func2(data68) > 256){
-const err145 = {instancePath:instancePath+"/status/failureDomain",schemaPath:"#/properties/status/properties/failureDomain/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters"};
+if(!(((((data66 === "Hostname") || (data66 === "ExternalIP")) || (data66 === "InternalIP")) || (data66 === "ExternalDNS")) || (data66 === "InternalDNS"))){
+const err145 = {instancePath:instancePath+"/status/addresses/" + i8+"/type",schemaPath:"#/properties/status/properties/addresses/items/properties/type/enum",keyword:"enum",params:{allowedValues: schema11.properties.status.properties.addresses.items.properties.type.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err145];
 }
@@ -1796,8 +1785,11 @@ vErrors.push(err145);
 errors++;
 }
 }
-else {
-const err146 = {instancePath:instancePath+"/status/failureDomain",schemaPath:"#/properties/status/properties/failureDomain/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data65.address !== undefined){
+let data67 = data65.address;
+if(typeof data67 === "string"){
+if(func2(data67) > 256){
+const err146 = {instancePath:instancePath+"/status/addresses/" + i8+"/address",schemaPath:"#/properties/status/properties/addresses/items/properties/address/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters"};
 if(vErrors === null){
 vErrors = [err146];
 }
@@ -1806,13 +1798,8 @@ vErrors.push(err146);
 }
 errors++;
 }
-}
-if(data58.deprecated !== undefined){
-let data69 = data58.deprecated;
-if(data69 && typeof data69 == "object" && !Array.isArray(data69)){
-for(const key15 in data69){
-if(!(key15 === "v1beta1")){
-const err147 = {instancePath:instancePath+"/status/deprecated",schemaPath:"#/properties/status/properties/deprecated/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key15},message:"must NOT have additional properties"};
+if(func2(data67) < 1){
+const err147 = {instancePath:instancePath+"/status/addresses/" + i8+"/address",schemaPath:"#/properties/status/properties/addresses/items/properties/address/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err147];
 }
@@ -1822,12 +1809,8 @@ vErrors.push(err147);
 errors++;
 }
 }
-if(data69.v1beta1 !== undefined){
-let data70 = data69.v1beta1;
-if(data70 && typeof data70 == "object" && !Array.isArray(data70)){
-for(const key16 in data70){
-if(!((key16 === "failureReason") || (key16 === "failureMessage"))){
-const err148 = {instancePath:instancePath+"/status/deprecated/v1beta1",schemaPath:"#/properties/status/properties/deprecated/properties/v1beta1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key16},message:"must NOT have additional properties"};
+else {
+const err148 = {instancePath:instancePath+"/status/addresses/" + i8+"/address",schemaPath:"#/properties/status/properties/addresses/items/properties/address/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err148];
 }
@@ -1837,11 +1820,9 @@ vErrors.push(err148);
 errors++;
 }
 }
-if(data70.failureReason !== undefined){
-let data71 = data70.failureReason;
-if(typeof data71 === "string"){
-if(func2(data71) > 256){
-const err149 = {instancePath:instancePath+"/status/deprecated/v1beta1/failureReason",schemaPath:"#/properties/status/properties/deprecated/properties/v1beta1/properties/failureReason/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters"};
+}
+else {
+const err149 = {instancePath:instancePath+"/status/addresses/" + i8,schemaPath:"#/properties/status/properties/addresses/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err149];
 }
@@ -1851,8 +1832,9 @@ vErrors.push(err149);
 errors++;
 }
 }
+}
 else {
-const err150 = {instancePath:instancePath+"/status/deprecated/v1beta1/failureReason",schemaPath:"#/properties/status/properties/deprecated/properties/v1beta1/properties/failureReason/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err150 = {instancePath:instancePath+"/status/addresses",schemaPath:"#/properties/status/properties/addresses/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err150];
 }
@@ -1862,11 +1844,11 @@ vErrors.push(err150);
 errors++;
 }
 }
-if(data70.failureMessage !== undefined){
-let data72 = data70.failureMessage;
-if(typeof data72 === "string"){
-if(func2(data72) > 10240){
-const err151 = {instancePath:instancePath+"/status/deprecated/v1beta1/failureMessage",schemaPath:"#/properties/status/properties/deprecated/properties/v1beta1/properties/failureMessage/maxLength",keyword:"maxLength",params:{limit: 10240},message:"must NOT have more than 10240 characters"};
+if(data58.failureDomain !== undefined){
+let data68 = data58.failureDomain;
+if(typeof data68 === "string"){
+if(func2(data68) > 256){
+const err151 = {instancePath:instancePath+"/status/failureDomain",schemaPath:"#/properties/status/properties/failureDomain/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters"};
 if(vErrors === null){
 vErrors = [err151];
 }
@@ -1877,7 +1859,7 @@ errors++;
 }
 }
 else {
-const err152 = {instancePath:instancePath+"/status/deprecated/v1beta1/failureMessage",schemaPath:"#/properties/status/properties/deprecated/properties/v1beta1/properties/failureMessage/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err152 = {instancePath:instancePath+"/status/failureDomain",schemaPath:"#/properties/status/properties/failureDomain/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err152];
 }
@@ -1887,9 +1869,12 @@ vErrors.push(err152);
 errors++;
 }
 }
-}
-else {
-const err153 = {instancePath:instancePath+"/status/deprecated/v1beta1",schemaPath:"#/properties/status/properties/deprecated/properties/v1beta1/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data58.deprecated !== undefined){
+let data69 = data58.deprecated;
+if(data69 && typeof data69 == "object" && !Array.isArray(data69)){
+for(const key15 in data69){
+if(!(key15 === "v1beta1")){
+const err153 = {instancePath:instancePath+"/status/deprecated",schemaPath:"#/properties/status/properties/deprecated/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key15},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err153];
 }
@@ -1899,9 +1884,12 @@ vErrors.push(err153);
 errors++;
 }
 }
-}
-else {
-const err154 = {instancePath:instancePath+"/status/deprecated",schemaPath:"#/properties/status/properties/deprecated/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data69.v1beta1 !== undefined){
+let data70 = data69.v1beta1;
+if(data70 && typeof data70 == "object" && !Array.isArray(data70)){
+for(const key16 in data70){
+if(!((key16 === "failureReason") || (key16 === "failureMessage"))){
+const err154 = {instancePath:instancePath+"/status/deprecated/v1beta1",schemaPath:"#/properties/status/properties/deprecated/properties/v1beta1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key16},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err154];
 }
@@ -1911,11 +1899,11 @@ vErrors.push(err154);
 errors++;
 }
 }
-if(data58.conditions !== undefined){
-let data73 = data58.conditions;
-if(Array.isArray(data73)){
-if(data73.length > 32){
-const err155 = {instancePath:instancePath+"/status/conditions",schemaPath:"#/properties/status/properties/conditions/maxItems",keyword:"maxItems",params:{limit: 32},message:"must NOT have more than 32 items"};
+if(data70.failureReason !== undefined){
+let data71 = data70.failureReason;
+if(typeof data71 === "string"){
+if(func2(data71) > 256){
+const err155 = {instancePath:instancePath+"/status/deprecated/v1beta1/failureReason",schemaPath:"#/properties/status/properties/deprecated/properties/v1beta1/properties/failureReason/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters"};
 if(vErrors === null){
 vErrors = [err155];
 }
@@ -1924,12 +1912,9 @@ vErrors.push(err155);
 }
 errors++;
 }
-const len9 = data73.length;
-for(let i9=0; i9<len9; i9++){
-let data74 = data73[i9];
-if(data74 && typeof data74 == "object" && !Array.isArray(data74)){
-if(data74.type === undefined){
-const err156 = {instancePath:instancePath+"/status/conditions/" + i9,schemaPath:"#/properties/status/properties/conditions/items/required",keyword:"required",params:{missingProperty: "type"},message:"must have required property '"+"type"+"'"};
+}
+else {
+const err156 = {instancePath:instancePath+"/status/deprecated/v1beta1/failureReason",schemaPath:"#/properties/status/properties/deprecated/properties/v1beta1/properties/failureReason/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err156];
 }
@@ -1938,8 +1923,12 @@ vErrors.push(err156);
 }
 errors++;
 }
-if(data74.status === undefined){
-const err157 = {instancePath:instancePath+"/status/conditions/" + i9,schemaPath:"#/properties/status/properties/conditions/items/required",keyword:"required",params:{missingProperty: "status"},message:"must have required property '"+"status"+"'"};
+}
+if(data70.failureMessage !== undefined){
+let data72 = data70.failureMessage;
+if(typeof data72 === "string"){
+if(func2(data72) > 10240){
+const err157 = {instancePath:instancePath+"/status/deprecated/v1beta1/failureMessage",schemaPath:"#/properties/status/properties/deprecated/properties/v1beta1/properties/failureMessage/maxLength",keyword:"maxLength",params:{limit: 10240},message:"must NOT have more than 10240 characters"};
 if(vErrors === null){
 vErrors = [err157];
 }
@@ -1948,8 +1937,9 @@ vErrors.push(err157);
 }
 errors++;
 }
-if(data74.lastTransitionTime === undefined){
-const err158 = {instancePath:instancePath+"/status/conditions/" + i9,schemaPath:"#/properties/status/properties/conditions/items/required",keyword:"required",params:{missingProperty: "lastTransitionTime"},message:"must have required property '"+"lastTransitionTime"+"'"};
+}
+else {
+const err158 = {instancePath:instancePath+"/status/deprecated/v1beta1/failureMessage",schemaPath:"#/properties/status/properties/deprecated/properties/v1beta1/properties/failureMessage/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err158];
 }
@@ -1958,8 +1948,10 @@ vErrors.push(err158);
 }
 errors++;
 }
-if(data74.reason === undefined){
-const err159 = {instancePath:instancePath+"/status/conditions/" + i9,schemaPath:"#/properties/status/properties/conditions/items/required",keyword:"required",params:{missingProperty: "reason"},message:"must have required property '"+"reason"+"'"};
+}
+}
+else {
+const err159 = {instancePath:instancePath+"/status/deprecated/v1beta1",schemaPath:"#/properties/status/properties/deprecated/properties/v1beta1/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err159];
 }
@@ -1968,9 +1960,10 @@ vErrors.push(err159);
 }
 errors++;
 }
-for(const key17 in data74){
-if(!((((((key17 === "type") || (key17 === "status")) || (key17 === "observedGeneration")) || (key17 === "lastTransitionTime")) || (key17 === "reason")) || (key17 === "message"))){
-const err160 = {instancePath:instancePath+"/status/conditions/" + i9,schemaPath:"#/properties/status/properties/conditions/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key17},message:"must NOT have additional properties"};
+}
+}
+else {
+const err160 = {instancePath:instancePath+"/status/deprecated",schemaPath:"#/properties/status/properties/deprecated/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err160];
 }
@@ -1980,11 +1973,11 @@ vErrors.push(err160);
 errors++;
 }
 }
-if(data74.type !== undefined){
-let data75 = data74.type;
-if(typeof data75 === "string"){
-if(func2(data75) > 316){
-const err161 = {instancePath:instancePath+"/status/conditions/" + i9+"/type",schemaPath:"#/properties/status/properties/conditions/items/properties/type/maxLength",keyword:"maxLength",params:{limit: 316},message:"must NOT have more than 316 characters"};
+if(data58.conditions !== undefined){
+let data73 = data58.conditions;
+if(Array.isArray(data73)){
+if(data73.length > 32){
+const err161 = {instancePath:instancePath+"/status/conditions",schemaPath:"#/properties/status/properties/conditions/maxItems",keyword:"maxItems",params:{limit: 32},message:"must NOT have more than 32 items"};
 if(vErrors === null){
 vErrors = [err161];
 }
@@ -1993,8 +1986,12 @@ vErrors.push(err161);
 }
 errors++;
 }
-if(!pattern4.test(data75)){
-const err162 = {instancePath:instancePath+"/status/conditions/" + i9+"/type",schemaPath:"#/properties/status/properties/conditions/items/properties/type/pattern",keyword:"pattern",params:{pattern: "^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$"},message:"must match pattern \""+"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$"+"\""};
+const len9 = data73.length;
+for(let i9=0; i9<len9; i9++){
+let data74 = data73[i9];
+if(data74 && typeof data74 == "object" && !Array.isArray(data74)){
+if(data74.type === undefined){
+const err162 = {instancePath:instancePath+"/status/conditions/" + i9,schemaPath:"#/properties/status/properties/conditions/items/required",keyword:"required",params:{missingProperty: "type"},message:"must have required property '"+"type"+"'"};
 if(vErrors === null){
 vErrors = [err162];
 }
@@ -2003,9 +2000,8 @@ vErrors.push(err162);
 }
 errors++;
 }
-}
-else {
-const err163 = {instancePath:instancePath+"/status/conditions/" + i9+"/type",schemaPath:"#/properties/status/properties/conditions/items/properties/type/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data74.status === undefined){
+const err163 = {instancePath:instancePath+"/status/conditions/" + i9,schemaPath:"#/properties/status/properties/conditions/items/required",keyword:"required",params:{missingProperty: "status"},message:"must have required property '"+"status"+"'"};
 if(vErrors === null){
 vErrors = [err163];
 }
@@ -2014,11 +2010,8 @@ vErrors.push(err163);
 }
 errors++;
 }
-}
-if(data74.status !== undefined){
-let data76 = data74.status;
-if(typeof data76 !== "string"){
-const err164 = {instancePath:instancePath+"/status/conditions/" + i9+"/status",schemaPath:"#/properties/status/properties/conditions/items/properties/status/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data74.lastTransitionTime === undefined){
+const err164 = {instancePath:instancePath+"/status/conditions/" + i9,schemaPath:"#/properties/status/properties/conditions/items/required",keyword:"required",params:{missingProperty: "lastTransitionTime"},message:"must have required property '"+"lastTransitionTime"+"'"};
 if(vErrors === null){
 vErrors = [err164];
 }
@@ -2027,8 +2020,8 @@ vErrors.push(err164);
 }
 errors++;
 }
-if(!(((data76 === "True") || (data76 === "False")) || (data76 === "Unknown"))){
-const err165 = {instancePath:instancePath+"/status/conditions/" + i9+"/status",schemaPath:"#/properties/status/properties/conditions/items/properties/status/enum",keyword:"enum",params:{allowedValues: schema11.properties.status.properties.conditions.items.properties.status.enum},message:"must be equal to one of the allowed values"};
+if(data74.reason === undefined){
+const err165 = {instancePath:instancePath+"/status/conditions/" + i9,schemaPath:"#/properties/status/properties/conditions/items/required",keyword:"required",params:{missingProperty: "reason"},message:"must have required property '"+"reason"+"'"};
 if(vErrors === null){
 vErrors = [err165];
 }
@@ -2037,11 +2030,9 @@ vErrors.push(err165);
 }
 errors++;
 }
-}
-if(data74.observedGeneration !== undefined){
-let data77 = data74.observedGeneration;
-if(!(((typeof data77 == "number") && (!(data77 % 1) && !isNaN(data77))) && (isFinite(data77)))){
-const err166 = {instancePath:instancePath+"/status/conditions/" + i9+"/observedGeneration",schemaPath:"#/properties/status/properties/conditions/items/properties/observedGeneration/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+for(const key17 in data74){
+if(!((((((key17 === "type") || (key17 === "status")) || (key17 === "observedGeneration")) || (key17 === "lastTransitionTime")) || (key17 === "reason")) || (key17 === "message"))){
+const err166 = {instancePath:instancePath+"/status/conditions/" + i9,schemaPath:"#/properties/status/properties/conditions/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key17},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err166];
 }
@@ -2050,9 +2041,12 @@ vErrors.push(err166);
 }
 errors++;
 }
-if((typeof data77 == "number") && (isFinite(data77))){
-if(data77 < 0 || isNaN(data77)){
-const err167 = {instancePath:instancePath+"/status/conditions/" + i9+"/observedGeneration",schemaPath:"#/properties/status/properties/conditions/items/properties/observedGeneration/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+if(data74.type !== undefined){
+let data75 = data74.type;
+if(typeof data75 === "string"){
+if(func2(data75) > 316){
+const err167 = {instancePath:instancePath+"/status/conditions/" + i9+"/type",schemaPath:"#/properties/status/properties/conditions/items/properties/type/maxLength",keyword:"maxLength",params:{limit: 316},message:"must NOT have more than 316 characters"};
 if(vErrors === null){
 vErrors = [err167];
 }
@@ -2061,8 +2055,8 @@ vErrors.push(err167);
 }
 errors++;
 }
-if(!(formats0.validate(data77))){
-const err168 = {instancePath:instancePath+"/status/conditions/" + i9+"/observedGeneration",schemaPath:"#/properties/status/properties/conditions/items/properties/observedGeneration/format",keyword:"format",params:{format: "int64"},message:"must match format \""+"int64"+"\""};
+if(!pattern10.test(data75)){
+const err168 = {instancePath:instancePath+"/status/conditions/" + i9+"/type",schemaPath:"#/properties/status/properties/conditions/items/properties/type/pattern",keyword:"pattern",params:{pattern: "^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$"},message:"must match pattern \""+"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$"+"\""};
 if(vErrors === null){
 vErrors = [err168];
 }
@@ -2072,12 +2066,8 @@ vErrors.push(err168);
 errors++;
 }
 }
-}
-if(data74.lastTransitionTime !== undefined){
-let data78 = data74.lastTransitionTime;
-if(typeof data78 === "string"){
-if(!(formats2.validate(data78))){
-const err169 = {instancePath:instancePath+"/status/conditions/" + i9+"/lastTransitionTime",schemaPath:"#/properties/status/properties/conditions/items/properties/lastTransitionTime/format",keyword:"format",params:{format: "iso-date-time"},message:"must match format \""+"iso-date-time"+"\""};
+else {
+const err169 = {instancePath:instancePath+"/status/conditions/" + i9+"/type",schemaPath:"#/properties/status/properties/conditions/items/properties/type/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err169];
 }
@@ -2087,8 +2077,10 @@ vErrors.push(err169);
 errors++;
 }
 }
-else {
-const err170 = {instancePath:instancePath+"/status/conditions/" + i9+"/lastTransitionTime",schemaPath:"#/properties/status/properties/conditions/items/properties/lastTransitionTime/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data74.status !== undefined){
+let data76 = data74.status;
+if(typeof data76 !== "string"){
+const err170 = {instancePath:instancePath+"/status/conditions/" + i9+"/status",schemaPath:"#/properties/status/properties/conditions/items/properties/status/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err170];
 }
@@ -2097,12 +2089,8 @@ vErrors.push(err170);
 }
 errors++;
 }
-}
-if(data74.reason !== undefined){
-let data79 = data74.reason;
-if(typeof data79 === "string"){
-if(func2(data79) > 1024){
-const err171 = {instancePath:instancePath+"/status/conditions/" + i9+"/reason",schemaPath:"#/properties/status/properties/conditions/items/properties/reason/maxLength",keyword:"maxLength",params:{limit: 1024},message:"must NOT have more than 1024 characters"};
+if(!(((data76 === "True") || (data76 === "False")) || (data76 === "Unknown"))){
+const err171 = {instancePath:instancePath+"/status/conditions/" + i9+"/status",schemaPath:"#/properties/status/properties/conditions/items/properties/status/enum",keyword:"enum",params:{allowedValues: schema11.properties.status.properties.conditions.items.properties.status.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err171];
 }
@@ -2111,8 +2099,11 @@ vErrors.push(err171);
 }
 errors++;
 }
-if(func2(data79) < 1){
-const err172 = {instancePath:instancePath+"/status/conditions/" + i9+"/reason",schemaPath:"#/properties/status/properties/conditions/items/properties/reason/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+}
+if(data74.observedGeneration !== undefined){
+let data77 = data74.observedGeneration;
+if(!(((typeof data77 == "number") && (!(data77 % 1) && !isNaN(data77))) && (isFinite(data77)))){
+const err172 = {instancePath:instancePath+"/status/conditions/" + i9+"/observedGeneration",schemaPath:"#/properties/status/properties/conditions/items/properties/observedGeneration/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err172];
 }
@@ -2121,8 +2112,9 @@ vErrors.push(err172);
 }
 errors++;
 }
-if(!pattern5.test(data79)){
-const err173 = {instancePath:instancePath+"/status/conditions/" + i9+"/reason",schemaPath:"#/properties/status/properties/conditions/items/properties/reason/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$"},message:"must match pattern \""+"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$"+"\""};
+if((typeof data77 == "number") && (isFinite(data77))){
+if(data77 < 0 || isNaN(data77)){
+const err173 = {instancePath:instancePath+"/status/conditions/" + i9+"/observedGeneration",schemaPath:"#/properties/status/properties/conditions/items/properties/observedGeneration/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err173];
 }
@@ -2131,9 +2123,8 @@ vErrors.push(err173);
 }
 errors++;
 }
-}
-else {
-const err174 = {instancePath:instancePath+"/status/conditions/" + i9+"/reason",schemaPath:"#/properties/status/properties/conditions/items/properties/reason/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!(formats0.validate(data77))){
+const err174 = {instancePath:instancePath+"/status/conditions/" + i9+"/observedGeneration",schemaPath:"#/properties/status/properties/conditions/items/properties/observedGeneration/format",keyword:"format",params:{format: "int64"},message:"must match format \""+"int64"+"\""};
 if(vErrors === null){
 vErrors = [err174];
 }
@@ -2143,11 +2134,12 @@ vErrors.push(err174);
 errors++;
 }
 }
-if(data74.message !== undefined){
-let data80 = data74.message;
-if(typeof data80 === "string"){
-if(func2(data80) > 32768){
-const err175 = {instancePath:instancePath+"/status/conditions/" + i9+"/message",schemaPath:"#/properties/status/properties/conditions/items/properties/message/maxLength",keyword:"maxLength",params:{limit: 32768},message:"must NOT have more than 32768 characters"};
+}
+if(data74.lastTransitionTime !== undefined){
+let data78 = data74.lastTransitionTime;
+if(typeof data78 === "string"){
+if(!(formats2.validate(data78))){
+const err175 = {instancePath:instancePath+"/status/conditions/" + i9+"/lastTransitionTime",schemaPath:"#/properties/status/properties/conditions/items/properties/lastTransitionTime/format",keyword:"format",params:{format: "iso-date-time"},message:"must match format \""+"iso-date-time"+"\""};
 if(vErrors === null){
 vErrors = [err175];
 }
@@ -2158,7 +2150,7 @@ errors++;
 }
 }
 else {
-const err176 = {instancePath:instancePath+"/status/conditions/" + i9+"/message",schemaPath:"#/properties/status/properties/conditions/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err176 = {instancePath:instancePath+"/status/conditions/" + i9+"/lastTransitionTime",schemaPath:"#/properties/status/properties/conditions/items/properties/lastTransitionTime/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err176];
 }
@@ -2168,9 +2160,11 @@ vErrors.push(err176);
 errors++;
 }
 }
-}
-else {
-const err177 = {instancePath:instancePath+"/status/conditions/" + i9,schemaPath:"#/properties/status/properties/conditions/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data74.reason !== undefined){
+let data79 = data74.reason;
+if(typeof data79 === "string"){
+if(func2(data79) > 1024){
+const err177 = {instancePath:instancePath+"/status/conditions/" + i9+"/reason",schemaPath:"#/properties/status/properties/conditions/items/properties/reason/maxLength",keyword:"maxLength",params:{limit: 1024},message:"must NOT have more than 1024 characters"};
 if(vErrors === null){
 vErrors = [err177];
 }
@@ -2179,10 +2173,8 @@ vErrors.push(err177);
 }
 errors++;
 }
-}
-}
-else {
-const err178 = {instancePath:instancePath+"/status/conditions",schemaPath:"#/properties/status/properties/conditions/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(func2(data79) < 1){
+const err178 = {instancePath:instancePath+"/status/conditions/" + i9+"/reason",schemaPath:"#/properties/status/properties/conditions/items/properties/reason/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err178];
 }
@@ -2191,10 +2183,8 @@ vErrors.push(err178);
 }
 errors++;
 }
-}
-}
-else {
-const err179 = {instancePath:instancePath+"/status",schemaPath:"#/properties/status/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(!pattern11.test(data79)){
+const err179 = {instancePath:instancePath+"/status/conditions/" + i9+"/reason",schemaPath:"#/properties/status/properties/conditions/items/properties/reason/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$"},message:"must match pattern \""+"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$"+"\""};
 if(vErrors === null){
 vErrors = [err179];
 }
@@ -2204,14 +2194,86 @@ vErrors.push(err179);
 errors++;
 }
 }
-}
 else {
-const err180 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err180 = {instancePath:instancePath+"/status/conditions/" + i9+"/reason",schemaPath:"#/properties/status/properties/conditions/items/properties/reason/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err180];
 }
 else {
 vErrors.push(err180);
+}
+errors++;
+}
+}
+if(data74.message !== undefined){
+let data80 = data74.message;
+if(typeof data80 === "string"){
+if(func2(data80) > 32768){
+const err181 = {instancePath:instancePath+"/status/conditions/" + i9+"/message",schemaPath:"#/properties/status/properties/conditions/items/properties/message/maxLength",keyword:"maxLength",params:{limit: 32768},message:"must NOT have more than 32768 characters"};
+if(vErrors === null){
+vErrors = [err181];
+}
+else {
+vErrors.push(err181);
+}
+errors++;
+}
+}
+else {
+const err182 = {instancePath:instancePath+"/status/conditions/" + i9+"/message",schemaPath:"#/properties/status/properties/conditions/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err182];
+}
+else {
+vErrors.push(err182);
+}
+errors++;
+}
+}
+}
+else {
+const err183 = {instancePath:instancePath+"/status/conditions/" + i9,schemaPath:"#/properties/status/properties/conditions/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err183];
+}
+else {
+vErrors.push(err183);
+}
+errors++;
+}
+}
+}
+else {
+const err184 = {instancePath:instancePath+"/status/conditions",schemaPath:"#/properties/status/properties/conditions/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err184];
+}
+else {
+vErrors.push(err184);
+}
+errors++;
+}
+}
+}
+else {
+const err185 = {instancePath:instancePath+"/status",schemaPath:"#/properties/status/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err185];
+}
+else {
+vErrors.push(err185);
+}
+errors++;
+}
+}
+}
+else {
+const err186 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err186];
+}
+else {
+vErrors.push(err186);
 }
 errors++;
 }

@@ -35,10 +35,6 @@ export interface MetalMachineTemplateSpec {
     };
     spec: {
       /**
-       * metal3://<host namespace>/<host>/<MetalMachine>; set by the controller once a host is claimed.
-       */
-      providerID?: string;
-      /**
        * The OS image written to the host's disk. A Kairos OCI image (oci://) carries its own digest and needs no checksum.
        */
       image: {
@@ -88,7 +84,7 @@ export interface MetalMachineTemplateSpec {
            */
           macAddress?: string;
           /**
-           * phy: take the MAC address from the host's NIC of this name (hardware inspection).
+           * phy: take the MAC address from the host's NIC of this name (hardware inspection), a Linux interface name.
            */
           fromHostInterface?: string;
           mtu?: number;

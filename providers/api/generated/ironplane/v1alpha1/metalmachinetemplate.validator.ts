@@ -4,13 +4,15 @@
 import { createRequire } from 'node:module';
 const require = createRequire(import.meta.url);
 export const validate = validate10;
-const schema11 = {"type":"object","properties":{"apiVersion":{"type":"string","const":"infrastructure.ironplane.dev/v1alpha1"},"kind":{"type":"string","const":"MetalMachineTemplate"},"metadata":{"type":"object","properties":{"name":{"type":"string"},"generateName":{"type":"string"},"namespace":{"type":"string"},"labels":{"type":"object","additionalProperties":{"type":"string"}},"annotations":{"type":"object","additionalProperties":{"type":"string"}},"finalizers":{"type":"array","items":{"type":"string"}},"ownerReferences":{"type":"array","items":{"type":"object","required":["apiVersion","kind","name","uid"],"properties":{"apiVersion":{"type":"string"},"kind":{"type":"string"},"name":{"type":"string"},"uid":{"type":"string"},"controller":{"type":"boolean"},"blockOwnerDeletion":{"type":"boolean"}}}}}},"spec":{"type":"object","properties":{"template":{"type":"object","properties":{"metadata":{"type":"object","properties":{"labels":{"type":"object","additionalProperties":{"type":"string"}},"annotations":{"type":"object","additionalProperties":{"type":"string"}}},"additionalProperties":false},"spec":{"type":"object","properties":{"providerID":{"type":"string","maxLength":512},"image":{"type":"object","properties":{"url":{"type":"string","maxLength":2048,"minLength":1,"pattern":"^(https?|oci|file)://"},"checksum":{"type":"string","maxLength":2048},"checksumType":{"type":"string","enum":["md5","sha256","sha512","auto"]},"format":{"type":"string","enum":["raw","qcow2","vdi","vmdk","live-iso"]}},"required":["url"],"additionalProperties":false},"hostSelector":{"type":"object","properties":{"matchLabels":{"type":"object","maxProperties":32,"additionalProperties":{"type":"string","maxLength":63}},"matchExpressions":{"type":"array","maxItems":32,"items":{"type":"object","properties":{"key":{"type":"string","maxLength":317,"minLength":1,"pattern":"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"},"operator":{"type":"string","enum":["In","NotIn","Exists","DoesNotExist"]},"values":{"type":"array","maxItems":64,"items":{"type":"string","maxLength":63}}},"required":["key","operator"],"additionalProperties":false}}},"additionalProperties":false},"automatedCleaningMode":{"type":"string","enum":["metadata","disabled"]},"network":{"type":"object","properties":{"links":{"type":"array","maxItems":32,"items":{"type":"object","properties":{"id":{"type":"string","maxLength":63,"minLength":1,"pattern":"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"},"type":{"type":"string","enum":["phy","bond","vlan"]},"macAddress":{"type":"string","pattern":"^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$"},"fromHostInterface":{"type":"string","maxLength":64},"mtu":{"type":"integer","maximum":9216,"minimum":576},"bondLinks":{"type":"array","maxItems":8,"items":{"type":"string","maxLength":63}},"bondMode":{"type":"string","enum":["802.3ad","balance-rr","active-backup","balance-xor","broadcast","balance-tlb","balance-alb"]},"vlanLink":{"type":"string","maxLength":63},"vlanId":{"type":"integer","maximum":4094,"minimum":1}},"required":["id","type"],"additionalProperties":false}},"networks":{"type":"array","maxItems":32,"items":{"type":"object","properties":{"link":{"type":"string","maxLength":63},"type":{"type":"string","enum":["ipv4","ipv6","ipv4_dhcp","ipv6_dhcp","ipv6_slaac"]},"address":{"type":"string","maxLength":64},"gateway":{"type":"string","maxLength":64}},"required":["link","type"],"additionalProperties":false}},"nameservers":{"type":"array","maxItems":8,"items":{"type":"string","maxLength":64}}},"additionalProperties":false}},"required":["image"],"additionalProperties":false}},"required":["spec"],"additionalProperties":false},"nodeReuse":{"type":"boolean"}},"required":["template"],"additionalProperties":false}},"additionalProperties":false,"required":["apiVersion","kind","metadata"]};
+const schema11 = {"type":"object","properties":{"apiVersion":{"type":"string","const":"infrastructure.ironplane.dev/v1alpha1"},"kind":{"type":"string","const":"MetalMachineTemplate"},"metadata":{"type":"object","properties":{"name":{"type":"string"},"generateName":{"type":"string"},"namespace":{"type":"string"},"labels":{"type":"object","additionalProperties":{"type":"string"}},"annotations":{"type":"object","additionalProperties":{"type":"string"}},"finalizers":{"type":"array","items":{"type":"string"}},"ownerReferences":{"type":"array","items":{"type":"object","required":["apiVersion","kind","name","uid"],"properties":{"apiVersion":{"type":"string"},"kind":{"type":"string"},"name":{"type":"string"},"uid":{"type":"string"},"controller":{"type":"boolean"},"blockOwnerDeletion":{"type":"boolean"}}}}}},"spec":{"type":"object","properties":{"template":{"type":"object","properties":{"metadata":{"type":"object","properties":{"labels":{"type":"object","additionalProperties":{"type":"string"}},"annotations":{"type":"object","additionalProperties":{"type":"string"}}},"additionalProperties":false},"spec":{"type":"object","properties":{"image":{"type":"object","properties":{"url":{"type":"string","maxLength":2048,"minLength":1,"pattern":"^(https?|oci|file)://"},"checksum":{"type":"string","maxLength":2048},"checksumType":{"type":"string","enum":["md5","sha256","sha512","auto"]},"format":{"type":"string","enum":["raw","qcow2","vdi","vmdk","live-iso"]}},"required":["url"],"additionalProperties":false},"hostSelector":{"type":"object","properties":{"matchLabels":{"type":"object","maxProperties":32,"additionalProperties":{"type":"string","maxLength":63,"pattern":"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"}},"matchExpressions":{"type":"array","maxItems":32,"items":{"type":"object","properties":{"key":{"type":"string","maxLength":317,"minLength":1,"pattern":"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"},"operator":{"type":"string","enum":["In","NotIn","Exists","DoesNotExist"]},"values":{"type":"array","maxItems":64,"items":{"type":"string","maxLength":63,"pattern":"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"}}},"required":["key","operator"],"additionalProperties":false}}},"additionalProperties":false},"automatedCleaningMode":{"type":"string","enum":["metadata","disabled"]},"network":{"type":"object","properties":{"links":{"type":"array","maxItems":32,"items":{"type":"object","properties":{"id":{"type":"string","maxLength":63,"minLength":1,"pattern":"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"},"type":{"type":"string","enum":["phy","bond","vlan"]},"macAddress":{"type":"string","pattern":"^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$"},"fromHostInterface":{"type":"string","maxLength":15,"pattern":"^[A-Za-z0-9_.-]+$"},"mtu":{"type":"integer","maximum":9216,"minimum":576},"bondLinks":{"type":"array","maxItems":8,"items":{"type":"string","maxLength":63,"pattern":"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"}},"bondMode":{"type":"string","enum":["802.3ad","balance-rr","active-backup","balance-xor","broadcast","balance-tlb","balance-alb"]},"vlanLink":{"type":"string","maxLength":63,"pattern":"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"},"vlanId":{"type":"integer","maximum":4094,"minimum":1}},"required":["id","type"],"additionalProperties":false}},"networks":{"type":"array","maxItems":32,"items":{"type":"object","properties":{"link":{"type":"string","maxLength":63,"pattern":"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"},"type":{"type":"string","enum":["ipv4","ipv6","ipv4_dhcp","ipv6_dhcp","ipv6_slaac"]},"address":{"type":"string","maxLength":64},"gateway":{"type":"string","maxLength":64}},"required":["link","type"],"additionalProperties":false}},"nameservers":{"type":"array","maxItems":8,"items":{"type":"string","maxLength":64}}},"additionalProperties":false}},"required":["image"],"additionalProperties":false}},"required":["spec"],"additionalProperties":false},"nodeReuse":{"type":"boolean"}},"required":["template"],"additionalProperties":false}},"additionalProperties":false,"required":["apiVersion","kind","metadata"]};
 const func2 = require("ajv/dist/runtime/ucs2length").default;
-const func10 = Object.prototype.hasOwnProperty;
+const func9 = Object.prototype.hasOwnProperty;
 const pattern0 = new RegExp("^(https?|oci|file)://", "");
-const pattern1 = new RegExp("^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$", "");
-const pattern2 = new RegExp("^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", "");
-const pattern3 = new RegExp("^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$", "");
+const pattern1 = new RegExp("^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$", "");
+const pattern2 = new RegExp("^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$", "");
+const pattern4 = new RegExp("^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", "");
+const pattern5 = new RegExp("^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$", "");
+const pattern6 = new RegExp("^[A-Za-z0-9_.-]+$", "");
 
 function validate10(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 let vErrors = null;
@@ -525,7 +527,7 @@ vErrors.push(err40);
 errors++;
 }
 for(const key8 in data27){
-if(!(((((key8 === "providerID") || (key8 === "image")) || (key8 === "hostSelector")) || (key8 === "automatedCleaningMode")) || (key8 === "network"))){
+if(!((((key8 === "image") || (key8 === "hostSelector")) || (key8 === "automatedCleaningMode")) || (key8 === "network"))){
 const err41 = {instancePath:instancePath+"/spec/template/spec",schemaPath:"#/properties/spec/properties/template/properties/spec/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key8},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err41];
@@ -536,11 +538,11 @@ vErrors.push(err41);
 errors++;
 }
 }
-if(data27.providerID !== undefined){
-let data28 = data27.providerID;
-if(typeof data28 === "string"){
-if(func2(data28) > 512){
-const err42 = {instancePath:instancePath+"/spec/template/spec/providerID",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/providerID/maxLength",keyword:"maxLength",params:{limit: 512},message:"must NOT have more than 512 characters"};
+if(data27.image !== undefined){
+let data28 = data27.image;
+if(data28 && typeof data28 == "object" && !Array.isArray(data28)){
+if(data28.url === undefined){
+const err42 = {instancePath:instancePath+"/spec/template/spec/image",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/image/required",keyword:"required",params:{missingProperty: "url"},message:"must have required property '"+"url"+"'"};
 if(vErrors === null){
 vErrors = [err42];
 }
@@ -549,9 +551,9 @@ vErrors.push(err42);
 }
 errors++;
 }
-}
-else {
-const err43 = {instancePath:instancePath+"/spec/template/spec/providerID",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/providerID/type",keyword:"type",params:{type: "string"},message:"must be string"};
+for(const key9 in data28){
+if(!((((key9 === "url") || (key9 === "checksum")) || (key9 === "checksumType")) || (key9 === "format"))){
+const err43 = {instancePath:instancePath+"/spec/template/spec/image",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/image/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key9},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err43];
 }
@@ -561,11 +563,11 @@ vErrors.push(err43);
 errors++;
 }
 }
-if(data27.image !== undefined){
-let data29 = data27.image;
-if(data29 && typeof data29 == "object" && !Array.isArray(data29)){
-if(data29.url === undefined){
-const err44 = {instancePath:instancePath+"/spec/template/spec/image",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/image/required",keyword:"required",params:{missingProperty: "url"},message:"must have required property '"+"url"+"'"};
+if(data28.url !== undefined){
+let data29 = data28.url;
+if(typeof data29 === "string"){
+if(func2(data29) > 2048){
+const err44 = {instancePath:instancePath+"/spec/template/spec/image/url",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/image/properties/url/maxLength",keyword:"maxLength",params:{limit: 2048},message:"must NOT have more than 2048 characters"};
 if(vErrors === null){
 vErrors = [err44];
 }
@@ -574,9 +576,8 @@ vErrors.push(err44);
 }
 errors++;
 }
-for(const key9 in data29){
-if(!((((key9 === "url") || (key9 === "checksum")) || (key9 === "checksumType")) || (key9 === "format"))){
-const err45 = {instancePath:instancePath+"/spec/template/spec/image",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/image/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key9},message:"must NOT have additional properties"};
+if(func2(data29) < 1){
+const err45 = {instancePath:instancePath+"/spec/template/spec/image/url",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/image/properties/url/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err45];
 }
@@ -585,12 +586,8 @@ vErrors.push(err45);
 }
 errors++;
 }
-}
-if(data29.url !== undefined){
-let data30 = data29.url;
-if(typeof data30 === "string"){
-if(func2(data30) > 2048){
-const err46 = {instancePath:instancePath+"/spec/template/spec/image/url",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/image/properties/url/maxLength",keyword:"maxLength",params:{limit: 2048},message:"must NOT have more than 2048 characters"};
+if(!pattern0.test(data29)){
+const err46 = {instancePath:instancePath+"/spec/template/spec/image/url",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/image/properties/url/pattern",keyword:"pattern",params:{pattern: "^(https?|oci|file)://"},message:"must match pattern \""+"^(https?|oci|file)://"+"\""};
 if(vErrors === null){
 vErrors = [err46];
 }
@@ -599,8 +596,9 @@ vErrors.push(err46);
 }
 errors++;
 }
-if(func2(data30) < 1){
-const err47 = {instancePath:instancePath+"/spec/template/spec/image/url",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/image/properties/url/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+}
+else {
+const err47 = {instancePath:instancePath+"/spec/template/spec/image/url",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/image/properties/url/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err47];
 }
@@ -609,8 +607,12 @@ vErrors.push(err47);
 }
 errors++;
 }
-if(!pattern0.test(data30)){
-const err48 = {instancePath:instancePath+"/spec/template/spec/image/url",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/image/properties/url/pattern",keyword:"pattern",params:{pattern: "^(https?|oci|file)://"},message:"must match pattern \""+"^(https?|oci|file)://"+"\""};
+}
+if(data28.checksum !== undefined){
+let data30 = data28.checksum;
+if(typeof data30 === "string"){
+if(func2(data30) > 2048){
+const err48 = {instancePath:instancePath+"/spec/template/spec/image/checksum",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/image/properties/checksum/maxLength",keyword:"maxLength",params:{limit: 2048},message:"must NOT have more than 2048 characters"};
 if(vErrors === null){
 vErrors = [err48];
 }
@@ -621,7 +623,7 @@ errors++;
 }
 }
 else {
-const err49 = {instancePath:instancePath+"/spec/template/spec/image/url",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/image/properties/url/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err49 = {instancePath:instancePath+"/spec/template/spec/image/checksum",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/image/properties/checksum/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err49];
 }
@@ -631,11 +633,10 @@ vErrors.push(err49);
 errors++;
 }
 }
-if(data29.checksum !== undefined){
-let data31 = data29.checksum;
-if(typeof data31 === "string"){
-if(func2(data31) > 2048){
-const err50 = {instancePath:instancePath+"/spec/template/spec/image/checksum",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/image/properties/checksum/maxLength",keyword:"maxLength",params:{limit: 2048},message:"must NOT have more than 2048 characters"};
+if(data28.checksumType !== undefined){
+let data31 = data28.checksumType;
+if(typeof data31 !== "string"){
+const err50 = {instancePath:instancePath+"/spec/template/spec/image/checksumType",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/image/properties/checksumType/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err50];
 }
@@ -644,9 +645,8 @@ vErrors.push(err50);
 }
 errors++;
 }
-}
-else {
-const err51 = {instancePath:instancePath+"/spec/template/spec/image/checksum",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/image/properties/checksum/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!((((data31 === "md5") || (data31 === "sha256")) || (data31 === "sha512")) || (data31 === "auto"))){
+const err51 = {instancePath:instancePath+"/spec/template/spec/image/checksumType",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/image/properties/checksumType/enum",keyword:"enum",params:{allowedValues: schema11.properties.spec.properties.template.properties.spec.properties.image.properties.checksumType.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err51];
 }
@@ -656,10 +656,10 @@ vErrors.push(err51);
 errors++;
 }
 }
-if(data29.checksumType !== undefined){
-let data32 = data29.checksumType;
+if(data28.format !== undefined){
+let data32 = data28.format;
 if(typeof data32 !== "string"){
-const err52 = {instancePath:instancePath+"/spec/template/spec/image/checksumType",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/image/properties/checksumType/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err52 = {instancePath:instancePath+"/spec/template/spec/image/format",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/image/properties/format/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err52];
 }
@@ -668,8 +668,8 @@ vErrors.push(err52);
 }
 errors++;
 }
-if(!((((data32 === "md5") || (data32 === "sha256")) || (data32 === "sha512")) || (data32 === "auto"))){
-const err53 = {instancePath:instancePath+"/spec/template/spec/image/checksumType",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/image/properties/checksumType/enum",keyword:"enum",params:{allowedValues: schema11.properties.spec.properties.template.properties.spec.properties.image.properties.checksumType.enum},message:"must be equal to one of the allowed values"};
+if(!(((((data32 === "raw") || (data32 === "qcow2")) || (data32 === "vdi")) || (data32 === "vmdk")) || (data32 === "live-iso"))){
+const err53 = {instancePath:instancePath+"/spec/template/spec/image/format",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/image/properties/format/enum",keyword:"enum",params:{allowedValues: schema11.properties.spec.properties.template.properties.spec.properties.image.properties.format.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err53];
 }
@@ -679,10 +679,9 @@ vErrors.push(err53);
 errors++;
 }
 }
-if(data29.format !== undefined){
-let data33 = data29.format;
-if(typeof data33 !== "string"){
-const err54 = {instancePath:instancePath+"/spec/template/spec/image/format",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/image/properties/format/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+else {
+const err54 = {instancePath:instancePath+"/spec/template/spec/image",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/image/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err54];
 }
@@ -691,8 +690,13 @@ vErrors.push(err54);
 }
 errors++;
 }
-if(!(((((data33 === "raw") || (data33 === "qcow2")) || (data33 === "vdi")) || (data33 === "vmdk")) || (data33 === "live-iso"))){
-const err55 = {instancePath:instancePath+"/spec/template/spec/image/format",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/image/properties/format/enum",keyword:"enum",params:{allowedValues: schema11.properties.spec.properties.template.properties.spec.properties.image.properties.format.enum},message:"must be equal to one of the allowed values"};
+}
+if(data27.hostSelector !== undefined){
+let data33 = data27.hostSelector;
+if(data33 && typeof data33 == "object" && !Array.isArray(data33)){
+for(const key10 in data33){
+if(!((key10 === "matchLabels") || (key10 === "matchExpressions"))){
+const err55 = {instancePath:instancePath+"/spec/template/spec/hostSelector",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/hostSelector/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key10},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err55];
 }
@@ -702,9 +706,11 @@ vErrors.push(err55);
 errors++;
 }
 }
-}
-else {
-const err56 = {instancePath:instancePath+"/spec/template/spec/image",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/image/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data33.matchLabels !== undefined){
+let data34 = data33.matchLabels;
+if(data34 && typeof data34 == "object" && !Array.isArray(data34)){
+if(Object.keys(data34).length > 32){
+const err56 = {instancePath:instancePath+"/spec/template/spec/hostSelector/matchLabels",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/hostSelector/properties/matchLabels/maxProperties",keyword:"maxProperties",params:{limit: 32},message:"must NOT have more than 32 properties"};
 if(vErrors === null){
 vErrors = [err56];
 }
@@ -713,13 +719,11 @@ vErrors.push(err56);
 }
 errors++;
 }
-}
-if(data27.hostSelector !== undefined){
-let data34 = data27.hostSelector;
-if(data34 && typeof data34 == "object" && !Array.isArray(data34)){
-for(const key10 in data34){
-if(!((key10 === "matchLabels") || (key10 === "matchExpressions"))){
-const err57 = {instancePath:instancePath+"/spec/template/spec/hostSelector",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/hostSelector/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key10},message:"must NOT have additional properties"};
+for(const key11 in data34){
+let data35 = data34[key11];
+if(typeof data35 === "string"){
+if(func2(data35) > 63){
+const err57 = {instancePath:instancePath+"/spec/template/spec/hostSelector/matchLabels/" + key11.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/spec/properties/template/properties/spec/properties/hostSelector/properties/matchLabels/additionalProperties/maxLength",keyword:"maxLength",params:{limit: 63},message:"must NOT have more than 63 characters"};
 if(vErrors === null){
 vErrors = [err57];
 }
@@ -728,12 +732,8 @@ vErrors.push(err57);
 }
 errors++;
 }
-}
-if(data34.matchLabels !== undefined){
-let data35 = data34.matchLabels;
-if(data35 && typeof data35 == "object" && !Array.isArray(data35)){
-if(Object.keys(data35).length > 32){
-const err58 = {instancePath:instancePath+"/spec/template/spec/hostSelector/matchLabels",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/hostSelector/properties/matchLabels/maxProperties",keyword:"maxProperties",params:{limit: 32},message:"must NOT have more than 32 properties"};
+if(!pattern1.test(data35)){
+const err58 = {instancePath:instancePath+"/spec/template/spec/hostSelector/matchLabels/" + key11.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/spec/properties/template/properties/spec/properties/hostSelector/properties/matchLabels/additionalProperties/pattern",keyword:"pattern",params:{pattern: "^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"},message:"must match pattern \""+"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"+"\""};
 if(vErrors === null){
 vErrors = [err58];
 }
@@ -742,11 +742,9 @@ vErrors.push(err58);
 }
 errors++;
 }
-for(const key11 in data35){
-let data36 = data35[key11];
-if(typeof data36 === "string"){
-if(func2(data36) > 63){
-const err59 = {instancePath:instancePath+"/spec/template/spec/hostSelector/matchLabels/" + key11.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/spec/properties/template/properties/spec/properties/hostSelector/properties/matchLabels/additionalProperties/maxLength",keyword:"maxLength",params:{limit: 63},message:"must NOT have more than 63 characters"};
+}
+else {
+const err59 = {instancePath:instancePath+"/spec/template/spec/hostSelector/matchLabels/" + key11.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/spec/properties/template/properties/spec/properties/hostSelector/properties/matchLabels/additionalProperties/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err59];
 }
@@ -756,8 +754,9 @@ vErrors.push(err59);
 errors++;
 }
 }
+}
 else {
-const err60 = {instancePath:instancePath+"/spec/template/spec/hostSelector/matchLabels/" + key11.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/spec/properties/template/properties/spec/properties/hostSelector/properties/matchLabels/additionalProperties/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err60 = {instancePath:instancePath+"/spec/template/spec/hostSelector/matchLabels",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/hostSelector/properties/matchLabels/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err60];
 }
@@ -767,9 +766,11 @@ vErrors.push(err60);
 errors++;
 }
 }
-}
-else {
-const err61 = {instancePath:instancePath+"/spec/template/spec/hostSelector/matchLabels",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/hostSelector/properties/matchLabels/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data33.matchExpressions !== undefined){
+let data36 = data33.matchExpressions;
+if(Array.isArray(data36)){
+if(data36.length > 32){
+const err61 = {instancePath:instancePath+"/spec/template/spec/hostSelector/matchExpressions",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/hostSelector/properties/matchExpressions/maxItems",keyword:"maxItems",params:{limit: 32},message:"must NOT have more than 32 items"};
 if(vErrors === null){
 vErrors = [err61];
 }
@@ -778,12 +779,12 @@ vErrors.push(err61);
 }
 errors++;
 }
-}
-if(data34.matchExpressions !== undefined){
-let data37 = data34.matchExpressions;
-if(Array.isArray(data37)){
-if(data37.length > 32){
-const err62 = {instancePath:instancePath+"/spec/template/spec/hostSelector/matchExpressions",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/hostSelector/properties/matchExpressions/maxItems",keyword:"maxItems",params:{limit: 32},message:"must NOT have more than 32 items"};
+const len2 = data36.length;
+for(let i2=0; i2<len2; i2++){
+let data37 = data36[i2];
+if(data37 && typeof data37 == "object" && !Array.isArray(data37)){
+if(data37.key === undefined){
+const err62 = {instancePath:instancePath+"/spec/template/spec/hostSelector/matchExpressions/" + i2,schemaPath:"#/properties/spec/properties/template/properties/spec/properties/hostSelector/properties/matchExpressions/items/required",keyword:"required",params:{missingProperty: "key"},message:"must have required property '"+"key"+"'"};
 if(vErrors === null){
 vErrors = [err62];
 }
@@ -792,12 +793,8 @@ vErrors.push(err62);
 }
 errors++;
 }
-const len2 = data37.length;
-for(let i2=0; i2<len2; i2++){
-let data38 = data37[i2];
-if(data38 && typeof data38 == "object" && !Array.isArray(data38)){
-if(data38.key === undefined){
-const err63 = {instancePath:instancePath+"/spec/template/spec/hostSelector/matchExpressions/" + i2,schemaPath:"#/properties/spec/properties/template/properties/spec/properties/hostSelector/properties/matchExpressions/items/required",keyword:"required",params:{missingProperty: "key"},message:"must have required property '"+"key"+"'"};
+if(data37.operator === undefined){
+const err63 = {instancePath:instancePath+"/spec/template/spec/hostSelector/matchExpressions/" + i2,schemaPath:"#/properties/spec/properties/template/properties/spec/properties/hostSelector/properties/matchExpressions/items/required",keyword:"required",params:{missingProperty: "operator"},message:"must have required property '"+"operator"+"'"};
 if(vErrors === null){
 vErrors = [err63];
 }
@@ -806,8 +803,9 @@ vErrors.push(err63);
 }
 errors++;
 }
-if(data38.operator === undefined){
-const err64 = {instancePath:instancePath+"/spec/template/spec/hostSelector/matchExpressions/" + i2,schemaPath:"#/properties/spec/properties/template/properties/spec/properties/hostSelector/properties/matchExpressions/items/required",keyword:"required",params:{missingProperty: "operator"},message:"must have required property '"+"operator"+"'"};
+for(const key12 in data37){
+if(!(((key12 === "key") || (key12 === "operator")) || (key12 === "values"))){
+const err64 = {instancePath:instancePath+"/spec/template/spec/hostSelector/matchExpressions/" + i2,schemaPath:"#/properties/spec/properties/template/properties/spec/properties/hostSelector/properties/matchExpressions/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key12},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err64];
 }
@@ -816,9 +814,12 @@ vErrors.push(err64);
 }
 errors++;
 }
-for(const key12 in data38){
-if(!(((key12 === "key") || (key12 === "operator")) || (key12 === "values"))){
-const err65 = {instancePath:instancePath+"/spec/template/spec/hostSelector/matchExpressions/" + i2,schemaPath:"#/properties/spec/properties/template/properties/spec/properties/hostSelector/properties/matchExpressions/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key12},message:"must NOT have additional properties"};
+}
+if(data37.key !== undefined){
+let data38 = data37.key;
+if(typeof data38 === "string"){
+if(func2(data38) > 317){
+const err65 = {instancePath:instancePath+"/spec/template/spec/hostSelector/matchExpressions/" + i2+"/key",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/hostSelector/properties/matchExpressions/items/properties/key/maxLength",keyword:"maxLength",params:{limit: 317},message:"must NOT have more than 317 characters"};
 if(vErrors === null){
 vErrors = [err65];
 }
@@ -827,12 +828,8 @@ vErrors.push(err65);
 }
 errors++;
 }
-}
-if(data38.key !== undefined){
-let data39 = data38.key;
-if(typeof data39 === "string"){
-if(func2(data39) > 317){
-const err66 = {instancePath:instancePath+"/spec/template/spec/hostSelector/matchExpressions/" + i2+"/key",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/hostSelector/properties/matchExpressions/items/properties/key/maxLength",keyword:"maxLength",params:{limit: 317},message:"must NOT have more than 317 characters"};
+if(func2(data38) < 1){
+const err66 = {instancePath:instancePath+"/spec/template/spec/hostSelector/matchExpressions/" + i2+"/key",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/hostSelector/properties/matchExpressions/items/properties/key/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err66];
 }
@@ -841,8 +838,8 @@ vErrors.push(err66);
 }
 errors++;
 }
-if(func2(data39) < 1){
-const err67 = {instancePath:instancePath+"/spec/template/spec/hostSelector/matchExpressions/" + i2+"/key",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/hostSelector/properties/matchExpressions/items/properties/key/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+if(!pattern2.test(data38)){
+const err67 = {instancePath:instancePath+"/spec/template/spec/hostSelector/matchExpressions/" + i2+"/key",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/hostSelector/properties/matchExpressions/items/properties/key/pattern",keyword:"pattern",params:{pattern: "^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"},message:"must match pattern \""+"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"+"\""};
 if(vErrors === null){
 vErrors = [err67];
 }
@@ -851,8 +848,9 @@ vErrors.push(err67);
 }
 errors++;
 }
-if(!pattern1.test(data39)){
-const err68 = {instancePath:instancePath+"/spec/template/spec/hostSelector/matchExpressions/" + i2+"/key",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/hostSelector/properties/matchExpressions/items/properties/key/pattern",keyword:"pattern",params:{pattern: "^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"},message:"must match pattern \""+"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"+"\""};
+}
+else {
+const err68 = {instancePath:instancePath+"/spec/template/spec/hostSelector/matchExpressions/" + i2+"/key",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/hostSelector/properties/matchExpressions/items/properties/key/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err68];
 }
@@ -862,8 +860,10 @@ vErrors.push(err68);
 errors++;
 }
 }
-else {
-const err69 = {instancePath:instancePath+"/spec/template/spec/hostSelector/matchExpressions/" + i2+"/key",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/hostSelector/properties/matchExpressions/items/properties/key/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data37.operator !== undefined){
+let data39 = data37.operator;
+if(typeof data39 !== "string"){
+const err69 = {instancePath:instancePath+"/spec/template/spec/hostSelector/matchExpressions/" + i2+"/operator",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/hostSelector/properties/matchExpressions/items/properties/operator/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err69];
 }
@@ -872,11 +872,8 @@ vErrors.push(err69);
 }
 errors++;
 }
-}
-if(data38.operator !== undefined){
-let data40 = data38.operator;
-if(typeof data40 !== "string"){
-const err70 = {instancePath:instancePath+"/spec/template/spec/hostSelector/matchExpressions/" + i2+"/operator",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/hostSelector/properties/matchExpressions/items/properties/operator/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!((((data39 === "In") || (data39 === "NotIn")) || (data39 === "Exists")) || (data39 === "DoesNotExist"))){
+const err70 = {instancePath:instancePath+"/spec/template/spec/hostSelector/matchExpressions/" + i2+"/operator",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/hostSelector/properties/matchExpressions/items/properties/operator/enum",keyword:"enum",params:{allowedValues: schema11.properties.spec.properties.template.properties.spec.properties.hostSelector.properties.matchExpressions.items.properties.operator.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err70];
 }
@@ -885,8 +882,12 @@ vErrors.push(err70);
 }
 errors++;
 }
-if(!((((data40 === "In") || (data40 === "NotIn")) || (data40 === "Exists")) || (data40 === "DoesNotExist"))){
-const err71 = {instancePath:instancePath+"/spec/template/spec/hostSelector/matchExpressions/" + i2+"/operator",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/hostSelector/properties/matchExpressions/items/properties/operator/enum",keyword:"enum",params:{allowedValues: schema11.properties.spec.properties.template.properties.spec.properties.hostSelector.properties.matchExpressions.items.properties.operator.enum},message:"must be equal to one of the allowed values"};
+}
+if(data37.values !== undefined){
+let data40 = data37.values;
+if(Array.isArray(data40)){
+if(data40.length > 64){
+const err71 = {instancePath:instancePath+"/spec/template/spec/hostSelector/matchExpressions/" + i2+"/values",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/hostSelector/properties/matchExpressions/items/properties/values/maxItems",keyword:"maxItems",params:{limit: 64},message:"must NOT have more than 64 items"};
 if(vErrors === null){
 vErrors = [err71];
 }
@@ -895,12 +896,12 @@ vErrors.push(err71);
 }
 errors++;
 }
-}
-if(data38.values !== undefined){
-let data41 = data38.values;
-if(Array.isArray(data41)){
-if(data41.length > 64){
-const err72 = {instancePath:instancePath+"/spec/template/spec/hostSelector/matchExpressions/" + i2+"/values",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/hostSelector/properties/matchExpressions/items/properties/values/maxItems",keyword:"maxItems",params:{limit: 64},message:"must NOT have more than 64 items"};
+const len3 = data40.length;
+for(let i3=0; i3<len3; i3++){
+let data41 = data40[i3];
+if(typeof data41 === "string"){
+if(func2(data41) > 63){
+const err72 = {instancePath:instancePath+"/spec/template/spec/hostSelector/matchExpressions/" + i2+"/values/" + i3,schemaPath:"#/properties/spec/properties/template/properties/spec/properties/hostSelector/properties/matchExpressions/items/properties/values/items/maxLength",keyword:"maxLength",params:{limit: 63},message:"must NOT have more than 63 characters"};
 if(vErrors === null){
 vErrors = [err72];
 }
@@ -909,12 +910,8 @@ vErrors.push(err72);
 }
 errors++;
 }
-const len3 = data41.length;
-for(let i3=0; i3<len3; i3++){
-let data42 = data41[i3];
-if(typeof data42 === "string"){
-if(func2(data42) > 63){
-const err73 = {instancePath:instancePath+"/spec/template/spec/hostSelector/matchExpressions/" + i2+"/values/" + i3,schemaPath:"#/properties/spec/properties/template/properties/spec/properties/hostSelector/properties/matchExpressions/items/properties/values/items/maxLength",keyword:"maxLength",params:{limit: 63},message:"must NOT have more than 63 characters"};
+if(!pattern1.test(data41)){
+const err73 = {instancePath:instancePath+"/spec/template/spec/hostSelector/matchExpressions/" + i2+"/values/" + i3,schemaPath:"#/properties/spec/properties/template/properties/spec/properties/hostSelector/properties/matchExpressions/items/properties/values/items/pattern",keyword:"pattern",params:{pattern: "^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"},message:"must match pattern \""+"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"+"\""};
 if(vErrors === null){
 vErrors = [err73];
 }
@@ -984,8 +981,8 @@ errors++;
 }
 }
 if(data27.automatedCleaningMode !== undefined){
-let data43 = data27.automatedCleaningMode;
-if(typeof data43 !== "string"){
+let data42 = data27.automatedCleaningMode;
+if(typeof data42 !== "string"){
 const err79 = {instancePath:instancePath+"/spec/template/spec/automatedCleaningMode",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/automatedCleaningMode/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err79];
@@ -995,7 +992,7 @@ vErrors.push(err79);
 }
 errors++;
 }
-if(!((data43 === "metadata") || (data43 === "disabled"))){
+if(!((data42 === "metadata") || (data42 === "disabled"))){
 const err80 = {instancePath:instancePath+"/spec/template/spec/automatedCleaningMode",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/automatedCleaningMode/enum",keyword:"enum",params:{allowedValues: schema11.properties.spec.properties.template.properties.spec.properties.automatedCleaningMode.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err80];
@@ -1007,9 +1004,9 @@ errors++;
 }
 }
 if(data27.network !== undefined){
-let data44 = data27.network;
-if(data44 && typeof data44 == "object" && !Array.isArray(data44)){
-for(const key13 in data44){
+let data43 = data27.network;
+if(data43 && typeof data43 == "object" && !Array.isArray(data43)){
+for(const key13 in data43){
 if(!(((key13 === "links") || (key13 === "networks")) || (key13 === "nameservers"))){
 const err81 = {instancePath:instancePath+"/spec/template/spec/network",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/network/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key13},message:"must NOT have additional properties"};
 if(vErrors === null){
@@ -1021,10 +1018,10 @@ vErrors.push(err81);
 errors++;
 }
 }
-if(data44.links !== undefined){
-let data45 = data44.links;
-if(Array.isArray(data45)){
-if(data45.length > 32){
+if(data43.links !== undefined){
+let data44 = data43.links;
+if(Array.isArray(data44)){
+if(data44.length > 32){
 const err82 = {instancePath:instancePath+"/spec/template/spec/network/links",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/network/properties/links/maxItems",keyword:"maxItems",params:{limit: 32},message:"must NOT have more than 32 items"};
 if(vErrors === null){
 vErrors = [err82];
@@ -1034,11 +1031,11 @@ vErrors.push(err82);
 }
 errors++;
 }
-const len4 = data45.length;
+const len4 = data44.length;
 for(let i4=0; i4<len4; i4++){
-let data46 = data45[i4];
-if(data46 && typeof data46 == "object" && !Array.isArray(data46)){
-if(data46.id === undefined){
+let data45 = data44[i4];
+if(data45 && typeof data45 == "object" && !Array.isArray(data45)){
+if(data45.id === undefined){
 const err83 = {instancePath:instancePath+"/spec/template/spec/network/links/" + i4,schemaPath:"#/properties/spec/properties/template/properties/spec/properties/network/properties/links/items/required",keyword:"required",params:{missingProperty: "id"},message:"must have required property '"+"id"+"'"};
 if(vErrors === null){
 vErrors = [err83];
@@ -1048,7 +1045,7 @@ vErrors.push(err83);
 }
 errors++;
 }
-if(data46.type === undefined){
+if(data45.type === undefined){
 const err84 = {instancePath:instancePath+"/spec/template/spec/network/links/" + i4,schemaPath:"#/properties/spec/properties/template/properties/spec/properties/network/properties/links/items/required",keyword:"required",params:{missingProperty: "type"},message:"must have required property '"+"type"+"'"};
 if(vErrors === null){
 vErrors = [err84];
@@ -1058,8 +1055,8 @@ vErrors.push(err84);
 }
 errors++;
 }
-for(const key14 in data46){
-if(!(func10.call(schema11.properties.spec.properties.template.properties.spec.properties.network.properties.links.items.properties, key14))){
+for(const key14 in data45){
+if(!(func9.call(schema11.properties.spec.properties.template.properties.spec.properties.network.properties.links.items.properties, key14))){
 const err85 = {instancePath:instancePath+"/spec/template/spec/network/links/" + i4,schemaPath:"#/properties/spec/properties/template/properties/spec/properties/network/properties/links/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key14},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err85];
@@ -1070,10 +1067,10 @@ vErrors.push(err85);
 errors++;
 }
 }
-if(data46.id !== undefined){
-let data47 = data46.id;
-if(typeof data47 === "string"){
-if(func2(data47) > 63){
+if(data45.id !== undefined){
+let data46 = data45.id;
+if(typeof data46 === "string"){
+if(func2(data46) > 63){
 const err86 = {instancePath:instancePath+"/spec/template/spec/network/links/" + i4+"/id",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/network/properties/links/items/properties/id/maxLength",keyword:"maxLength",params:{limit: 63},message:"must NOT have more than 63 characters"};
 if(vErrors === null){
 vErrors = [err86];
@@ -1083,7 +1080,7 @@ vErrors.push(err86);
 }
 errors++;
 }
-if(func2(data47) < 1){
+if(func2(data46) < 1){
 const err87 = {instancePath:instancePath+"/spec/template/spec/network/links/" + i4+"/id",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/network/properties/links/items/properties/id/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err87];
@@ -1093,7 +1090,7 @@ vErrors.push(err87);
 }
 errors++;
 }
-if(!pattern2.test(data47)){
+if(!pattern4.test(data46)){
 const err88 = {instancePath:instancePath+"/spec/template/spec/network/links/" + i4+"/id",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/network/properties/links/items/properties/id/pattern",keyword:"pattern",params:{pattern: "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"},message:"must match pattern \""+"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"+"\""};
 if(vErrors === null){
 vErrors = [err88];
@@ -1115,9 +1112,9 @@ vErrors.push(err89);
 errors++;
 }
 }
-if(data46.type !== undefined){
-let data48 = data46.type;
-if(typeof data48 !== "string"){
+if(data45.type !== undefined){
+let data47 = data45.type;
+if(typeof data47 !== "string"){
 const err90 = {instancePath:instancePath+"/spec/template/spec/network/links/" + i4+"/type",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/network/properties/links/items/properties/type/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err90];
@@ -1127,7 +1124,7 @@ vErrors.push(err90);
 }
 errors++;
 }
-if(!(((data48 === "phy") || (data48 === "bond")) || (data48 === "vlan"))){
+if(!(((data47 === "phy") || (data47 === "bond")) || (data47 === "vlan"))){
 const err91 = {instancePath:instancePath+"/spec/template/spec/network/links/" + i4+"/type",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/network/properties/links/items/properties/type/enum",keyword:"enum",params:{allowedValues: schema11.properties.spec.properties.template.properties.spec.properties.network.properties.links.items.properties.type.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err91];
@@ -1138,10 +1135,10 @@ vErrors.push(err91);
 errors++;
 }
 }
-if(data46.macAddress !== undefined){
-let data49 = data46.macAddress;
-if(typeof data49 === "string"){
-if(!pattern3.test(data49)){
+if(data45.macAddress !== undefined){
+let data48 = data45.macAddress;
+if(typeof data48 === "string"){
+if(!pattern5.test(data48)){
 const err92 = {instancePath:instancePath+"/spec/template/spec/network/links/" + i4+"/macAddress",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/network/properties/links/items/properties/macAddress/pattern",keyword:"pattern",params:{pattern: "^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$"},message:"must match pattern \""+"^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$"+"\""};
 if(vErrors === null){
 vErrors = [err92];
@@ -1163,11 +1160,11 @@ vErrors.push(err93);
 errors++;
 }
 }
-if(data46.fromHostInterface !== undefined){
-let data50 = data46.fromHostInterface;
-if(typeof data50 === "string"){
-if(func2(data50) > 64){
-const err94 = {instancePath:instancePath+"/spec/template/spec/network/links/" + i4+"/fromHostInterface",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/network/properties/links/items/properties/fromHostInterface/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters"};
+if(data45.fromHostInterface !== undefined){
+let data49 = data45.fromHostInterface;
+if(typeof data49 === "string"){
+if(func2(data49) > 15){
+const err94 = {instancePath:instancePath+"/spec/template/spec/network/links/" + i4+"/fromHostInterface",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/network/properties/links/items/properties/fromHostInterface/maxLength",keyword:"maxLength",params:{limit: 15},message:"must NOT have more than 15 characters"};
 if(vErrors === null){
 vErrors = [err94];
 }
@@ -1176,9 +1173,8 @@ vErrors.push(err94);
 }
 errors++;
 }
-}
-else {
-const err95 = {instancePath:instancePath+"/spec/template/spec/network/links/" + i4+"/fromHostInterface",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/network/properties/links/items/properties/fromHostInterface/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!pattern6.test(data49)){
+const err95 = {instancePath:instancePath+"/spec/template/spec/network/links/" + i4+"/fromHostInterface",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/network/properties/links/items/properties/fromHostInterface/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_.-]+$"},message:"must match pattern \""+"^[A-Za-z0-9_.-]+$"+"\""};
 if(vErrors === null){
 vErrors = [err95];
 }
@@ -1188,10 +1184,8 @@ vErrors.push(err95);
 errors++;
 }
 }
-if(data46.mtu !== undefined){
-let data51 = data46.mtu;
-if(!(((typeof data51 == "number") && (!(data51 % 1) && !isNaN(data51))) && (isFinite(data51)))){
-const err96 = {instancePath:instancePath+"/spec/template/spec/network/links/" + i4+"/mtu",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/network/properties/links/items/properties/mtu/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+else {
+const err96 = {instancePath:instancePath+"/spec/template/spec/network/links/" + i4+"/fromHostInterface",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/network/properties/links/items/properties/fromHostInterface/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err96];
 }
@@ -1200,9 +1194,11 @@ vErrors.push(err96);
 }
 errors++;
 }
-if((typeof data51 == "number") && (isFinite(data51))){
-if(data51 > 9216 || isNaN(data51)){
-const err97 = {instancePath:instancePath+"/spec/template/spec/network/links/" + i4+"/mtu",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/network/properties/links/items/properties/mtu/maximum",keyword:"maximum",params:{comparison: "<=", limit: 9216},message:"must be <= 9216"};
+}
+if(data45.mtu !== undefined){
+let data50 = data45.mtu;
+if(!(((typeof data50 == "number") && (!(data50 % 1) && !isNaN(data50))) && (isFinite(data50)))){
+const err97 = {instancePath:instancePath+"/spec/template/spec/network/links/" + i4+"/mtu",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/network/properties/links/items/properties/mtu/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err97];
 }
@@ -1211,8 +1207,9 @@ vErrors.push(err97);
 }
 errors++;
 }
-if(data51 < 576 || isNaN(data51)){
-const err98 = {instancePath:instancePath+"/spec/template/spec/network/links/" + i4+"/mtu",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/network/properties/links/items/properties/mtu/minimum",keyword:"minimum",params:{comparison: ">=", limit: 576},message:"must be >= 576"};
+if((typeof data50 == "number") && (isFinite(data50))){
+if(data50 > 9216 || isNaN(data50)){
+const err98 = {instancePath:instancePath+"/spec/template/spec/network/links/" + i4+"/mtu",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/network/properties/links/items/properties/mtu/maximum",keyword:"maximum",params:{comparison: "<=", limit: 9216},message:"must be <= 9216"};
 if(vErrors === null){
 vErrors = [err98];
 }
@@ -1221,13 +1218,8 @@ vErrors.push(err98);
 }
 errors++;
 }
-}
-}
-if(data46.bondLinks !== undefined){
-let data52 = data46.bondLinks;
-if(Array.isArray(data52)){
-if(data52.length > 8){
-const err99 = {instancePath:instancePath+"/spec/template/spec/network/links/" + i4+"/bondLinks",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/network/properties/links/items/properties/bondLinks/maxItems",keyword:"maxItems",params:{limit: 8},message:"must NOT have more than 8 items"};
+if(data50 < 576 || isNaN(data50)){
+const err99 = {instancePath:instancePath+"/spec/template/spec/network/links/" + i4+"/mtu",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/network/properties/links/items/properties/mtu/minimum",keyword:"minimum",params:{comparison: ">=", limit: 576},message:"must be >= 576"};
 if(vErrors === null){
 vErrors = [err99];
 }
@@ -1236,12 +1228,13 @@ vErrors.push(err99);
 }
 errors++;
 }
-const len5 = data52.length;
-for(let i5=0; i5<len5; i5++){
-let data53 = data52[i5];
-if(typeof data53 === "string"){
-if(func2(data53) > 63){
-const err100 = {instancePath:instancePath+"/spec/template/spec/network/links/" + i4+"/bondLinks/" + i5,schemaPath:"#/properties/spec/properties/template/properties/spec/properties/network/properties/links/items/properties/bondLinks/items/maxLength",keyword:"maxLength",params:{limit: 63},message:"must NOT have more than 63 characters"};
+}
+}
+if(data45.bondLinks !== undefined){
+let data51 = data45.bondLinks;
+if(Array.isArray(data51)){
+if(data51.length > 8){
+const err100 = {instancePath:instancePath+"/spec/template/spec/network/links/" + i4+"/bondLinks",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/network/properties/links/items/properties/bondLinks/maxItems",keyword:"maxItems",params:{limit: 8},message:"must NOT have more than 8 items"};
 if(vErrors === null){
 vErrors = [err100];
 }
@@ -1250,9 +1243,12 @@ vErrors.push(err100);
 }
 errors++;
 }
-}
-else {
-const err101 = {instancePath:instancePath+"/spec/template/spec/network/links/" + i4+"/bondLinks/" + i5,schemaPath:"#/properties/spec/properties/template/properties/spec/properties/network/properties/links/items/properties/bondLinks/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const len5 = data51.length;
+for(let i5=0; i5<len5; i5++){
+let data52 = data51[i5];
+if(typeof data52 === "string"){
+if(func2(data52) > 63){
+const err101 = {instancePath:instancePath+"/spec/template/spec/network/links/" + i4+"/bondLinks/" + i5,schemaPath:"#/properties/spec/properties/template/properties/spec/properties/network/properties/links/items/properties/bondLinks/items/maxLength",keyword:"maxLength",params:{limit: 63},message:"must NOT have more than 63 characters"};
 if(vErrors === null){
 vErrors = [err101];
 }
@@ -1261,10 +1257,8 @@ vErrors.push(err101);
 }
 errors++;
 }
-}
-}
-else {
-const err102 = {instancePath:instancePath+"/spec/template/spec/network/links/" + i4+"/bondLinks",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/network/properties/links/items/properties/bondLinks/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(!pattern4.test(data52)){
+const err102 = {instancePath:instancePath+"/spec/template/spec/network/links/" + i4+"/bondLinks/" + i5,schemaPath:"#/properties/spec/properties/template/properties/spec/properties/network/properties/links/items/properties/bondLinks/items/pattern",keyword:"pattern",params:{pattern: "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"},message:"must match pattern \""+"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"+"\""};
 if(vErrors === null){
 vErrors = [err102];
 }
@@ -1274,10 +1268,8 @@ vErrors.push(err102);
 errors++;
 }
 }
-if(data46.bondMode !== undefined){
-let data54 = data46.bondMode;
-if(typeof data54 !== "string"){
-const err103 = {instancePath:instancePath+"/spec/template/spec/network/links/" + i4+"/bondMode",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/network/properties/links/items/properties/bondMode/type",keyword:"type",params:{type: "string"},message:"must be string"};
+else {
+const err103 = {instancePath:instancePath+"/spec/template/spec/network/links/" + i4+"/bondLinks/" + i5,schemaPath:"#/properties/spec/properties/template/properties/spec/properties/network/properties/links/items/properties/bondLinks/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err103];
 }
@@ -1286,8 +1278,10 @@ vErrors.push(err103);
 }
 errors++;
 }
-if(!(((((((data54 === "802.3ad") || (data54 === "balance-rr")) || (data54 === "active-backup")) || (data54 === "balance-xor")) || (data54 === "broadcast")) || (data54 === "balance-tlb")) || (data54 === "balance-alb"))){
-const err104 = {instancePath:instancePath+"/spec/template/spec/network/links/" + i4+"/bondMode",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/network/properties/links/items/properties/bondMode/enum",keyword:"enum",params:{allowedValues: schema11.properties.spec.properties.template.properties.spec.properties.network.properties.links.items.properties.bondMode.enum},message:"must be equal to one of the allowed values"};
+}
+}
+else {
+const err104 = {instancePath:instancePath+"/spec/template/spec/network/links/" + i4+"/bondLinks",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/network/properties/links/items/properties/bondLinks/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err104];
 }
@@ -1297,11 +1291,10 @@ vErrors.push(err104);
 errors++;
 }
 }
-if(data46.vlanLink !== undefined){
-let data55 = data46.vlanLink;
-if(typeof data55 === "string"){
-if(func2(data55) > 63){
-const err105 = {instancePath:instancePath+"/spec/template/spec/network/links/" + i4+"/vlanLink",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/network/properties/links/items/properties/vlanLink/maxLength",keyword:"maxLength",params:{limit: 63},message:"must NOT have more than 63 characters"};
+if(data45.bondMode !== undefined){
+let data53 = data45.bondMode;
+if(typeof data53 !== "string"){
+const err105 = {instancePath:instancePath+"/spec/template/spec/network/links/" + i4+"/bondMode",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/network/properties/links/items/properties/bondMode/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err105];
 }
@@ -1310,9 +1303,8 @@ vErrors.push(err105);
 }
 errors++;
 }
-}
-else {
-const err106 = {instancePath:instancePath+"/spec/template/spec/network/links/" + i4+"/vlanLink",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/network/properties/links/items/properties/vlanLink/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!(((((((data53 === "802.3ad") || (data53 === "balance-rr")) || (data53 === "active-backup")) || (data53 === "balance-xor")) || (data53 === "broadcast")) || (data53 === "balance-tlb")) || (data53 === "balance-alb"))){
+const err106 = {instancePath:instancePath+"/spec/template/spec/network/links/" + i4+"/bondMode",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/network/properties/links/items/properties/bondMode/enum",keyword:"enum",params:{allowedValues: schema11.properties.spec.properties.template.properties.spec.properties.network.properties.links.items.properties.bondMode.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err106];
 }
@@ -1322,10 +1314,11 @@ vErrors.push(err106);
 errors++;
 }
 }
-if(data46.vlanId !== undefined){
-let data56 = data46.vlanId;
-if(!(((typeof data56 == "number") && (!(data56 % 1) && !isNaN(data56))) && (isFinite(data56)))){
-const err107 = {instancePath:instancePath+"/spec/template/spec/network/links/" + i4+"/vlanId",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/network/properties/links/items/properties/vlanId/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data45.vlanLink !== undefined){
+let data54 = data45.vlanLink;
+if(typeof data54 === "string"){
+if(func2(data54) > 63){
+const err107 = {instancePath:instancePath+"/spec/template/spec/network/links/" + i4+"/vlanLink",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/network/properties/links/items/properties/vlanLink/maxLength",keyword:"maxLength",params:{limit: 63},message:"must NOT have more than 63 characters"};
 if(vErrors === null){
 vErrors = [err107];
 }
@@ -1334,9 +1327,8 @@ vErrors.push(err107);
 }
 errors++;
 }
-if((typeof data56 == "number") && (isFinite(data56))){
-if(data56 > 4094 || isNaN(data56)){
-const err108 = {instancePath:instancePath+"/spec/template/spec/network/links/" + i4+"/vlanId",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/network/properties/links/items/properties/vlanId/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4094},message:"must be <= 4094"};
+if(!pattern4.test(data54)){
+const err108 = {instancePath:instancePath+"/spec/template/spec/network/links/" + i4+"/vlanLink",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/network/properties/links/items/properties/vlanLink/pattern",keyword:"pattern",params:{pattern: "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"},message:"must match pattern \""+"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"+"\""};
 if(vErrors === null){
 vErrors = [err108];
 }
@@ -1345,8 +1337,9 @@ vErrors.push(err108);
 }
 errors++;
 }
-if(data56 < 1 || isNaN(data56)){
-const err109 = {instancePath:instancePath+"/spec/template/spec/network/links/" + i4+"/vlanId",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/network/properties/links/items/properties/vlanId/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+}
+else {
+const err109 = {instancePath:instancePath+"/spec/template/spec/network/links/" + i4+"/vlanLink",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/network/properties/links/items/properties/vlanLink/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err109];
 }
@@ -1356,10 +1349,10 @@ vErrors.push(err109);
 errors++;
 }
 }
-}
-}
-else {
-const err110 = {instancePath:instancePath+"/spec/template/spec/network/links/" + i4,schemaPath:"#/properties/spec/properties/template/properties/spec/properties/network/properties/links/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data45.vlanId !== undefined){
+let data55 = data45.vlanId;
+if(!(((typeof data55 == "number") && (!(data55 % 1) && !isNaN(data55))) && (isFinite(data55)))){
+const err110 = {instancePath:instancePath+"/spec/template/spec/network/links/" + i4+"/vlanId",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/network/properties/links/items/properties/vlanId/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err110];
 }
@@ -1368,10 +1361,9 @@ vErrors.push(err110);
 }
 errors++;
 }
-}
-}
-else {
-const err111 = {instancePath:instancePath+"/spec/template/spec/network/links",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/network/properties/links/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if((typeof data55 == "number") && (isFinite(data55))){
+if(data55 > 4094 || isNaN(data55)){
+const err111 = {instancePath:instancePath+"/spec/template/spec/network/links/" + i4+"/vlanId",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/network/properties/links/items/properties/vlanId/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4094},message:"must be <= 4094"};
 if(vErrors === null){
 vErrors = [err111];
 }
@@ -1380,12 +1372,8 @@ vErrors.push(err111);
 }
 errors++;
 }
-}
-if(data44.networks !== undefined){
-let data57 = data44.networks;
-if(Array.isArray(data57)){
-if(data57.length > 32){
-const err112 = {instancePath:instancePath+"/spec/template/spec/network/networks",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/network/properties/networks/maxItems",keyword:"maxItems",params:{limit: 32},message:"must NOT have more than 32 items"};
+if(data55 < 1 || isNaN(data55)){
+const err112 = {instancePath:instancePath+"/spec/template/spec/network/links/" + i4+"/vlanId",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/network/properties/links/items/properties/vlanId/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err112];
 }
@@ -1394,12 +1382,11 @@ vErrors.push(err112);
 }
 errors++;
 }
-const len6 = data57.length;
-for(let i6=0; i6<len6; i6++){
-let data58 = data57[i6];
-if(data58 && typeof data58 == "object" && !Array.isArray(data58)){
-if(data58.link === undefined){
-const err113 = {instancePath:instancePath+"/spec/template/spec/network/networks/" + i6,schemaPath:"#/properties/spec/properties/template/properties/spec/properties/network/properties/networks/items/required",keyword:"required",params:{missingProperty: "link"},message:"must have required property '"+"link"+"'"};
+}
+}
+}
+else {
+const err113 = {instancePath:instancePath+"/spec/template/spec/network/links/" + i4,schemaPath:"#/properties/spec/properties/template/properties/spec/properties/network/properties/links/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err113];
 }
@@ -1408,8 +1395,10 @@ vErrors.push(err113);
 }
 errors++;
 }
-if(data58.type === undefined){
-const err114 = {instancePath:instancePath+"/spec/template/spec/network/networks/" + i6,schemaPath:"#/properties/spec/properties/template/properties/spec/properties/network/properties/networks/items/required",keyword:"required",params:{missingProperty: "type"},message:"must have required property '"+"type"+"'"};
+}
+}
+else {
+const err114 = {instancePath:instancePath+"/spec/template/spec/network/links",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/network/properties/links/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err114];
 }
@@ -1418,9 +1407,12 @@ vErrors.push(err114);
 }
 errors++;
 }
-for(const key15 in data58){
-if(!((((key15 === "link") || (key15 === "type")) || (key15 === "address")) || (key15 === "gateway"))){
-const err115 = {instancePath:instancePath+"/spec/template/spec/network/networks/" + i6,schemaPath:"#/properties/spec/properties/template/properties/spec/properties/network/properties/networks/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key15},message:"must NOT have additional properties"};
+}
+if(data43.networks !== undefined){
+let data56 = data43.networks;
+if(Array.isArray(data56)){
+if(data56.length > 32){
+const err115 = {instancePath:instancePath+"/spec/template/spec/network/networks",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/network/properties/networks/maxItems",keyword:"maxItems",params:{limit: 32},message:"must NOT have more than 32 items"};
 if(vErrors === null){
 vErrors = [err115];
 }
@@ -1429,12 +1421,12 @@ vErrors.push(err115);
 }
 errors++;
 }
-}
-if(data58.link !== undefined){
-let data59 = data58.link;
-if(typeof data59 === "string"){
-if(func2(data59) > 63){
-const err116 = {instancePath:instancePath+"/spec/template/spec/network/networks/" + i6+"/link",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/network/properties/networks/items/properties/link/maxLength",keyword:"maxLength",params:{limit: 63},message:"must NOT have more than 63 characters"};
+const len6 = data56.length;
+for(let i6=0; i6<len6; i6++){
+let data57 = data56[i6];
+if(data57 && typeof data57 == "object" && !Array.isArray(data57)){
+if(data57.link === undefined){
+const err116 = {instancePath:instancePath+"/spec/template/spec/network/networks/" + i6,schemaPath:"#/properties/spec/properties/template/properties/spec/properties/network/properties/networks/items/required",keyword:"required",params:{missingProperty: "link"},message:"must have required property '"+"link"+"'"};
 if(vErrors === null){
 vErrors = [err116];
 }
@@ -1443,9 +1435,8 @@ vErrors.push(err116);
 }
 errors++;
 }
-}
-else {
-const err117 = {instancePath:instancePath+"/spec/template/spec/network/networks/" + i6+"/link",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/network/properties/networks/items/properties/link/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data57.type === undefined){
+const err117 = {instancePath:instancePath+"/spec/template/spec/network/networks/" + i6,schemaPath:"#/properties/spec/properties/template/properties/spec/properties/network/properties/networks/items/required",keyword:"required",params:{missingProperty: "type"},message:"must have required property '"+"type"+"'"};
 if(vErrors === null){
 vErrors = [err117];
 }
@@ -1454,11 +1445,9 @@ vErrors.push(err117);
 }
 errors++;
 }
-}
-if(data58.type !== undefined){
-let data60 = data58.type;
-if(typeof data60 !== "string"){
-const err118 = {instancePath:instancePath+"/spec/template/spec/network/networks/" + i6+"/type",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/network/properties/networks/items/properties/type/type",keyword:"type",params:{type: "string"},message:"must be string"};
+for(const key15 in data57){
+if(!((((key15 === "link") || (key15 === "type")) || (key15 === "address")) || (key15 === "gateway"))){
+const err118 = {instancePath:instancePath+"/spec/template/spec/network/networks/" + i6,schemaPath:"#/properties/spec/properties/template/properties/spec/properties/network/properties/networks/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key15},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err118];
 }
@@ -1467,8 +1456,12 @@ vErrors.push(err118);
 }
 errors++;
 }
-if(!(((((data60 === "ipv4") || (data60 === "ipv6")) || (data60 === "ipv4_dhcp")) || (data60 === "ipv6_dhcp")) || (data60 === "ipv6_slaac"))){
-const err119 = {instancePath:instancePath+"/spec/template/spec/network/networks/" + i6+"/type",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/network/properties/networks/items/properties/type/enum",keyword:"enum",params:{allowedValues: schema11.properties.spec.properties.template.properties.spec.properties.network.properties.networks.items.properties.type.enum},message:"must be equal to one of the allowed values"};
+}
+if(data57.link !== undefined){
+let data58 = data57.link;
+if(typeof data58 === "string"){
+if(func2(data58) > 63){
+const err119 = {instancePath:instancePath+"/spec/template/spec/network/networks/" + i6+"/link",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/network/properties/networks/items/properties/link/maxLength",keyword:"maxLength",params:{limit: 63},message:"must NOT have more than 63 characters"};
 if(vErrors === null){
 vErrors = [err119];
 }
@@ -1477,12 +1470,8 @@ vErrors.push(err119);
 }
 errors++;
 }
-}
-if(data58.address !== undefined){
-let data61 = data58.address;
-if(typeof data61 === "string"){
-if(func2(data61) > 64){
-const err120 = {instancePath:instancePath+"/spec/template/spec/network/networks/" + i6+"/address",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/network/properties/networks/items/properties/address/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters"};
+if(!pattern4.test(data58)){
+const err120 = {instancePath:instancePath+"/spec/template/spec/network/networks/" + i6+"/link",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/network/properties/networks/items/properties/link/pattern",keyword:"pattern",params:{pattern: "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"},message:"must match pattern \""+"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"+"\""};
 if(vErrors === null){
 vErrors = [err120];
 }
@@ -1493,7 +1482,7 @@ errors++;
 }
 }
 else {
-const err121 = {instancePath:instancePath+"/spec/template/spec/network/networks/" + i6+"/address",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/network/properties/networks/items/properties/address/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err121 = {instancePath:instancePath+"/spec/template/spec/network/networks/" + i6+"/link",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/network/properties/networks/items/properties/link/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err121];
 }
@@ -1503,11 +1492,10 @@ vErrors.push(err121);
 errors++;
 }
 }
-if(data58.gateway !== undefined){
-let data62 = data58.gateway;
-if(typeof data62 === "string"){
-if(func2(data62) > 64){
-const err122 = {instancePath:instancePath+"/spec/template/spec/network/networks/" + i6+"/gateway",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/network/properties/networks/items/properties/gateway/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters"};
+if(data57.type !== undefined){
+let data59 = data57.type;
+if(typeof data59 !== "string"){
+const err122 = {instancePath:instancePath+"/spec/template/spec/network/networks/" + i6+"/type",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/network/properties/networks/items/properties/type/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err122];
 }
@@ -1516,9 +1504,8 @@ vErrors.push(err122);
 }
 errors++;
 }
-}
-else {
-const err123 = {instancePath:instancePath+"/spec/template/spec/network/networks/" + i6+"/gateway",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/network/properties/networks/items/properties/gateway/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!(((((data59 === "ipv4") || (data59 === "ipv6")) || (data59 === "ipv4_dhcp")) || (data59 === "ipv6_dhcp")) || (data59 === "ipv6_slaac"))){
+const err123 = {instancePath:instancePath+"/spec/template/spec/network/networks/" + i6+"/type",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/network/properties/networks/items/properties/type/enum",keyword:"enum",params:{allowedValues: schema11.properties.spec.properties.template.properties.spec.properties.network.properties.networks.items.properties.type.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err123];
 }
@@ -1528,9 +1515,11 @@ vErrors.push(err123);
 errors++;
 }
 }
-}
-else {
-const err124 = {instancePath:instancePath+"/spec/template/spec/network/networks/" + i6,schemaPath:"#/properties/spec/properties/template/properties/spec/properties/network/properties/networks/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data57.address !== undefined){
+let data60 = data57.address;
+if(typeof data60 === "string"){
+if(func2(data60) > 64){
+const err124 = {instancePath:instancePath+"/spec/template/spec/network/networks/" + i6+"/address",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/network/properties/networks/items/properties/address/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters"};
 if(vErrors === null){
 vErrors = [err124];
 }
@@ -1540,9 +1529,8 @@ vErrors.push(err124);
 errors++;
 }
 }
-}
 else {
-const err125 = {instancePath:instancePath+"/spec/template/spec/network/networks",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/network/properties/networks/type",keyword:"type",params:{type: "array"},message:"must be array"};
+const err125 = {instancePath:instancePath+"/spec/template/spec/network/networks/" + i6+"/address",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/network/properties/networks/items/properties/address/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err125];
 }
@@ -1552,11 +1540,11 @@ vErrors.push(err125);
 errors++;
 }
 }
-if(data44.nameservers !== undefined){
-let data63 = data44.nameservers;
-if(Array.isArray(data63)){
-if(data63.length > 8){
-const err126 = {instancePath:instancePath+"/spec/template/spec/network/nameservers",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/network/properties/nameservers/maxItems",keyword:"maxItems",params:{limit: 8},message:"must NOT have more than 8 items"};
+if(data57.gateway !== undefined){
+let data61 = data57.gateway;
+if(typeof data61 === "string"){
+if(func2(data61) > 64){
+const err126 = {instancePath:instancePath+"/spec/template/spec/network/networks/" + i6+"/gateway",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/network/properties/networks/items/properties/gateway/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters"};
 if(vErrors === null){
 vErrors = [err126];
 }
@@ -1565,12 +1553,9 @@ vErrors.push(err126);
 }
 errors++;
 }
-const len7 = data63.length;
-for(let i7=0; i7<len7; i7++){
-let data64 = data63[i7];
-if(typeof data64 === "string"){
-if(func2(data64) > 64){
-const err127 = {instancePath:instancePath+"/spec/template/spec/network/nameservers/" + i7,schemaPath:"#/properties/spec/properties/template/properties/spec/properties/network/properties/nameservers/items/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters"};
+}
+else {
+const err127 = {instancePath:instancePath+"/spec/template/spec/network/networks/" + i6+"/gateway",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/network/properties/networks/items/properties/gateway/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err127];
 }
@@ -1580,8 +1565,9 @@ vErrors.push(err127);
 errors++;
 }
 }
+}
 else {
-const err128 = {instancePath:instancePath+"/spec/template/spec/network/nameservers/" + i7,schemaPath:"#/properties/spec/properties/template/properties/spec/properties/network/properties/nameservers/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err128 = {instancePath:instancePath+"/spec/template/spec/network/networks/" + i6,schemaPath:"#/properties/spec/properties/template/properties/spec/properties/network/properties/networks/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err128];
 }
@@ -1593,7 +1579,7 @@ errors++;
 }
 }
 else {
-const err129 = {instancePath:instancePath+"/spec/template/spec/network/nameservers",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/network/properties/nameservers/type",keyword:"type",params:{type: "array"},message:"must be array"};
+const err129 = {instancePath:instancePath+"/spec/template/spec/network/networks",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/network/properties/networks/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err129];
 }
@@ -1603,9 +1589,11 @@ vErrors.push(err129);
 errors++;
 }
 }
-}
-else {
-const err130 = {instancePath:instancePath+"/spec/template/spec/network",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/network/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data43.nameservers !== undefined){
+let data62 = data43.nameservers;
+if(Array.isArray(data62)){
+if(data62.length > 8){
+const err130 = {instancePath:instancePath+"/spec/template/spec/network/nameservers",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/network/properties/nameservers/maxItems",keyword:"maxItems",params:{limit: 8},message:"must NOT have more than 8 items"};
 if(vErrors === null){
 vErrors = [err130];
 }
@@ -1614,10 +1602,12 @@ vErrors.push(err130);
 }
 errors++;
 }
-}
-}
-else {
-const err131 = {instancePath:instancePath+"/spec/template/spec",schemaPath:"#/properties/spec/properties/template/properties/spec/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const len7 = data62.length;
+for(let i7=0; i7<len7; i7++){
+let data63 = data62[i7];
+if(typeof data63 === "string"){
+if(func2(data63) > 64){
+const err131 = {instancePath:instancePath+"/spec/template/spec/network/nameservers/" + i7,schemaPath:"#/properties/spec/properties/template/properties/spec/properties/network/properties/nameservers/items/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters"};
 if(vErrors === null){
 vErrors = [err131];
 }
@@ -1627,9 +1617,8 @@ vErrors.push(err131);
 errors++;
 }
 }
-}
 else {
-const err132 = {instancePath:instancePath+"/spec/template",schemaPath:"#/properties/spec/properties/template/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err132 = {instancePath:instancePath+"/spec/template/spec/network/nameservers/" + i7,schemaPath:"#/properties/spec/properties/template/properties/spec/properties/network/properties/nameservers/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err132];
 }
@@ -1639,9 +1628,9 @@ vErrors.push(err132);
 errors++;
 }
 }
-if(data20.nodeReuse !== undefined){
-if(typeof data20.nodeReuse !== "boolean"){
-const err133 = {instancePath:instancePath+"/spec/nodeReuse",schemaPath:"#/properties/spec/properties/nodeReuse/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+}
+else {
+const err133 = {instancePath:instancePath+"/spec/template/spec/network/nameservers",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/network/properties/nameservers/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err133];
 }
@@ -1653,7 +1642,7 @@ errors++;
 }
 }
 else {
-const err134 = {instancePath:instancePath+"/spec",schemaPath:"#/properties/spec/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err134 = {instancePath:instancePath+"/spec/template/spec/network",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/network/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err134];
 }
@@ -1665,12 +1654,60 @@ errors++;
 }
 }
 else {
-const err135 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err135 = {instancePath:instancePath+"/spec/template/spec",schemaPath:"#/properties/spec/properties/template/properties/spec/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err135];
 }
 else {
 vErrors.push(err135);
+}
+errors++;
+}
+}
+}
+else {
+const err136 = {instancePath:instancePath+"/spec/template",schemaPath:"#/properties/spec/properties/template/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err136];
+}
+else {
+vErrors.push(err136);
+}
+errors++;
+}
+}
+if(data20.nodeReuse !== undefined){
+if(typeof data20.nodeReuse !== "boolean"){
+const err137 = {instancePath:instancePath+"/spec/nodeReuse",schemaPath:"#/properties/spec/properties/nodeReuse/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(vErrors === null){
+vErrors = [err137];
+}
+else {
+vErrors.push(err137);
+}
+errors++;
+}
+}
+}
+else {
+const err138 = {instancePath:instancePath+"/spec",schemaPath:"#/properties/spec/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err138];
+}
+else {
+vErrors.push(err138);
+}
+errors++;
+}
+}
+}
+else {
+const err139 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err139];
+}
+else {
+vErrors.push(err139);
 }
 errors++;
 }
