@@ -3,13 +3,17 @@
 // https://127.0.0.1:<port> with the harness CA, CAPI's own client doing
 // discovery, a ClusterClass whose variables come from DiscoverVariables (so
 // CAPI's own schema validation accepts them), BeforeClusterCreate's message
-// in the Cluster's condition, and a topology built from our patches.
+// in the Cluster's condition, a topology built from our patches, and the
+// platform's allowlists (the shipped classes' settings) enforced by CAPI's own
+// Cluster webhook through the schemas DiscoverVariables publishes: a Cluster
+// outside them is refused with a message naming the field and the allowed
+// values, and nothing is made for it.
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { Clusters } from '../../../providers/capi/contract.js';
-import { Client } from '../../../providers/kit/client.js';
+import { ApiError, Client } from '../../../providers/kit/client.js';
 import { createLogger } from '../../../providers/kit/log.js';
 import { Namespaces, type KubeObject, type ResourceType } from '../../../providers/kit/types.js';
 import { Extension } from '../../../providers/topology/extension.js';
@@ -98,7 +102,8 @@ describe('Cluster API core with the extension', () => {
     await client.create(ExtensionConfigs, doc);
     const discovered = await until('CAPI to discover the extension', async () => {
       const o = await client.get<Obj>(ExtensionConfigs, 'ironplane');
-      return condition(o, 'Discovered')?.status === 'True' ? o : undefined;
+      // The condition and the handlers can land in separate status writes.
+      return condition(o, 'Discovered')?.status === 'True' && o.status?.handlers?.length ? o : undefined;
     }, 60_000);
     expect(capi.exitReason).toBeUndefined();
     expect(discovered.status!.handlers!.map((h) => h.name).sort()).toEqual(
@@ -188,5 +193,109 @@ describe('Cluster API core with the extension', () => {
     const bad = topologyCluster('bad', 'team-a') as unknown as KubeObject & { spec: { topology: { variables: { name: string; value: unknown }[] } } };
     bad.spec.topology.variables = bad.spec.topology.variables.map((v) => (v.name === 'workers' ? { name: 'workers', value: { cpu: 0 } } : v));
     await expect(client.create(Clusters, bad)).rejects.toThrow('spec.topology.variables[workers].value.cpu');
+  });
+
+  describe('the platform’s allowlists', () => {
+    type Vars = { name: string; value: unknown }[];
+    const withVars = (name: string, namespace: string, change: (vars: Vars) => Vars, cls = 'ironplane-kvm') => {
+      const c = topologyCluster(name, namespace) as unknown as KubeObject & { spec: { topology: { classRef: { name: string }; variables: Vars } } };
+      c.spec.topology.variables = change(c.spec.topology.variables);
+      c.spec.topology.classRef.name = cls;
+      return c;
+    };
+    const set = (name: string, value: unknown) => (vars: Vars) => [...vars.filter((v) => v.name !== name), { name, value }];
+    /** The create is refused, and nothing exists for the Cluster afterwards. */
+    async function refused(c: KubeObject, ...messages: string[]): Promise<string> {
+      let err: unknown;
+      try {
+        await client.create(Clusters, c);
+      } catch (e) {
+        err = e;
+      }
+      expect(err, 'the Cluster was admitted').toBeInstanceOf(ApiError);
+      const apiErr = err as ApiError;
+      expect(apiErr.code).toBe(422);
+      expect(apiErr.reason).toBe('Invalid');
+      for (const m of messages) expect(apiErr.message).toContain(m);
+      const ns = c.metadata!.namespace!;
+      const name = c.metadata!.name!;
+      await expect(client.get(Clusters, name, ns)).rejects.toMatchObject({ code: 404 });
+      const selector = `cluster.x-k8s.io/cluster-name=${name}`;
+      expect((await client.list(KIND_RT['KvmCluster']!, { namespace: ns, labelSelector: selector })).items).toEqual([]);
+      expect((await client.list(KIND_RT['KamajiControlPlane']!, { namespace: ns, labelSelector: selector })).items).toEqual([]);
+      expect((await client.list(MachineDeployments, { namespace: ns, labelSelector: selector })).items).toEqual([]);
+      return apiErr.message;
+    }
+
+    it('should publish the shipped classes’ allowlists in the ClusterClass’s variable schemas', async () => {
+      const cc = await client.get<KubeObject & { status: { variables: { name: string; definitions: { schema: { openAPIV3Schema: { properties?: Record<string, { enum?: string[] }>; items?: Record<string, unknown> } } }[] }[] } }>(ClusterClasses, 'ironplane-kvm', 'platform');
+      const schema = (name: string) => cc.status.variables.find((v) => v.name === name)!.definitions[0]!.schema.openAPIV3Schema;
+      expect(schema('gpu').properties!['model']!.enum).toEqual(['nvidia.com/GA102GL_A10']);
+      expect(schema('controlPlane').properties!['dataStore']!.enum).toEqual(['default', 'etcd-gold']);
+      expect(schema('loadBalancer').properties!['pool']!.enum).toEqual(['tenants']);
+      expect(schema('kairosImages').items!['x-kubernetes-validations']).toEqual([expect.objectContaining({ message: 'must be an image of a repository the platform allows (quay.io/kairos)' })]);
+    });
+
+    it('given a GPU model outside the allowlist, should be refused by CAPI naming the field and the allowed models, and nothing made', async () => {
+      const m = await refused(withVars('gpu-evil', 'team-a', set('gpu', { count: 1, model: 'amd.com/MI300X' })), 'spec.topology.variables[gpu].value.model: Unsupported value:', 'supported values: "nvidia.com/GA102GL_A10"');
+      // CAPI's defaulting webhook defaults and validates the variables in one step, and answers first.
+      expect(m).toBe(
+        'admission webhook "default.cluster.cluster.x-k8s.io" denied the request: Cluster.cluster.x-k8s.io "gpu-evil" is invalid: ' +
+          'spec.topology.variables[gpu].value.model: Unsupported value: "{\\"count\\":1,\\"model\\":\\"amd.com/MI300X\\"}": supported values: "nvidia.com/GA102GL_A10"',
+      );
+    });
+
+    it('given an image outside the allowed repositories, should be refused by CAPI with the allowlist’s message, and nothing made', async () => {
+      for (const [name, ref] of [
+        ['img-evil', 'quay.io/kairos-evil/ubuntu:v1-k8sv1.35.0'],
+        ['img-host', 'quay.io.evil.com/kairos/ubuntu:v1-k8sv1.35.0'],
+        ['img-hub', 'docker.io/kairos/ubuntu:v1-k8sv1.35.0'],
+      ] as const) {
+        const m = await refused(withVars(name, 'team-a', set('kairosImages', [IMG, ref])));
+        expect(m).toBe(
+          `admission webhook "default.cluster.cluster.x-k8s.io" denied the request: Cluster.cluster.x-k8s.io "${name}" is invalid: ` +
+            `spec.topology.variables[kairosImages].value[1]: Invalid value: ${JSON.stringify(JSON.stringify([IMG, ref]))}: must be an image of a repository the platform allows (quay.io/kairos)`,
+        );
+      }
+    });
+
+    it('given a DataStore, pool or fixed address outside the allowlists, should be refused by CAPI, and nothing made', async () => {
+      await refused(withVars('ds-evil', 'team-a', set('controlPlane', { dataStore: 'tenant-b-etcd' })), 'spec.topology.variables[controlPlane].value.dataStore: Unsupported value:', 'supported values: "default", "etcd-gold"');
+      await refused(withVars('pool-evil', 'team-a', set('loadBalancer', { pool: 'infra' })), 'spec.topology.variables[loadBalancer].value.pool: Unsupported value:', 'supported values: "tenants"');
+      // The shipped classes allow no fixed address.
+      await refused(
+        withVars('addr-evil', 'team-a', set('loadBalancer', { address: '192.0.2.10' })),
+        'spec.topology.variables[loadBalancer].value.address: Invalid value:',
+        "must be an address in a range the platform allows (none: the platform's loadBalancerAddressRanges setting allows none)",
+      );
+    });
+
+    it('given a class with address ranges, should admit an address inside them and refuse one outside', async () => {
+      const doc = parseAllDocuments(fs.readFileSync(path.join(REPO, 'clusterclasses', 'ironplane-kvm.yaml'), 'utf8'))[0]!.toJS() as Obj & { spec: { patches: { external: { settings: Record<string, string> } }[] } };
+      doc.metadata = { name: 'ironplane-kvm-ranges', namespace: 'platform' };
+      doc.spec.patches[0]!.external.settings['loadBalancerAddressRanges'] = '192.0.2.0/24,2001:db8::/64';
+      await client.create(ClusterClasses, doc);
+      await until('ClusterClass ironplane-kvm-ranges variables to be reconciled', async () => {
+        const o = await client.get<Obj>(ClusterClasses, 'ironplane-kvm-ranges', 'platform');
+        return condition(o, 'VariablesReady')?.status === 'True' && o.status?.variables?.length ? o : undefined;
+      }, 60_000);
+      for (const address of ['192.0.2.10', '2001:db8::10']) {
+        await client.create(Clusters, withVars('addr-ok', 'team-b', set('loadBalancer', { address }), 'ironplane-kvm-ranges'), { dryRun: true });
+      }
+      await refused(
+        withVars('addr-out', 'team-b', set('loadBalancer', { address: '198.51.100.10' }), 'ironplane-kvm-ranges'),
+        'spec.topology.variables[loadBalancer].value.address: Invalid value:',
+        'must be an address in a range the platform allows (192.0.2.0/24, 2001:db8::/64)',
+      );
+    });
+
+    it('given an admitted Cluster changed to a GPU model outside the allowlist, should refuse the update and keep the Cluster as it was', async () => {
+      const before = await client.get<KubeObject & { spec: { topology: { variables: Vars } } }>(Clusters, 'prod', 'team-a');
+      const variables = set('gpu', { count: 1, model: 'amd.com/MI300X' })(before.spec.topology.variables);
+      await expect(client.mergePatch(Clusters, 'prod', 'team-a', { spec: { topology: { variables } } })).rejects.toThrow('supported values: "nvidia.com/GA102GL_A10"');
+      const after = await client.get<KubeObject & { spec: { topology: { variables: Vars } } }>(Clusters, 'prod', 'team-a');
+      expect(after.metadata!.resourceVersion).toBe(before.metadata!.resourceVersion);
+      expect(after.spec.topology.variables.find((v) => v.name === 'gpu')).toBeUndefined();
+    });
   });
 });
