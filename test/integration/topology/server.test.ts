@@ -22,10 +22,15 @@ const testdata = (name: string) => JSON.parse(fs.readFileSync(path.join(REPO, 'p
 const Tenants: ResourceType = { group: 'capsule.clastix.io', version: 'v1beta2', kind: 'Tenant', plural: 'tenants', namespaced: false };
 const Services: ResourceType = { group: '', version: 'v1', kind: 'Service', plural: 'services', namespaced: true };
 const ExtensionConfigs: ResourceType = { group: 'runtime.cluster.x-k8s.io', version: 'v1beta2', kind: 'ExtensionConfig', plural: 'extensionconfigs', namespaced: false };
+const KamajiControlPlanes: ResourceType = { group: 'controlplane.cluster.x-k8s.io', version: 'v1alpha1', kind: 'KamajiControlPlane', plural: 'kamajicontrolplanes', namespaced: true };
 const RBAC = {
   ClusterRole: { group: 'rbac.authorization.k8s.io', version: 'v1', kind: 'ClusterRole', plural: 'clusterroles', namespaced: false },
   ClusterRoleBinding: { group: 'rbac.authorization.k8s.io', version: 'v1', kind: 'ClusterRoleBinding', plural: 'clusterrolebindings', namespaced: false },
+  Role: { group: 'rbac.authorization.k8s.io', version: 'v1', kind: 'Role', plural: 'roles', namespaced: true },
+  RoleBinding: { group: 'rbac.authorization.k8s.io', version: 'v1', kind: 'RoleBinding', plural: 'rolebindings', namespaced: true },
 } as const;
+/** The extension's own namespace, where config/extension/rbac.yaml grants it Leases. */
+const EXTENSION_NS = 'ironplane-system';
 
 let cp: ControlPlane;
 let admin: Client;
@@ -39,7 +44,7 @@ async function restrictedKubeconfig(): Promise<string> {
   const docs = parseAllDocuments(fs.readFileSync(path.join(REPO, 'config/extension/rbac.yaml'), 'utf8')).map((d) => d.toJS() as KubeObject & { subjects?: unknown[] });
   for (const doc of docs) {
     // The manifest binds the in-cluster ServiceAccount; out of cluster the extension is a user with a client certificate.
-    if (doc.kind === 'ClusterRoleBinding') doc.subjects = [{ kind: 'User', apiGroup: 'rbac.authorization.k8s.io', name: user }];
+    if (doc.kind === 'ClusterRoleBinding' || doc.kind === 'RoleBinding') doc.subjects = [{ kind: 'User', apiGroup: 'rbac.authorization.k8s.io', name: user }];
     await admin.apply(RBAC[doc.kind as keyof typeof RBAC], doc, { force: true });
   }
   const cert = await issueCert({ ca: cp.ca, commonName: user, usages: 'client' });
@@ -74,9 +79,10 @@ const call = async (name: string, handler: string, body: unknown) => (await post
 beforeAll(async () => {
   cp = await startControlPlane({
     name: 'topology',
-    crds: [path.join(REPO, 'config/external/capi'), path.join(REPO, 'config/crd/bases'), path.join(REPO, 'config/external/capsule/capsule.clastix.io_tenants.yaml')],
+    crds: [path.join(REPO, 'config/external/capi'), path.join(REPO, 'config/external/kamaji/provider'), path.join(REPO, 'config/crd/bases'), path.join(REPO, 'config/external/capsule/capsule.clastix.io_tenants.yaml')],
   });
   admin = new Client(cp.kubeConfig, { fieldManager: 'topology-test' });
+  await admin.create(Namespaces, { metadata: { name: EXTENSION_NS } });
   const kubeconfig = await restrictedKubeconfig();
   certDir = path.join(cp.dir, 'extension-certs');
   fs.mkdirSync(certDir);
@@ -94,6 +100,7 @@ beforeAll(async () => {
     '--health-probe-bind-address', `127.0.0.1:${h}`,
     '--reserved-cidrs', '172.16.0.0/12',
     '--upgrade-concurrency', '1',
+    '--namespace', EXTENSION_NS,
     '--log-level', 'debug',
   ]);
   void ext.exited.then((code) => {
@@ -149,6 +156,13 @@ describe('ironplane extension over HTTPS', () => {
   });
 });
 
+/** The request CAPI sends for a Cluster: the object as the apiserver holds it, without status or managedFields. */
+async function requestFor(kind: string, name: string, namespace: string, extra: Record<string, unknown> = {}): Promise<Record<string, unknown>> {
+  const { status: _status, ...c } = await admin.get<KubeObject & { status?: unknown }>(Clusters, name, namespace);
+  delete c.metadata!.managedFields;
+  return { apiVersion: API, kind, cluster: c, ...extra };
+}
+
 describe('lifecycle hooks against the cluster', () => {
   const cluster = (name: string, namespace: string, extra: Record<string, unknown> = {}): KubeObject & { spec: Record<string, unknown> } => ({
     apiVersion: 'cluster.x-k8s.io/v1beta2',
@@ -199,8 +213,12 @@ describe('lifecycle hooks against the cluster', () => {
 
   it('given AfterControlPlaneInitialized, should label the Cluster for its add-ons in the apiserver', async () => {
     await admin.create(Clusters, cluster('prod', 'team-a'));
-    const req = testdata('aftercontrolplaneinitialized');
-    const res = await call('aftercontrolplaneinitialized', 'after-control-plane-initialized', req);
+    await admin.mergePatch(Clusters, 'prod', 'team-a', { status: { initialization: { controlPlaneInitialized: true } } }, { subresource: 'status' });
+    const req = await requestFor('AfterControlPlaneInitializedRequest', 'prod', 'team-a');
+    const res = await until('the extension to see the initialised control plane', async () => {
+      const r = await call('aftercontrolplaneinitialized', 'after-control-plane-initialized', req);
+      return r['status'] === 'Success' ? r : undefined;
+    });
     expect(res).toEqual({ apiVersion: API, kind: 'AfterControlPlaneInitializedResponse', status: 'Success' });
     const labels = (await admin.get(Clusters, 'prod', 'team-a')).metadata?.labels ?? {};
     expect(labels).toMatchObject({ 'ironplane.dev/addon-set': 'full', 'addons.ironplane.dev/cni': 'true', 'addons.ironplane.dev/monitoring': 'true' });
@@ -208,8 +226,14 @@ describe('lifecycle hooks against the cluster', () => {
 
   it('given another Cluster of the class upgrading and a concurrency of 1, should hold the upgrade', async () => {
     await admin.create(Clusters, cluster('edge', 'team-b', { annotations: { 'runtime.cluster.x-k8s.io/pending-hooks': 'AfterClusterUpgrade' } }));
-    const req = testdata('beforeclusterupgrade');
-    (req['cluster'] as KubeObject).metadata!.annotations = {};
+    // prod and other wait to go to v1.36.0: their control planes are still on v1.35.0.
+    for (const name of ['prod', 'other']) {
+      await admin.create(KamajiControlPlanes, { apiVersion: 'controlplane.cluster.x-k8s.io/v1alpha1', kind: 'KamajiControlPlane', metadata: { name: `${name}-cp`, namespace: 'team-a' }, spec: { version: 'v1.35.0' } } as KubeObject);
+      const spec = { topology: { version: 'v1.36.0' }, controlPlaneRef: { apiGroup: 'controlplane.cluster.x-k8s.io', kind: 'KamajiControlPlane', name: `${name}-cp` } };
+      if (name === 'other') await admin.create(Clusters, cluster('other', 'team-a'));
+      await admin.mergePatch(Clusters, name, 'team-a', { spec });
+    }
+    const req = await requestFor('BeforeClusterUpgradeRequest', 'prod', 'team-a', { fromKubernetesVersion: 'v1.35.0', toKubernetesVersion: 'v1.36.0' });
     const res = await until('the extension to see the upgrading cluster', async () => {
       const r = await call('beforeclusterupgrade', 'before-cluster-upgrade', req);
       return r['retryAfterSeconds'] !== 0 ? r : undefined;
@@ -222,8 +246,7 @@ describe('lifecycle hooks against the cluster', () => {
     });
     expect(go['status']).toBe('Success');
     // prod was just let through: until CAPI's annotation shows on it, it holds the class's only slot.
-    const other = structuredClone(req);
-    (other['cluster'] as KubeObject).metadata!.name = 'other';
+    const other = await requestFor('BeforeClusterUpgradeRequest', 'other', 'team-a', { fromKubernetesVersion: 'v1.35.0', toKubernetesVersion: 'v1.36.0' });
     expect(await call('beforeclusterupgrade', 'before-cluster-upgrade', other)).toMatchObject({
       retryAfterSeconds: 60,
       message: '1 other Cluster of ClusterClass platform/ironplane-kvm is upgrading (team-a/prod) and at most 1 may upgrade at once: waiting for one to finish',
@@ -233,11 +256,17 @@ describe('lifecycle hooks against the cluster', () => {
   it('given a tenant LoadBalancer Service and an orphaned KvmMachine, should hold the deletion until both are gone', async () => {
     const labels = { 'cluster.x-k8s.io/cluster-name': 'prod' };
     await admin.create(Services, { metadata: { name: 'prod-ingress', namespace: 'team-a', labels }, spec: { type: 'LoadBalancer', ports: [{ port: 443 }] } } as KubeObject);
-    await admin.create(Services, { metadata: { name: 'prod-7h2kq', namespace: 'team-a', labels: { ...labels, 'kamaji.clastix.io/name': 'prod-7h2kq' } }, spec: { type: 'LoadBalancer', ports: [{ port: 6443 }] } } as KubeObject);
+    // The hosted control plane's own Service, named after the Cluster's KamajiControlPlane (prod-cp): Kamaji deletes it.
+    await admin.create(Services, { metadata: { name: 'prod-cp', namespace: 'team-a', labels: { ...labels, 'kamaji.clastix.io/name': 'prod-cp' } }, spec: { type: 'LoadBalancer', ports: [{ port: 6443 }] } } as KubeObject);
     const KvmMachines: ResourceType = { group: 'infrastructure.ironplane.dev', version: 'v1alpha1', kind: 'KvmMachine', plural: 'kvmmachines', namespaced: true };
     await admin.create(KvmMachines, { apiVersion: 'infrastructure.ironplane.dev/v1alpha1', kind: 'KvmMachine', metadata: { name: 'prod-left', namespace: 'team-a', labels }, spec: { image: { containerDisk: { image: 'quay.io/kairos/ubuntu:24.04' } } } } as KubeObject);
-    const req = testdata('beforeclusterdelete');
-    expect(await call('beforeclusterdelete', 'before-cluster-delete', req)).toMatchObject({
+    await admin.mergePatch(Clusters, 'prod', 'team-a', { metadata: { finalizers: ['topology-test.ironplane.dev/hold'] } });
+    await admin.delete(Clusters, 'prod', 'team-a');
+    const req = await requestFor('BeforeClusterDeleteRequest', 'prod', 'team-a');
+    expect(await until('the extension to see the deletion', async () => {
+      const r = await call('beforeclusterdelete', 'before-cluster-delete', req);
+      return r['status'] === 'Success' ? r : undefined;
+    })).toMatchObject({
       status: 'Success',
       retryAfterSeconds: 30,
       message:
