@@ -100,6 +100,18 @@ describe('render', () => {
     expect(r.objects).toEqual([]);
   });
 
+  it('given a value outside the class’s allowlists, should fail GeneratePatches naming the field and the allowed values', () => {
+    const r = render(KVM, edit(edit(KVM_CLUSTER, 'model: nvidia.com/GA102GL_A10', 'model: amd.com/MI300X'), 'dataStore: etcd-gold', 'dataStore: tenant-b'));
+    expect(renderOk(r)).toBe(false);
+    expect(r.generatePatches).toEqual({
+      status: 'Failure',
+      message:
+        'variable controlPlane.dataStore: must be a DataStore the platform allows (default, etcd-gold), got "tenant-b"; ' +
+        'variable gpu.model: must be a GPU model the platform allows (nvidia.com/GA102GL_A10), got "amd.com/MI300X"',
+    });
+    expect(r.objects).toEqual([]);
+  });
+
   it('given ranges that ValidateTopology refuses, should report its verdict', () => {
     const r = render(KVM, edit(KVM_CLUSTER, 'nodeCIDR: 10.20.0.0/24', 'nodeCIDR: 10.96.0.0/24'));
     expect(r.generatePatches.status).toBe('Success');
