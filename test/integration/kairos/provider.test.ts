@@ -252,4 +252,35 @@ describe('Kairos bootstrap provider', () => {
     expect(await w.client.tryGet(Secrets, 'alpha-w1', NS)).toBeUndefined();
     expect(await tokensOf(`${NS}/alpha`, kc.metadata.uid!)).toEqual([]);
   });
+
+  it('given a Secret of the data Secret name that the KairosConfig does not control, should neither overwrite nor delete it', async () => {
+    const name = 'alpha-taken';
+    const foreign = { metadata: { name, namespace: NS, labels: { 'cluster.x-k8s.io/cluster-name': 'alpha' } }, type: 'cluster.x-k8s.io/secret', data: { value: Buffer.from('#cloud-config\n# not yours\n').toString('base64'), format: Buffer.from('cloud-config').toString('base64') } };
+    const before = await w.client.create<Secret>(Secrets, foreign as Secret);
+    await createMachine(w, NS, 'alpha', name);
+    const c = await waitReason(name, 'DataSecretAvailable', 'DataSecretNotOwned');
+    const message = `Secret ${NS}/${name} exists and does not belong to this KairosConfig: it has no controller ownerReference; it is left untouched`;
+    expect(c).toMatchObject({ status: 'False', message });
+    const kc = await config(name);
+    expect(kc.status?.dataSecretName).toBeUndefined();
+    expect(kc.status?.initialization?.dataSecretCreated).toBeUndefined();
+    const notes = await until('a DataSecretNotOwned event', async () => {
+      const n = (await w.client.list<KubeObject & { type?: string; reason?: string; note?: string; regarding?: { name?: string } }>(Events, { namespace: NS })).items.filter(
+        (e) => e.type === 'Warning' && e.reason === 'DataSecretNotOwned' && e.regarding?.name === name,
+      );
+      return n.length ? n.map((e) => e.note) : undefined;
+    });
+    expect(notes).toEqual([message]);
+    expect((await w.client.get<Secret>(Secrets, name, NS)).metadata?.resourceVersion).toBe(before.metadata?.resourceVersion);
+
+    await w.client.delete(KairosConfigs, name, NS);
+    await until('the KairosConfig to be gone', async () => (await w.client.tryGet(KairosConfigs, name, NS)) === undefined);
+    const after = await w.client.get<Secret>(Secrets, name, NS);
+    expect(after.metadata?.resourceVersion).toBe(before.metadata?.resourceVersion);
+    expect(after.data).toEqual(foreign.data);
+    const onDelete = (await w.client.list<KubeObject & { reason?: string; note?: string; regarding?: { name?: string } }>(Events, { namespace: NS })).items.filter(
+      (e) => e.reason === 'DataSecretNotOwned' && e.regarding?.name === name,
+    );
+    expect(onDelete.map((e) => e.note)).toContain(`Secret ${NS}/${name} does not belong to this KairosConfig: it has no controller ownerReference; it is left in place`);
+  });
 });
