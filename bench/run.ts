@@ -23,6 +23,8 @@ const runs: { script: string; args: string[]; env?: Record<string, string> }[] =
   { script: 'metal3-machines.ts', args: ['200', '16', 'fixture'] },
   // Issue #6: GeneratePatches at 500 req/s, p99 < 5 ms, at least the throughput of CAPI's Go test extension (side by side).
   { script: 'topology-patches.ts', args: ['20', '2'] },
+  // Issue #13: how long one hostile hook request (a 40,000-entry variable, 5,000 levels deep) holds the extension's thread.
+  { script: 'topology-requests.ts', args: ['9'] },
   // Issue #7: one Cluster object to Available, a 20-Cluster fleet and its upgrade, tenant control-plane memory.
   { script: 'e2e-fleet.ts', args: [process.env['IRONPLANE_BENCH_FLEET'] ?? '20', '5'] },
 ];

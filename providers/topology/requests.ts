@@ -10,8 +10,9 @@
 // (the generated validator) after the envelope. Free-form parts (variable
 // values, template objects, the Cluster itself) are bounded by one recursive
 // schema: array lengths, string sizes and object sizes. Nesting depth is
-// checked on the parsed body first, iteratively, so that neither ajv's
-// recursive code nor a handler walks a pathological document.
+// checked on the body's bytes before it is parsed, so that neither
+// JSON.parse, ajv's recursive code nor a handler walks a pathological
+// document.
 //
 // The bounds are far above what CAPI sends for any topology it accepts
 // (the Cluster CRD caps topology variables at 1000 and MachineDeployments at
@@ -36,29 +37,83 @@ export const MAX_ITEMS = 8192;
 /** Most settings: a few are used, CAPI passes the ExtensionConfig's. */
 export const MAX_SETTINGS = 100;
 
-/** Where a body nests deeper than `max`, as a JSON pointer to the first container past the limit; undefined when it does not. */
-export function tooDeep(value: unknown, max: number = MAX_DEPTH): string | undefined {
-  // Iterative: a recursive walk would itself overflow on the inputs it guards against.
-  interface Frame {
-    value: unknown;
-    depth: number;
-    parent: Frame | undefined;
-    key: string;
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const OPEN_OBJECT = 0x7b;
+const CLOSE_OBJECT = 0x7d;
+const OPEN_ARRAY = 0x5b;
+const CLOSE_ARRAY = 0x5d;
+const COMMA = 0x2c;
+const COLON = 0x3a;
+
+/**
+ * Whether JSON text nests objects and arrays deeper than `max`, read from
+ * the bytes before anything is parsed: one pass, no allocation, so a body of
+ * brackets costs a scan, not a parse (V8 parses a million levels, slowly).
+ * Malformed text is JSON.parse's to report; this only counts brackets
+ * outside strings.
+ */
+export function nestsDeeper(text: Uint8Array, max: number = MAX_DEPTH): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const b = text[i]!;
+    if (inString) {
+      if (b === BACKSLASH) i++;
+      else if (b === QUOTE) inString = false;
+    } else if (b === QUOTE) inString = true;
+    else if (b === OPEN_OBJECT || b === OPEN_ARRAY) {
+      if (++depth > max) return true;
+    } else if (b === CLOSE_OBJECT || b === CLOSE_ARRAY) depth--;
   }
-  const stack: Frame[] = [{ value, depth: 1, parent: undefined, key: '' }];
-  while (stack.length > 0) {
-    const f = stack.pop()!;
-    if (typeof f.value !== 'object' || f.value === null) continue;
-    if (f.depth > max) {
-      const keys: string[] = [];
-      for (let p: Frame | undefined = f; p?.parent; p = p.parent) keys.push(p.key);
-      return `/${keys.reverse().map((k) => k.replace(/~/g, '~0').replace(/\//g, '~1')).join('/')}`;
+  return false;
+}
+
+/**
+ * Where JSON text first nests deeper than `max`, as a JSON pointer to the
+ * first container past the limit ("/variables/9/value/a/…"); undefined when
+ * it does not. Slower than nestsDeeper (it decodes keys), so it runs only
+ * once that has found a body too deep, and stops at the offending bracket.
+ */
+export function deepestPath(text: Uint8Array, max: number = MAX_DEPTH): string | undefined {
+  interface Level {
+    array: boolean;
+    key: string;
+    index: number;
+    expectKey: boolean;
+  }
+  const stack: Level[] = [];
+  let stringStart = -1;
+  for (let i = 0; i < text.length; i++) {
+    const b = text[i]!;
+    if (stringStart >= 0) {
+      if (b === BACKSLASH) i++;
+      else if (b === QUOTE) {
+        const top = stack[stack.length - 1];
+        if (top && !top.array && top.expectKey) {
+          try {
+            top.key = JSON.parse(Buffer.from(text.subarray(stringStart, i + 1)).toString('utf8')) as string;
+          } catch {
+            top.key = '?';
+          }
+        }
+        stringStart = -1;
+      }
+      continue;
     }
-    if (Array.isArray(f.value)) {
-      for (let i = f.value.length - 1; i >= 0; i--) stack.push({ value: f.value[i], depth: f.depth + 1, parent: f, key: String(i) });
-    } else {
-      for (const [k, v] of Object.entries(f.value as Record<string, unknown>)) stack.push({ value: v, depth: f.depth + 1, parent: f, key: k });
-    }
+    const top = stack[stack.length - 1];
+    if (b === QUOTE) stringStart = i;
+    else if (b === OPEN_OBJECT || b === OPEN_ARRAY) {
+      if (stack.length + 1 > max) {
+        const keys = stack.map((l) => (l.array ? String(l.index) : l.key));
+        return `/${keys.map((k) => k.replace(/~/g, '~0').replace(/\//g, '~1')).join('/')}`;
+      }
+      stack.push({ array: b === OPEN_ARRAY, key: '', index: 0, expectKey: b === OPEN_OBJECT });
+    } else if (b === CLOSE_OBJECT || b === CLOSE_ARRAY) stack.pop();
+    else if (b === COMMA && top) {
+      if (top.array) top.index++;
+      else top.expectKey = true;
+    } else if (b === COLON && top) top.expectKey = false;
   }
   return undefined;
 }
@@ -198,15 +253,20 @@ const describeError = (errors: readonly ErrorObject[] | null | undefined, prefix
   return formatErrors([{ ...first, instancePath: `${prefix}${first.instancePath}` }])[0]!;
 };
 
+/** Why a request body's text nests too deep, naming where; undefined when it does not. Checked before the body is parsed. */
+export function depthProblem(text: Uint8Array): string | undefined {
+  if (!nestsDeeper(text)) return undefined;
+  return `${deepestPath(text) ?? '/'} is nested deeper than ${MAX_DEPTH} levels`;
+}
+
 /**
  * Why a parsed request body is not a valid request of the hook, naming the
  * field as a JSON pointer ("/variables/0/value must NOT have more than 1000
- * items"); undefined when it is valid. apiVersion and kind are checked by the
- * server before this, with their own message.
+ * items"); undefined when it is valid. The server checks the depth of the
+ * text (depthProblem), then apiVersion and kind, with their own messages,
+ * before this.
  */
 export function requestProblem(hook: HookName, body: unknown): string | undefined {
-  const deep = tooDeep(body);
-  if (deep !== undefined) return `${deep} is nested deeper than ${MAX_DEPTH} levels`;
   const validate = VALIDATORS.get(hook)!;
   if (!validate(body)) return describeError(validate.errors);
   if (LIFECYCLE.has(hook)) {

@@ -217,6 +217,22 @@ describe('malformed hook requests', () => {
 
 });
 
+describe('request depth', () => {
+  it('given a body of a million brackets, should refuse it from its bytes, naming where it got too deep', async () => {
+    const { call, metrics } = await start();
+    const res = await call(PATCHES, `${'['.repeat(1_000_000)}${']'.repeat(1_000_000)}`);
+    expect(res).toEqual({ code: 200, body: { apiVersion: API, kind: 'GeneratePatchesResponse', status: 'Failure', message: `invalid GeneratePatchesRequest: ${'/0'.repeat(MAX_DEPTH)} is nested deeper than ${MAX_DEPTH} levels` } });
+    expect((await metrics.errors.get()).values).toContainEqual({ labels: { hook: 'GeneratePatches', reason: 'invalid_request' }, value: 1 });
+  });
+
+  it('given brackets and escaped quotes inside strings, should not count them', async () => {
+    const { post } = await start();
+    const r = fixture<Record<string, unknown> & { variables: unknown[] }>('generatepatches-kvm');
+    r.variables.push({ name: 'note', value: `"\\${'[{'.repeat(500)}` });
+    expect((await post(PATCHES, r)).body['status']).toBe('Success');
+  });
+});
+
 describe('lifecycle hooks act on the Cluster the apiserver holds', () => {
   it('given AfterControlPlaneInitialized for a Cluster whose control plane is not initialised, should write nothing and say why', async () => {
     const state = memoryState({ clusters: [heldCopy('aftercontrolplaneinitialized')] });

@@ -50,7 +50,7 @@ import { generatePatches } from './handlers/generatepatches.js';
 import { validateTopology } from './handlers/validatetopology.js';
 import type { ErrorReason, ExtensionMetrics, Outcome } from './metrics.js';
 import { deletingProblem, initializedProblem, refOf, upgradeProblem } from './premises.js';
-import { requestProblem } from './requests.js';
+import { depthProblem, requestProblem } from './requests.js';
 import type { StateSource } from './state.js';
 import { builtinsOf, resolveConfig, variableMap, type BaseConfig } from './variables.js';
 
@@ -237,9 +237,12 @@ export function extensionHandler(opts: ExtensionServerOptions): http.RequestList
     if (Number(req.headers['content-length'] ?? 0) > max) tooLarge();
     req.on('end', () => {
       if (done) return;
+      const text = Buffer.concat(chunks);
+      const deep = depthProblem(text);
+      if (deep) return send(200, failure(route.hook, `invalid ${requestKind(route.hook)}: ${deep}`), 'Failure', 'invalid_request');
       let body: unknown;
       try {
-        body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+        body = JSON.parse(text.toString('utf8'));
       } catch (e) {
         return send(200, failure(route.hook, `request body is not valid JSON: ${(e as Error).message}`), 'Failure', 'malformed_json');
       }

@@ -270,6 +270,9 @@ export class ClusterState implements StateSource {
       } catch (e) {
         // Another replica wrote first: read its admissions and decide again.
         if (isConflict(e) || isAlreadyExists(e)) continue;
+        if (isNotFound(e)) {
+          return failure('BeforeClusterUpgrade', `the upgrade slots of ClusterClass ${cls} cannot be recorded: namespace ${this.namespace} does not exist (the extension's --namespace)`) as RetryResponse;
+        }
         throw e;
       }
     }

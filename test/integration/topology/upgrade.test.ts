@@ -86,7 +86,8 @@ beforeAll(async () => {
   fs.writeFileSync(path.join(certDir, 'tls.key'), serving.keyPem, { mode: 0o600 });
   ext = await Extension.start({ host: '127.0.0.1', port: 0, certDir, kubeconfig: cp.kubeconfigPath, base: { reservedCIDRs: [], upgradeConcurrency: 3 }, log });
 
-  for (const ns of ['platform', NS]) await client.create(Namespaces, { metadata: { name: ns, ...(ns === NS ? { labels: { 'capsule.clastix.io/tenant': 'acme' } } : {}) } });
+  // The extension's own namespace holds the class's upgrade slots (a Lease).
+  for (const ns of ['platform', NS, 'ironplane-extension-system']) await client.create(Namespaces, { metadata: { name: ns, ...(ns === NS ? { labels: { 'capsule.clastix.io/tenant': 'acme' } } : {}) } });
   await client.create(Tenants, { apiVersion: 'capsule.clastix.io/v1beta2', kind: 'Tenant', metadata: { name: 'acme' }, spec: { owners: [{ kind: 'User', name: 'alice' }] } } as KubeObject);
 
   kubevirt = new Manager({ name: 'ironplane-kubevirt', kubeconfig: cp.kubeconfigPath, log });
