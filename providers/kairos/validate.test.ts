@@ -240,6 +240,20 @@ describe('admission', () => {
     expect(validateKairosConfig(req('KairosConfig', 'UPDATE', { spec: {} }, { spec: {} }))).toEqual({ allowed: true });
   });
 
+  it('should refuse extraConfig write_files that resolve to a reserved path, naming the path and what it resolves to', () => {
+    const extra = 'write_files:\n  - path: /etc/kubernetes/x/../ironplane/join.yaml\n    content: x\n';
+    expect(validateKairosConfig(req('KairosConfig', 'CREATE', { spec: { extraConfig: extra } }))).toEqual({
+      allowed: false,
+      message:
+        'KairosConfig team-a/w is invalid: spec.extraConfig.write_files[0].path: /etc/kubernetes/x/../ironplane/join.yaml (that is /etc/kubernetes/ironplane/join.yaml) is written by Ironplane (/etc/kubernetes/ironplane/, /etc/ironplane/provider-id)',
+    });
+    expect(validateKairosConfigTemplate(req('KairosConfigTemplate', 'CREATE', { spec: { template: { spec: { extraConfig: 'stages:\n  boot:\n    - files:\n        - path: //etc/ironplane/provider-id\n' } } } }))).toEqual({
+      allowed: false,
+      message:
+        'KairosConfigTemplate team-a/w is invalid: spec.template.spec.extraConfig.stages.boot[0].files[0].path: //etc/ironplane/provider-id (that is /etc/ironplane/provider-id) is written by Ironplane (/etc/kubernetes/ironplane/, /etc/ironplane/provider-id)',
+    });
+  });
+
   it('should check a template spec, and keep templates immutable except on dry-run', () => {
     const t = (extra: string) => ({ spec: { template: { spec: { extraConfig: extra } } } });
     expect(validateKairosConfigTemplate(req('KairosConfigTemplate', 'CREATE', t('k0s: {}\n')))).toEqual({
