@@ -20,11 +20,13 @@ import { renderKubeconfig } from '../harness/kubeconfig.js';
 import { Client } from '../../providers/kit/client.js';
 import { Namespaces, type KubeObject, type ResourceType } from '../../providers/kit/types.js';
 import { REPO, runTs, until, type Proc } from './processes.js';
-import { restrictedKubeconfig } from './roles.js';
+import { ensureNamespace, restrictedKubeconfig } from './roles.js';
 
 const RBAC = {
   ClusterRole: { group: 'rbac.authorization.k8s.io', version: 'v1', kind: 'ClusterRole', plural: 'clusterroles', namespaced: false },
   ClusterRoleBinding: { group: 'rbac.authorization.k8s.io', version: 'v1', kind: 'ClusterRoleBinding', plural: 'clusterrolebindings', namespaced: false },
+  Role: { group: 'rbac.authorization.k8s.io', version: 'v1', kind: 'Role', plural: 'roles', namespaced: true },
+  RoleBinding: { group: 'rbac.authorization.k8s.io', version: 'v1', kind: 'RoleBinding', plural: 'rolebindings', namespaced: true },
 } as const satisfies Record<string, ResourceType>;
 const ServiceAccounts: ResourceType = { group: '', version: 'v1', kind: 'ServiceAccount', plural: 'serviceaccounts', namespaced: true };
 const NS = 'monitoring';
@@ -284,9 +286,10 @@ describe('ironplane manager without --metrics-secure', () => {
 describe('ironplane extension --metrics-secure', () => {
   it('given the reader token, should serve the extension metrics; without a token, 401', async () => {
     const user = 'ironplane-extension';
+    await ensureNamespace(admin, 'ironplane-system');
     for (const doc of yamlDocs('config/extension/rbac.yaml')) {
       // The manifest binds the in-cluster ServiceAccount; out of cluster the extension is a user with a client certificate.
-      if (doc.kind === 'ClusterRoleBinding') doc['subjects'] = [{ kind: 'User', apiGroup: 'rbac.authorization.k8s.io', name: user }];
+      if (doc.kind === 'ClusterRoleBinding' || doc.kind === 'RoleBinding') doc['subjects'] = [{ kind: 'User', apiGroup: 'rbac.authorization.k8s.io', name: user }];
       await admin.apply(RBAC[doc.kind as keyof typeof RBAC], doc, { force: true });
     }
     const cert = await issueCert({ ca: cp.ca, commonName: user, usages: 'client' });
