@@ -17,10 +17,11 @@ import { Clusters } from '../../../providers/capi/contract.js';
 import { Client } from '../../../providers/kit/client.js';
 import { createLogger } from '../../../providers/kit/log.js';
 import { Manager } from '../../../providers/kit/manager.js';
-import { Namespaces, type KubeObject, type ResourceType } from '../../../providers/kit/types.js';
+import { Leases, Namespaces, type KubeObject, type ResourceType } from '../../../providers/kit/types.js';
 import { setupKubevirt } from '../../../providers/kubevirt/setup.js';
 import { MAINTENANCE_ANNOTATION } from '../../../providers/topology/maintenance.js';
 import { Extension } from '../../../providers/topology/extension.js';
+import { ADMISSIONS_ANNOTATION, leaseName, type Admission } from '../../../providers/topology/upgradeslots.js';
 import { issueCert, startCapiManager, startControlPlane, startKamajiProvider, type ControlPlane, type ManagerProcess } from '../../harness/index.js';
 import { startKamaji, TenantControlPlanes, type Kamaji, type TenantControlPlane } from '../../sim/kamaji.js';
 import { REPO, until } from '../processes.js';
@@ -163,6 +164,8 @@ describe('a topology Cluster upgrade held by the maintenance window', () => {
     const kubeconfig = await client.get<KubeObject & { data: Record<string, string> }>({ group: '', version: 'v1', kind: 'Secret', plural: 'secrets', namespaced: true }, 'prod-kubeconfig', NS);
     expect(Buffer.from(kubeconfig.data['value']!, 'base64').toString()).toContain(tenant.url);
     expect(cluster.spec.topology.version).toBe('v1.35.0');
+    // CAPI's real AfterControlPlaneInitialized passes the extension's premise (the apiserver shows the control plane initialised): the add-on labels land.
+    await until('the add-on labels from AfterControlPlaneInitialized', async () => (await client.get<ClusterObj>(Clusters, 'prod', NS)).metadata?.labels?.['ironplane.dev/addon-set'], 30_000);
   }, 120_000);
 
   it('given a closed maintenance window and a new version, should hold the control plane with our message', async () => {
@@ -195,5 +198,9 @@ describe('a topology Cluster upgrade held by the maintenance window', () => {
     }, 30_000);
     expect(reported.status?.kubernetesResources?.version?.status).toBe('Ready');
     await until('the KamajiControlPlane status version', async () => (await kcpOf('prod')).status?.version === 'v1.35.1', 30_000);
+    // The slot CAPI's real BeforeClusterUpgrade took is recorded in the class's Lease, in the extension's namespace.
+    const lease = await client.get(Leases, leaseName('platform/ironplane-kvm'), 'ironplane-extension-system');
+    const admitted = JSON.parse(lease.metadata?.annotations?.[ADMISSIONS_ANNOTATION] ?? '[]') as Admission[];
+    expect(admitted.map((a) => [`${a.namespace}/${a.name}`, a.version])).toEqual([[`${NS}/prod`, 'v1.35.1']]);
   }, 120_000);
 });
