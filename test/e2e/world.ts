@@ -441,7 +441,11 @@ export async function tenantNodes(w: E2E, ns: string, name: string): Promise<(Ku
 /** Sets the kairosImages setting of a ClusterClass's external patch (CAPI merges it into every hook request). */
 export async function setClassImages(client: Client, cls: string, images: string[]): Promise<void> {
   const c = await client.get<Obj>(ClusterClasses, cls, PLATFORM_NS);
-  const patches = (c.spec!['patches'] as { name: string; external: Record<string, unknown> }[]).map((p) => ({ ...p, external: { ...p.external, settings: { kairosImages: images.join(',') } } }));
+  // Merged into the patch's settings: the class's allowlists stay as shipped.
+  const patches = (c.spec!['patches'] as { name: string; external: { settings?: Record<string, string> } }[]).map((p) => ({
+    ...p,
+    external: { ...p.external, settings: { ...p.external.settings, kairosImages: images.join(',') } },
+  }));
   await client.mergePatch(ClusterClasses, cls, PLATFORM_NS, { spec: { patches } });
 }
 
