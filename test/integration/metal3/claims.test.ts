@@ -6,6 +6,7 @@ import type { MetalCluster } from '../../../providers/api/generated/ironplane/v1
 import type { MetalMachine } from '../../../providers/api/generated/ironplane/v1alpha1/metalmachine.js';
 import { Namespaces, Secrets } from '../../../providers/kit/types.js';
 import { consumerOf, type Host } from '../../../providers/metal3/hosts.js';
+import { dataSecretName } from '../../../providers/metal3/names.js';
 import { BareMetalHosts, HostDeployPolicies, MetalClusters, MetalMachines } from '../../../providers/metal3/resources.js';
 import { freePorts } from '../../harness/index.js';
 import { until } from '../processes.js';
@@ -122,7 +123,7 @@ describe('shared host pools granted by HostDeployPolicy', () => {
     expect(mb.status?.host?.namespace).toBe(POOL);
     expect(mb.spec?.providerID).toBe(`metal3://${POOL}/${mb.status!.host!.name}/mb1`);
     // The data Secrets sit next to the host, named so tenants cannot collide.
-    await until('userdata next to the pool host', async () => w.client.tryGet(Secrets, 'tenant-b.mb1-userdata', POOL), 30_000);
+    await until('userdata next to the pool host', async () => w.client.tryGet(Secrets, dataSecretName('tenant-b', 'mb1', 'userdata'), POOL), 30_000);
 
     const ma = await until('tenant-a machine to say no host fits', async () => {
       const m = await metalMachine(w, 'tenant-a', 'ma1');

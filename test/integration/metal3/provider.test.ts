@@ -8,7 +8,7 @@ import type { Secret } from '../../../providers/capi/tenant.js';
 import { PROVIDER_ID_FILE } from '../../../providers/capi/userdata.js';
 import { Secrets } from '../../../providers/kit/types.js';
 import type { Host } from '../../../providers/metal3/hosts.js';
-import { NODE_REUSE_LABEL } from '../../../providers/metal3/names.js';
+import { dataSecretName, NODE_REUSE_LABEL } from '../../../providers/metal3/names.js';
 import { BareMetalHosts, MetalClusters, MetalMachineTemplates } from '../../../providers/metal3/resources.js';
 import type { MetalCluster } from '../../../providers/api/generated/ironplane/v1alpha1/metalcluster.js';
 import { until } from '../processes.js';
@@ -75,15 +75,21 @@ describe('MetalMachine lifecycle with the real baremetal-operator', () => {
     expect(host.spec?.consumerRef).toMatchObject({ kind: 'MetalMachine', name: 'm1', namespace: NS });
     expect(host.spec?.image).toEqual({ url: KAIROS_IMAGE });
     expect(host.spec?.online).toBe(true);
-    expect(host.spec?.userData).toEqual({ name: 'm1-userdata', namespace: NS });
-    expect(host.spec?.metaData).toEqual({ name: 'm1-metadata', namespace: NS });
+    expect(host.spec?.userData).toEqual({ name: dataSecretName(NS, 'm1', 'userdata'), namespace: NS });
+    expect(host.spec?.metaData).toEqual({ name: dataSecretName(NS, 'm1', 'metadata'), namespace: NS });
 
-    const userdata = await w.client.get<Secret>(Secrets, 'm1-userdata', NS);
+    const userdata = await w.client.get<Secret>(Secrets, dataSecretName(NS, 'm1', 'userdata'), NS);
     const cloudConfig = decode(userdata, 'userData');
     expect(cloudConfig.startsWith('#cloud-config\n')).toBe(true);
     expect((parse(cloudConfig) as { write_files: { path: string; content: string }[] }).write_files).toContainEqual(expect.objectContaining({ path: PROVIDER_ID_FILE, content: `metal3://${NS}/host-0/m1` }));
     expect(userdata.metadata?.ownerReferences).toEqual([expect.objectContaining({ kind: 'BareMetalHost', name: 'host-0' })]);
-    const meta = JSON.parse(decode(await w.client.get<Secret>(Secrets, 'm1-metadata', NS), 'metaData')) as Record<string, string>;
+    // Marked for this MetalMachine by name, namespace and uid: only it may change or delete them.
+    expect(userdata.metadata?.labels).toMatchObject({
+      'infrastructure.ironplane.dev/metal-machine': 'm1',
+      'infrastructure.ironplane.dev/metal-machine-namespace': NS,
+      'infrastructure.ironplane.dev/metal-machine-uid': m.metadata.uid,
+    });
+    const meta = JSON.parse(decode(await w.client.get<Secret>(Secrets, dataSecretName(NS, 'm1', 'metadata'), NS), 'metaData')) as Record<string, string>;
     expect(meta).toMatchObject({ 'local-hostname': 'm1', providerid: `metal3://${NS}/host-0/m1` });
   });
 
@@ -107,7 +113,7 @@ describe('MetalMachine lifecycle with the real baremetal-operator', () => {
     expect(host.spec?.userData).toBeUndefined();
     expect(host.spec?.automatedCleaningMode).toBe('metadata');
     expect(seen.has('deprovisioning')).toBe(true);
-    for (const kind of ['userdata', 'metadata', 'networkdata']) expect(await w.client.tryGet(Secrets, `m1-${kind}`, NS)).toBeUndefined();
+    for (const kind of ['userdata', 'metadata', 'networkdata'] as const) expect(await w.client.tryGet(Secrets, dataSecretName(NS, 'm1', kind), NS)).toBeUndefined();
   });
 
   it('given node reuse on the template, should label the released host and prefer it for the next machine of that template', async () => {

@@ -5,6 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Secrets, type KubeObject } from '../../../providers/kit/types.js';
 import type { Host } from '../../../providers/metal3/hosts.js';
+import { dataSecretName } from '../../../providers/metal3/names.js';
 import { BareMetalHosts, MetalClusters, MetalMachines, MetalMachineTemplates } from '../../../providers/metal3/resources.js';
 import { until } from '../processes.js';
 import { condition, createCluster, createHost, createMachine, KAIROS_IMAGE, metalMachine, startWorld, waitHostsAvailable, type World } from './world.js';
@@ -145,6 +146,6 @@ describe('what only the controller can see, said in a condition', () => {
       return mine.length ? mine : undefined;
     }, 30_000);
     expect(events[0]!.note).toContain('validation failed');
-    expect(await w.client.tryGet(Secrets, 'failing-userdata', NS)).toBeDefined();
+    expect(await w.client.tryGet(Secrets, dataSecretName(NS, 'failing', 'userdata'), NS)).toBeDefined();
   });
 });
