@@ -171,6 +171,33 @@ export const CASES: Case[] = [
   readSecret('read-own-bootstrap', 'Read its own bootstrap data Secret (a join token for its tenant cluster)', A.namespace, `${A.cluster}-md-0-bootstrap`),
   readSecret('read-own-ca', "Read its own cluster's CA Secret (key of the tenant cluster's CA)", A.namespace, `${A.cluster}-ca`),
   {
+    id: 'watch-own-kubeconfig',
+    attack: 'Watch its own kubeconfig Secret by name (the grant is get only)',
+    how: `alice lists Secrets in ${A.namespace} with fieldSelector metadata.name=${A.cluster}-kubeconfig`,
+    outcome: RBAC,
+    run: (w) => attempt(w.alice.client.list(K.Secret, { namespace: A.namespace, fieldSelector: `metadata.name=${A.cluster}-kubeconfig` })),
+    refused: rbac(A.user, 'list', 'secrets', '', A.namespace),
+    watch: [{ rt: K.Secret, name: `${A.cluster}-kubeconfig`, namespace: A.namespace }],
+  },
+  {
+    id: 'widen-kubeconfig-grant',
+    attack: 'Widen its kubeconfig grant to every Secret of the namespace',
+    how: `alice patches Role ${A.namespace}/ironplane-kubeconfig-${A.cluster}: resourceNames removed`,
+    outcome: RBAC,
+    run: (w) => attempt(w.alice.client.mergePatch(K.Role, `ironplane-kubeconfig-${A.cluster}`, A.namespace, { rules: [{ apiGroups: [''], resources: ['secrets'], verbs: ['get', 'list'] }] })),
+    refused: rbac(A.user, 'patch', 'roles', 'rbac.authorization.k8s.io', A.namespace),
+    watch: [{ rt: K.Role, name: `ironplane-kubeconfig-${A.cluster}`, namespace: A.namespace }],
+  },
+  {
+    id: 'serviceaccount-token',
+    attack: "Mint a token for a ServiceAccount of its namespace (act as a workload's identity)",
+    how: `alice POSTs serviceaccounts/default/token in ${A.namespace}`,
+    outcome: RBAC,
+    run: async (w) => statusOf(await request(`${w.cp.url}/api/v1/namespaces/${A.namespace}/serviceaccounts/default/token`, w.alice.creds, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { audiences: [] } }) })),
+    refused: rbac(A.user, 'create', 'serviceaccounts/token', '', A.namespace),
+    watch: [],
+  },
+  {
     id: 'list-secrets',
     attack: 'List the Secrets of its own namespace',
     how: `alice lists Secrets in ${A.namespace}`,
@@ -241,6 +268,24 @@ export const CASES: Case[] = [
     outcome: POLICY,
     run: (w) => attempt(w.alice.client.mergePatch(K.Cluster, A.cluster, A.namespace, { spec: { controlPlaneRef: { name: 'someone-elses' } } })),
     refused: policy("spec.controlPlaneRef: set by Cluster API from the Cluster's topology; a tenant cannot set or change it"),
+    watch: [ownCluster],
+  },
+  {
+    id: 'remove-topology',
+    attack: 'Remove the topology of its own Cluster (take the built objects over by hand)',
+    how: `alice JSON-patches Cluster ${A.namespace}/${A.cluster}: remove /spec/topology`,
+    outcome: POLICY,
+    run: (w) => attempt(w.alice.client.jsonPatch(K.Cluster, A.cluster, A.namespace, [{ op: 'remove', path: '/spec/topology' }])),
+    refused: policy('spec.topology: a tenant cannot remove the topology of a Cluster'),
+    watch: [ownCluster],
+  },
+  {
+    id: 'change-endpoint',
+    attack: "Set its own Cluster's control-plane endpoint after creation (point the workers' joins elsewhere)",
+    how: `alice patches Cluster ${A.namespace}/${A.cluster} spec.controlPlaneEndpoint 10.0.0.1:6443`,
+    outcome: POLICY,
+    run: (w) => attempt(w.alice.client.mergePatch(K.Cluster, A.cluster, A.namespace, { spec: { controlPlaneEndpoint: { host: '10.0.0.1', port: 6443 } } })),
+    refused: policy('spec.controlPlaneEndpoint: set by the control plane provider; a tenant cannot set or change it'),
     watch: [ownCluster],
   },
   clusterCreate(
@@ -531,7 +576,10 @@ export const CASES: Case[] = [
       // CAPI's condition names the hook; the extension's message is in CAPI's log.
       const cond = await topologyCondition(w, (m) => m.includes('validate-topology.ironplane'));
       const why = await waitFor('the ValidateTopology failure in the CAPI manager log', 120_000, async (note) => {
-        const line = fs.readFileSync(w.capi.logPath, 'utf8').split('\n').find((l) => l.includes('GPUs exceed'));
+        const line = fs
+          .readFileSync(w.capi.logPath, 'utf8')
+          .split('\n')
+          .findLast((l) => l.includes('validate-topology.ironplane') && l.includes(`Cluster="${A.namespace}/${A.cluster}"`) && l.includes('got failure response with message'));
         return line ?? note('not logged yet');
       }, 500);
       return { status: 200, reason: `TopologyReconciled=${cond.status} ${cond.reason ?? ''}`.trim(), message: `${cond.message ?? ''}; CAPI's log: ${why}` };
