@@ -11,7 +11,8 @@
 // the condition: it names the holder only when the holder lives in the
 // tenant's own namespace; another tenant's namespace and names stay hidden.
 import { createHash } from 'node:crypto';
-import type { KubeObject } from '../kit/types.js';
+import { isAlreadyExists, type Client } from '../kit/client.js';
+import type { KubeObject, ResourceType } from '../kit/types.js';
 
 /** Hex digits of the hash in a collision-free name: 64 bits, beyond a brute-forced second preimage. */
 export const NAME_HASH_LENGTH = 16;
@@ -98,4 +99,20 @@ export function notControlledBy(obj: KubeObject, owner: Pick<Owner, 'kind' | 'ui
   if (!c) return 'it has no controller ownerReference';
   if (c.kind === owner.kind) return `it is controlled by ${c.kind} ${c.name} (uid ${c.uid}, this one is ${owner.uid})`;
   return `it is controlled by ${c.kind} ${c.name}`;
+}
+
+/**
+ * Creates `obj`, never applies it: when an object of that name appeared
+ * since the caller saw none, the create fails instead of writing over it,
+ * and the error asks for a retry, which reads the newcomer and checks its
+ * owner before anything is written.
+ */
+export async function createNew<T extends KubeObject>(client: Pick<Client, 'create'>, rt: ResourceType, obj: T): Promise<void> {
+  try {
+    await client.create(rt, obj);
+  } catch (e) {
+    if (!isAlreadyExists(e)) throw e;
+    const ns = obj.metadata?.namespace;
+    throw new Error(`${rt.kind} ${ns ? `${ns}/` : ''}${obj.metadata?.name} appeared while it was being created; its owner is checked on the retry`);
+  }
 }

@@ -29,8 +29,8 @@ import { CAPI_SECRET_TYPE, CLUSTER_NAME_LABEL, pausedReason, type Cluster, type 
 import { machineOwners } from '../capi/owners.js';
 import { TenantNotReady, type Secret, type TenantClients } from '../capi/tenant.js';
 import { realClock, type Clock } from '../kit/clock.js';
-import { notControlledBy } from '../capi/ownership.js';
-import { ApiError, isAlreadyExists, UnreachableError, type Client } from '../kit/client.js';
+import { createNew, notControlledBy } from '../capi/ownership.js';
+import { ApiError, UnreachableError, type Client } from '../kit/client.js';
 import type { Result } from '../kit/controller.js';
 import type { EventRecorder } from '../kit/events.js';
 import type { Informer } from '../kit/informer.js';
@@ -312,13 +312,7 @@ export function kairosConfigReconciler(deps: { client: Client; caches: KairosCon
     };
     const existing = await client.tryGet<Secret>(Secrets, name, ns);
     if (!existing) {
-      try {
-        // A create, never an apply: it fails instead of writing over a Secret that appeared meanwhile.
-        await client.create(Secrets, desired);
-      } catch (e) {
-        if (!isAlreadyExists(e)) throw e;
-        throw new Error(`Secret ${ns}/${name} appeared while it was being created; its owner is checked on the retry`);
-      }
+      await createNew(client, Secrets, desired);
       return 'created';
     }
     const notOwned = notControlledBy(existing, owner(kc)) ?? (existing.type !== CAPI_SECRET_TYPE ? `it has type ${existing.type ?? 'Opaque'}, not ${CAPI_SECRET_TYPE}` : undefined);

@@ -22,8 +22,8 @@ import type { KvmCluster } from '../api/generated/ironplane/v1alpha1/kvmcluster.
 import type { KvmMachine } from '../api/generated/ironplane/v1alpha1/kvmmachine.js';
 import { CLUSTER_NAME_LABEL, clusterNameOf, ownerClusterName, pausedReason, Reasons, type Cluster } from '../capi/contract.js';
 import { clusterOwner } from '../capi/owners.js';
-import { notMarkedFor, ownerLabels, type Owner } from '../capi/ownership.js';
-import { isAlreadyExists, type Client } from '../kit/client.js';
+import { createNew, notMarkedFor, ownerLabels, type Owner } from '../capi/ownership.js';
+import type { Client } from '../kit/client.js';
 import type { Result } from '../kit/controller.js';
 import type { EventRecorder } from '../kit/events.js';
 import { jsonEqual } from '../kit/patch.js';
@@ -141,13 +141,7 @@ export function kvmClusterReconciler(deps: { client: Client; caches: KvmClusterC
     const name = want.metadata!.name!;
     const live = await read(rt, cache, name);
     if (!live) {
-      try {
-        // A create, never an apply: it fails instead of writing over an object that appeared meanwhile.
-        await client.create(rt, want);
-      } catch (e) {
-        if (!isAlreadyExists(e)) throw e;
-        throw new Error(`${rt.kind} ${name} appeared while it was being created; its owner is checked on the retry`);
-      }
+      await createNew(client, rt, want);
       return undefined;
     }
     const why = notMarkedFor(live, KVM_CLUSTER_OWNER_LABELS, owner);

@@ -21,8 +21,8 @@ import { CAPI_SECRET_TYPE, CLUSTER_NAME_LABEL, CONTROL_PLANE_LABEL, pausedReason
 import { TenantNotReady, type Secret, type TenantClients } from '../capi/tenant.js';
 import { machineOwners } from '../capi/owners.js';
 import { bootstrapUserData } from '../capi/userdata.js';
-import { notControlledBy } from '../capi/ownership.js';
-import { isAlreadyExists, type Client } from '../kit/client.js';
+import { createNew, notControlledBy } from '../capi/ownership.js';
+import type { Client } from '../kit/client.js';
 import { jsonEqual } from '../kit/patch.js';
 import type { Result } from '../kit/controller.js';
 import type { EventRecorder } from '../kit/events.js';
@@ -173,14 +173,8 @@ export function kvmMachineReconciler(deps: { client: Client; caches: KvmMachineC
           ...(machine.spec.failureDomain ? { failureDomain: machine.spec.failureDomain } : {}),
           ...(kvmCluster.spec?.failureDomains?.nodeSelector ? { nodeSelector: kvmCluster.spec.failureDomains.nodeSelector } : {}),
         });
-        try {
-          // A create, never an apply: it fails instead of taking over a VM that appeared meanwhile.
-          await client.create(VirtualMachines, rendered);
-          void deps.recorder?.event(m, 'Normal', 'VirtualMachineCreated', `created VirtualMachine ${name}`);
-        } catch (e) {
-          if (!isAlreadyExists(e)) throw e;
-          throw new Error(`VirtualMachine ${ns}/${name} appeared while it was being created; its owner is checked on the retry`);
-        }
+        await createNew(client, VirtualMachines, rendered);
+        void deps.recorder?.event(m, 'Normal', 'VirtualMachineCreated', `created VirtualMachine ${name}`);
         m.status = { ...m.status, virtualMachine: name };
         scope.setCondition({ type: Conditions.VirtualMachineReady, status: false, reason: 'VirtualMachineCreated', message: `VirtualMachine ${name} created, waiting for it to start` });
         return;
@@ -306,12 +300,7 @@ export function kvmMachineReconciler(deps: { client: Client; caches: KvmMachineC
     const name = secret.metadata!.name!;
     const live = await client.tryGet<Secret>(Secrets, name, ns);
     if (!live) {
-      try {
-        await client.create(Secrets, secret);
-      } catch (e) {
-        if (!isAlreadyExists(e)) throw e;
-        throw new Error(`Secret ${ns}/${name} appeared while it was being created; its owner is checked on the retry`);
-      }
+      await createNew(client, Secrets, secret);
       return 'ok';
     }
     const why = notControlledBy(live, owner(m));

@@ -32,8 +32,8 @@ import { CAPI_SECRET_TYPE, CLUSTER_NAME_LABEL, hostnameFor, pausedReason, Reason
 import type { Secret } from '../capi/tenant.js';
 import { machineOwners } from '../capi/owners.js';
 import { bootstrapUserData } from '../capi/userdata.js';
-import { notMarkedFor, ownerLabels, type Owner } from '../capi/ownership.js';
-import { isAlreadyExists, isConflict, isNotFound, type Client } from '../kit/client.js';
+import { createNew, notMarkedFor, ownerLabels, type Owner } from '../capi/ownership.js';
+import { isConflict, isNotFound, type Client } from '../kit/client.js';
 import type { Result } from '../kit/controller.js';
 import type { EventRecorder } from '../kit/events.js';
 import type { Informer } from '../kit/informer.js';
@@ -484,13 +484,7 @@ export function metalMachineReconciler(deps: { client: Client; caches: MetalMach
     for (const [i, want] of wanted.entries()) {
       const l = live[i];
       if (!l) {
-        try {
-          // A create, never an apply: it fails instead of writing over a Secret that appeared meanwhile.
-          await client.create(Secrets, want);
-        } catch (e) {
-          if (!isAlreadyExists(e)) throw e;
-          throw new Error(`Secret ${hostNs}/${want.metadata!.name} appeared while it was being created; its owner is checked on the retry`);
-        }
+        await createNew(client, Secrets, want);
         continue;
       }
       // Ours, left by a run that died mid-way or rendered for an earlier
