@@ -190,14 +190,20 @@ describe('GeneratePatches', () => {
   });
 });
 
+/** The kvm fixture with one variable set to `value`. */
+const withVar = (name: string, value: unknown, req = fixture<GeneratePatchesRequest>('generatepatches-kvm')): GeneratePatchesRequest => ({
+  ...structuredClone(req),
+  variables: [...req.variables!.filter((v) => v.name !== name), { name, value }],
+});
+/** The message of a response that must be a Failure with no patches. */
+const message = (res: GeneratePatchesResponse) => {
+  expect(res.status).toBe('Failure');
+  expect(res.items).toBeUndefined();
+  return res.message;
+};
+
 describe('GeneratePatches failures', () => {
   const kvm = fixture<GeneratePatchesRequest>('generatepatches-kvm');
-  const withVar = (name: string, value: unknown, req = kvm): GeneratePatchesRequest => ({ ...structuredClone(req), variables: [...req.variables!.filter((v) => v.name !== name), { name, value }] });
-  const message = (res: GeneratePatchesResponse) => {
-    expect(res.status).toBe('Failure');
-    expect(res.items).toBeUndefined();
-    return res.message;
-  };
 
   it('given a bad variable value, should fail with the exact message', () => {
     expect(message(generatePatches(withVar('network', { nodeCIDR: '10.20.0.1/24' }), NO_RESERVED))).toBe('variable network.nodeCIDR: "10.20.0.1/24" has host bits set: use 10.20.0.0/24');
@@ -256,12 +262,6 @@ describe('GeneratePatches failures', () => {
 describe('GeneratePatches and the platform’s allowlists', () => {
   // The fixture's settings are the shipped ClusterClass's allowlists plus a second GPU model.
   const kvm = fixture<GeneratePatchesRequest>('generatepatches-kvm');
-  const withVar = (name: string, value: unknown, req = kvm): GeneratePatchesRequest => ({ ...structuredClone(req), variables: [...req.variables!.filter((v) => v.name !== name), { name, value }] });
-  const message = (res: GeneratePatchesResponse) => {
-    expect(res.status).toBe('Failure');
-    expect(res.items).toBeUndefined();
-    return res.message;
-  };
 
   it('given values inside every allowlist, should patch them', () => {
     const res = generatePatches(withVar('gpu', { count: 1, model: 'nvidia.com/AD102GL_L40S' }), NO_RESERVED);
