@@ -16,7 +16,7 @@ import { metal3Webhooks } from '../metal3/webhooks.js';
 
 interface RoleSetup {
   describe: string;
-  setup(mgr: Manager, opts: { workers: number; instance: string }): void;
+  setup(mgr: Manager, opts: { workers: number; instance: string; tenantKubeconfigAccess: boolean }): void;
   webhooks?: Record<string, Review>;
 }
 
@@ -49,6 +49,7 @@ interface Flags extends MetricsFlagValues {
   webhookHost: string;
   webhookPort: string;
   webhookCertDir: string;
+  tenantKubeconfigAccess: string;
 }
 
 function bad(message: string): never {
@@ -72,6 +73,11 @@ export function managerCommand(): Command {
     .option('--webhook-host <host>', 'address the webhook server binds (all interfaces when empty)', '')
     .option('--webhook-port <port>', 'port of the webhook server (0 disables it)', '9443')
     .option('--webhook-cert-dir <dir>', 'directory holding tls.crt and tls.key for the webhook server', '/tmp/k8s-webhook-server/serving-certs')
+    .addOption(
+      new Option('--tenant-kubeconfig-access <bool>', "kairos: grant each Cluster's tenant get on its <cluster>-kubeconfig Secret (a Role and RoleBinding per Cluster)")
+        .choices(['true', 'false'])
+        .default('true'),
+    )
     .action(async (f: Flags) => {
       const role = ROLES[f.role];
       if (!role) bad(`unknown role "${f.role}": use one of ${Object.keys(ROLES).join(', ')}`);
@@ -101,7 +107,7 @@ export function managerCommand(): Command {
         leaderElection: { enabled: f.leaderElect, namespace: f.leaderElectionNamespace, identity: instance },
       });
       await mgr.connect();
-      role.setup(mgr, { workers, instance });
+      role.setup(mgr, { workers, instance, tenantKubeconfigAccess: f.tenantKubeconfigAccess === 'true' });
       if (role.webhooks && webhookPort !== 0) await mgr.serveWebhooks(role.webhooks, { host: f.webhookHost || '0.0.0.0', port: webhookPort, certDir: f.webhookCertDir });
       mgr.handleSignals();
       const code = await mgr.start();

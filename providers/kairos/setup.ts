@@ -1,5 +1,6 @@
 // Wires the Kairos bootstrap provider into a manager: the caches it reads,
-// its controller, and which changes wake which KairosConfigs.
+// its controllers, and which changes wake which KairosConfigs; and, unless
+// turned off, the tenants' kubeconfig grants (kubeconfigaccess.ts).
 import type { KairosConfig } from '../api/generated/ironplane/v1alpha1/kairosconfig.js';
 import { clusterNameOf, Clusters, Machines, type Cluster, type Machine } from '../capi/contract.js';
 import { TenantClients } from '../capi/tenant.js';
@@ -10,6 +11,7 @@ import type { Manager } from '../kit/manager.js';
 import { jsonEqual } from '../kit/patch.js';
 import type { KubeObject } from '../kit/types.js';
 import { kairosConfigReconciler } from './kairosconfig.js';
+import { kubeconfigAccessReconciler, RoleBindings, Roles, type Role, type RoleBinding } from './kubeconfigaccess.js';
 import { GROUP } from './names.js';
 import { createRenderer } from './render.js';
 import { KairosConfigs } from './resources.js';
@@ -21,6 +23,8 @@ export interface KairosOptions {
   instance: string;
   /** templates/bootstrap; default: the one shipped with this package. */
   templatesDir?: string;
+  /** Grant each Cluster's tenant `get` on its <cluster>-kubeconfig (kubeconfigaccess.ts); default true. */
+  tenantKubeconfigAccess?: boolean;
 }
 
 /** Machine fields a KairosConfig depends on; CAPI rewrites the rest (conditions, phase) often. */
@@ -67,5 +71,33 @@ export function setupKairos(mgr: Manager, opts: KairosOptions): { tenants: Tenan
     .watch(clusters, configsOfCluster, (a, b) => !jsonEqual(clusterView(a), clusterView(b)));
 
   mgr.addController(ctl);
+  if (opts.tenantKubeconfigAccess !== false) setupKubeconfigAccess(mgr, clusters, recorder, opts.workers);
   return { tenants };
+}
+
+/** Cluster fields the kubeconfig grant depends on: its identity and whether it is going. */
+const clusterIdentity = (c: Cluster) => [c.metadata.uid, c.apiVersion, c.metadata.deletionTimestamp];
+
+function setupKubeconfigAccess(mgr: Manager, clusters: Informer<Cluster>, recorder: EventRecorder, workers: number): void {
+  const client = mgr.client;
+  const log = mgr.log;
+  // Every Role and RoleBinding: the tenant's bindings are Capsule's, with no
+  // label of ours to select them by, and a Role of the grant's name someone
+  // else made must be seen to be refused.
+  const roles = mgr.addInformer(new Informer<Role>(client, Roles, { log }));
+  const roleBindings = mgr.addInformer(new Informer<RoleBinding>(client, RoleBindings, { log }));
+  const ctl = new Controller({
+    name: 'kubeconfigaccess',
+    reconcile: kubeconfigAccessReconciler({ client, caches: { clusters, roles, roleBindings }, recorder }),
+    log,
+    metrics: mgr.metrics,
+    workers,
+  });
+  const clustersIn = (o: KubeObject): string[] =>
+    clusters.list((c) => c.metadata.namespace === o.metadata?.namespace).map((c) => `${c.metadata.namespace}/${c.metadata.name}`);
+  ctl
+    .watch(clusters, undefined, (a, b) => !jsonEqual(clusterIdentity(a), clusterIdentity(b)))
+    .watch(roles, clustersIn)
+    .watch(roleBindings, clustersIn);
+  mgr.addController(ctl);
 }
