@@ -39,9 +39,10 @@ export interface World {
   stop(): Promise<void>;
 }
 
-export async function startWorld(name: string, opts: { crds?: string[] } = {}): Promise<World> {
+export async function startWorld(name: string, opts: { crds?: string[]; controllerManager?: boolean } = {}): Promise<World> {
   const cp = await startControlPlane({
     name,
+    ...(opts.controllerManager ? { controllerManager: true } : {}),
     crds: (opts.crds ?? ['config/external/capi', 'config/crd/bases']).map((p) => path.join(REPO, p)),
   });
   const client = new Client(cp.kubeConfig, { fieldManager: 'kairos-test' });
