@@ -1,3 +1,5 @@
+import fs from 'node:fs';
+import { parseAllDocuments } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import type { Cluster } from '../capi/contract.js';
 import { desiredRole, desiredRoleBinding, grantName, notOurs, tenantSubjects, type RoleBinding } from './kubeconfigaccess.js';
@@ -94,5 +96,17 @@ describe('notOurs', () => {
     const b = desiredRoleBinding(cluster(), []);
     b.roleRef = { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'admin' };
     expect(notOurs(b, cluster())).toBe('it binds ClusterRole admin, not Role ironplane-kubeconfig-prod');
+  });
+});
+
+describe('config/tenant/kubeconfig-access.yaml', () => {
+  it('should make what the controller makes, so that turning the controller on takes hand-made grants over', () => {
+    const text = fs
+      .readFileSync(new URL('../../config/tenant/kubeconfig-access.yaml', import.meta.url), 'utf8')
+      .replace(/\$\{([A-Z_]+)\}/g, (_, k: string) => ({ CLUSTER_NAME: 'prod', NAMESPACE: 'team-a', CLUSTER_UID: 'uid-1', TENANT_GROUP: 'acme-admins' })[k] ?? `<no ${k}>`);
+    const [role, binding] = parseAllDocuments(text).map((d) => d.toJS() as unknown);
+    expect(role).toEqual(desiredRole(cluster()));
+    expect(binding).toEqual(desiredRoleBinding(cluster(), [group('acme-admins')]));
+    expect(notOurs(role as RoleBinding, cluster())).toBeUndefined();
   });
 });
