@@ -64,7 +64,7 @@ describe('the tenant model as shipped (config/tenant)', () => {
     await w.bob.client.create(K.Cluster, topologyCluster(B, 'own-class', { classNamespace: B.namespace }), { dryRun: true });
   });
 
-  it('given the per-Cluster grant of kubeconfig-access.yaml, should let the tenant read its own kubeconfig and nothing beside it', async () => {
+  it('given the per-Cluster grant the Kairos manager makes, should let the tenant read its own kubeconfig and nothing beside it', async () => {
     const s = await w.alice.client.get<Obj>(K.Secret, `${A.cluster}-kubeconfig`, A.namespace);
     expect(Buffer.from(s.data!['value']!, 'base64').toString()).toBe(`kubeconfig of ${A.tenant}/${A.cluster}`);
     const b = await w.bob.client.get<Obj>(K.Secret, `${B.cluster}-kubeconfig`, B.namespace);

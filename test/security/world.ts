@@ -3,7 +3,8 @@
 // ships it, two Capsule Tenants with their namespaces and users (real client
 // certificates from the plane's CA), the real Cluster API core manager and
 // the runtime extension running as the ServiceAccount identity the release
-// gives it, with exactly config/extension's RBAC.
+// gives it, with exactly config/extension's RBAC, and the Kairos manager with
+// exactly config/rbac/kairos, which grants each Cluster's kubeconfig.
 //
 // Capsule itself does not run here: what it would do for the tests is done by
 // capsuleRoleBindings below, from the Tenants' spec.owners, as Capsule's
@@ -24,6 +25,7 @@ import { Extension } from '../../providers/topology/extension.js';
 import { issueCert, startCapiManager, startControlPlane, type ClientCredentials, type ControlPlane, type ManagerProcess } from '../harness/index.js';
 import { renderKubeconfig } from '../harness/kubeconfig.js';
 import { REPO, until } from '../integration/processes.js';
+import { managerArgs, RoleManager, restrictedKubeconfig } from '../integration/roles.js';
 
 export const rt = (group: string, version: string, kind: string, plural: string, namespaced = true): ResourceType => ({ group, version, kind, plural, namespaced });
 
@@ -185,16 +187,6 @@ async function capsuleRoleBindings(admin: Client, tenantName: string): Promise<v
   }
 }
 
-/** config/tenant/kubeconfig-access.yaml with its variables filled in, as `envsubst` would. */
-export function kubeconfigAccess(vars: Record<'CLUSTER_NAME' | 'CLUSTER_UID' | 'NAMESPACE' | 'TENANT_GROUP', string>): Obj[] {
-  const text = fs.readFileSync(path.join(REPO, 'config/tenant/kubeconfig-access.yaml'), 'utf8').replace(/\$\{([A-Z_]+)\}/g, (_, k: string) => {
-    const v = (vars as Record<string, string>)[k];
-    if (v === undefined) throw new Error(`kubeconfig-access.yaml: no value for \${${k}}`);
-    return v;
-  });
-  return parseAllDocuments(text).map((d) => d.toJS() as Obj);
-}
-
 const b64 = (s: string): string => Buffer.from(s).toString('base64');
 
 /** The Secrets CAPI, Kamaji and our Kairos provider leave in a Cluster's namespace. */
@@ -249,6 +241,13 @@ export async function startWorld(): Promise<World> {
     await admin.create(K.Tenant, twin);
     await admin.create(K.Namespace, { metadata: { name: B.namespace, labels: { 'capsule.clastix.io/tenant': B.tenant } } });
     for (const t of [A, B]) await capsuleRoleBindings(admin, t.tenant);
+
+    // The Kairos manager (dist/, `npm run build`) with exactly config/rbac/kairos:
+    // it makes each Cluster's kubeconfig grant from the Capsule RoleBindings above.
+    const kairosKubeconfig = await restrictedKubeconfig(cp, admin, 'kairos');
+    const kairos = new RoleManager('kairos', managerArgs('kairos', kairosKubeconfig, { port: 0, certDir: cp.dir }), 0);
+    kairos.start(['--webhook-port', '0', '--log-level', 'info']);
+    stops.push(() => kairos.stop());
 
     // The extension, as the release's ServiceAccount with config/extension's RBAC.
     for (const o of docs('config/extension/rbac.yaml')) {
@@ -325,14 +324,17 @@ export async function startWorld(): Promise<World> {
     await bob.client.create(K.Cluster, topologyCluster(B));
     const built = await Promise.all([builtTopology(admin, A), builtTopology(admin, B)]);
     // What would be there once the control planes are up: the kubeconfig, CA
-    // and bootstrap data Secrets, the add-on labels the extension sets, and
-    // the per-Cluster kubeconfig grants.
+    // and bootstrap data Secrets and the add-on labels the extension sets;
+    // and the per-Cluster kubeconfig grants the Kairos manager makes.
     for (const [i, t] of [A, B].entries()) {
       for (const s of clusterSecrets(t)) await admin.create(K.Secret, s);
       await extensionUser.client.mergePatch(K.Cluster, t.cluster, t.namespace, {
         metadata: { labels: { 'ironplane.dev/addon-set': 'standard', 'addons.ironplane.dev/cni': 'true', 'addons.ironplane.dev/csi': 'true', 'addons.ironplane.dev/policies': 'true' } },
       });
-      for (const o of kubeconfigAccess({ CLUSTER_NAME: t.cluster, CLUSTER_UID: built[i]!.metadata!.uid!, NAMESPACE: t.namespace, TENANT_GROUP: t.group })) await admin.create(kindOf(o), o);
+      await until(`the kubeconfig grant of ${t.namespace}/${t.cluster} to bind ${t.group}`, async () => {
+        const rb = await admin.tryGet<Obj & { subjects?: { name: string }[]; metadata: { ownerReferences?: { uid: string }[] } }>(K.RoleBinding, `ironplane-kubeconfig-${t.cluster}`, t.namespace);
+        return (rb?.subjects?.some((s) => s.name === t.group) && rb.metadata.ownerReferences?.[0]?.uid === built[i]!.metadata!.uid) || undefined;
+      }, 90_000);
     }
     // A virt-launcher pod in A's namespace, a Lease of the extension, a host in the shared pool.
     await admin.create(K.Pod, { metadata: { name: 'virt-launcher-prod-md-0-abcde', namespace: A.namespace }, spec: { containers: [{ name: 'compute', image: 'quay.io/kubevirt/virt-launcher:v1.8.0' }] } } as KubeObject);
