@@ -154,4 +154,23 @@ describe('kubeconfig access', () => {
       return gone || undefined;
     }, 120_000);
   });
+
+  it('given --tenant-kubeconfig-access=false, should run no grant controller; the template grants by hand what the controller would', async () => {
+    await w.stopManager();
+    const before = w.output().length;
+    w.startManager(['--tenant-kubeconfig-access=false']);
+    await until('the kairosconfig controller to start', () => w.output().slice(before).includes('"controller":"kairosconfig"') || undefined, 60_000);
+    expect(w.output().slice(before)).not.toContain('"controller":"kubeconfigaccess"');
+
+    const c = await cluster('manual');
+    const text = fs
+      .readFileSync(path.join(REPO, 'config/tenant/kubeconfig-access.yaml'), 'utf8')
+      .replace(/\$\{([A-Z_]+)\}/g, (_, k: string) => ({ CLUSTER_NAME: 'manual', NAMESPACE: NS, CLUSTER_UID: c.metadata!.uid!, TENANT_GROUP: 'acme-admins' })[k] ?? `<no ${k}>`);
+    const [role, binding] = parseAllDocuments(text).map((d) => d.toJS() as KubeObject);
+    await w.client.create(Roles, role!);
+    await w.client.create(RoleBindings, binding!);
+    const alice = await user('alice-manual', 'acme-admins');
+    expect(await until('alice to read manual-kubeconfig', async () => (await statusOf(alice.get(Secrets, 'manual-kubeconfig', NS))) === 200 || undefined, 60_000)).toBe(true);
+    expect(await statusOf(alice.get(Secrets, 'manual-ca', NS))).toBe(403);
+  });
 });

@@ -30,7 +30,8 @@ export interface World {
   readonly manager: Proc | undefined;
   /** Where the manager serves /metrics. */
   metricsPort: number;
-  startManager(): Proc;
+  /** Starts the manager; `extra` flags come last and win. */
+  startManager(extra?: string[]): Proc;
   /** Resolves once the running manager serves its webhooks (objects of ours can be created). */
   webhooksUp(): Promise<void>;
   stopManager(signal?: NodeJS.Signals): Promise<void>;
@@ -58,7 +59,7 @@ export async function startWorld(name: string, opts: { crds?: string[]; controll
     get manager() {
       return manager.proc;
     },
-    startManager: () => manager.start(['--metrics-bind-address', `127.0.0.1:${metricsPort}`]),
+    startManager: (extra = []) => manager.start(['--metrics-bind-address', `127.0.0.1:${metricsPort}`, ...extra]),
     webhooksUp: () => manager.webhooksUp(),
     stopManager: (signal) => manager.stop(signal),
     output: () => manager.output(),
