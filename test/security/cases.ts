@@ -127,6 +127,23 @@ function labelCase(id: string, attack: string, labels: Record<string, string | n
   };
 }
 
+const PENDING_HOOKS = 'runtime.cluster.x-k8s.io/pending-hooks';
+const OK_TO_DELETE = 'runtime.cluster.x-k8s.io/ok-to-delete';
+const HOOK_MARK = "is Cluster API's record of the lifecycle hooks it owes this Cluster: a tenant cannot add, change or remove it";
+
+/** Alice patching CAPI's lifecycle-hook annotations on her own Cluster. */
+function annotationCase(id: string, attack: string, annotations: Record<string, string | null>, key: string): Case {
+  return {
+    id,
+    attack,
+    how: `alice patches Cluster ${A.namespace}/${A.cluster} metadata.annotations ${JSON.stringify(annotations)}`,
+    outcome: POLICY,
+    run: (w) => attempt(w.alice.client.mergePatch(K.Cluster, A.cluster, A.namespace, { metadata: { annotations } })),
+    refused: policy(`metadata.annotations: ${key} ${HOOK_MARK}`),
+    watch: [ownCluster],
+  };
+}
+
 /** Alice creating a Cluster in her namespace that the policy refuses. */
 function clusterCreate(id: string, attack: string, how: string, mutate: (c: Obj & { spec: Record<string, unknown> }) => void, message: string, name = 'evil', by: 'policy' | 'webhook' = POLICY_BY): Case {
   return {
@@ -212,6 +229,22 @@ export const CASES: Case[] = [
   labelCase('change-addon-set', 'Change the add-on set label of its own Cluster', { 'ironplane.dev/addon-set': 'none' }, `metadata.labels: ironplane.dev/addon-set ${ADDON} change it`),
   labelCase('change-addon-label', 'Change an add-on label of its own Cluster to "false"', { 'addons.ironplane.dev/policies': 'false' }, `metadata.labels: addons.ironplane.dev/policies ${ADDON} change it`),
   labelCase('add-addon-label', 'Add an add-on label to its own Cluster (monitoring outside its set)', { 'addons.ironplane.dev/monitoring': 'true' }, `metadata.labels: addons.ironplane.dev/monitoring ${ADDON} add it`),
+  // CAPI's lifecycle-hook marks on its own Cluster.
+  annotationCase(
+    'hold-upgrade-slot',
+    "Mark its own Cluster as upgrading (AfterClusterUpgrade pending) to hold one of the class's upgrade slots and stall other tenants' upgrades",
+    { [PENDING_HOOKS]: 'AfterControlPlaneInitialized,AfterClusterUpgrade' },
+    PENDING_HOOKS,
+  ),
+  annotationCase('skip-initialized-hook', 'Drop the pending AfterControlPlaneInitialized mark so the mandatory add-ons are never labelled', { [PENDING_HOOKS]: null }, PENDING_HOOKS),
+  annotationCase('skip-delete-hook', 'Mark its own Cluster ok-to-delete so deletion skips BeforeClusterDelete (leaving addresses and hosts held)', { [OK_TO_DELETE]: '' }, OK_TO_DELETE),
+  clusterCreate(
+    'create-with-hook-mark',
+    'Create a Cluster already marked ok-to-delete',
+    `alice creates a topology Cluster annotated ${OK_TO_DELETE}`,
+    (c) => (c.metadata!.annotations = { [OK_TO_DELETE]: '' }),
+    `metadata.annotations: ${OK_TO_DELETE} ${HOOK_MARK}`,
+  ),
   clusterCreate(
     'create-with-addon-label',
     'Create a Cluster that carries an add-on label',
@@ -571,16 +604,22 @@ export const CASES: Case[] = [
     timeoutMs: 400_000,
     run: async (w) => {
       const c = topologyCluster(A, A.cluster, { gpuReplicas: 5 }) as Obj & { spec: { topology: { workers: unknown } } };
+      // Only what CAPI logs after the patch speaks of it: earlier reconciles of
+      // this Cluster (while another case's Cluster held GPUs) failed too.
+      const logged = fs.statSync(w.capi.logPath).size;
       const admitted = await attempt(w.alice.client.mergePatch(K.Cluster, A.cluster, A.namespace, { spec: { topology: { workers: c.spec.topology.workers } } }));
       if (admitted.status !== 200) return admitted;
       // CAPI's condition names the hook; the extension's message is in CAPI's log.
       const cond = await topologyCondition(w, (m) => m.includes('validate-topology.ironplane'));
-      const why = await waitFor('the ValidateTopology failure in the CAPI manager log', 120_000, async (note) => {
-        const line = fs
-          .readFileSync(w.capi.logPath, 'utf8')
+      const why = await waitFor('the ValidateTopology failure of the scaled topology in the CAPI manager log', 120_000, async (note) => {
+        const failures = fs
+          .readFileSync(w.capi.logPath)
+          .subarray(logged)
+          .toString('utf8')
           .split('\n')
-          .findLast((l) => l.includes('validate-topology.ironplane') && l.includes(`Cluster="${A.namespace}/${A.cluster}"`) && l.includes('got failure response with message'));
-        return line ?? note('not logged yet');
+          .filter((l) => l.includes('validate-topology.ironplane') && l.includes(`Cluster="${A.namespace}/${A.cluster}"`) && l.includes('got failure response with message'));
+        // A reconcile that began before the patch may still log the old topology's answer.
+        return failures.find((l) => l.includes(`requests.${GPU_MODEL} needs 10`)) ?? note(failures.at(-1) ?? 'not logged yet');
       }, 500);
       return { status: 200, reason: `TopologyReconciled=${cond.status} ${cond.reason ?? ''}`.trim(), message: `${cond.message ?? ''}; CAPI's log: ${why}` };
     },
