@@ -175,7 +175,8 @@ export async function startE2E(opts: E2EOptions): Promise<E2E> {
       say(`clusterctl init --core cluster-api --infrastructure ironplane-kvm,ironplane-metal --bootstrap ironplane-kairos --control-plane kamaji --runtime-extension ironplane (${Object.entries(repo.versions).map(([k, v]) => `${k} ${v}`).join(', ')})`);
       await clusterctlInit(cp.kubeconfigPath, repo.configPath);
     }
-    for (const ns of [PLATFORM_NS, 'ironplane-system']) await ensureNamespace(client, ns);
+    // The extension's own namespace holds its upgrade-slot Leases; clusterctl init creates it, a world without clusterctl does.
+    for (const ns of [PLATFORM_NS, 'ironplane-system', PROVIDER_NAMESPACE.extension]) await ensureNamespace(client, ns);
     await client.create(Tenants, { apiVersion: 'capsule.clastix.io/v1beta2', kind: 'Tenant', metadata: { name: CAPSULE_TENANT }, spec: { owners: [{ kind: 'User', name: 'alice' }] } } as KubeObject);
 
     // Our managers, each with exactly its shipped RBAC and its webhooks on loopback.
@@ -304,6 +305,9 @@ async function extensionManager(cp: ControlPlane, kubeconfig: string, upgradeCon
     String(upgradeConcurrency),
     '--upgrade-retry-seconds',
     String(upgradeRetrySeconds),
+    // As the release Deployment passes it (POD_NAMESPACE): where the class's upgrade slots live.
+    '--namespace',
+    PROVIDER_NAMESPACE.extension,
     '--metrics-bind-address',
     '0',
     '--health-probe-bind-address',
