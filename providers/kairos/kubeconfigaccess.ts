@@ -23,6 +23,7 @@
 // caches, and a reconcile writes only what differs.
 import { CLUSTER_NAME_LABEL, type Cluster } from '../capi/contract.js';
 import { createNew, hashedName, notControlledBy } from '../capi/ownership.js';
+import { kubeconfigSecretName } from '../capi/tenant.js';
 import type { Client } from '../kit/client.js';
 import type { ReconcileFn } from '../kit/controller.js';
 import type { EventRecorder } from '../kit/events.js';
@@ -72,10 +73,6 @@ export interface RoleBinding extends KubeObject {
   subjects?: Subject[];
 }
 
-/** The Secret the grant covers. */
-export function kubeconfigSecretName(cluster: string): string {
-  return `${cluster}-kubeconfig`;
-}
 
 /** The Role's and RoleBinding's name: ironplane-kubeconfig-<cluster>, or a hashed name when that is too long. */
 export function grantName(namespace: string, cluster: string): string {
