@@ -165,12 +165,15 @@ describe('kubeconfig access', () => {
     const c = await cluster('manual');
     const text = fs
       .readFileSync(path.join(REPO, 'config/tenant/kubeconfig-access.yaml'), 'utf8')
-      .replace(/\$\{([A-Z_]+)\}/g, (_, k: string) => ({ CLUSTER_NAME: 'manual', NAMESPACE: NS, CLUSTER_UID: c.metadata!.uid!, TENANT_GROUP: 'acme-admins' })[k] ?? `<no ${k}>`);
+      .replace(/\$\{([A-Z_]+)\}/g, (_, k: string) => ({ CLUSTER_NAME: 'manual', NAMESPACE: NS, CLUSTER_UID: c.metadata!.uid!, TENANT_GROUP: 'acme-contractors' })[k] ?? `<no ${k}>`);
     const [role, binding] = parseAllDocuments(text).map((d) => d.toJS() as KubeObject);
     await w.client.create(Roles, role!);
     await w.client.create(RoleBindings, binding!);
-    const alice = await user('alice-manual', 'acme-admins');
+    const alice = await user('alice-manual', 'acme-contractors');
     expect(await until('alice to read manual-kubeconfig', async () => (await statusOf(alice.get(Secrets, 'manual-kubeconfig', NS))) === 200 || undefined, 60_000)).toBe(true);
     expect(await statusOf(alice.get(Secrets, 'manual-ca', NS))).toBe(403);
+    // The template carries the controller's marks, so a running controller would
+    // have taken the grant over and bound the namespace's tenant groups instead.
+    expect(await bindingSubjects('ironplane-kubeconfig-manual')).toEqual([{ kind: 'Group', apiGroup: RBAC, name: 'acme-contractors' }]);
   });
 });
