@@ -17,8 +17,11 @@ export default defineConfig({
           name: 'integration',
           include: ['test/**/*.test.ts'],
           environment: 'node',
-          testTimeout: 120_000,
-          hookTimeout: 120_000,
+          // A backstop only: every wait inside a test is an `until` with its own
+          // bound and message, and several of them in one test can add up to
+          // more than two minutes on a loaded two-core machine.
+          testTimeout: 600_000,
+          hookTimeout: 300_000,
           // Each file starts its own control plane; two cores cannot host many.
           fileParallelism: false,
         },
