@@ -38,8 +38,9 @@ export const sources: readonly Source[] = [
     crdDir: 'config/external/kube-ovn',
     out: 'providers/api/generated/kubeovn',
     versions: ['v1'],
-    kinds: ['Vpc', 'Subnet', 'IP'],
-    validators: ['Vpc', 'Subnet'],
+    kinds: ['Vpc', 'Subnet', 'IP', 'SwitchLBRule'],
+    // The cloud provider writes a SwitchLBRule per load-balancer address.
+    validators: ['Vpc', 'Subnet', 'SwitchLBRule'],
   },
   {
     // Metal3 baremetal-operator CRDs copied from the pinned module

@@ -6,6 +6,7 @@ export * from './v1alpha1/kvmcluster.js';
 export * from './v1alpha1/kvmclustertemplate.js';
 export * from './v1alpha1/kvmmachine.js';
 export * from './v1alpha1/kvmmachinetemplate.js';
+export * from './v1alpha1/loadbalancerpool.js';
 export * from './v1alpha1/metalcluster.js';
 export * from './v1alpha1/metalclustertemplate.js';
 export * from './v1alpha1/metalmachine.js';

@@ -2,5 +2,6 @@
 
 export * from './v1/ip.js';
 export * from './v1/subnet.js';
+export * from './v1/switchlbrule.js';
 export * from './v1/vpc.js';
 export * as v1 from './v1/index.js';

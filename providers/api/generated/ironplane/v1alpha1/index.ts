@@ -6,6 +6,7 @@ export * from './kvmcluster.js';
 export * from './kvmclustertemplate.js';
 export * from './kvmmachine.js';
 export * from './kvmmachinetemplate.js';
+export * from './loadbalancerpool.js';
 export * from './metalcluster.js';
 export * from './metalclustertemplate.js';
 export * from './metalmachine.js';

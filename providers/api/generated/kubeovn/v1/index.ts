@@ -2,4 +2,5 @@
 
 export * from './ip.js';
 export * from './subnet.js';
+export * from './switchlbrule.js';
 export * from './vpc.js';
