@@ -7,6 +7,7 @@ import { Manager } from '../kit/manager.js';
 import { parseBindAddress } from '../kit/server.js';
 import type { Review } from '../kit/admission.js';
 import { metricsOptions, resolveMetricsFlags, type MetricsFlagValues } from './metricsflags.js';
+import { setupCloudProvider } from '../cloudprovider/setup.js';
 import { setupKairos } from '../kairos/setup.js';
 import { kairosWebhooks } from '../kairos/webhooks.js';
 import { setupKubevirt } from '../kubevirt/setup.js';
@@ -35,6 +36,10 @@ export const ROLES: Record<string, RoleSetup> = {
     describe: 'KairosConfig → bootstrap data Secret: a Kairos cloud-config that joins the hosted control plane with kubeadm',
     setup: (mgr, o) => void setupKairos(mgr, o),
     webhooks: kairosWebhooks,
+  },
+  'cloud-provider': {
+    describe: "tenant clusters' LoadBalancer Services → addresses from LoadBalancerPools, as kube-OVN SwitchLBRules in each tenant's own VPC",
+    setup: (mgr, o) => void setupCloudProvider(mgr, o),
   },
 };
 

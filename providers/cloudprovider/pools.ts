@@ -1,0 +1,72 @@
+// LoadBalancerPools as the allocator sees them (pure): parsed, checked
+// against each other, and who may use them.
+import type { LoadBalancerPool } from '../api/generated/ironplane/v1alpha1/loadbalancerpool.js';
+import { TENANT_LABEL } from '../topology/state.js';
+import type { Ip } from '../topology/cidr.js';
+import type { KubeObject } from '../kit/types.js';
+import { capacityOf, contains, overlapBetween, parseAddresses, type Range } from './addresses.js';
+
+export interface PoolView {
+  name: string;
+  ranges: Range[];
+  capacity: number;
+  perTenant: number | undefined;
+  namespaces: ReadonlySet<string>;
+  capsuleTenants: ReadonlySet<string>;
+  /** Why no address of it is handed out (bad entries, overlap with another pool), each naming the field; empty when usable. */
+  problems: string[];
+  /** Which of `problems` are overlaps (the Ready condition's reason). */
+  overlapping: boolean;
+}
+
+/**
+ * Every pool with its problems. Pools that share an address are both
+ * unusable until one is changed: which of two platform objects is right
+ * cannot be decided here, and handing out a shared address from either could
+ * give it twice.
+ */
+export function evaluatePools(pools: readonly LoadBalancerPool[]): Map<string, PoolView> {
+  const views = new Map<string, PoolView>();
+  for (const p of [...pools].sort((a, b) => (a.metadata.name ?? '').localeCompare(b.metadata.name ?? ''))) {
+    const name = p.metadata.name ?? '';
+    const { ranges, problems } = parseAddresses(p.spec?.addresses ?? []);
+    views.set(name, {
+      name,
+      ranges,
+      capacity: capacityOf(ranges),
+      perTenant: p.spec?.limits?.perTenant,
+      namespaces: new Set(p.spec?.tenants?.namespaces ?? []),
+      capsuleTenants: new Set(p.spec?.tenants?.capsuleTenants ?? []),
+      problems,
+      overlapping: false,
+    });
+  }
+  const all = [...views.values()];
+  for (const v of all) {
+    for (const o of all) {
+      if (o === v) continue;
+      const overlap = overlapBetween(v.ranges, o.ranges, o.name);
+      if (overlap) {
+        v.problems.push(overlap);
+        v.overlapping = true;
+      }
+    }
+  }
+  return views;
+}
+
+/**
+ * Whether a namespace may take addresses from the pool: named in
+ * spec.tenants.namespaces, or labelled by Capsule for a Tenant named in
+ * spec.tenants.capsuleTenants (a label Capsule sets and a tenant cannot change).
+ */
+export function mayUse(pool: PoolView, namespace: KubeObject | undefined, name: string): boolean {
+  if (pool.namespaces.has(name)) return true;
+  const tenant = namespace?.metadata?.labels?.[TENANT_LABEL];
+  return tenant !== undefined && pool.capsuleTenants.has(tenant);
+}
+
+/** The pools holding an address (more than one only while pools overlap). */
+export function poolsHolding(views: ReadonlyMap<string, PoolView>, ip: Ip): PoolView[] {
+  return [...views.values()].filter((v) => contains(v.ranges, ip));
+}

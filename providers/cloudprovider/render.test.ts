@@ -1,0 +1,106 @@
+import { describe, expect, it } from 'vitest';
+import type { KvmMachine } from '../api/generated/ironplane/v1alpha1/kvmmachine.js';
+import { isOurs, nodeEndpoints, renderRule, requestedAddress, type TenantNode, type TenantService } from './render.js';
+import { ADDRESS_ANNOTATION, ruleName } from './names.js';
+
+const machine = (name: string, ips: string[], extra: Partial<KvmMachine['metadata']> = {}): KvmMachine =>
+  ({
+    apiVersion: 'infrastructure.ironplane.dev/v1alpha1',
+    kind: 'KvmMachine',
+    metadata: { name, namespace: 'team-a', ...extra },
+    status: { addresses: ips.map((address) => ({ type: 'InternalIP', address })) },
+  }) as KvmMachine;
+
+const node = (name: string, providerID: string, ips: string[], ready = 'True', labels: Record<string, string> = {}): TenantNode => ({
+  metadata: { name, labels },
+  spec: { providerID },
+  status: { addresses: [...ips.map((address) => ({ type: 'InternalIP', address })), { type: 'Hostname', address: name }], conditions: [{ type: 'Ready', status: ready }] },
+});
+
+describe('nodeEndpoints', () => {
+  it("given Nodes of this cluster's KvmMachines, should use the addresses both the Node and the KvmMachine list", () => {
+    const machines = [machine('w1', ['10.10.0.11']), machine('w2', ['10.10.0.12'])];
+    const nodes = [node('w1', 'kubevirt://team-a/w1', ['10.10.0.11']), node('w2', 'kubevirt://team-a/w2', ['10.10.0.12'])];
+    expect(nodeEndpoints('team-a', machines, nodes, 4)).toEqual(['10.10.0.11', '10.10.0.12']);
+  });
+
+  it('given a Node claiming an address its KvmMachine does not hold, should not use it', () => {
+    expect(nodeEndpoints('team-a', [machine('w1', ['10.10.0.11'])], [node('w1', 'kubevirt://team-a/w1', ['10.20.0.99'])], 4)).toEqual([]);
+  });
+
+  it("given Nodes with another providerID (another namespace's machine, a foreign node), should never use them", () => {
+    const nodes = [node('w1', 'kubevirt://team-b/w1', ['10.10.0.11']), node('x', 'aws:///i-123', ['10.10.0.11'])];
+    expect(nodeEndpoints('team-a', [machine('w1', ['10.10.0.11'])], nodes, 4)).toEqual([]);
+  });
+
+  it('given a Node that is not Ready, is excluded, or a machine being deleted, should leave it out', () => {
+    const machines = [machine('w1', ['10.10.0.11']), machine('w2', ['10.10.0.12']), machine('w3', ['10.10.0.13'], { deletionTimestamp: '2026-01-01T00:00:00Z' })];
+    const nodes = [
+      node('w1', 'kubevirt://team-a/w1', ['10.10.0.11'], 'False'),
+      node('w2', 'kubevirt://team-a/w2', ['10.10.0.12'], 'True', { 'node.kubernetes.io/exclude-from-external-load-balancers': '' }),
+      node('w3', 'kubevirt://team-a/w3', ['10.10.0.13']),
+    ];
+    expect(nodeEndpoints('team-a', machines, nodes, 4)).toEqual([]);
+  });
+
+  it("should keep only the VIP's family", () => {
+    expect(nodeEndpoints('team-a', [machine('w1', ['10.10.0.11', 'fd10::11'])], [node('w1', 'kubevirt://team-a/w1', ['10.10.0.11', 'fd10::11'])], 6)).toEqual(['fd10::11']);
+  });
+});
+
+const svc = (spec: TenantService['spec'], annotations?: Record<string, string>): TenantService => ({ metadata: { name: 'web', namespace: 'default', uid: 'svc-uid', ...(annotations ? { annotations } : {}) }, spec });
+
+describe('isOurs and requestedAddress', () => {
+  it('should serve LoadBalancer Services without a class or with ours, and no other', () => {
+    expect(isOurs(svc({ type: 'LoadBalancer' }))).toBe(true);
+    expect(isOurs(svc({ type: 'LoadBalancer', loadBalancerClass: 'ironplane.dev/switch-lb' }))).toBe(true);
+    expect(isOurs(svc({ type: 'LoadBalancer', loadBalancerClass: 'metallb.io/metallb' }))).toBe(false);
+    expect(isOurs(svc({ type: 'NodePort' }))).toBe(false);
+  });
+
+  it('should read the annotation before spec.loadBalancerIP, naming the field', () => {
+    expect(requestedAddress(svc({ type: 'LoadBalancer', loadBalancerIP: '10.0.0.1' }))).toEqual({ field: 'spec.loadBalancerIP', value: '10.0.0.1' });
+    expect(requestedAddress(svc({ type: 'LoadBalancer', loadBalancerIP: '10.0.0.1' }, { [ADDRESS_ANNOTATION]: '10.0.0.2' }))).toEqual({ field: `metadata.annotations[${ADDRESS_ANNOTATION}]`, value: '10.0.0.2' });
+    expect(requestedAddress(svc({ type: 'LoadBalancer' }))).toBeUndefined();
+  });
+});
+
+describe('renderRule', () => {
+  it("should be kube-OVN's SwitchLBRule for the address, in the Cluster's namespace, to the node ports of the given nodes, with every owner mark", () => {
+    const rule = renderRule({
+      address: '192.0.2.5',
+      pool: 'tenants',
+      cluster: { kind: 'Cluster', namespace: 'team-a', name: 'prod', uid: 'cluster-uid' },
+      service: { kind: 'Service', namespace: 'default', name: 'web', uid: 'svc-uid' },
+      svc: svc({ type: 'LoadBalancer', sessionAffinity: 'ClientIP', ports: [{ name: 'http', port: 80, nodePort: 30080, protocol: 'TCP' }, { port: 53, nodePort: 30053, protocol: 'UDP' }, { port: 8080 }] }),
+      endpoints: ['10.10.0.11', '10.10.0.12'],
+    });
+    expect(rule).toEqual({
+      apiVersion: 'kubeovn.io/v1',
+      kind: 'SwitchLBRule',
+      metadata: {
+        name: ruleName('192.0.2.5'),
+        labels: {
+          'app.kubernetes.io/managed-by': 'ironplane-cloud-provider',
+          'cloudprovider.ironplane.dev/pool': 'tenants',
+          'cloudprovider.ironplane.dev/cluster': 'prod',
+          'cloudprovider.ironplane.dev/cluster-namespace': 'team-a',
+          'cloudprovider.ironplane.dev/cluster-uid': 'cluster-uid',
+          'cloudprovider.ironplane.dev/service': 'web',
+          'cloudprovider.ironplane.dev/service-namespace': 'default',
+          'cloudprovider.ironplane.dev/service-uid': 'svc-uid',
+        },
+      },
+      spec: {
+        vip: '192.0.2.5',
+        namespace: 'team-a',
+        sessionAffinity: 'ClientIP',
+        ports: [
+          { name: 'http', port: 80, targetPort: 30080, protocol: 'TCP' },
+          { name: 'udp-53', port: 53, targetPort: 30053, protocol: 'UDP' },
+        ],
+        endpoints: ['10.10.0.11', '10.10.0.12'],
+      },
+    });
+  });
+});

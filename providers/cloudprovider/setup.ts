@@ -1,0 +1,86 @@
+// Wires the tenant cloud provider into a manager (`ironplane manager --role
+// cloud-provider`): the management caches, one controller for tenant
+// Services (keyed by Cluster, with a watch per tenant cluster) and one for
+// LoadBalancerPool status.
+import type { KvmCluster } from '../api/generated/ironplane/v1alpha1/kvmcluster.js';
+import type { KvmMachine } from '../api/generated/ironplane/v1alpha1/kvmmachine.js';
+import type { LoadBalancerPool } from '../api/generated/ironplane/v1alpha1/loadbalancerpool.js';
+import type { SwitchLBRule } from '../api/generated/kubeovn/v1/switchlbrule.js';
+import { clusterNameOf, Clusters, type Cluster } from '../capi/contract.js';
+import { TenantClients } from '../capi/tenant.js';
+import { Controller, type ReconcileFn } from '../kit/controller.js';
+import { EventRecorder } from '../kit/events.js';
+import { Informer } from '../kit/informer.js';
+import type { Manager } from '../kit/manager.js';
+import { metadataOnly, Namespaces, type KubeObject } from '../kit/types.js';
+import { KvmClusters, KvmMachines } from '../kubevirt/resources.js';
+import { CloudMetrics } from './metrics.js';
+import { LoadBalancerPools, MANAGED_BY, MANAGED_BY_LABEL, POOL_LABEL, SwitchLBRules } from './names.js';
+import { poolStatusReconciler } from './poolstatus.js';
+import { ruleClusterKey, tenantServiceReconciler } from './services.js';
+import { TenantWatches } from './tenantwatch.js';
+
+export interface CloudProviderOptions {
+  workers: number;
+  /** Identifies this replica in Events. */
+  instance: string;
+}
+
+export const REPORTING_CONTROLLER = 'infrastructure.ironplane.dev/cloud-provider';
+
+export function setupCloudProvider(mgr: Manager, opts: CloudProviderOptions): { watches: TenantWatches } {
+  const client = mgr.client;
+  const log = mgr.log;
+  const informer = <T extends KubeObject>(i: Informer<T>) => mgr.addInformer(i);
+
+  const clusters = informer(new Informer<Cluster>(client, Clusters, { log, transform: (c) => ({ ...metadataOnly(c), spec: { infrastructureRef: c.spec?.infrastructureRef } }) as Cluster }));
+  const kvmClusters = informer(new Informer<KvmCluster>(client, KvmClusters, { log, transform: (k) => ({ ...metadataOnly(k), status: { network: k.status?.network } }) as KvmCluster }));
+  const kvmMachines = informer(new Informer<KvmMachine>(client, KvmMachines, { log, transform: (m) => ({ ...metadataOnly(m), status: { addresses: m.status?.addresses } }) as KvmMachine }));
+  const pools = informer(new Informer<LoadBalancerPool>(client, LoadBalancerPools, { log }));
+  // Only the rules we made, by label: never every SwitchLBRule of the platform.
+  const rules = informer(new Informer<SwitchLBRule>(client, SwitchLBRules, { log, labelSelector: `${MANAGED_BY_LABEL}=${MANAGED_BY}` }));
+  // Which Capsule Tenant a namespace belongs to (its label); metadata only.
+  const namespaces = informer(new Informer<KubeObject>(client, Namespaces, { log, transform: metadataOnly }));
+
+  const metrics = new CloudMetrics(mgr.metrics.registry);
+  const recorder = new EventRecorder(client, REPORTING_CONTROLLER, opts.instance, log);
+  const tenants = new TenantClients(client, 'ironplane-cloud-provider');
+  const common = { log, metrics: mgr.metrics, workers: opts.workers };
+
+  // The watches feed the controller's queue, and the reconcile function needs the watches: bound once both exist.
+  let reconcile: ReconcileFn = async () => undefined;
+  const serviceCtl = new Controller({ name: 'tenant-loadbalancer', reconcile: (req, l) => reconcile(req, l), ...common });
+  const watches = new TenantWatches(log, (key) => serviceCtl.queue.add(key), REPORTING_CONTROLLER, opts.instance);
+  reconcile = tenantServiceReconciler({ client, caches: { clusters, kvmClusters, kvmMachines, pools, rules, namespaces }, tenants, watches, recorder, metrics });
+
+  const kvmClusterKeys = (kc: KvmCluster) => clusters.list((c) => c.metadata.namespace === kc.metadata.namespace && c.spec?.infrastructureRef?.kind === 'KvmCluster' && c.spec.infrastructureRef.name === kc.metadata.name).map((c) => `${c.metadata.namespace}/${c.metadata.name}`);
+  const allClusters = () => clusters.list((c) => c.spec?.infrastructureRef?.kind === 'KvmCluster').map((c) => `${c.metadata.namespace}/${c.metadata.name}`);
+  serviceCtl
+    .watch(clusters)
+    .watch(kvmClusters, kvmClusterKeys)
+    .watch(kvmMachines, (m) => {
+      const c = clusterNameOf(m);
+      return c ? [`${m.metadata.namespace}/${c}`] : [];
+    })
+    // A rule's marks name its Cluster: a rule deleted or changed by someone else brings its Cluster back.
+    .watch(rules, (r) => {
+      const k = ruleClusterKey(r);
+      return k ? [k] : [];
+    })
+    // Pools and namespaces decide who may take what: every cluster looks again (refused Services may now get an address).
+    .watch(pools, allClusters)
+    .watch(namespaces, (n) => clusters.list((c) => c.metadata.namespace === n.metadata?.name).map((c) => `${c.metadata.namespace}/${c.metadata.name}`), (a, b) => JSON.stringify(a.metadata?.labels) !== JSON.stringify(b.metadata?.labels));
+
+  const poolCtl = new Controller({ name: 'loadbalancerpool', reconcile: poolStatusReconciler({ client, pools, rules, recorder, metrics }), ...common });
+  poolCtl
+    // One pool's addresses decide whether others overlap it.
+    .watch(pools, () => pools.list().map((p) => p.metadata.name!))
+    .watch(rules, (r) => {
+      const p = r.metadata.labels?.[POOL_LABEL];
+      return p ? [p] : [];
+    });
+
+  mgr.addController(serviceCtl);
+  mgr.addController(poolCtl);
+  return { watches };
+}
