@@ -1,0 +1,227 @@
+// Tenant LoadBalancer Services against the real management apiserver and
+// real tenant apiservers, with `ironplane manager --role cloud-provider`
+// running as a process with exactly its RBAC: addresses from pools a
+// namespace may use, requested addresses, refusals (another tenant's pool,
+// no pool, taken, exhausted, per-tenant limit) with their messages on the
+// tenant Service, kube-OVN SwitchLBRules with the exact spec in the
+// Cluster's namespace and only its own nodes, overlapping pools, and
+// everything released on Service and on Cluster deletion.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { LoadBalancerPool } from '../../../providers/api/generated/ironplane/v1alpha1/loadbalancerpool.js';
+import { validateSwitchLBRule, type SwitchLBRule } from '../../../providers/api/generated/kubeovn/v1/switchlbrule.js';
+import { Clusters } from '../../../providers/capi/contract.js';
+import { ADDRESS_ANNOTATION, LoadBalancerPools, ruleName, Services, SwitchLBRules, TenantNodes } from '../../../providers/cloudprovider/names.js';
+import { isInvalid, type Client } from '../../../providers/kit/client.js';
+import { Namespaces, type KubeObject } from '../../../providers/kit/types.js';
+import { conditionOf, createCluster, createService, ensureNamespace, eventNotes, registerNode, settled, startWorld, tenantOf, until, type Svc, type World } from './world.js';
+
+let w: World;
+let teamA: Client;
+let teamB: Client;
+let clusterA: string;
+
+const pool = (name: string, addresses: string[], tenants: { namespaces?: string[]; capsuleTenants?: string[] }, perTenant?: number): LoadBalancerPool =>
+  ({ metadata: { name }, spec: { addresses, tenants, ...(perTenant ? { limits: { perTenant } } : {}) } }) as LoadBalancerPool;
+
+const rulesFor = async (selector: string): Promise<SwitchLBRule[]> => (await w.client.list<SwitchLBRule>(SwitchLBRules, { labelSelector: selector })).items;
+const readyOf = (p: LoadBalancerPool | undefined) => p?.status?.conditions?.find((c) => c.type === 'Ready');
+
+beforeAll(async () => {
+  w = await startWorld('cloudprovider');
+  // team-a belongs to Capsule Tenant acme (Capsule's label); team-b is named by its pool directly.
+  await w.client.create(Namespaces, { metadata: { name: 'team-a', labels: { 'capsule.clastix.io/tenant': 'acme' } } });
+  await ensureNamespace(w.client, 'team-b');
+  await w.client.create(LoadBalancerPools, pool('acme', ['192.0.2.0/31'], { capsuleTenants: ['acme'] }));
+  await w.client.create(LoadBalancerPools, pool('beta', ['198.51.100.10-198.51.100.19'], { namespaces: ['team-b'] }, 1));
+
+  clusterA = await createCluster(w, 'team-a', 'prod', [
+    { name: 'w1', ips: ['10.10.0.11'] },
+    { name: 'w2', ips: ['10.10.0.12'] },
+  ]);
+  await createCluster(w, 'team-b', 'prod', [{ name: 'w1', ips: ['10.10.0.11'] }]);
+  teamA = tenantOf(w, 'team-a', 'prod');
+  teamB = tenantOf(w, 'team-b', 'prod');
+  await registerNode(teamA, 'w1', 'kubevirt://team-a/w1', ['10.10.0.11']);
+  await registerNode(teamA, 'w2', 'kubevirt://team-a/w2', ['10.10.0.12']);
+  // What a tenant administrator can write into its own cluster: a Node posing as another
+  // tenant's machine, and one of its own machines claiming an address its VM does not have.
+  await registerNode(teamA, 'intruder', 'kubevirt://team-b/w1', ['10.10.0.11']);
+  await registerNode(teamA, 'w3', 'kubevirt://team-a/w3', ['10.10.0.99']);
+  await registerNode(teamB, 'w1', 'kubevirt://team-b/w1', ['10.10.0.11']);
+}, 300_000);
+
+afterAll(async () => {
+  await w?.stop();
+});
+
+describe('LoadBalancerPool', () => {
+  it.each([
+    [['10.9.0.1/28'], 'spec.addresses[0]: Invalid value: "10.9.0.1/28": must be a CIDR with no host bits set (10.0.0.0/28) or a range of two addresses start-end (10.0.0.10-10.0.0.20)'],
+    [['10.9.0.20-10.9.0.10'], `spec.addresses[0]: Invalid value: "10.9.0.20-10.9.0.10": a range's start must not come after its end`],
+    [['10.9.0.0/28', '10.9.0.1-fd00::1'], `spec.addresses[1]: Invalid value: "10.9.0.1-fd00::1": a range's start and end must be addresses of the same family`],
+    [['not-an-address'], 'spec.addresses[0]: Invalid value: "not-an-address": must be a CIDR'],
+  ])('given spec.addresses %j, should be refused by the apiserver naming the entry', async (addresses, message) => {
+    const err = await w.client.create(LoadBalancerPools, pool('bad', addresses, { namespaces: ['team-c'] })).catch((e: Error) => e);
+    expect(isInvalid(err)).toBe(true);
+    expect((err as Error).message).toContain(message);
+  });
+
+  it('given no tenants, should be refused naming spec.tenants', async () => {
+    const err = await w.client.create(LoadBalancerPools, pool('bad', ['10.9.0.0/28'], {})).catch((e: Error) => e);
+    expect((err as Error).message).toContain('spec.tenants: Invalid value: name at least one namespace or Capsule Tenant');
+  });
+
+  it('given two pools sharing addresses, should mark both not Ready (Overlap) naming the entry and the other pool, and recover when one changes', async () => {
+    await w.client.create(LoadBalancerPools, pool('o1', ['203.0.113.0/29'], { namespaces: ['team-c'] }));
+    await w.client.create(LoadBalancerPools, pool('o2', ['203.0.113.64/30', '203.0.113.4-203.0.113.9'], { namespaces: ['team-c'] }));
+    const o1 = await until('o1 to report the overlap', async () => {
+      const p = await w.client.get<LoadBalancerPool>(LoadBalancerPools, 'o1');
+      return readyOf(p)?.reason === 'Overlap' ? p : undefined;
+    });
+    expect(readyOf(o1)).toMatchObject({ status: 'False', message: 'no address is handed out: spec.addresses[0]: "203.0.113.0/29" overlaps "203.0.113.4-203.0.113.9" of LoadBalancerPool o2' });
+    const o2 = await until('o2 to report the overlap', async () => {
+      const p = await w.client.get<LoadBalancerPool>(LoadBalancerPools, 'o2');
+      return readyOf(p)?.reason === 'Overlap' ? p : undefined;
+    });
+    expect(readyOf(o2)?.message).toBe('no address is handed out: spec.addresses[1]: "203.0.113.4-203.0.113.9" overlaps "203.0.113.0/29" of LoadBalancerPool o1');
+    expect(o2.status?.capacity).toBe(4 + 6);
+
+    await w.client.mergePatch(LoadBalancerPools, 'o2', undefined, { spec: { addresses: ['203.0.113.64/30', '203.0.113.8-203.0.113.9'] } });
+    for (const name of ['o1', 'o2']) {
+      await until(`${name} to be Ready again`, async () => readyOf(await w.client.get<LoadBalancerPool>(LoadBalancerPools, name))?.status === 'True');
+    }
+  });
+
+  it('given an IPv6 range that starts after it ends (which CEL cannot compare), should report InvalidAddresses naming the entry', async () => {
+    await w.client.create(LoadBalancerPools, pool('v6', ['fd00::9-fd00::1'], { namespaces: ['team-c'] }));
+    const p = await until('v6 to report InvalidAddresses', async () => {
+      const x = await w.client.get<LoadBalancerPool>(LoadBalancerPools, 'v6');
+      return readyOf(x)?.reason === 'InvalidAddresses' ? x : undefined;
+    });
+    expect(readyOf(p)?.message).toBe('no address is handed out: spec.addresses[0]: "fd00::9-fd00::1" starts after it ends');
+  });
+});
+
+describe('tenant LoadBalancer Services', () => {
+  let api: Svc;
+
+  it("given a Service, should take the pool's first free address, write the ingress, and program a SwitchLBRule in the Cluster's namespace to only its own nodes' node ports", async () => {
+    await createService(teamA, 'api', { ports: [{ name: 'http', port: 80, protocol: 'TCP' }, { name: 'dns', port: 53, protocol: 'UDP' }] });
+    api = await settled(teamA, 'api', 'True');
+    expect(api.status?.loadBalancer?.ingress).toEqual([{ ip: '192.0.2.0', ipMode: 'VIP' }]);
+    expect(api.metadata?.finalizers).toContain('cloudprovider.ironplane.dev/load-balancer');
+    expect(conditionOf(api)).toMatchObject({ reason: 'Assigned', message: "192.0.2.0 from the platform's load-balancer pool, to 2 node(s) of this cluster" });
+
+    const rule = await w.client.get<SwitchLBRule>(SwitchLBRules, ruleName('192.0.2.0'));
+    const http = api.spec!.ports!.find((p) => p.name === 'http')!;
+    const dns = api.spec!.ports!.find((p) => p.name === 'dns')!;
+    // The stored object is what kube-OVN's schema kept (unknown fields would have been pruned).
+    expect(rule.spec).toEqual({
+      vip: '192.0.2.0',
+      namespace: 'team-a',
+      ports: [
+        { name: 'http', port: 80, targetPort: http.nodePort, protocol: 'TCP' },
+        { name: 'dns', port: 53, targetPort: dns.nodePort, protocol: 'UDP' },
+      ],
+      // Not the intruder posing as team-b's machine, not w3's address its VM does not have.
+      endpoints: ['10.10.0.11', '10.10.0.12'],
+    });
+    expect(validateSwitchLBRule(rule)).toBe(true);
+    expect(rule.metadata.labels).toMatchObject({
+      'app.kubernetes.io/managed-by': 'ironplane-cloud-provider',
+      'cloudprovider.ironplane.dev/pool': 'acme',
+      'cloudprovider.ironplane.dev/cluster': 'prod',
+      'cloudprovider.ironplane.dev/cluster-namespace': 'team-a',
+      'cloudprovider.ironplane.dev/cluster-uid': clusterA,
+      'cloudprovider.ironplane.dev/service': 'api',
+      'cloudprovider.ironplane.dev/service-namespace': 'default',
+      'cloudprovider.ironplane.dev/service-uid': api.metadata!.uid,
+    });
+    expect(await eventNotes(teamA, 'default', 'Service', 'api', 'Assigned')).toEqual(['load-balancer address 192.0.2.0']);
+  });
+
+  it("given a node that leaves, should take it out of the rule's endpoints", async () => {
+    await teamA.mergePatch(TenantNodes, 'w2', undefined, { metadata: { labels: { 'node.kubernetes.io/exclude-from-external-load-balancers': 'true' } } });
+    await until('the rule to lose w2', async () => (await w.client.get<SwitchLBRule>(SwitchLBRules, ruleName('192.0.2.0'))).spec?.endpoints?.join(',') === '10.10.0.11');
+    await teamA.mergePatch(TenantNodes, 'w2', undefined, { metadata: { labels: { 'node.kubernetes.io/exclude-from-external-load-balancers': null } } });
+    await until('the rule to have w2 again', async () => (await w.client.get<SwitchLBRule>(SwitchLBRules, ruleName('192.0.2.0'))).spec?.endpoints?.join(',') === '10.10.0.11,10.10.0.12');
+  });
+
+  it('given a requested address inside a pool its namespace may use, should grant exactly it', async () => {
+    await createService(teamA, 'web', { annotations: { [ADDRESS_ANNOTATION]: '192.0.2.1' } });
+    const web = await settled(teamA, 'web', 'True');
+    expect(web.status?.loadBalancer?.ingress).toEqual([{ ip: '192.0.2.1', ipMode: 'VIP' }]);
+    expect((await w.client.get<SwitchLBRule>(SwitchLBRules, ruleName('192.0.2.1'))).metadata.labels?.['cloudprovider.ironplane.dev/service']).toBe('web');
+  });
+
+  it.each([
+    ['another tenant', 'steal', '198.51.100.12', 'AddressNotAllowed', `metadata.annotations[${ADDRESS_ANNOTATION}]: 198.51.100.12 is not inside a load-balancer pool namespace team-a may use`],
+    ['no pool', 'outside', '203.0.113.200', 'AddressNotAllowed', `metadata.annotations[${ADDRESS_ANNOTATION}]: 203.0.113.200 is not inside a load-balancer pool namespace team-a may use`],
+    ['a taken address', 'taken', '192.0.2.0', 'AddressTaken', `metadata.annotations[${ADDRESS_ANNOTATION}]: 192.0.2.0 is already taken`],
+    ['no address', 'garbage', '192.0.2.300', 'AddressInvalid', `metadata.annotations[${ADDRESS_ANNOTATION}]: "192.0.2.300" is not an IP address`],
+  ])('given a requested address of %s, should refuse it with a condition and an Event on the Service, and take nothing', async (_what, name, address, reason, message) => {
+    const before = (await rulesFor('app.kubernetes.io/managed-by=ironplane-cloud-provider')).length;
+    await createService(teamA, name, { annotations: { [ADDRESS_ANNOTATION]: address } });
+    const s = await settled(teamA, name, 'False', 'default', reason);
+    expect(conditionOf(s)?.message).toBe(message);
+    expect(s.status?.loadBalancer?.ingress ?? []).toEqual([]);
+    await until(`the Warning Event on ${name}`, async () => (await eventNotes(teamA, 'default', 'Service', name, reason)).includes(message));
+    expect((await rulesFor('app.kubernetes.io/managed-by=ironplane-cloud-provider')).length).toBe(before);
+    await teamA.delete(Services, name, 'default');
+  });
+
+  it('given a full pool, should refuse with PoolExhausted', async () => {
+    await createService(teamA, 'extra');
+    const s = await settled(teamA, 'extra', 'False', 'default', 'PoolExhausted');
+    expect(conditionOf(s)?.message).toBe('every load-balancer pool namespace team-a may use is exhausted');
+    const acme = await until('pool acme to count both addresses', async () => {
+      const p = await w.client.get<LoadBalancerPool>(LoadBalancerPools, 'acme');
+      return p.status?.allocated === 2 ? p : undefined;
+    });
+    expect(acme.status).toMatchObject({ capacity: 2, allocated: 2 });
+    expect(readyOf(acme)).toMatchObject({ status: 'True', message: '0 of 2 addresses free' });
+  });
+
+  it("given a namespace at its pool's per-tenant limit, should refuse with TenantLimitReached, and never take over an address someone else holds", async () => {
+    // A SwitchLBRule the provider did not make, on the pool's first address.
+    const foreign = await w.client.create<SwitchLBRule>(SwitchLBRules, { metadata: { name: ruleName('198.51.100.10') }, spec: { vip: '198.51.100.10', namespace: 'platform', endpoints: ['10.0.0.1'] } } as SwitchLBRule);
+    await createService(teamB, 'one');
+    const one = await settled(teamB, 'one', 'True');
+    expect(one.status?.loadBalancer?.ingress).toEqual([{ ip: '198.51.100.11', ipMode: 'VIP' }]);
+    await createService(teamB, 'two');
+    const two = await settled(teamB, 'two', 'False', 'default', 'TenantLimitReached');
+    expect(conditionOf(two)?.message).toBe('namespace team-b holds 1 address(es) of its load-balancer pool beta, the limit per tenant namespace is 1');
+    const still = await w.client.get<SwitchLBRule>(SwitchLBRules, foreign.metadata.name!);
+    expect([still.metadata.uid, still.spec, still.metadata.labels]).toEqual([foreign.metadata.uid, foreign.spec, foreign.metadata.labels]);
+  });
+
+  it('given a Service deleted, should release its address and rule before the Service goes, and a refused Service then gets the address', async () => {
+    await teamA.delete(Services, 'api', 'default');
+    await until('Service api to be gone', async () => !(await teamA.tryGet(Services, 'api', 'default')));
+    expect(await rulesFor(`cloudprovider.ironplane.dev/service-uid=${api.metadata!.uid}`)).toEqual([]);
+    const extra = await settled(teamA, 'extra', 'True');
+    expect(extra.status?.loadBalancer?.ingress).toEqual([{ ip: '192.0.2.0', ipMode: 'VIP' }]);
+    expect(await eventNotes(teamA, 'default', 'Service', 'extra', 'PoolExhausted')).toEqual(['every load-balancer pool namespace team-a may use is exhausted']);
+  });
+
+  it('given the Cluster deleted, should release every address and rule of it and take its finalizers off the tenant Services', async () => {
+    // Cluster API's own finalizer keeps a deleted Cluster around during its teardown; this one plays it.
+    await w.client.mergePatch(Clusters, 'prod', 'team-a', { metadata: { finalizers: ['cluster.cluster.x-k8s.io'] } });
+    await w.client.delete(Clusters, 'prod', 'team-a');
+    await until('every rule of team-a/prod to be released', async () => (await rulesFor(`cloudprovider.ironplane.dev/cluster-uid=${clusterA}`)).length === 0);
+    await until('the tenant Services to lose the finalizer', async () => {
+      const svcs = (await teamA.list<KubeObject>(Services, { namespace: 'default' })).items;
+      return svcs.every((s) => !s.metadata?.finalizers?.includes('cloudprovider.ironplane.dev/load-balancer'));
+    });
+    const acme = await until('pool acme to be empty', async () => {
+      const p = await w.client.get<LoadBalancerPool>(LoadBalancerPools, 'acme');
+      return p.status?.allocated === 0 ? p : undefined;
+    });
+    expect(readyOf(acme)?.message).toBe('2 of 2 addresses free');
+    expect((await eventNotes(w.client, 'team-a', 'Cluster', 'prod', 'LoadBalancersReleased')).length).toBe(1);
+    await w.client.mergePatch(Clusters, 'prod', 'team-a', { metadata: { finalizers: null } });
+    // team-b's address and the foreign rule are untouched.
+    expect((await rulesFor('cloudprovider.ironplane.dev/cluster-namespace=team-b')).map((r) => r.spec?.vip)).toEqual(['198.51.100.11']);
+    expect(await w.client.tryGet(SwitchLBRules, ruleName('198.51.100.10'))).toBeDefined();
+  });
+});
