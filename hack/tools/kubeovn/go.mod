@@ -1,8 +1,9 @@
 // Wrapper module that pins kube-OVN, the source of the kube-OVN CRDs copied
-// into config/external/kube-ovn by hack/tools/capi/crds (-gomod ../kubeovn).
-//
-// Only the module's files are read (charts/kube-ovn-v2/crds); nothing of
-// kube-OVN is built, so its replace directives need no mirror here.
+// into config/external/kube-ovn by hack/tools/capi/crds (-gomod ../kubeovn),
+// and of bin/kube-ovn-controller and the OVN schemas and CRDs in bin/ovn
+// (hack/tools/kubeovn/build.sh). The controller is built from a copy of the
+// module's own source, whose go.mod carries its replace directives, so none
+// are mirrored here.
 module ironplane.dev/hack/tools/kubeovn
 
 go 1.25.1
