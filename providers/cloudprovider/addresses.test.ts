@@ -3,7 +3,7 @@ import type { LoadBalancerPool } from '../api/generated/ironplane/v1alpha1/loadb
 import { parseIp } from '../topology/cidr.js';
 import { canonicalAddress, capacityOf, freeAddresses, parseAddresses } from './addresses.js';
 import { ruleName } from './names.js';
-import { evaluatePools, mayUse, poolsHolding } from './pools.js';
+import { evaluatePools, mayUse, poolsHolding, reservedRanges } from './pools.js';
 
 const pool = (name: string, addresses: string[], tenants: LoadBalancerPool['spec'] extends infer S ? (S extends { tenants: infer T } ? T : never) : never = { namespaces: ['team-a'] }, perTenant?: number): LoadBalancerPool => ({
   apiVersion: 'infrastructure.ironplane.dev/v1alpha1',
@@ -89,5 +89,21 @@ describe('mayUse', () => {
   it('given any other namespace, should refuse it (other labels do not count)', () => {
     expect(mayUse(p, { metadata: { name: 'team-b', labels: { tenant: 'acme', 'capsule.clastix.io/tenant': 'other' } } }, 'team-b')).toBe(false);
     expect(mayUse(p, undefined, 'team-b')).toBe(false);
+  });
+});
+
+describe('reservedRanges', () => {
+  it("given loadBalancerAddressRanges on the ExtensionConfig and a ClusterClass patch, should make pools overlapping them unusable, naming the entry and where the range is set", () => {
+    const reserved = reservedRanges({ name: 'ironplane', settings: { loadBalancerAddressRanges: '192.0.2.0/29, bad' } }, [{ name: 'platform/kvm', settings: [undefined, { loadBalancerAddressRanges: '198.51.100.0/24' }] }]);
+    expect(reserved.map((r) => [r.range.text, r.source])).toEqual([
+      ['192.0.2.0/29', 'the loadBalancerAddressRanges setting of ExtensionConfig ironplane'],
+      ['198.51.100.0/24', 'the loadBalancerAddressRanges setting of ClusterClass platform/kvm'],
+    ]);
+    const views = evaluatePools([pool('a', ['10.0.0.0/28', '192.0.2.6-192.0.2.9']), pool('b', ['203.0.113.0/28'])], reserved);
+    expect(views.get('a')!.problems).toEqual([
+      `spec.addresses[1]: "192.0.2.6-192.0.2.9" overlaps 192.0.2.0/29 of the loadBalancerAddressRanges setting of ExtensionConfig ironplane, where tenants may choose their control planes' addresses`,
+    ]);
+    expect(views.get('a')!.reserved).toBe(true);
+    expect(views.get('b')!.problems).toEqual([]);
   });
 });

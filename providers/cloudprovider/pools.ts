@@ -2,9 +2,9 @@
 // against each other, and who may use them.
 import type { LoadBalancerPool } from '../api/generated/ironplane/v1alpha1/loadbalancerpool.js';
 import { TENANT_LABEL } from '../topology/state.js';
-import type { Ip } from '../topology/cidr.js';
+import { lastAddress, parseCidrList, type Ip } from '../topology/cidr.js';
 import type { KubeObject } from '../kit/types.js';
-import { capacityOf, contains, overlapBetween, parseAddresses, type Range } from './addresses.js';
+import { capacityOf, contains, overlapBetween, parseAddresses, rangesOverlap, type Range } from './addresses.js';
 
 export interface PoolView {
   name: string;
@@ -15,8 +15,36 @@ export interface PoolView {
   capsuleTenants: ReadonlySet<string>;
   /** Why no address of it is handed out (bad entries, overlap with another pool), each naming the field; empty when usable. */
   problems: string[];
-  /** Which of `problems` are overlaps (the Ready condition's reason). */
+  /** Whether an address is also another pool's (the Ready condition's reason). */
   overlapping: boolean;
+  /** Whether an address lies in a range tenants may choose control-plane addresses from. */
+  reserved: boolean;
+}
+
+/** A range the platform lets tenants pick control-plane addresses from (the extension's loadBalancerAddressRanges setting), and where it is set. */
+export interface ReservedRange {
+  range: Range;
+  source: string;
+}
+
+type Settings = { [k: string]: string } | undefined;
+
+/**
+ * The loadBalancerAddressRanges of the ExtensionConfig's settings and of
+ * every ClusterClass patch's settings (which override it per class). A
+ * tenant may set its control plane's address anywhere in them (adr/0008),
+ * so no pool may hand one of them to a Service: both would answer on it.
+ * Entries that do not parse are the extension's to report.
+ */
+export function reservedRanges(extensionConfig: { name: string; settings: Settings } | undefined, classes: readonly { name: string; settings: Settings[] }[]): ReservedRange[] {
+  const out: ReservedRange[] = [];
+  const add = (value: string | undefined, source: string) => {
+    if (value === undefined) return;
+    parseCidrList(value).cidrs.forEach((c, index) => out.push({ range: { family: c.family, start: c.base, end: lastAddress(c), text: c.text, index }, source }));
+  };
+  if (extensionConfig) add(extensionConfig.settings?.['loadBalancerAddressRanges'], `the loadBalancerAddressRanges setting of ExtensionConfig ${extensionConfig.name}`);
+  for (const cc of classes) for (const s of cc.settings) add(s?.['loadBalancerAddressRanges'], `the loadBalancerAddressRanges setting of ClusterClass ${cc.name}`);
+  return out;
 }
 
 /**
@@ -25,7 +53,7 @@ export interface PoolView {
  * cannot be decided here, and handing out a shared address from either could
  * give it twice.
  */
-export function evaluatePools(pools: readonly LoadBalancerPool[]): Map<string, PoolView> {
+export function evaluatePools(pools: readonly LoadBalancerPool[], reserved: readonly ReservedRange[] = []): Map<string, PoolView> {
   const views = new Map<string, PoolView>();
   for (const p of [...pools].sort((a, b) => (a.metadata.name ?? '').localeCompare(b.metadata.name ?? ''))) {
     const name = p.metadata.name ?? '';
@@ -39,6 +67,7 @@ export function evaluatePools(pools: readonly LoadBalancerPool[]): Map<string, P
       capsuleTenants: new Set(p.spec?.tenants?.capsuleTenants ?? []),
       problems,
       overlapping: false,
+      reserved: false,
     });
   }
   const all = [...views.values()];
@@ -49,6 +78,13 @@ export function evaluatePools(pools: readonly LoadBalancerPool[]): Map<string, P
       if (overlap) {
         v.problems.push(overlap);
         v.overlapping = true;
+      }
+    }
+    for (const r of reserved) {
+      const hit = v.ranges.find((a) => rangesOverlap(a, r.range));
+      if (hit) {
+        v.problems.push(`spec.addresses[${hit.index}]: "${hit.text}" overlaps ${r.range.text} of ${r.source}, where tenants may choose their control planes' addresses`);
+        v.reserved = true;
       }
     }
   }

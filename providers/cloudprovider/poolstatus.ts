@@ -13,17 +13,19 @@ import type { Informer } from '../kit/informer.js';
 import { jsonEqual } from '../kit/patch.js';
 import type { CloudMetrics } from './metrics.js';
 import { LoadBalancerPools, POOL_LABEL } from './names.js';
-import { evaluatePools } from './pools.js';
+import { evaluatePools, type ReservedRange } from './pools.js';
 
 export const PoolReasons = {
   Available: 'Available',
   /** Another pool holds some of the same addresses. */
   Overlap: 'Overlap',
+  /** Some addresses lie where tenants may choose control-plane addresses (the extension's loadBalancerAddressRanges). */
+  OverlapsControlPlaneRanges: 'OverlapsControlPlaneRanges',
   /** An entry of spec.addresses cannot be read. */
   InvalidAddresses: 'InvalidAddresses',
 } as const;
 
-export function poolStatusReconciler(deps: { client: Client; pools: Informer<LoadBalancerPool>; rules: Informer<SwitchLBRule>; recorder?: EventRecorder; metrics?: CloudMetrics; now?: () => Date }) {
+export function poolStatusReconciler(deps: { client: Client; pools: Informer<LoadBalancerPool>; rules: Informer<SwitchLBRule>; reserved: () => ReservedRange[]; recorder?: EventRecorder; metrics?: CloudMetrics; now?: () => Date }) {
   const now = deps.now ?? (() => new Date());
   return async (req: Request): Promise<Result | void> => {
     const pool = deps.pools.get(req.name);
@@ -32,10 +34,10 @@ export function poolStatusReconciler(deps: { client: Client; pools: Informer<Loa
       deps.metrics?.allocated.remove({ pool: req.name });
       return;
     }
-    const view = evaluatePools(deps.pools.list()).get(req.name)!;
+    const view = evaluatePools(deps.pools.list(), deps.reserved()).get(req.name)!;
     const allocated = deps.rules.list((r) => r.metadata.labels?.[POOL_LABEL] === req.name).length;
     const ready = view.problems.length
-      ? { type: READY, status: false, reason: view.overlapping ? PoolReasons.Overlap : PoolReasons.InvalidAddresses, message: `no address is handed out: ${view.problems.join('; ')}` }
+      ? { type: READY, status: false, reason: view.overlapping ? PoolReasons.Overlap : view.reserved ? PoolReasons.OverlapsControlPlaneRanges : PoolReasons.InvalidAddresses, message: `no address is handed out: ${view.problems.join('; ')}` }
       : { type: READY, status: true, reason: PoolReasons.Available, message: `${Math.max(view.capacity - allocated, 0)} of ${view.capacity} addresses free` };
     const before = pool.status?.conditions?.find((c) => c.type === READY);
     const conditions = setCondition(pool.status?.conditions as Condition[] | undefined, ready, { now: now(), ...(pool.metadata.generation !== undefined ? { generation: pool.metadata.generation } : {}) });

@@ -33,7 +33,7 @@ import { parseIp } from '../topology/cidr.js';
 import { canonicalAddress, freeAddresses } from './addresses.js';
 import type { CloudMetrics } from './metrics.js';
 import { CLUSTER_OWNER_LABELS, POOL_LABEL, SERVICE_CONDITION, SERVICE_FINALIZER, SERVICE_OWNER_LABELS, Services, SwitchLBRules } from './names.js';
-import { evaluatePools, mayUse, poolsHolding, type PoolView } from './pools.js';
+import { evaluatePools, mayUse, poolsHolding, type PoolView, type ReservedRange } from './pools.js';
 import { isOurs, nodeEndpoints, renderRule, requestedAddress, rulePorts, serviceOwner, type TenantService } from './render.js';
 import type { TenantWatches } from './tenantwatch.js';
 
@@ -84,6 +84,8 @@ export interface ServiceDeps {
   tenants: TenantClients;
   watches: TenantWatches;
   /** Events on management objects (the Cluster). */
+  /** Ranges no pool may hand out (pools.ts reservedRanges). */
+  reserved: () => ReservedRange[];
   recorder?: EventRecorder;
   metrics?: CloudMetrics;
   now?: () => Date;
@@ -110,12 +112,13 @@ export function tenantServiceReconciler(deps: ServiceDeps) {
   const now = deps.now ?? (() => new Date());
 
   /** Deletes a rule we made (the cache holds only ours), with its uid as precondition. */
-  async function release(rule: SwitchLBRule, log: Logger): Promise<void> {
-    if (rule.metadata.deletionTimestamp) return;
-    if (await client.delete(SwitchLBRules, rule.metadata.name!, undefined, { uid: rule.metadata.uid! })) {
-      deps.metrics?.releases.inc({ pool: labelOf(rule, POOL_LABEL) ?? '' });
-      log.info('released load-balancer address', { address: rule.spec?.vip, rule: rule.metadata.name, service: `${labelOf(rule, SERVICE_OWNER_LABELS.namespace)}/${labelOf(rule, SERVICE_OWNER_LABELS.name)}` });
-    }
+  /** Deletes a rule we made (the cache holds only ours), with its uid as precondition; false when it was gone already. */
+  async function release(rule: SwitchLBRule, log: Logger): Promise<boolean> {
+    if (rule.metadata.deletionTimestamp) return false;
+    if (!(await client.delete(SwitchLBRules, rule.metadata.name!, undefined, { uid: rule.metadata.uid! }))) return false;
+    deps.metrics?.releases.inc({ pool: labelOf(rule, POOL_LABEL) ?? '' });
+    log.info('released load-balancer address', { address: rule.spec?.vip, rule: rule.metadata.name, service: `${labelOf(rule, SERVICE_OWNER_LABELS.namespace)}/${labelOf(rule, SERVICE_OWNER_LABELS.name)}` });
+    return true;
   }
 
   /** How many addresses of the pool the namespace holds, counted by the management apiserver (every replica and worker sees the same). */
@@ -263,7 +266,8 @@ export function tenantServiceReconciler(deps: ServiceDeps) {
 
     if (svc.metadata?.deletionTimestamp || !isOurs(svc)) {
       if (!hasFinalizer && !held.length) return;
-      for (const r of held) await release(r, ctx.log);
+      const released: string[] = [];
+      for (const r of held) if (await release(r, ctx.log)) released.push(r.spec?.vip ?? '');
       if (!svc.metadata?.deletionTimestamp && (svc.status?.loadBalancer?.ingress?.length || svc.status?.conditions?.some((c) => c.type === SERVICE_CONDITION))) {
         // No longer a LoadBalancer of ours: its address is gone, so is our word on it.
         await tenant.mergePatch(
@@ -275,7 +279,7 @@ export function tenantServiceReconciler(deps: ServiceDeps) {
         );
       }
       await removeFinalizer(tenant, svc);
-      if (held.length) void recorder.event(svc, 'Normal', ServiceReasons.Released, `released load-balancer address ${held.map((r) => r.spec?.vip).join(', ')}`);
+      if (released.length) void recorder.event(svc, 'Normal', ServiceReasons.Released, `released load-balancer address ${released.join(', ')}`);
       return;
     }
 
@@ -368,8 +372,9 @@ export function tenantServiceReconciler(deps: ServiceDeps) {
     await deps.watches.stop(key);
     const [ns, name] = key.split('/') as [string, string];
     deps.tenants.forget(ns, name);
-    for (const r of rules) await release(r, log);
-    if (rules.length && cluster) void deps.recorder?.event(cluster, 'Normal', ClusterEventReasons.LoadBalancersReleased, `released ${rules.length} load-balancer address(es): ${rules.map((r) => r.spec?.vip).sort().join(', ')}`);
+    const released: string[] = [];
+    for (const r of rules) if (await release(r, log)) released.push(r.spec?.vip ?? '');
+    if (released.length && cluster) void deps.recorder?.event(cluster, 'Normal', ClusterEventReasons.LoadBalancersReleased, `released ${released.length} load-balancer address(es): ${released.sort().join(', ')}`);
   }
 
   return async (req: Request, log: Logger): Promise<Result | void> => {
@@ -406,7 +411,7 @@ export function tenantServiceReconciler(deps: ServiceDeps) {
     if (!w.synced()) return; // the first lists enqueue this key again
 
     const owner: Owner = { kind: 'Cluster', namespace: ns, name: req.name, uid };
-    const ctx: Ctx = { cluster, owner, ns, pools: evaluatePools(caches.pools.list()), namespace: caches.namespaces.get(ns), log };
+    const ctx: Ctx = { cluster, owner, ns, pools: evaluatePools(caches.pools.list(), deps.reserved()), namespace: caches.namespaces.get(ns), log };
     const machines = caches.kvmMachines.list((m) => m.metadata.namespace === ns && clusterNameOf(m) === req.name);
     const nodes = w.nodes.list();
     const services = w.services.list();

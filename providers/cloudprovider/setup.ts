@@ -14,14 +14,19 @@ import { Informer } from '../kit/informer.js';
 import type { Manager } from '../kit/manager.js';
 import { metadataOnly, Namespaces, type KubeObject } from '../kit/types.js';
 import { KvmClusters, KvmMachines } from '../kubevirt/resources.js';
+import { ClusterClassResource } from '../api/generated/capi/v1beta2/clusterclass.js';
+import { DEFAULT_EXTENSION_CONFIG, ExtensionConfigs } from '../topology/state.js';
 import { CloudMetrics } from './metrics.js';
 import { LoadBalancerPools, MANAGED_BY, MANAGED_BY_LABEL, POOL_LABEL, SwitchLBRules } from './names.js';
+import { reservedRanges } from './pools.js';
 import { poolStatusReconciler } from './poolstatus.js';
 import { ruleClusterKey, tenantServiceReconciler } from './services.js';
 import { TenantWatches } from './tenantwatch.js';
 
 export interface CloudProviderOptions {
   workers: number;
+  /** The runtime extension's ExtensionConfig, whose loadBalancerAddressRanges no pool may overlap. */
+  extensionConfig?: string;
   /** Identifies this replica in Events. */
   instance: string;
 }
@@ -42,6 +47,23 @@ export function setupCloudProvider(mgr: Manager, opts: CloudProviderOptions): { 
   // Which Capsule Tenant a namespace belongs to (its label); metadata only.
   const namespaces = informer(new Informer<KubeObject>(client, Namespaces, { log, transform: metadataOnly }));
 
+  // Where tenants may choose control-plane addresses (adr/0008): no pool may hand those out.
+  type Settings = { [k: string]: string } | undefined;
+  type WithSettings = KubeObject & { spec?: { settings?: Settings; patches?: { external?: { settings?: Settings } }[] } };
+  const extensionConfigs = informer(
+    new Informer<WithSettings>(client, ExtensionConfigs, { log, fieldSelector: `metadata.name=${opts.extensionConfig ?? DEFAULT_EXTENSION_CONFIG}`, transform: (e) => ({ ...metadataOnly(e), spec: { settings: e.spec?.settings } }) }),
+  );
+  const classes = informer(
+    new Informer<WithSettings>(client, ClusterClassResource, { log, transform: (c) => ({ ...metadataOnly(c), spec: { patches: (c.spec?.patches ?? []).map((p) => ({ external: { settings: p.external?.settings } })) } }) }),
+  );
+  const reserved = () => {
+    const ec = extensionConfigs.list()[0];
+    return reservedRanges(
+      ec ? { name: ec.metadata!.name!, settings: ec.spec?.settings } : undefined,
+      classes.list().map((c) => ({ name: `${c.metadata?.namespace}/${c.metadata?.name}`, settings: (c.spec?.patches ?? []).map((p) => p.external?.settings) })),
+    );
+  };
+
   const metrics = new CloudMetrics(mgr.metrics.registry);
   const recorder = new EventRecorder(client, REPORTING_CONTROLLER, opts.instance, log);
   const tenants = new TenantClients(client, 'ironplane-cloud-provider');
@@ -51,7 +73,7 @@ export function setupCloudProvider(mgr: Manager, opts: CloudProviderOptions): { 
   let reconcile: ReconcileFn = async () => undefined;
   const serviceCtl = new Controller({ name: 'tenant-loadbalancer', reconcile: (req, l) => reconcile(req, l), ...common });
   const watches = new TenantWatches(log, (key) => serviceCtl.queue.add(key), REPORTING_CONTROLLER, opts.instance);
-  reconcile = tenantServiceReconciler({ client, caches: { clusters, kvmClusters, kvmMachines, pools, rules, namespaces }, tenants, watches, recorder, metrics });
+  reconcile = tenantServiceReconciler({ client, caches: { clusters, kvmClusters, kvmMachines, pools, rules, namespaces }, tenants, watches, reserved, recorder, metrics });
 
   const kvmClusterKeys = (kc: KvmCluster) => clusters.list((c) => c.metadata.namespace === kc.metadata.namespace && c.spec?.infrastructureRef?.kind === 'KvmCluster' && c.spec.infrastructureRef.name === kc.metadata.name).map((c) => `${c.metadata.namespace}/${c.metadata.name}`);
   const allClusters = () => clusters.list((c) => c.spec?.infrastructureRef?.kind === 'KvmCluster').map((c) => `${c.metadata.namespace}/${c.metadata.name}`);
@@ -69,12 +91,17 @@ export function setupCloudProvider(mgr: Manager, opts: CloudProviderOptions): { 
     })
     // Pools and namespaces decide who may take what: every cluster looks again (refused Services may now get an address).
     .watch(pools, allClusters)
+    .watch(extensionConfigs, allClusters)
+    .watch(classes, allClusters)
     .watch(namespaces, (n) => clusters.list((c) => c.metadata.namespace === n.metadata?.name).map((c) => `${c.metadata.namespace}/${c.metadata.name}`), (a, b) => JSON.stringify(a.metadata?.labels) !== JSON.stringify(b.metadata?.labels));
 
-  const poolCtl = new Controller({ name: 'loadbalancerpool', reconcile: poolStatusReconciler({ client, pools, rules, recorder, metrics }), ...common });
+  const poolCtl = new Controller({ name: 'loadbalancerpool', reconcile: poolStatusReconciler({ client, pools, rules, reserved, recorder, metrics }), ...common });
+  const allPools = () => pools.list().map((p) => p.metadata.name!);
   poolCtl
     // One pool's addresses decide whether others overlap it.
-    .watch(pools, () => pools.list().map((p) => p.metadata.name!))
+    .watch(pools, allPools)
+    .watch(extensionConfigs, allPools)
+    .watch(classes, allPools)
     .watch(rules, (r) => {
       const p = r.metadata.labels?.[POOL_LABEL];
       return p ? [p] : [];

@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LoadBalancerPool } from '../../../providers/api/generated/ironplane/v1alpha1/loadbalancerpool.js';
 import { validateSwitchLBRule, type SwitchLBRule } from '../../../providers/api/generated/kubeovn/v1/switchlbrule.js';
 import { Clusters } from '../../../providers/capi/contract.js';
+import { ExtensionConfigs } from '../../../providers/topology/state.js';
 import { ADDRESS_ANNOTATION, LoadBalancerPools, ruleName, Services, SwitchLBRules, TenantNodes } from '../../../providers/cloudprovider/names.js';
 import { isInvalid, type Client } from '../../../providers/kit/client.js';
 import { Namespaces, type KubeObject } from '../../../providers/kit/types.js';
@@ -90,6 +91,24 @@ describe('LoadBalancerPool', () => {
     for (const name of ['o1', 'o2']) {
       await until(`${name} to be Ready again`, async () => readyOf(await w.client.get<LoadBalancerPool>(LoadBalancerPools, name))?.status === 'True');
     }
+  });
+
+  it("given a pool over the addresses tenants may choose for their control planes (the extension's loadBalancerAddressRanges), should hand out nothing from it (OverlapsControlPlaneRanges)", async () => {
+    await w.client.create(LoadBalancerPools, pool('cp', ['203.0.113.128/28'], { namespaces: ['team-c'] }));
+    await until('cp to be Ready', async () => readyOf(await w.client.get<LoadBalancerPool>(LoadBalancerPools, 'cp'))?.status === 'True');
+    await w.client.create(ExtensionConfigs, {
+      metadata: { name: 'ironplane' },
+      spec: { clientConfig: { url: 'https://127.0.0.1:1' }, settings: { loadBalancerAddressRanges: '203.0.113.136/29' } },
+    } as KubeObject);
+    const p = await until('cp to report the overlap with the control-plane ranges', async () => {
+      const x = await w.client.get<LoadBalancerPool>(LoadBalancerPools, 'cp');
+      return readyOf(x)?.reason === 'OverlapsControlPlaneRanges' ? x : undefined;
+    });
+    expect(readyOf(p)?.message).toBe(
+      `no address is handed out: spec.addresses[0]: "203.0.113.128/28" overlaps 203.0.113.136/29 of the loadBalancerAddressRanges setting of ExtensionConfig ironplane, where tenants may choose their control planes' addresses`,
+    );
+    await w.client.delete(ExtensionConfigs, 'ironplane');
+    await until('cp to be Ready again', async () => readyOf(await w.client.get<LoadBalancerPool>(LoadBalancerPools, 'cp'))?.status === 'True');
   });
 
   it('given an IPv6 range that starts after it ends (which CEL cannot compare), should report InvalidAddresses naming the entry', async () => {
