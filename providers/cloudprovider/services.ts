@@ -136,6 +136,8 @@ export function tenantServiceReconciler(deps: ServiceDeps) {
     ns: string;
     pools: Map<string, PoolView>;
     namespace: KubeObject | undefined;
+    /** InternalIPs of machines of other Clusters in the namespace. */
+    foreignAddresses: ReadonlySet<string>;
     log: Logger;
   }
 
@@ -292,7 +294,15 @@ export function tenantServiceReconciler(deps: ServiceDeps) {
       return;
     }
 
-    const endpoints = (family: 4 | 6) => nodeEndpoints(ctx.ns, machines, nodes, family);
+    // kube-OVN finds a rule's VPC through the namespace's pods whose IPs its endpoints are: an
+    // address that a machine of another Cluster in this namespace also has could resolve to that
+    // Cluster's VPC, so it is left out (and the condition says so).
+    let ambiguous: string[] = [];
+    const endpoints = (family: 4 | 6) => {
+      const all = nodeEndpoints(ctx.ns, machines, nodes, family);
+      ambiguous = all.filter((ip) => ctx.foreignAddresses.has(ip));
+      return all.filter((ip) => !ctx.foreignAddresses.has(ip));
+    };
     const req = requestedAddress(svc);
     const wanted = req ? canonicalAddress(req.value) : undefined;
     if (!held.length) {
@@ -352,7 +362,9 @@ export function tenantServiceReconciler(deps: ServiceDeps) {
     await writeStatus(tenant, svc, [{ ip: address, ipMode: 'VIP' }], {
       status: 'True',
       reason: ServiceReasons.Assigned,
-      message: `${address} from the platform's load-balancer pool, to ${targets} node(s) of this cluster`,
+      message:
+        `${address} from the platform's load-balancer pool, to ${targets} node(s) of this cluster` +
+        (ambiguous.length ? `; left out: ${ambiguous.join(', ')}, also the address of a machine of another Cluster in namespace ${ctx.ns}, which would make the network it is programmed in ambiguous` : ''),
     });
   }
 
@@ -411,8 +423,15 @@ export function tenantServiceReconciler(deps: ServiceDeps) {
     if (!w.synced()) return; // the first lists enqueue this key again
 
     const owner: Owner = { kind: 'Cluster', namespace: ns, name: req.name, uid };
-    const ctx: Ctx = { cluster, owner, ns, pools: evaluatePools(caches.pools.list(), deps.reserved()), namespace: caches.namespaces.get(ns), log };
-    const machines = caches.kvmMachines.list((m) => m.metadata.namespace === ns && clusterNameOf(m) === req.name);
+    const inNamespace = caches.kvmMachines.list((m) => m.metadata.namespace === ns);
+    const machines = inNamespace.filter((m) => clusterNameOf(m) === req.name);
+    const foreignAddresses = new Set(
+      inNamespace
+        .filter((m) => clusterNameOf(m) !== req.name)
+        .flatMap((m) => (m.status?.addresses ?? []).filter((a) => a.type === 'InternalIP').map((a) => canonicalAddress(a.address)))
+        .filter((a): a is string => a !== undefined),
+    );
+    const ctx: Ctx = { cluster, owner, ns, pools: evaluatePools(caches.pools.list(), deps.reserved()), namespace: caches.namespaces.get(ns), foreignAddresses, log };
     const nodes = w.nodes.list();
     const services = w.services.list();
     const failures: string[] = [];

@@ -6,7 +6,7 @@ import type { KvmCluster } from '../api/generated/ironplane/v1alpha1/kvmcluster.
 import type { KvmMachine } from '../api/generated/ironplane/v1alpha1/kvmmachine.js';
 import type { LoadBalancerPool } from '../api/generated/ironplane/v1alpha1/loadbalancerpool.js';
 import type { SwitchLBRule } from '../api/generated/kubeovn/v1/switchlbrule.js';
-import { clusterNameOf, Clusters, type Cluster } from '../capi/contract.js';
+import { Clusters, type Cluster } from '../capi/contract.js';
 import { TenantClients } from '../capi/tenant.js';
 import { Controller, type ReconcileFn } from '../kit/controller.js';
 import { EventRecorder } from '../kit/events.js';
@@ -80,10 +80,11 @@ export function setupCloudProvider(mgr: Manager, opts: CloudProviderOptions): { 
   serviceCtl
     .watch(clusters)
     .watch(kvmClusters, kvmClusterKeys)
-    .watch(kvmMachines, (m) => {
-      const c = clusterNameOf(m);
-      return c ? [`${m.metadata.namespace}/${c}`] : [];
-    })
+    // A machine's addresses concern every Cluster of its namespace (services.ts: ambiguous endpoints).
+    .watch(
+      kvmMachines,
+      (m) => clusters.list((c) => c.metadata.namespace === m.metadata.namespace).map((c) => `${c.metadata.namespace}/${c.metadata.name}`),
+    )
     // A rule's marks name its Cluster: a rule deleted or changed by someone else brings its Cluster back.
     .watch(rules, (r) => {
       const k = ruleClusterKey(r);

@@ -14,6 +14,7 @@ import { ExtensionConfigs } from '../../../providers/topology/state.js';
 import { ADDRESS_ANNOTATION, LoadBalancerPools, ruleName, Services, SwitchLBRules, TenantNodes } from '../../../providers/cloudprovider/names.js';
 import { isInvalid, type Client } from '../../../providers/kit/client.js';
 import { Namespaces, type KubeObject } from '../../../providers/kit/types.js';
+import { KvmMachines } from '../../../providers/kubevirt/resources.js';
 import { conditionOf, createCluster, createService, ensureNamespace, eventNotes, registerNode, settled, startWorld, tenantOf, until, type Svc, type World } from './world.js';
 
 let w: World;
@@ -164,6 +165,24 @@ describe('tenant LoadBalancer Services', () => {
     await until('the rule to lose w2', async () => (await w.client.get<SwitchLBRule>(SwitchLBRules, ruleName('192.0.2.0'))).spec?.endpoints?.join(',') === '10.10.0.11');
     await teamA.mergePatch(TenantNodes, 'w2', undefined, { metadata: { labels: { 'node.kubernetes.io/exclude-from-external-load-balancers': null } } });
     await until('the rule to have w2 again', async () => (await w.client.get<SwitchLBRule>(SwitchLBRules, ruleName('192.0.2.0'))).spec?.endpoints?.join(',') === '10.10.0.11,10.10.0.12');
+  });
+
+  it("given a machine of another Cluster in the namespace with one of the nodes' addresses, should leave that address out and say why (kube-OVN could resolve it to the other Cluster's VPC)", async () => {
+    await w.client.create<KubeObject>(KvmMachines, {
+      metadata: { name: 'dev-w1', namespace: 'team-a', labels: { 'cluster.x-k8s.io/cluster-name': 'dev' } },
+      spec: { image: { containerDisk: { image: 'quay.io/kairos/ubuntu:24.04-standard-amd64-generic-v3.5.0-k8sv1.35.0' } }, memory: '2Gi' },
+    } as KubeObject);
+    await w.client.patchStatus(KvmMachines, 'dev-w1', 'team-a', { addresses: [{ type: 'InternalIP', address: '10.10.0.12' }] });
+    await until('the rule to lose the shared address', async () => (await w.client.get<SwitchLBRule>(SwitchLBRules, ruleName('192.0.2.0'))).spec?.endpoints?.join(',') === '10.10.0.11');
+    const s = await until('the condition to name the shared address', async () => {
+      const x = await teamA.get<Svc>(Services, 'api', 'default');
+      return conditionOf(x)?.message.includes('left out') ? x : undefined;
+    });
+    expect(conditionOf(s)?.message).toBe(
+      "192.0.2.0 from the platform's load-balancer pool, to 1 node(s) of this cluster; left out: 10.10.0.12, also the address of a machine of another Cluster in namespace team-a, which would make the network it is programmed in ambiguous",
+    );
+    await w.client.delete(KvmMachines, 'dev-w1', 'team-a');
+    await until('the rule to have both nodes again', async () => (await w.client.get<SwitchLBRule>(SwitchLBRules, ruleName('192.0.2.0'))).spec?.endpoints?.join(',') === '10.10.0.11,10.10.0.12');
   });
 
   it('given a requested address inside a pool its namespace may use, should grant exactly it', async () => {
