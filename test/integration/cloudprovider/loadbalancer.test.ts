@@ -233,6 +233,31 @@ describe('tenant LoadBalancer Services', () => {
     expect([still.metadata.uid, still.spec, still.metadata.labels]).toEqual([foreign.metadata.uid, foreign.spec, foreign.metadata.labels]);
   });
 
+  it("given a Service of another load-balancer class, should leave it alone; given one that stops being a LoadBalancer, should release its address and take back the ingress, condition and finalizer", async () => {
+    await teamB.create<Svc>(Services, {
+      metadata: { name: 'other-class', namespace: 'default' },
+      spec: { type: 'LoadBalancer', loadBalancerClass: 'example.com/other', ports: [{ port: 80 }], selector: { app: 'x' } },
+    } as Svc);
+    await teamB.delete(Services, 'two', 'default');
+    await teamB.delete(Services, 'one', 'default');
+    await until('team-b to hold no address', async () => (await rulesFor('cloudprovider.ironplane.dev/cluster-namespace=team-b')).length === 0);
+    await createService(teamB, 'switch');
+    const held = await settled(teamB, 'switch', 'True');
+    expect(held.status?.loadBalancer?.ingress).toEqual([{ ip: '198.51.100.11', ipMode: 'VIP' }]);
+    const other = await teamB.get<Svc>(Services, 'other-class', 'default');
+    expect([other.metadata?.finalizers, conditionOf(other), other.status?.loadBalancer?.ingress]).toEqual([undefined, undefined, undefined]);
+
+    await teamB.mergePatch(Services, 'switch', 'default', { spec: { type: 'ClusterIP' } });
+    const s = await until('Service switch to be left with nothing of ours', async () => {
+      const x = await teamB.get<Svc>(Services, 'switch', 'default');
+      return !x.metadata?.finalizers?.length && !conditionOf(x) && !x.status?.loadBalancer?.ingress?.length ? x : undefined;
+    });
+    expect(s.spec?.type).toBe('ClusterIP');
+    expect(await rulesFor(`cloudprovider.ironplane.dev/service-uid=${s.metadata!.uid}`)).toEqual([]);
+    await createService(teamB, 'one');
+    await settled(teamB, 'one', 'True');
+  });
+
   it('given a Service deleted, should release its address and rule before the Service goes, and a refused Service then gets the address', async () => {
     await teamA.delete(Services, 'api', 'default');
     await until('Service api to be gone', async () => !(await teamA.tryGet(Services, 'api', 'default')));
