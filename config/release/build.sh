@@ -6,6 +6,7 @@
 #
 #   infrastructure-ironplane-kvm/vX.Y.Z/    infrastructure-components.yaml metadata.yaml
 #                                           cluster-template.yaml clusterclass-ironplane-kvm.yaml
+#                                           cloud-provider-components.yaml
 #   infrastructure-ironplane-metal/vX.Y.Z/  infrastructure-components.yaml metadata.yaml
 #                                           cluster-template.yaml clusterclass-ironplane-metal.yaml
 #   bootstrap-ironplane-kairos/vX.Y.Z/      bootstrap-components.yaml metadata.yaml
@@ -40,7 +41,7 @@ VERSION="v$(node -p 'require(process.argv[1]).version' "$ROOT/package.json")"
 
 # label|components file|templates/ flavor|clusterclasses/ name|extra kustomization (dir -> file)
 PROVIDERS=(
-  "infrastructure-ironplane-kvm|infrastructure-components.yaml|kvm|ironplane-kvm|"
+  "infrastructure-ironplane-kvm|infrastructure-components.yaml|kvm|ironplane-kvm|cloud-provider:cloud-provider-components.yaml"
   "infrastructure-ironplane-metal|infrastructure-components.yaml|metal|ironplane-metal|"
   "bootstrap-ironplane-kairos|bootstrap-components.yaml|||"
   "runtime-extension-ironplane|runtime-extension-components.yaml|||extensionconfig:extensionconfig.yaml"
