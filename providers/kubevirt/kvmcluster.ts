@@ -11,7 +11,7 @@
 // collection, removes them, after every KvmMachine of the cluster is gone.
 //
 // Cluster-scoped names are shared by every tenant. Ours are collision-free
-// (tenantNetworkName) and every Vpc and Subnet carries labels naming its
+// (tenantNetworkName, tenantSubnetName) and every Vpc and Subnet carries labels naming its
 // KvmCluster by namespace, name and uid. Nothing is written or deleted under
 // a name whose object does not carry this KvmCluster's labels: the name is
 // reported as taken (NetworkReady False, NameTaken) and the object is left
@@ -30,7 +30,7 @@ import { jsonEqual } from '../kit/patch.js';
 import type { Informer } from '../kit/informer.js';
 import { objectReconciler, type Scope } from '../kit/reconciler.js';
 import type { KubeObject, ResourceType } from '../kit/types.js';
-import { KVM_CLUSTER_FINALIZER, KVM_CLUSTER_OWNER_LABELS, tenantNetworkName } from './names.js';
+import { KVM_CLUSTER_FINALIZER, KVM_CLUSTER_OWNER_LABELS, tenantNetworkName, tenantSubnetName } from './names.js';
 import { KvmClusters, Subnets, Vpcs } from './resources.js';
 
 export const ClusterConditions = {
@@ -103,7 +103,8 @@ export function renderNetwork(kc: KvmCluster): { vpc: KubeObject & { spec: Recor
     subnet: {
       apiVersion: 'kubeovn.io/v1',
       kind: 'Subnet',
-      metadata: { name, labels },
+      // Never the Vpc's name: kube-OVN refuses that Subnet.
+      metadata: { name: tenantSubnetName(ns, kc.metadata.name!), labels },
       spec: {
         vpc: name,
         cidrBlock: net.nodeCIDR,
@@ -197,7 +198,7 @@ export function kvmClusterReconciler(deps: { client: Client; caches: KvmClusterC
         failureDomains: failureDomainsFrom(caches.nodes.list(), zoneLabel, kc.spec?.failureDomains?.nodeSelector),
         initialization: { provisioned: true },
       };
-      scope.setCondition({ type: ClusterConditions.NetworkReady, status: true, reason: 'Provisioned', message: `Vpc and Subnet ${vpc.metadata!.name} (${kc.spec!.network.nodeCIDR})` });
+      scope.setCondition({ type: ClusterConditions.NetworkReady, status: true, reason: 'Provisioned', message: `Vpc ${vpc.metadata!.name} and Subnet ${subnet.metadata!.name} (${kc.spec!.network.nodeCIDR})` });
     },
 
     async delete(scope) {
@@ -216,11 +217,10 @@ export function kvmClusterReconciler(deps: { client: Client; caches: KvmClusterC
         return;
       }
       const owner = ownerOf(kc);
-      const name = tenantNetworkName(ns, kc.metadata.name!);
       // The Subnet first: kube-OVN refuses to delete a Vpc that still has one.
-      for (const [rt, cache] of [
-        [Subnets, caches.subnets],
-        [Vpcs, caches.vpcs],
+      for (const [rt, cache, name] of [
+        [Subnets, caches.subnets, tenantSubnetName(ns, kc.metadata.name!)],
+        [Vpcs, caches.vpcs, tenantNetworkName(ns, kc.metadata.name!)],
       ] as const) {
         const live = await read(rt, cache, name);
         if (!live) continue;

@@ -40,7 +40,7 @@ export function userDataSecretName(kvmMachine: string): string {
 }
 
 /**
- * The cluster-scoped name of a KvmCluster's Vpc and Subnet: a DNS label of
+ * The cluster-scoped name of a KvmCluster's Vpc: a DNS label of
  * "<namespace>-<name>" cut to fit, then a hash of "<namespace>/<name>". The
  * hash is always there: "<namespace>-<name>" alone is ambiguous (team +
  * a-alpha and team-a + alpha), "<namespace>/<name>" is not, since neither
@@ -48,6 +48,17 @@ export function userDataSecretName(kvmMachine: string): string {
  */
 export function tenantNetworkName(namespace: string, cluster: string): string {
   return hashedName(`${namespace}-${cluster}`, `${namespace}/${cluster}`);
+}
+
+/**
+ * The cluster-scoped name of a KvmCluster's node Subnet: hashed like
+ * tenantNetworkName, over "<namespace>/<name>/nodes". It must differ from
+ * the Vpc's: kube-OVN's controller refuses a Subnet named like its Vpc and
+ * never creates its logical switch (and its webhook refuses any Subnet that
+ * shares a name with any Vpc).
+ */
+export function tenantSubnetName(namespace: string, cluster: string): string {
+  return hashedName(`${namespace}-${cluster}-nodes`, `${namespace}/${cluster}/nodes`);
 }
 
 /** The guest hostname and tenant Node name (shared by every infrastructure provider). */

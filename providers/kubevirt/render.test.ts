@@ -5,7 +5,7 @@ import { stringify } from 'yaml';
 import type { KvmMachine } from '../api/generated/ironplane/v1alpha1/kvmmachine.js';
 import { validateVirtualMachine } from '../api/generated/kubevirt/index.js';
 import { validateOrThrow } from '../api/validate.js';
-import { tenantNetworkName, hostnameFor } from './names.js';
+import { tenantNetworkName, tenantSubnetName, hostnameFor } from './names.js';
 import { covers, failureDomainsFrom, renderNetwork } from './kvmcluster.js';
 import { addressesFrom, renderVirtualMachine, specProblems, type RenderInput } from './render.js';
 
@@ -152,14 +152,17 @@ describe('KvmCluster network', () => {
     spec: { network: { nodeCIDR: '10.10.0.0/24', natOutgoing: true, excludeIPs: ['10.10.0.2..10.10.0.9'] } },
   };
 
-  it('should render a Vpc and a Subnet named after namespace and cluster, labelled back to the KvmCluster by name, namespace and uid', () => {
+  it('should render a Vpc and a Subnet (of another name) named after namespace and cluster, labelled back to the KvmCluster by name, namespace and uid', () => {
     const { vpc, subnet } = renderNetwork(kc);
     const name = tenantNetworkName('team-a', 'alpha');
     expect(vpc.metadata).toEqual({
       name,
       labels: { 'infrastructure.ironplane.dev/kvm-cluster': 'alpha', 'infrastructure.ironplane.dev/kvm-cluster-namespace': 'team-a', 'infrastructure.ironplane.dev/kvm-cluster-uid': 'uid-alpha' },
     });
-    expect(subnet.metadata?.name).toBe(name);
+    // Never the Vpc's name: kube-OVN's controller refuses such a Subnet.
+    expect(subnet.metadata?.name).toBe(tenantSubnetName('team-a', 'alpha'));
+    expect(subnet.metadata?.name).not.toBe(name);
+    expect(subnet.metadata?.labels).toEqual(vpc.metadata?.labels);
     expect(subnet.spec).toEqual({ vpc: name, cidrBlock: '10.10.0.0/24', protocol: 'IPv4', provider: 'ovn', natOutgoing: true, excludeIps: ['10.10.0.2..10.10.0.9'] });
   });
 

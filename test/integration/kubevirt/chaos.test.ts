@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { KvmMachine } from '../../../providers/api/generated/ironplane/v1alpha1/kvmmachine.js';
 import { Secrets, type KubeObject } from '../../../providers/kit/types.js';
-import { tenantNetworkName } from '../../../providers/kubevirt/names.js';
+import { tenantNetworkName, tenantSubnetName } from '../../../providers/kubevirt/names.js';
 import { KvmClusters, KvmMachines, Subnets, VirtualMachineInstances, VirtualMachines, Vpcs } from '../../../providers/kubevirt/resources.js';
 import { chaosRandom, until } from '../processes.js';
 import { createCluster, createMachine, startWorld, type World } from './world.js';
@@ -57,7 +57,7 @@ describe('the KubeVirt manager killed at random points', () => {
     for (const vm of vms) expect(vm.metadata?.ownerReferences?.[0]?.uid).toBe(uids.get(vm.metadata?.name));
     expect(await list(Secrets, 'infrastructure.ironplane.dev/kvm-machine')).toHaveLength(MACHINES);
     expect(await list(VirtualMachineInstances)).toHaveLength(MACHINES);
-    expect(await w.client.tryGet(Subnets, tenantNetworkName(NS, 'kill'))).toBeDefined();
+    expect(await w.client.tryGet(Subnets, tenantSubnetName(NS, 'kill'))).toBeDefined();
     await w.stopManager();
   });
 
@@ -70,7 +70,7 @@ describe('the KubeVirt manager killed at random points', () => {
     expect(await list(VirtualMachines)).toEqual([]);
     expect(await list(VirtualMachineInstances)).toEqual([]);
     expect(await list(Secrets, 'infrastructure.ironplane.dev/kvm-machine')).toEqual([]);
-    expect(await w.client.tryGet(Subnets, tenantNetworkName(NS, 'kill'))).toBeUndefined();
+    expect(await w.client.tryGet(Subnets, tenantSubnetName(NS, 'kill'))).toBeUndefined();
     expect(await w.client.tryGet(Vpcs, tenantNetworkName(NS, 'kill'))).toBeUndefined();
   });
 });

@@ -8,7 +8,7 @@ import type { KvmCluster } from '../../../providers/api/generated/ironplane/v1al
 import type { KvmMachine } from '../../../providers/api/generated/ironplane/v1alpha1/kvmmachine.js';
 import { getCondition } from '../../../providers/kit/conditions.js';
 import { Events, Secrets, type KubeObject, type ResourceType } from '../../../providers/kit/types.js';
-import { tenantNetworkName } from '../../../providers/kubevirt/names.js';
+import { tenantNetworkName, tenantSubnetName } from '../../../providers/kubevirt/names.js';
 import type { VirtualMachineInstance } from '../../../providers/kubevirt/render.js';
 import { KvmClusters, KvmMachines, Subnets, VirtualMachineInstances, VirtualMachines, Vpcs } from '../../../providers/kubevirt/resources.js';
 import { until } from '../processes.js';
@@ -77,16 +77,19 @@ describe('cluster-scoped network names', () => {
     for (const c of [A, B]) await createCluster(w, c.ns, c.name, c.cidr, { tenant: false });
 
     const names: string[] = [];
+    const subnets: string[] = [];
     for (const c of [A, B]) {
       await conditionWith(`${c.ns}/${c.name} network`, () => networkCondition(c.ns, c.name), 'Provisioned');
       const kc = await w.client.get<KvmCluster>(KvmClusters, c.name, c.ns);
       const name = tenantNetworkName(c.ns, c.name);
-      expect(kc.status?.network).toEqual({ vpc: name, subnet: name });
-      const subnet = await w.client.get<Obj>(Subnets, name);
+      const subnetName = tenantSubnetName(c.ns, c.name);
+      expect(kc.status?.network).toEqual({ vpc: name, subnet: subnetName });
+      const subnet = await w.client.get<Obj>(Subnets, subnetName);
       expect(subnet.spec).toMatchObject({ vpc: name, cidrBlock: c.cidr });
       expect(subnet.metadata?.labels).toMatchObject({ [OWNER_LABELS[0]!]: c.name, [OWNER_LABELS[1]!]: c.ns, [OWNER_LABELS[2]!]: kc.metadata.uid });
       expect((await w.client.get<Obj>(Vpcs, name)).metadata?.labels).toMatchObject({ [OWNER_LABELS[2]!]: kc.metadata.uid });
       names.push(name);
+      subnets.push(subnetName);
     }
     // Both read "team-a-alpha" before the hash; the hash tells them apart.
     expect(names[0]).not.toBe(names[1]);
@@ -99,19 +102,19 @@ describe('cluster-scoped network names', () => {
         const o = await w.client.tryGet<VirtualMachineInstance>(VirtualMachineInstances, `${c.name}-m1`, c.ns);
         return o?.status?.phase === 'Running' && o.status.interfaces?.[0]?.ipAddress ? o : undefined;
       }, 90_000);
-      expect(vmi.metadata?.annotations?.['ovn.kubernetes.io/logical_switch']).toBe(names[i]);
+      expect(vmi.metadata?.annotations?.['ovn.kubernetes.io/logical_switch']).toBe(subnets[i]);
       expect(vmi.status?.interfaces?.[0]?.ipAddress?.startsWith(c.prefix)).toBe(true);
     }
 
     // Deleting team/a-alpha removes its network only.
-    const before = { vpc: await fingerprint(Vpcs, names[1]!), subnet: await fingerprint(Subnets, names[1]!) };
+    const before = { vpc: await fingerprint(Vpcs, names[1]!), subnet: await fingerprint(Subnets, subnets[1]!) };
     await w.client.delete(KvmMachines, `${A.name}-m1`, A.ns);
     await w.client.delete(KvmClusters, A.name, A.ns);
     await gone(KvmClusters, A.name, A.ns);
-    expect(await w.client.tryGet(Subnets, names[0]!)).toBeUndefined();
+    expect(await w.client.tryGet(Subnets, subnets[0]!)).toBeUndefined();
     expect(await w.client.tryGet(Vpcs, names[0]!)).toBeUndefined();
     expect(await fingerprint(Vpcs, names[1]!)).toEqual(before.vpc);
-    expect(await fingerprint(Subnets, names[1]!)).toEqual(before.subnet);
+    expect(await fingerprint(Subnets, subnets[1]!)).toEqual(before.subnet);
     expect(await networkCondition(B.ns, B.name)).toMatchObject({ status: 'True', reason: 'Provisioned' });
     expect((await w.client.get<VirtualMachineInstance>(VirtualMachineInstances, `${B.name}-m1`, B.ns)).status?.phase).toBe('Running');
   });
@@ -133,7 +136,7 @@ describe('names held by someone else', () => {
     expect(kc.status?.network).toBeUndefined();
     expect(kc.status?.initialization?.provisioned).toBeUndefined();
     // Nothing created inside a Vpc that is not ours, and the Vpc is as it was.
-    expect(await w.client.tryGet(Subnets, name)).toBeUndefined();
+    expect(await w.client.tryGet(Subnets, tenantSubnetName(ns, 'c1'))).toBeUndefined();
     expect(await fingerprint(Vpcs, name)).toEqual(before);
 
     // The operator frees the name: the next reconcile takes it.
@@ -150,26 +153,27 @@ describe('names held by someone else', () => {
   it("given a Subnet of our name marked for another namespace's KvmCluster, should create only our Vpc, and on deletion remove only the Vpc", async () => {
     const ns = 'squat-subnet';
     const name = tenantNetworkName(ns, 'c1');
+    const subnet = tenantSubnetName(ns, 'c1');
     await w.client.create<Obj>(Subnets, {
-      metadata: { name, labels: { [OWNER_LABELS[0]!]: 'other', [OWNER_LABELS[1]!]: 'other-tenant', [OWNER_LABELS[2]!]: '00000000-0000-0000-0000-000000000001' } },
+      metadata: { name: subnet, labels: { [OWNER_LABELS[0]!]: 'other', [OWNER_LABELS[1]!]: 'other-tenant', [OWNER_LABELS[2]!]: '00000000-0000-0000-0000-000000000001' } },
       spec: { vpc: 'other-vpc', cidrBlock: '10.99.0.0/24', protocol: 'IPv4', provider: 'ovn' },
     });
-    const before = await fingerprint(Subnets, name);
+    const before = await fingerprint(Subnets, subnet);
     await createCluster(w, ns, 'c1', '10.64.0.0/24', { tenant: false });
 
     const c = await conditionWith('NameTaken', () => networkCondition(ns, 'c1'), 'NameTaken');
     // The other tenant's namespace and cluster name are not revealed.
-    expect(c.message).toBe(`Subnet ${name} exists and does not belong to this KvmCluster: it is marked for a KvmCluster in another namespace; it is left untouched, and the tenant network waits until the name is free`);
+    expect(c.message).toBe(`Subnet ${subnet} exists and does not belong to this KvmCluster: it is marked for a KvmCluster in another namespace; it is left untouched, and the tenant network waits until the name is free`);
     const kc = await w.client.get<KvmCluster>(KvmClusters, 'c1', ns);
     expect((await w.client.get<Obj>(Vpcs, name)).metadata?.labels).toMatchObject({ [OWNER_LABELS[1]!]: ns, [OWNER_LABELS[2]!]: kc.metadata.uid });
-    expect(await fingerprint(Subnets, name)).toEqual(before);
+    expect(await fingerprint(Subnets, subnet)).toEqual(before);
 
     await w.client.delete(KvmClusters, 'c1', ns);
     await gone(KvmClusters, 'c1', ns);
     expect(await w.client.tryGet(Vpcs, name)).toBeUndefined();
-    expect(await fingerprint(Subnets, name)).toEqual(before);
-    expect(await warnings(ns, 'KvmCluster', 'c1', 'NotOwned')).toContain(`Subnet ${name} does not belong to this KvmCluster: it is marked for a KvmCluster in another namespace; it is left in place`);
-    await w.client.delete(Subnets, name);
+    expect(await fingerprint(Subnets, subnet)).toEqual(before);
+    expect(await warnings(ns, 'KvmCluster', 'c1', 'NotOwned')).toContain(`Subnet ${subnet} does not belong to this KvmCluster: it is marked for a KvmCluster in another namespace; it is left in place`);
+    await w.client.delete(Subnets, subnet);
   });
 
   it('given a Vpc marked for an earlier KvmCluster of the same name, should not adopt or delete it', async () => {

@@ -7,7 +7,7 @@ import type { KvmMachine } from '../../../providers/api/generated/ironplane/v1al
 import { getCondition } from '../../../providers/kit/conditions.js';
 import { Client } from '../../../providers/kit/client.js';
 import { Secrets, type KubeObject } from '../../../providers/kit/types.js';
-import { tenantNetworkName } from '../../../providers/kubevirt/names.js';
+import { tenantNetworkName, tenantSubnetName } from '../../../providers/kubevirt/names.js';
 import { KvmClusters, KvmMachines, Nodes, Subnets, VirtualMachineInstances, VirtualMachines, Vpcs } from '../../../providers/kubevirt/resources.js';
 import type { VirtualMachineInstance } from '../../../providers/kubevirt/render.js';
 import { until } from '../processes.js';
@@ -16,6 +16,8 @@ import { createCluster, createMachine, startWorld, type World } from './world.js
 let w: World;
 const TEAM_A = tenantNetworkName('team-a', 'alpha');
 const TEAM_B = tenantNetworkName('team-b', 'alpha');
+const SUBNET_A = tenantSubnetName('team-a', 'alpha');
+const SUBNET_B = tenantSubnetName('team-b', 'alpha');
 
 beforeAll(async () => {
   w = await startWorld('kubevirt');
@@ -51,7 +53,7 @@ describe('KubeVirt provider', () => {
     const vmi = await w.client.get<VirtualMachineInstance>(VirtualMachineInstances, 'alpha-m1', 'team-a');
     expect(vmi.status?.nodeName).toBe('infra-b');
     const vm = await w.client.get<KubeObject & { spec: { template: { metadata: { annotations: Record<string, string> } } } }>(VirtualMachines, 'alpha-m1', 'team-a');
-    expect(vm.spec.template.metadata.annotations['ovn.kubernetes.io/logical_switch']).toBe(TEAM_A);
+    expect(vm.spec.template.metadata.annotations['ovn.kubernetes.io/logical_switch']).toBe(SUBNET_A);
 
     // The guest's userdata carries the providerID; the tenant Node has it.
     const userdata = await w.client.get<KubeObject & { data: Record<string, string> }>(Secrets, 'alpha-m1-userdata', 'team-a');
@@ -66,7 +68,7 @@ describe('KubeVirt provider', () => {
 
     const kc = await w.client.get<KvmCluster>(KvmClusters, 'alpha', 'team-a');
     expect(kc.status?.initialization?.provisioned).toBe(true);
-    expect(kc.status?.network).toEqual({ vpc: TEAM_A, subnet: TEAM_A });
+    expect(kc.status?.network).toEqual({ vpc: TEAM_A, subnet: SUBNET_A });
     expect(kc.status?.failureDomains).toEqual([
       { name: 'zone-a', controlPlane: false },
       { name: 'zone-b', controlPlane: false },
@@ -75,8 +77,8 @@ describe('KubeVirt provider', () => {
 
   it('given two clusters with the same node CIDR, should give each its own VPC', async () => {
     await createCluster(w, 'team-b', 'alpha', '10.10.0.0/24', { tenant: false });
-    const subnet = await until('team-b Subnet', () => w.client.tryGet<KubeObject & { spec: Record<string, unknown> }>(Subnets, TEAM_B));
-    const first = await w.client.get<KubeObject & { spec: Record<string, unknown> }>(Subnets, TEAM_A);
+    const subnet = await until('team-b Subnet', () => w.client.tryGet<KubeObject & { spec: Record<string, unknown> }>(Subnets, SUBNET_B));
+    const first = await w.client.get<KubeObject & { spec: Record<string, unknown> }>(Subnets, SUBNET_A);
     expect(subnet.spec).toMatchObject({ vpc: TEAM_B, cidrBlock: '10.10.0.0/24' });
     expect(first.spec).toMatchObject({ vpc: TEAM_A, cidrBlock: '10.10.0.0/24' });
     expect(await w.client.tryGet(Vpcs, TEAM_B)).toBeDefined();
@@ -171,7 +173,7 @@ describe('KubeVirt provider', () => {
       return c?.reason === 'Deleting' && c.message?.startsWith('waiting for') ? c : undefined;
     });
     expect(waiting.message).toContain('KvmMachine(s) to be deleted');
-    expect(await w.client.tryGet(Subnets, TEAM_A)).toBeDefined();
+    expect(await w.client.tryGet(Subnets, SUBNET_A)).toBeDefined();
 
     const machines = await w.client.list<KvmMachine>(KvmMachines, { namespace: 'team-a' });
     for (const m of machines.items) await w.client.delete(KvmMachines, m.metadata.name!, 'team-a');
@@ -181,9 +183,9 @@ describe('KubeVirt provider', () => {
     expect((await w.client.list(Secrets, { namespace: 'team-a', labelSelector: 'infrastructure.ironplane.dev/kvm-machine' })).items).toEqual([]);
 
     await until('the KvmCluster to be gone', async () => (await w.client.tryGet(KvmClusters, 'alpha', 'team-a')) === undefined, 60_000);
-    expect(await w.client.tryGet(Subnets, TEAM_A)).toBeUndefined();
+    expect(await w.client.tryGet(Subnets, SUBNET_A)).toBeUndefined();
     expect(await w.client.tryGet(Vpcs, TEAM_A)).toBeUndefined();
     // The other tenant's network is untouched.
-    expect(await w.client.tryGet(Subnets, TEAM_B)).toBeDefined();
+    expect(await w.client.tryGet(Subnets, SUBNET_B)).toBeDefined();
   });
 });
