@@ -287,4 +287,13 @@ describe('tenant LoadBalancer Services', () => {
     expect((await rulesFor('cloudprovider.ironplane.dev/cluster-namespace=team-b')).map((r) => r.spec?.vip)).toEqual(['198.51.100.11']);
     expect(await w.client.tryGet(SwitchLBRules, ruleName('198.51.100.10'))).toBeDefined();
   });
+
+  it('should count allocations per pool and refusals per reason in its metrics', async () => {
+    const text = await (await fetch(`http://127.0.0.1:${w.metricsPort}/metrics`)).text();
+    const value = (series: string): number => Number(new RegExp(`^${series.replace(/[{}]/g, '\\$&')} (\\S+)$`, 'm').exec(text)?.[1] ?? 'NaN');
+    expect(value('ironplane_cloudprovider_allocations_total{pool="acme"}')).toBeGreaterThanOrEqual(3);
+    expect(value('ironplane_cloudprovider_releases_total{pool="acme"}')).toBeGreaterThanOrEqual(3);
+    for (const reason of ['AddressNotAllowed', 'AddressTaken', 'AddressInvalid', 'PoolExhausted', 'TenantLimitReached']) expect(value(`ironplane_cloudprovider_refusals_total{reason="${reason}"}`)).toBeGreaterThanOrEqual(1);
+    expect(value('ironplane_cloudprovider_pool_capacity{pool="beta"}')).toBe(10);
+  });
 });

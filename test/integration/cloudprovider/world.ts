@@ -6,7 +6,7 @@
 // KvmCluster whose network is ready, KvmMachines with addresses) and the
 // tenant kubelets' (Nodes with providerIDs, addresses and Ready).
 import path from 'node:path';
-import { publishTenantSecrets, startControlPlane, startTenantApiServer, type ControlPlane, type TenantPlane } from '../../harness/index.js';
+import { freePorts, publishTenantSecrets, startControlPlane, startTenantApiServer, type ControlPlane, type TenantPlane } from '../../harness/index.js';
 import { Client } from '../../../providers/kit/client.js';
 import { Events, type KubeObject } from '../../../providers/kit/types.js';
 import { KvmClusters, KvmMachines } from '../../../providers/kubevirt/resources.js';
@@ -25,6 +25,8 @@ export interface World {
   client: Client;
   tenants: Map<string, { plane: TenantPlane; client: Client }>;
   manager: Proc;
+  /** Plain-HTTP /metrics of the manager on loopback. */
+  metricsPort: number;
   stop(): Promise<void>;
 }
 
@@ -32,6 +34,8 @@ export async function startWorld(name: string): Promise<World> {
   const cp = await startControlPlane({ name, crds: ['config/external/capi', 'config/external/kube-ovn', 'config/crd/bases'].map((p) => path.join(REPO, p)) });
   const client = new Client(cp.kubeConfig, { fieldManager: 'cloudprovider-test' });
   const kubeconfig = await restrictedKubeconfig(cp, client, 'cloud-provider');
+  const [metricsPort] = await freePorts(1);
+  if (metricsPort === undefined) throw new Error('no free port for metrics');
   const manager = runTs(path.join(REPO, 'providers/cli/main.ts'), [
     'manager',
     '--role',
@@ -42,7 +46,7 @@ export async function startWorld(name: string): Promise<World> {
     '--leader-election-namespace',
     'ironplane-system',
     '--metrics-bind-address',
-    '0',
+    `127.0.0.1:${metricsPort}`,
     '--health-probe-bind-address',
     '127.0.0.1:0',
     '--webhook-port',
@@ -55,6 +59,7 @@ export async function startWorld(name: string): Promise<World> {
     client,
     tenants: new Map(),
     manager,
+    metricsPort,
     async stop() {
       manager.child.kill('SIGKILL');
       await manager.exited;
