@@ -115,6 +115,12 @@ export interface OvnWorld {
   nbctl(...args: string[]): Promise<string>;
   sbctl(...args: string[]): Promise<string>;
   vsctl(...args: string[]): Promise<string>;
+  /**
+   * Restarts kube-ovn-controller (SIGTERM, then the same command) and waits
+   * until it is ready again. Its full garbage collection (among others, the
+   * load balancers of a deleted Vpc) runs only at start-up.
+   */
+  restartController(): Promise<void>;
   /** Stops every process this world started, deletes its namespaces and temp dir. Idempotent. */
   stop(): Promise<void>;
 }
@@ -220,6 +226,7 @@ class LocalOvn implements OvnWorld, Dependent {
   private stopping: Promise<void> | undefined;
   private readonly vethPrefix = randomBytes(2).toString('hex');
   private plugs = 0;
+  private controller: { proc?: ManagedProcess; argv: string[]; env: Record<string, string>; healthPort: number; timeoutMs: number } | undefined;
 
   constructor(
     readonly dir: string,
@@ -418,16 +425,26 @@ class LocalOvn implements OvnWorld, Dependent {
       '--v=3',
     ];
     const script = 'mount --bind "$1" /var/log && shift && exec "$@"';
-    const kovn = this.spawn(
-      'kube-ovn-controller',
-      ['unshare', '-m', '--propagation', 'private', 'sh', '-c', script, 'sh', varlog, exe, ...args],
-      { KUBECONFIG: cp.kubeconfigPath, POD_NAME: `kube-ovn-controller-${this.nodeName}`, KUBE_NAMESPACE: 'kube-system', ENABLE_BIND_LOCAL_IP: 'true', POD_IPS: '127.0.0.1', KUBE_NODE_NAME: this.nodeName },
-    );
-    // Ready: healthy, and its default topology (cluster router, join and default switches) is in NB.
-    await waitFor('kube-ovn-controller to program its default topology', opts.readyTimeoutMs ?? 120_000, async (note) => {
+    this.controller = {
+      argv: ['unshare', '-m', '--propagation', 'private', 'sh', '-c', script, 'sh', varlog, exe, ...args],
+      env: { KUBECONFIG: cp.kubeconfigPath, POD_NAME: `kube-ovn-controller-${this.nodeName}`, KUBE_NAMESPACE: 'kube-system', ENABLE_BIND_LOCAL_IP: 'true', POD_IPS: '127.0.0.1', KUBE_NODE_NAME: this.nodeName },
+      healthPort,
+      timeoutMs: opts.readyTimeoutMs ?? 120_000,
+    };
+    await this.startController();
+    log(`kube-ovn-controller ready (${Date.now() - t0} ms since OVN start; log ${this.controllerLogPath})`);
+  }
+
+  /** Starts kube-ovn-controller; resolves when it is healthy and its default topology is in NB. */
+  private async startController(): Promise<void> {
+    const c = this.controller;
+    if (!c) throw new Error('kube-ovn-controller is not configured');
+    const kovn = this.spawn('kube-ovn-controller', c.argv, c.env);
+    c.proc = kovn;
+    await waitFor('kube-ovn-controller to program its default topology', c.timeoutMs, async (note) => {
       this.check(kovn);
       try {
-        const res = await request(`http://127.0.0.1:${healthPort}/readyz`, undefined, { timeoutMs: 2000 });
+        const res = await request(`http://127.0.0.1:${c.healthPort}/readyz`, undefined, { timeoutMs: 2000 });
         if (res.status !== 200) return note(`readyz: HTTP ${res.status}`);
       } catch (err) {
         return note(`readyz: ${(err as Error).message}`);
@@ -440,7 +457,17 @@ class LocalOvn implements OvnWorld, Dependent {
     }, 200).catch((err: unknown) => {
       throw new Error(`${(err as Error).message}\n--- ${kovn.logPath} ---\n${tail(kovn.logPath, 20)}`);
     });
-    log(`kube-ovn-controller ready (${Date.now() - t0} ms since OVN start; log ${this.controllerLogPath})`);
+  }
+
+  async restartController(): Promise<void> {
+    if (this.stopping) throw new Error('OVN world has been stopped');
+    const c = this.controller;
+    if (!c) throw new Error('kube-ovn-controller is not configured');
+    if (c.proc) {
+      await terminate(c.proc);
+      this.procs.splice(this.procs.indexOf(c.proc), 1);
+    }
+    await this.startController();
   }
 
   async plug(o: PlugOptions): Promise<string> {

@@ -20,6 +20,15 @@
 // Not simulated: pods, migrations, pause, guest agent, start-failure back-off,
 // VMI finalizers (a VMI deletion here is immediate), kube-OVN's IP objects.
 //
+// OVN mode (`ovn`, an OvnWorld from test/harness/ovn.ts): the network is real.
+// A VMI that is placed gets a virt-launcher Pod (launcher.ts) bound to the OVN
+// world's node; the REAL kube-ovn-controller allocates its address, MAC and
+// logical switch port; the hypervisor then does what kube-ovn-cni and the
+// kubelet do: plugs a network namespace standing for the VM into br-int with
+// exactly that address and MAC, and reports the address as the Pod's podIP.
+// The VMI's interface carries kube-OVN's address. When the VMI goes (deleted,
+// Failed or Succeeded), its namespace is unplugged and its Pod deleted.
+//
 // Reconcile reads the VM and VMI with live GETs rather than from the informer
 // caches: a cache that lags our own writes would make printableStatus flap,
 // which a provider under test could observe.
@@ -29,6 +38,7 @@ import { Informer } from '../../providers/kit/informer.js';
 import { silentLogger, type Logger } from '../../providers/kit/log.js';
 import { CustomResourceDefinitions, keyOf, metadataOnly, Secrets, type KubeObject, type ResourceType } from '../../providers/kit/types.js';
 import { Ipam, parsePool } from './ipam.js';
+import { allocationOf, CREATED_BY_LABEL, launcherPod, LAUNCHER_SELECTOR, Pods, portOf, runningStatus, type Pod } from './launcher.js';
 import {
   Nodes,
   Subnets,
@@ -62,6 +72,30 @@ export interface HypervisorOptions {
   /** Also create these Nodes in the management cluster, labelled as virt-handler labels them (default true). */
   registerNodes?: boolean;
   workers?: number;
+  /**
+   * A real network (test/harness/ovn.ts startOvn()): launcher Pods get their
+   * addresses from kube-ovn-controller and each running VM is a network
+   * namespace plugged into OVN. Every node must then be the OVN world's node.
+   */
+  ovn?: OvnAttachment;
+}
+
+/** What the hypervisor needs of an OVN world (test/harness/ovn.ts OvnWorld has it). */
+export interface OvnAttachment {
+  /** The Node that is the OVN chassis; launcher Pods are bound to it. */
+  readonly nodeName: string;
+  plug(opts: { name: string; pod: string; namespace: string; ip: string; mac: string; gateway: string; cidr: string }): Promise<string>;
+  unplug(netns: string): Promise<void>;
+}
+
+/** A VM plugged into OVN: its network namespace and what it was plugged with. */
+export interface PluggedVM {
+  /** namespace/name of the VMI. */
+  key: string;
+  netns: string;
+  ip: string;
+  mac: string;
+  pod: string;
 }
 
 export interface Hypervisor {
@@ -75,6 +109,8 @@ export interface Hypervisor {
   fail(namespace: string, name: string, reason: string, message: string): Promise<VirtualMachineInstance>;
   /** Whether the CRDs found on the server have a status subresource (KubeVirt v1.8: VM yes, VMI no). */
   readonly statusSubresource: { vm: boolean; vmi: boolean };
+  /** OVN mode: the network namespace of the running VMI namespace/name, once plugged. */
+  vmNetns(namespace: string, name: string): PluggedVM | undefined;
   stop(): Promise<void>;
 }
 
@@ -151,6 +187,9 @@ class SimHypervisor implements Hypervisor {
   private readonly controller: Controller;
   private readonly ipam = new Ipam();
   private readonly failures = new Map<string, PendingFailure>();
+  /** OVN mode: launcher Pods, and the VMs plugged so far by VMI uid. */
+  private readonly pods: Informer<Pod> | undefined;
+  private readonly plugged = new Map<string, PluggedVM>();
   private stopped = false;
 
   constructor(private readonly opts: HypervisorOptions) {
@@ -172,6 +211,16 @@ class SimHypervisor implements Hypervisor {
       .watch(this.vmis)
       .watch(this.subnets, (s) => this.keysUsingSubnet(s.metadata?.name ?? ''))
       .watch(this.secrets, (s) => this.keysUsingSecret(s.metadata?.namespace ?? '', s.metadata?.name ?? ''));
+    if (opts.ovn) {
+      const bad = opts.nodes.filter((n) => n.name !== opts.ovn?.nodeName).map((n) => n.name);
+      if (bad.length > 0) throw new Error(`hypervisor: in OVN mode every node must be the OVN chassis node ${opts.ovn.nodeName}; got ${bad.join(', ')}`);
+      this.pods = new Informer<Pod>(this.client, Pods, { ...informerOpts, labelSelector: LAUNCHER_SELECTOR });
+      // kube-OVN's allocation lands on the Pod: the VMI it belongs to is reconciled.
+      this.controller.watch(this.pods, (p) => {
+        const vmi = p.metadata?.ownerReferences?.find((r) => r.kind === 'VirtualMachineInstance')?.name;
+        return vmi ? [`${p.metadata?.namespace ?? ''}/${vmi}`] : [];
+      });
+    }
   }
 
   async start(): Promise<void> {
@@ -183,7 +232,7 @@ class SimHypervisor implements Hypervisor {
     this.statusSubresource.vm = vm;
     this.statusSubresource.vmi = vmi;
     if (this.opts.registerNodes ?? true) await this.registerNodes();
-    await Promise.all([this.vms.start(), this.vmis.start(), this.subnets.start(), this.secrets.start()]);
+    await Promise.all([this.vms.start(), this.vmis.start(), this.subnets.start(), this.secrets.start(), this.pods?.start()]);
     // Addresses already on VMIs (a restarted simulation) stay theirs.
     for (const vmi of this.vmis.list()) {
       const sw = vmi.metadata?.annotations?.[LOGICAL_SWITCH_ANNOTATION];
@@ -200,8 +249,13 @@ class SimHypervisor implements Hypervisor {
     for (const f of this.failures.values()) f.reject(new Error('hypervisor stopped'));
     this.failures.clear();
     await this.controller.stop();
-    await Promise.all([this.vms.stop(), this.vmis.stop(), this.subnets.stop(), this.secrets.stop()]);
+    await Promise.all([this.vms.stop(), this.vmis.stop(), this.subnets.stop(), this.secrets.stop(), this.pods?.stop()]);
     this.client.close();
+  }
+
+  vmNetns(namespace: string, name: string): PluggedVM | undefined {
+    const key = `${namespace}/${name}`;
+    return [...this.plugged.values()].find((p) => p.key === key);
   }
 
   fail(namespace: string, name: string, reason: string, message: string): Promise<VirtualMachineInstance> {
@@ -280,6 +334,7 @@ class SimHypervisor implements Hypervisor {
     }
 
     if (vm) await this.writeVMStatus(vm, vmi);
+    if (this.opts.ovn) await this.dropLaunchers(req.key, vmi, log);
     // kube-OVN keeps a VM's address while the VM exists (keep-vm-ip), a bare VMI's while it exists.
     if (!vm && !vmi) {
       const freed = this.ipam.release(req.key);
@@ -397,7 +452,7 @@ class SimHypervisor implements Hypervisor {
           break;
         }
       }
-      const net = missing ? undefined : await this.address(vmi, key);
+      const net = missing ? undefined : this.opts.ovn ? await this.launcherAddress(vmi, node, this.opts.ovn, log) : await this.address(vmi, key);
       if (missing) {
         // What kubelet reports for the launcher pod (event FailedMount); KubeVirt surfaces no VMI condition for it.
         status = waiting({
@@ -445,6 +500,79 @@ class SimHypervisor implements Hypervisor {
     if (typeof pool === 'string') return `kube-OVN: subnet ${sw} ${pool}`;
     const lease = this.ipam.allocate(sw, pool, key, ann[IP_ADDRESS_ANNOTATION]);
     return typeof lease === 'string' ? `kube-OVN: subnet ${sw} ${lease}` : lease;
+  }
+
+  /**
+   * OVN mode: the address the real kube-ovn-controller gave the VMI's launcher
+   * Pod, with the VM plugged into OVN under it; or why there is none yet.
+   */
+  private async launcherAddress(vmi: VirtualMachineInstance, node: string, ovn: OvnAttachment, log: Logger): Promise<{ ip: string; mac: string } | string> {
+    const sw = vmi.metadata?.annotations?.[LOGICAL_SWITCH_ANNOTATION];
+    if (!sw) {
+      return `no ${LOGICAL_SWITCH_ANNOTATION} annotation: the VM would land in kube-OVN's default subnet, outside any tenant VPC (the simulation refuses)`;
+    }
+    if (!(this.subnets.get(sw) ?? (await this.client.tryGet<Subnet>(Subnets, sw)))) return `kube-OVN: subnet ${sw} not found`;
+    const ns = vmi.metadata?.namespace ?? '';
+    const uid = vmi.metadata?.uid ?? '';
+    let pod = this.pods?.list((p) => p.metadata?.namespace === ns && p.metadata.labels?.[CREATED_BY_LABEL] === uid)[0];
+    // The cache may lag our own create: a live list before creating another.
+    pod ??= (await this.client.list<Pod>(Pods, { namespace: ns, labelSelector: `${CREATED_BY_LABEL}=${uid}` })).items[0];
+    if (!pod) {
+      pod = await this.client.create<Pod>(Pods, launcherPod(vmi, node));
+      log.info('created launcher pod', { pod: pod.metadata?.name });
+    }
+    const podName = pod.metadata?.name ?? '';
+    const alloc = allocationOf(pod);
+    if (!alloc) return `kube-OVN has not allocated an address to pod ${ns}/${podName} yet`;
+    if (alloc.logicalSwitch !== sw) return `kube-OVN put pod ${ns}/${podName} on logical switch ${alloc.logicalSwitch}, not ${sw}`;
+
+    // kube-ovn-cni's part: the VM's interface, plugged with exactly that address and MAC.
+    let plugged = this.plugged.get(uid);
+    if (plugged && (plugged.ip !== alloc.ip || plugged.mac !== alloc.mac)) {
+      await ovn.unplug(plugged.netns);
+      this.plugged.delete(uid);
+      plugged = undefined;
+    }
+    if (!plugged) {
+      const port = portOf(pod);
+      const netns = await ovn.plug({ name: `vm-${uid.slice(0, 8)}`, pod: port.pod, namespace: port.namespace, ip: alloc.ip, mac: alloc.mac, gateway: alloc.gateway, cidr: alloc.cidr });
+      plugged = { key: keyOf(vmi), netns, ip: alloc.ip, mac: alloc.mac, pod: podName };
+      this.plugged.set(uid, plugged);
+      log.info('VM plugged into OVN', { netns, ip: alloc.ip, mac: alloc.mac, port: `${port.pod}.${port.namespace}` });
+    }
+    // The kubelet's part: the Pod runs and reports its address.
+    if (pod.status?.podIP !== alloc.ip || pod.status.phase !== 'Running') {
+      await this.client.patchStatus(Pods, podName, ns, runningStatus(pod, alloc, '127.0.0.1'));
+    }
+    return { ip: alloc.ip, mac: alloc.mac };
+  }
+
+  /** OVN mode: unplugs and deletes the launcher Pods of `key` whose VMI is gone, deleted or final. */
+  private async dropLaunchers(key: string, vmi: VirtualMachineInstance | undefined, log: Logger): Promise<void> {
+    const live = vmi && !vmi.metadata?.deletionTimestamp && !isFinal(vmi) ? vmi.metadata?.uid : undefined;
+    for (const [uid, p] of [...this.plugged]) {
+      if (p.key !== key || uid === live) continue;
+      await this.opts.ovn?.unplug(p.netns);
+      this.plugged.delete(uid);
+      log.info('VM unplugged from OVN', { netns: p.netns });
+    }
+    const [ns, name] = key.split('/');
+    for (const pod of this.pods?.list((p) => p.metadata?.namespace === ns && (p.metadata?.ownerReferences ?? []).some((r) => r.kind === 'VirtualMachineInstance' && r.name === name)) ?? []) {
+      if (pod.metadata?.labels?.[CREATED_BY_LABEL] === live) continue;
+      try {
+        // virt-controller deletes the Pod and the kubelet, once the sandbox is
+        // torn down (unplugged above), confirms it: grace period 0. Without
+        // that a Pod bound to a node stays Terminating for ever.
+        await this.client.request({
+          method: 'DELETE',
+          path: this.client.path(Pods, ns, pod.metadata?.name ?? ''),
+          body: { kind: 'DeleteOptions', apiVersion: 'v1', gracePeriodSeconds: 0, preconditions: { uid: pod.metadata?.uid ?? '' } },
+        });
+        log.info('deleted launcher pod', { pod: pod.metadata?.name });
+      } catch (e) {
+        if (!isNotFound(e) && !isConflict(e)) throw e;
+      }
+    }
   }
 
   /**
