@@ -100,6 +100,10 @@ class Refusal {
 
 const labelOf = (o: KubeObject, key: string): string | undefined => o.metadata?.labels?.[key];
 
+/** Oldest first, then by name: the order every allocator agrees on. */
+const byAge = (a: KubeObject, b: KubeObject): number =>
+  (a.metadata?.creationTimestamp ?? '').localeCompare(b.metadata?.creationTimestamp ?? '') || (a.metadata?.name ?? '').localeCompare(b.metadata?.name ?? '');
+
 /** Whose a rule is, from its marks: the key of its Cluster, and that Cluster's uid. */
 export function ruleClusterKey(r: KubeObject): string | undefined {
   const ns = labelOf(r, CLUSTER_OWNER_LABELS.namespace);
@@ -160,7 +164,7 @@ export function tenantServiceReconciler(deps: ServiceDeps) {
     if (pool.perTenant !== undefined) {
       const held = await heldInPool(pool.name, ctx.ns);
       if (held.length > pool.perTenant) {
-        const order = held.sort((a, b) => (a.metadata.creationTimestamp ?? '').localeCompare(b.metadata.creationTimestamp ?? '') || (a.metadata.name ?? '').localeCompare(b.metadata.name ?? ''));
+        const order = held.sort(byAge);
         const keep = order.slice(0, pool.perTenant).some((r) => r.metadata.uid === made.metadata.uid);
         if (!keep) {
           await client.delete(SwitchLBRules, made.metadata.name!, undefined, { uid: made.metadata.uid! });
@@ -310,6 +314,8 @@ export function tenantServiceReconciler(deps: ServiceDeps) {
       const sel = `${SERVICE_OWNER_LABELS.uid}=${svc.metadata!.uid},${CLUSTER_OWNER_LABELS.uid}=${ctx.owner.uid}`;
       held = (await client.list<SwitchLBRule>(SwitchLBRules, { labelSelector: sel })).items.filter((r) => !r.metadata.deletionTimestamp && notMarkedFor(r, SERVICE_OWNER_LABELS, serviceOwner(svc)) === undefined && notMarkedFor(r, CLUSTER_OWNER_LABELS, ctx.owner) === undefined);
     }
+    // Oldest first: should a Service ever hold two addresses (two allocators at once), every replica keeps the same one.
+    held = [...held].sort(byAge);
     let rule = req ? held.find((r) => r.spec?.vip === wanted) : held[0];
     let refusal: Refusal | undefined;
     if (!rule) {

@@ -20,11 +20,33 @@ export { ensureNamespace, until };
 
 type Obj = KubeObject & { spec?: Record<string, unknown>; status?: Record<string, unknown> };
 
+/** `ironplane manager --role cloud-provider` with exactly its RBAC; without leader election it acts at once, beside any other. */
+export function runManager(kubeconfig: string, opts: { leaderElect: boolean; metricsPort?: number }): Proc {
+  return runTs(path.join(REPO, 'providers/cli/main.ts'), [
+    'manager',
+    '--role',
+    'cloud-provider',
+    '--kubeconfig',
+    kubeconfig,
+    ...(opts.leaderElect ? ['--leader-elect', '--leader-election-namespace', 'ironplane-system'] : []),
+    '--metrics-bind-address',
+    opts.metricsPort ? `127.0.0.1:${opts.metricsPort}` : '0',
+    '--health-probe-bind-address',
+    '127.0.0.1:0',
+    '--webhook-port',
+    '0',
+    '--log-level',
+    'debug',
+  ]);
+}
+
 export interface World {
   cp: ControlPlane;
   client: Client;
   tenants: Map<string, { plane: TenantPlane; client: Client }>;
   manager: Proc;
+  /** The manager's restricted kubeconfig, for more managers. */
+  kubeconfig: string;
   /** Plain-HTTP /metrics of the manager on loopback. */
   metricsPort: number;
   stop(): Promise<void>;
@@ -36,29 +58,13 @@ export async function startWorld(name: string): Promise<World> {
   const kubeconfig = await restrictedKubeconfig(cp, client, 'cloud-provider');
   const [metricsPort] = await freePorts(1);
   if (metricsPort === undefined) throw new Error('no free port for metrics');
-  const manager = runTs(path.join(REPO, 'providers/cli/main.ts'), [
-    'manager',
-    '--role',
-    'cloud-provider',
-    '--kubeconfig',
-    kubeconfig,
-    '--leader-elect',
-    '--leader-election-namespace',
-    'ironplane-system',
-    '--metrics-bind-address',
-    `127.0.0.1:${metricsPort}`,
-    '--health-probe-bind-address',
-    '127.0.0.1:0',
-    '--webhook-port',
-    '0',
-    '--log-level',
-    'debug',
-  ]);
+  const manager = runManager(kubeconfig, { leaderElect: true, metricsPort });
   const world: World = {
     cp,
     client,
     tenants: new Map(),
     manager,
+    kubeconfig,
     metricsPort,
     async stop() {
       manager.child.kill('SIGKILL');
