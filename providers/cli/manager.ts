@@ -14,10 +14,11 @@ import { setupKubevirt } from '../kubevirt/setup.js';
 import { kubevirtWebhooks } from '../kubevirt/webhooks.js';
 import { setupMetal3 } from '../metal3/setup.js';
 import { metal3Webhooks } from '../metal3/webhooks.js';
+import { networkSettings, setupNetwork, type NetworkOptions } from '../network/setup.js';
 
 interface RoleSetup {
   describe: string;
-  setup(mgr: Manager, opts: { workers: number; instance: string; tenantKubeconfigAccess: boolean }): void;
+  setup(mgr: Manager, opts: { workers: number; instance: string; tenantKubeconfigAccess: boolean; network: NetworkOptions }): void;
   webhooks?: Record<string, Review>;
 }
 
@@ -37,6 +38,10 @@ export const ROLES: Record<string, RoleSetup> = {
     setup: (mgr, o) => void setupKairos(mgr, o),
     webhooks: kairosWebhooks,
   },
+  network: {
+    describe: 'PeeringRequest → kube-OVN Vpc peerings and routes between the VPCs of two KvmCluster-backed Clusters',
+    setup: (mgr, o) => setupNetwork(mgr, o.network),
+  },
   'cloud-provider': {
     describe: "tenant clusters' LoadBalancer Services → addresses from LoadBalancerPools, as kube-OVN SwitchLBRules in each tenant's own VPC",
     setup: (mgr, o) => void setupCloudProvider(mgr, o),
@@ -55,6 +60,10 @@ interface Flags extends MetricsFlagValues {
   webhookPort: string;
   webhookCertDir: string;
   tenantKubeconfigAccess: string;
+  peeringAcceptance: string;
+  peeringInterconnectRange: string;
+  peeringNamespace?: string;
+  peeringNamespaceSelector: string;
 }
 
 function bad(message: string): never {
@@ -83,6 +92,10 @@ export function managerCommand(): Command {
         .choices(['true', 'false'])
         .default('true'),
     )
+    .option('--peering-acceptance <ways>', 'network: what accepts a PeeringRequest: mirror (the peer\'s owner asks too), platform (an operator\'s spec.approval), or mirror,platform', 'mirror')
+    .option('--peering-interconnect-range <cidr>', 'network: the IPv4 range the /30 links between peered VPC routers are allocated from', '169.254.0.0/16')
+    .option('--peering-namespace <ns>', "network: the namespace of the link records (default: the manager's own, POD_NAMESPACE, else the leader election namespace)")
+    .option('--peering-namespace-selector <selector>', 'network: label selector of the namespaces whose Clusters may peer (both sides), e.g. network.ironplane.dev/peering=allowed; all when empty', '')
     .action(async (f: Flags) => {
       const role = ROLES[f.role];
       if (!role) bad(`unknown role "${f.role}": use one of ${Object.keys(ROLES).join(', ')}`);
@@ -101,6 +114,20 @@ export function managerCommand(): Command {
       const webhookPort = Number(f.webhookPort);
       if (!Number.isInteger(webhookPort) || webhookPort < 0 || webhookPort > 65535) bad(`--webhook-port must be a port number (0 disables), got "${f.webhookPort}"`);
       const instance = process.env['POD_NAME'] ?? `${os.hostname()}_${process.pid}`;
+      const network: NetworkOptions = {
+        instance,
+        acceptance: f.peeringAcceptance,
+        interconnectRange: f.peeringInterconnectRange,
+        namespace: f.peeringNamespace ?? process.env['POD_NAMESPACE'] ?? f.leaderElectionNamespace,
+        namespaceSelector: f.peeringNamespaceSelector,
+      };
+      if (f.role === 'network') {
+        try {
+          networkSettings(network);
+        } catch (e) {
+          bad((e as Error).message);
+        }
+      }
       const mgr = new Manager({
         name: `ironplane-${f.role}`,
         kubeconfig: f.kubeconfig,
@@ -112,7 +139,7 @@ export function managerCommand(): Command {
         leaderElection: { enabled: f.leaderElect, namespace: f.leaderElectionNamespace, identity: instance },
       });
       await mgr.connect();
-      role.setup(mgr, { workers, instance, tenantKubeconfigAccess: f.tenantKubeconfigAccess === 'true' });
+      role.setup(mgr, { workers, instance, tenantKubeconfigAccess: f.tenantKubeconfigAccess === 'true', network });
       if (role.webhooks && webhookPort !== 0) await mgr.serveWebhooks(role.webhooks, { host: f.webhookHost || '0.0.0.0', port: webhookPort, certDir: f.webhookCertDir });
       mgr.handleSignals();
       const code = await mgr.start();

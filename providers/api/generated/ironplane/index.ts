@@ -11,4 +11,5 @@ export * from './v1alpha1/metalcluster.js';
 export * from './v1alpha1/metalclustertemplate.js';
 export * from './v1alpha1/metalmachine.js';
 export * from './v1alpha1/metalmachinetemplate.js';
+export * from './v1alpha1/peeringrequest.js';
 export * as v1alpha1 from './v1alpha1/index.js';

@@ -11,3 +11,4 @@ export * from './metalcluster.js';
 export * from './metalclustertemplate.js';
 export * from './metalmachine.js';
 export * from './metalmachinetemplate.js';
+export * from './peeringrequest.js';
