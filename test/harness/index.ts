@@ -28,4 +28,4 @@ export {
   type KamajiProviderOptions,
 } from './capi.js';
 export { startSveltos, type SveltosProcess, type SveltosOptions } from './sveltos.js';
-export { startOvn, type OvnWorld, type OvnOptions, type PlugOptions, type ExecResult } from './ovn.js';
+export { startOvn, sweepOvnOrphans, type OvnWorld, type OvnOptions, type PlugOptions, type ExecResult } from './ovn.js';

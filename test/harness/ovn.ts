@@ -32,9 +32,9 @@
 // namespace it made (which takes their veths along). If this Node process
 // dies first, the next startOvn() in any process sweeps what it left: temp
 // dirs with a dead owner (reapOrphans) and namespaces named after a dead pid.
-import { execFile } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Client } from '../../providers/kit/client.js';
@@ -201,8 +201,12 @@ async function listNetns(): Promise<string[]> {
     .filter((n) => n.length > 0);
 }
 
-/** Deletes the namespaces of worlds whose owning process is gone, and their temp dirs. */
-async function sweepOrphans(): Promise<void> {
+/**
+ * Deletes what worlds whose owning process is gone left behind: their network
+ * namespaces (named after the owner's pid) and their temp dirs, killing the
+ * processes recorded there. startOvn() calls it first.
+ */
+export async function sweepOvnOrphans(): Promise<void> {
   reapOrphans(tmpdir(), OVN_DIR_PREFIX);
   for (const ns of await listNetns()) {
     const m = /^ironplane-ovn-(\d+)-/.exec(ns);
@@ -410,8 +414,12 @@ class LocalOvn implements OvnWorld, Dependent {
     const varlog = join(this.dir, 'varlog');
     // It creates the log file, not its directory.
     mkdirSync(join(varlog, 'kube-ovn'), { recursive: true });
-    const exe = resolve(binDir, 'kube-ovn-controller');
-    if (!existsSync(exe)) throw new Error(`kube-ovn-controller not found at ${exe}: run 'make tools'`);
+    const kovnBin = resolve(binDir, 'kube-ovn-controller');
+    if (!existsSync(kovnBin)) throw new Error(`kube-ovn-controller not found at ${kovnBin}: run 'make tools'`);
+    // Started through a link in our dir (of the name main() expects), so its
+    // command line names the dir: what the orphan sweep checks before killing.
+    const exe = join(this.dir, 'kube-ovn-controller');
+    symlinkSync(kovnBin, exe);
     const args = [
       `--kubeconfig=${cp.kubeconfigPath}`,
       `--ovn-nb-addr=${this.nbAddress}`,
@@ -533,7 +541,10 @@ class LocalOvn implements OvnWorld, Dependent {
 
   cleanupSync(): void {
     for (const p of this.procs) if (p.exitReason === undefined) killGroup(p.pid, 'SIGKILL');
-    // Namespaces named after our pid are swept by the next startOvn().
+    // Exit handlers allow nothing asynchronous. After a SIGKILL this never
+    // runs: namespaces named after our pid are swept by the next startOvn().
+    for (const ns of this.netns) spawnSync('ip', ['netns', 'delete', ns], { stdio: 'ignore', timeout: 5000 });
+    this.netns.clear();
     rmSync(this.dir, { recursive: true, force: true });
   }
 }
@@ -548,7 +559,7 @@ class LocalOvn implements OvnWorld, Dependent {
 export async function startOvn(cp: ControlPlane, opts: OvnOptions = {}): Promise<OvnWorld> {
   if (process.platform !== 'linux') throw new Error('startOvn: needs Linux (network namespaces, veth, /dev/net/tun)');
   const binDir = opts.binDir ? resolve(opts.binDir) : defaultBinDir();
-  await sweepOrphans();
+  await sweepOvnOrphans();
   const dir = mkdtempSync(join(tmpdir(), OVN_DIR_PREFIX));
   const host = cp instanceof LocalControlPlane ? cp : undefined;
   let world: LocalOvn;

@@ -7,9 +7,9 @@ import path from 'node:path';
 import { Client } from '../../../providers/kit/client.js';
 import { Namespaces, type KubeObject, type ResourceType } from '../../../providers/kit/types.js';
 import { Subnets, Vpcs } from '../../../providers/kubevirt/resources.js';
-import { startControlPlane, startOvn, type ControlPlane, type OvnWorld } from '../../harness/index.js';
+import { startControlPlane, startOvn, sweepOvnOrphans, type ControlPlane, type OvnWorld } from '../../harness/index.js';
 import { REPO, until } from '../processes.js';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 
 const Pods: ResourceType = { group: '', version: 'v1', kind: 'Pod', plural: 'pods', namespaced: true };
 type Pod = KubeObject & { metadata: { annotations?: Record<string, string> } };
@@ -78,5 +78,22 @@ describe('OVN world', () => {
     expect(list()).toContain(ovn.datapathNetns);
     await ovn.stop();
     expect(list().filter((n) => n.startsWith(ovn.datapathNetns))).toEqual([]);
+  });
+
+  it('should sweep the namespaces of a world whose process died, and only those', async () => {
+    const list = (): string[] => execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' }).split('\n').map((l) => l.split(' ')[0] ?? '');
+    // A pid that is certainly gone: a process that has exited.
+    const dead = spawnSync('true').pid;
+    const orphan = `ironplane-ovn-${dead}-0rphan`;
+    const live = `ironplane-ovn-${process.pid}-alive0`;
+    execFileSync('ip', ['netns', 'add', orphan]);
+    execFileSync('ip', ['netns', 'add', live]);
+    try {
+      await sweepOvnOrphans();
+      expect(list()).not.toContain(orphan);
+      expect(list()).toContain(live);
+    } finally {
+      for (const n of [orphan, live]) spawnSync('ip', ['netns', 'delete', n]);
+    }
   });
 });
