@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import type { LoadBalancerPool } from '../../../providers/api/generated/ironplane/v1alpha1/loadbalancerpool.js';
 import type { SwitchLBRule } from '../../../providers/api/generated/kubeovn/v1/switchlbrule.js';
+import { Clusters } from '../../../providers/capi/contract.js';
 import { LoadBalancerPools, ruleName, Services, SwitchLBRules } from '../../../providers/cloudprovider/names.js';
 import { ApiError, Client } from '../../../providers/kit/client.js';
 import type { KubeObject, ResourceType } from '../../../providers/kit/types.js';
@@ -137,5 +138,30 @@ describe("a tenant's user", () => {
     await forbidden(alice.delete(SwitchLBRules, held.metadata.name!));
     const still = await w.client.get<SwitchLBRule>(SwitchLBRules, held.metadata.name!);
     expect([still.metadata.uid, still.spec]).toEqual([held.metadata.uid, held.spec]);
+  });
+});
+
+describe('a Cluster deleted while no cloud provider runs', () => {
+  it('given a manager started afterwards, should find its rules by their marks and release every one', async () => {
+    second?.child.kill('SIGKILL');
+    await second?.exited;
+    second = undefined;
+    w.manager.child.kill('SIGKILL');
+    await w.manager.exited;
+    expect((await w.client.list<SwitchLBRule>(SwitchLBRules, { labelSelector: 'cloudprovider.ironplane.dev/cluster-namespace=team-c' })).items).toHaveLength(LIMIT);
+    // Nothing holds the Cluster: it is gone at once, as after CAPI's teardown.
+    await w.client.delete(Clusters, 'prod', 'team-c');
+    await until('the Cluster to be gone', async () => !(await w.client.tryGet(Clusters, 'prod', 'team-c')));
+    second = runManager(w.kubeconfig, { leaderElect: true });
+    await until(
+      'every rule of team-c/prod to be released',
+      async () => (await w.client.list<SwitchLBRule>(SwitchLBRules, { labelSelector: 'cloudprovider.ironplane.dev/cluster-namespace=team-c' })).items.length === 0,
+      120_000,
+    );
+    const gamma = await until('pool gamma to be empty', async () => {
+      const p = await w.client.get<LoadBalancerPool>(LoadBalancerPools, 'gamma');
+      return p.status?.allocated === 0 ? p : undefined;
+    });
+    expect(gamma.status?.capacity).toBe(8);
   });
 });
