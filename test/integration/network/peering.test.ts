@@ -363,7 +363,8 @@ describe('given mirror requests', () => {
   });
 
   it("should remove only that request's entries from both Vpcs when one side withdraws, and leave the KvmCluster's own fields", async () => {
-    const subnetBefore = await admin.get<Obj>(Subnets, vpcName(A.ns, 'c1'));
+    const subnetName = (await admin.get<KvmCluster>(KvmClusters, 'c1', A.ns)).status!.network!.subnet!;
+    const subnetBefore = await admin.get<Obj>(Subnets, subnetName);
     const labelsBefore = (await vpc(A.ns, 'c1')).metadata!.labels;
     await users[B.user]!.delete(PeeringRequests, 'to-c1', B.ns);
     await gone(B.ns, 'to-c1');
@@ -378,7 +379,7 @@ describe('given mirror requests', () => {
     });
     expect((await vpc(B.ns, 'c2')).spec).toEqual(NO_PEERING);
     expect((await vpc(A.ns, 'c1')).metadata!.labels).toEqual(labelsBefore);
-    expect((await admin.get<Obj>(Subnets, vpcName(A.ns, 'c1'))).spec).toEqual(subnetBefore.spec);
+    expect((await admin.get<Obj>(Subnets, subnetName)).spec).toEqual(subnetBefore.spec);
     // The other side waits again.
     await phase(A.ns, 'to-c2', 'Pending', 'WaitingForAcceptance');
     const records = (await admin.list<KubeObject & { data?: Record<string, string> }>(ConfigMaps, { namespace: 'ironplane-system', labelSelector: 'app.kubernetes.io/managed-by=ironplane-network' })).items;
