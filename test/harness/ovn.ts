@@ -247,7 +247,7 @@ class LocalOvn implements OvnWorld, Dependent {
   }
 
   /** Starts `bin` (with this world's OVS/OVN environment) and records its pid for a later sweep. */
-  spawn(name: string, argv: string[], env: Record<string, string> = {}): ManagedProcess {
+  private spawn(name: string, argv: string[], env: Record<string, string> = {}): ManagedProcess {
     const assignments = Object.entries({ ...this.paths.env, ...env }).map(([k, v]) => `${k}=${v}`);
     const proc = spawnLogged(name, '/usr/bin/env', [...assignments, ...argv], join(this.dir, `${name}.out`));
     this.procs.push(proc);
