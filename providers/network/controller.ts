@@ -147,11 +147,11 @@ export function peeringReconciler(deps: { client: Client; caches: NetworkCaches;
   const ns = settings.recordNamespace;
 
   /** The KvmCluster's Vpc, when the KvmCluster controller made it and its labels prove it is this KvmCluster's. */
-  function networkOf(ref: ClusterRef, kc: KvmCluster, field: string): Resolution {
+  function networkOf(ref: ClusterRef, kc: KvmCluster, field: string, allowDeleting = false): Resolution {
     const name = tenantNetworkName(kc.metadata.namespace!, kc.metadata.name!);
     const live = caches.vpcs.get(name);
     const waiting = (why: string): Resolution => ({ refuse: false, reason: Reasons.WaitingForNetwork, message: `${field}: the network of Cluster ${refKey(ref)} is not ready: ${why}` });
-    if (kc.metadata.deletionTimestamp) return { refuse: true, reason: Reasons.ClusterDeleting, message: `${field}: the KvmCluster of Cluster ${refKey(ref)} is being deleted` };
+    if (kc.metadata.deletionTimestamp && !allowDeleting) return { refuse: true, reason: Reasons.ClusterDeleting, message: `${field}: the KvmCluster of Cluster ${refKey(ref)} is being deleted` };
     if (kc.status?.network?.vpc !== name) return waiting(`KvmCluster ${kc.metadata.name} has not reported its Vpc yet`);
     if (!live) return waiting(`Vpc ${name} does not exist yet`);
     const why = notMarkedFor(live, KVM_CLUSTER_OWNER_LABELS, ownerOf(kc));
@@ -178,14 +178,19 @@ export function peeringReconciler(deps: { client: Client; caches: NetworkCaches;
     return networkOf(ref, kc, field);
   }
 
-  /** A side of some recorded pair, found by the KvmCluster that belongs to the Cluster (which may already be gone). */
-  function resolveRecorded(ref: ClusterRef): Side | undefined {
+  /**
+   * A side of some recorded pair, found by the KvmCluster that belongs to
+   * the Cluster (which may already be gone). A KvmCluster being deleted
+   * counts only for teardown: its Vpc, while it lasts, loses its ports
+   * toward peers, but nothing routes toward it.
+   */
+  function resolveRecorded(ref: ClusterRef, allowDeleting = false): Side | undefined {
     const byRef = caches.clusters.get(refKey(ref))?.spec?.infrastructureRef;
     const kc =
       (byRef?.kind === 'KvmCluster' ? caches.kvmClusters.get(`${ref.namespace}/${byRef.name}`) : undefined) ??
       caches.kvmClusters.list((k) => k.metadata.namespace === ref.namespace && (clusterNameOf(k) === ref.name || ownerClusterName(k) === ref.name))[0];
     if (!kc) return undefined;
-    const r = networkOf(ref, kc, 'peer');
+    const r = networkOf(ref, kc, 'peer', allowDeleting);
     return 'side' in r ? r.side : undefined;
   }
 
@@ -272,7 +277,7 @@ export function peeringReconciler(deps: { client: Client; caches: NetworkCaches;
     if (!record) return false;
     const rest = links({ remove: pair.key });
     for (const ref of pair.sides) {
-      const side = resolveRecorded(ref);
+      const side = resolveRecorded(ref, true);
       if (side) {
         const conflict = await converge(side, rest);
         if (conflict) throw new Error(conflict);

@@ -70,7 +70,10 @@ describe('make release-manifests', () => {
   it.each(IRONPLANE_PROVIDERS.map((p) => [p.label]))('given %s, should hold exactly one Namespace, a manager container and the provider label on everything', (label) => {
     const docs = components(label);
     expect(docs.filter((o) => o.kind === 'Namespace')).toHaveLength(1);
-    const deployments = docs.filter((o) => o.kind === 'Deployment') as (Obj & { spec: { template: { spec: { containers: { name: string; image: string }[] } } } })[];
+    // One manager per provider; a provider may run another role beside it (the KvmCluster provider's network manager).
+    const deployments = (docs.filter((o) => o.kind === 'Deployment') as (Obj & { spec: { template: { spec: { containers: { name: string; image: string }[] } } } })[]).filter((d) =>
+      d.spec.template.spec.containers.some((c) => c.name === 'manager'),
+    );
     expect(deployments).toHaveLength(1);
     expect(deployments[0]!.spec.template.spec.containers.map((c) => c.name)).toEqual(['manager']);
     expect(deployments[0]!.spec.template.spec.containers[0]!.image).toBe(`\${IRONPLANE_IMAGE:=ghcr.io/ironplane/ironplane}:\${IRONPLANE_VERSION:=${VERSION}}`);
@@ -87,7 +90,7 @@ describe('make release-manifests', () => {
   it.each(IRONPLANE_PROVIDERS.map((p) => [p.label]))('given %s, should issue a cert-manager Certificate for the Secret its manager mounts', (label) => {
     const docs = components(label);
     const secrets = docs.filter((o) => o.kind === 'Certificate').map((c) => (c['spec'] as { secretName: string }).secretName);
-    const deployment = docs.find((o) => o.kind === 'Deployment') as Obj & { spec: { template: { spec: { volumes: { secret?: { secretName: string } }[] } } } };
+    const deployment = docs.find((o) => o.kind === 'Deployment' && o.metadata?.name === 'ironplane-controller-manager') as Obj & { spec: { template: { spec: { volumes: { secret?: { secretName: string } }[] } } } };
     const mounted = deployment.spec.template.spec.volumes.map((v) => v.secret?.secretName);
     expect(secrets.length).toBe(1);
     expect(mounted).toContain(secrets[0]);
