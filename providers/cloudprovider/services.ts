@@ -32,7 +32,7 @@ import type { KubeObject } from '../kit/types.js';
 import { parseIp } from '../topology/cidr.js';
 import { canonicalAddress, freeAddresses } from './addresses.js';
 import type { CloudMetrics } from './metrics.js';
-import { CLUSTER_OWNER_LABELS, POOL_LABEL, SERVICE_CONDITION, SERVICE_FINALIZER, SERVICE_OWNER_LABELS, Services, SwitchLBRules } from './names.js';
+import { CLUSTER_OWNER_LABELS, POOL_LABEL, ruleName, SERVICE_CONDITION, SERVICE_FINALIZER, SERVICE_OWNER_LABELS, Services, SwitchLBRules } from './names.js';
 import { evaluatePools, mayUse, poolsHolding, type PoolView, type ReservedRange } from './pools.js';
 import { isOurs, nodeEndpoints, renderRule, requestedAddress, rulePorts, serviceOwner, type TenantService } from './render.js';
 import type { TenantWatches } from './tenantwatch.js';
@@ -192,8 +192,11 @@ export function tenantServiceReconciler(deps: ServiceDeps) {
       const held = (await heldInPool(pool.name, ctx.ns)).length;
       if (held >= pool.perTenant) return new Refusal(ServiceReasons.TenantLimitReached, `${field}: ${address}: ${limitMessage(pool, ctx.ns, held)}`);
     }
+    const taken = new Refusal(ServiceReasons.AddressTaken, `${field}: ${address} is already taken`);
+    // Held by another Service as far as the cache knows: no create needed to find out (it would only answer 409).
+    if (caches.rules.get(ruleName(address))) return taken;
     const got = await take(ctx, pool, address, svc, endpoints(ip.family));
-    if (got === undefined) return new Refusal(ServiceReasons.AddressTaken, `${field}: ${address} is already taken`);
+    if (got === undefined) return taken;
     if (got instanceof Refusal) return new Refusal(got.reason, `${field}: ${address}: ${got.message}`);
     return got;
   }
