@@ -19,7 +19,7 @@ import type { KvmCluster } from '../api/generated/ironplane/v1alpha1/kvmcluster.
 import type { KvmMachine } from '../api/generated/ironplane/v1alpha1/kvmmachine.js';
 import type { LoadBalancerPool } from '../api/generated/ironplane/v1alpha1/loadbalancerpool.js';
 import type { SwitchLBRule } from '../api/generated/kubeovn/v1/switchlbrule.js';
-import { clusterNameOf, type Cluster } from '../capi/contract.js';
+import { clusterNameOf, pausedReason, type Cluster } from '../capi/contract.js';
 import { notMarkedFor, type Owner } from '../capi/ownership.js';
 import { TenantNotReady, type TenantClients } from '../capi/tenant.js';
 import { isAlreadyExists, isConflict, isInvalid, isNotFound, type Client } from '../kit/client.js';
@@ -406,6 +406,12 @@ export function tenantServiceReconciler(deps: ServiceDeps) {
     const infra = cluster?.spec?.infrastructureRef;
     if (!cluster || cluster.metadata.deletionTimestamp || infra?.kind !== 'KvmCluster') {
       await teardown(key, cluster, rules, log);
+      return;
+    }
+    // Paused (clusterctl move, an operator): nothing is allocated, changed or released until it resumes.
+    const paused = pausedReason(cluster, cluster);
+    if (paused) {
+      log.debug('paused', { reason: paused });
       return;
     }
     const uid = cluster.metadata.uid!;

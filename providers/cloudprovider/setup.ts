@@ -38,7 +38,7 @@ export function setupCloudProvider(mgr: Manager, opts: CloudProviderOptions): { 
   const log = mgr.log;
   const informer = <T extends KubeObject>(i: Informer<T>) => mgr.addInformer(i);
 
-  const clusters = informer(new Informer<Cluster>(client, Clusters, { log, transform: (c) => ({ ...metadataOnly(c), spec: { infrastructureRef: c.spec?.infrastructureRef } }) as Cluster }));
+  const clusters = informer(new Informer<Cluster>(client, Clusters, { log, transform: (c) => ({ ...metadataOnly(c), spec: { infrastructureRef: c.spec?.infrastructureRef, paused: c.spec?.paused } }) as Cluster }));
   const kvmClusters = informer(new Informer<KvmCluster>(client, KvmClusters, { log, transform: (k) => ({ ...metadataOnly(k), status: { network: k.status?.network } }) as KvmCluster }));
   const kvmMachines = informer(new Informer<KvmMachine>(client, KvmMachines, { log, transform: (m) => ({ ...metadataOnly(m), status: { addresses: m.status?.addresses } }) as KvmMachine }));
   const pools = informer(new Informer<LoadBalancerPool>(client, LoadBalancerPools, { log }));

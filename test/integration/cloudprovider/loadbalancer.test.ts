@@ -258,6 +258,21 @@ describe('tenant LoadBalancer Services', () => {
     await settled(teamB, 'one', 'True');
   });
 
+  it('given a paused Cluster, should leave its Services alone until it resumes', async () => {
+    await w.client.mergePatch(Clusters, 'prod', 'team-b', { spec: { paused: true } });
+    const pausedLines = () => w.manager.logs().filter((l) => l['msg'] === 'paused' && l['key'] === 'team-b/prod').length;
+    await until('the manager to see team-b/prod paused', () => pausedLines() > 0);
+    const before = pausedLines();
+    await createService(teamB, 'while-paused');
+    await until('the manager to look at team-b/prod again', () => pausedLines() > before);
+    const s = await teamB.get<Svc>(Services, 'while-paused', 'default');
+    expect([s.metadata?.finalizers, conditionOf(s)]).toEqual([undefined, undefined]);
+    await w.client.mergePatch(Clusters, 'prod', 'team-b', { spec: { paused: null } });
+    await settled(teamB, 'while-paused', 'False', 'default', 'TenantLimitReached');
+    await teamB.delete(Services, 'while-paused', 'default');
+    await until('Service while-paused to be gone', async () => !(await teamB.tryGet(Services, 'while-paused', 'default')));
+  });
+
   it('given a Service deleted, should release its address and rule before the Service goes, and a refused Service then gets the address', async () => {
     await teamA.delete(Services, 'api', 'default');
     await until('Service api to be gone', async () => !(await teamA.tryGet(Services, 'api', 'default')));
