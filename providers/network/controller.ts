@@ -29,6 +29,7 @@ import { ApiError, isAlreadyExists, isConflict, type Client } from '../kit/clien
 import type { Result } from '../kit/controller.js';
 import type { EventRecorder } from '../kit/events.js';
 import type { Informer } from '../kit/informer.js';
+import type { Logger } from '../kit/log.js';
 import { jsonEqual } from '../kit/patch.js';
 import { objectReconciler, type Scope } from '../kit/reconciler.js';
 import { ConfigMaps, type KubeObject } from '../kit/types.js';
@@ -272,16 +273,17 @@ export function peeringReconciler(deps: { client: Client; caches: NetworkCaches;
   }
 
   /** Removes the pair's entries from every Vpc it can prove, then its record. */
-  async function teardown(pair: Pair): Promise<boolean> {
+  async function teardown(pair: Pair, log: Logger): Promise<boolean> {
     const record = recordOf(pair);
     if (!record) return false;
     const rest = links({ remove: pair.key });
     for (const ref of pair.sides) {
       const side = resolveRecorded(ref, true);
-      if (side) {
-        const conflict = await converge(side, rest);
-        if (conflict) throw new Error(conflict);
-      }
+      if (!side) continue;
+      // Another manager holding the lists means none of this pair's
+      // entries are there as ours: nothing to remove, and nothing to wait for.
+      const conflict = await converge(side, rest);
+      if (conflict) log.info('peering fields of a Vpc are held by another manager; nothing of this pair to remove there', { vpc: side.vpc, pair: pair.key });
     }
     await client.delete(ConfigMaps, record.metadata!.name!, ns, { uid: record.metadata!.uid! });
     return true;
@@ -374,7 +376,7 @@ export function peeringReconciler(deps: { client: Client; caches: NetworkCaches;
         const waitingForNetwork = !('own' in checked) && !checked.refuse;
         const stillAccepted = pairStillAccepted(pair, pr, caches.requests.list(), settings.acceptance);
         let tornDown = false;
-        if (refused || (!waitingForNetwork && !stillAccepted)) tornDown = await teardown(pair);
+        if (refused || (!waitingForNetwork && !stillAccepted)) tornDown = await teardown(pair, scope.log);
         if (tornDown) void deps.recorder?.event(pr, 'Normal', 'PeeringRemoved', `the peering of ${pair.sides.map(refKey).join(' and ')} was removed: ${message}`);
         if (refused) warnOnce(scope, 'Warning', reason, message);
         const programmed = !refused && waitingForNetwork && recordOf(pair) !== undefined;
@@ -441,7 +443,7 @@ export function peeringReconciler(deps: { client: Client; caches: NetworkCaches;
       scope.setCondition({ type: Conditions.Programmed, status: false, reason: Reasons.Deleting, message: 'removing the peering from both Vpcs' });
       // Another request of the pair may still accept it (e.g. an approved one): its own reconcile keeps it.
       if (!isSelfPeering(pr) && !pairStillAccepted(pair, pr, caches.requests.list(), settings.acceptance)) {
-        if (await teardown(pair)) void deps.recorder?.event(pr, 'Normal', 'PeeringRemoved', `the peering of ${pair.sides.map(refKey).join(' and ')} was removed from both Vpcs`);
+        if (await teardown(pair, scope.log)) void deps.recorder?.event(pr, 'Normal', 'PeeringRemoved', `the peering of ${pair.sides.map(refKey).join(' and ')} was removed from both Vpcs`);
       }
       scope.removeFinalizer();
     },

@@ -16,7 +16,7 @@ import { Clusters } from '../../../providers/capi/contract.js';
 import { ApiError, Client } from '../../../providers/kit/client.js';
 import { getCondition } from '../../../providers/kit/conditions.js';
 import { jsonEqual } from '../../../providers/kit/patch.js';
-import { ConfigMaps, Events, type KubeObject, type ResourceType } from '../../../providers/kit/types.js';
+import { ConfigMaps, Events, Namespaces, type KubeObject, type ResourceType } from '../../../providers/kit/types.js';
 import { tenantNetworkName } from '../../../providers/kubevirt/names.js';
 import { covers, renderNetwork } from '../../../providers/kubevirt/kvmcluster.js';
 import { KvmClusters, Subnets, Vpcs } from '../../../providers/kubevirt/resources.js';
@@ -47,6 +47,8 @@ let cp: ControlPlane;
 let admin: Client;
 let users: Record<string, Client>;
 const procs: Proc[] = [];
+let network: Proc;
+let networkKubeconfig: string;
 
 function userClient(name: string): Promise<Client> {
   return issueCert({ ca: cp.ca, commonName: name, usages: 'client' }).then((cert) => {
@@ -183,15 +185,20 @@ beforeAll(async () => {
   await kvmCluster(B.ns, 'c2', '10.2.0.0/24');
   await kvmCluster(C.ns, 'c3', '10.3.0.0/24');
   await kvmCluster('team-d', 'c4', '10.1.0.0/24'); // c1's range
+  await kvmCluster(C.ns, 'c5', '10.5.0.0/24');
+  await kvmCluster(C.ns, 'c7', '10.2.0.0/25'); // within c2's range
   await admin.create<Obj>(Clusters, { metadata: { name: 'metal', namespace: B.ns }, spec: { infrastructureRef: { apiGroup: 'infrastructure.ironplane.dev', kind: 'MetalCluster', name: 'metal' } } });
 
   manager('kubevirt', await restrictedKubeconfig(cp, admin, 'kubevirt'));
-  manager('network', await restrictedKubeconfig(cp, admin, 'network'), ['--peering-acceptance', 'mirror,platform', '--peering-namespace', 'ironplane-system']);
+  networkKubeconfig = await restrictedKubeconfig(cp, admin, 'network');
+  network = manager('network', networkKubeconfig, ['--peering-acceptance', 'mirror,platform', '--peering-namespace', 'ironplane-system']);
   for (const [ns, c] of [
     [A.ns, 'c1'],
     [B.ns, 'c2'],
     [C.ns, 'c3'],
     ['team-d', 'c4'],
+    [C.ns, 'c5'],
+    [C.ns, 'c7'],
   ] as const) {
     await until(`the Vpc of ${ns}/${c}`, async () => (await admin.get<KvmCluster>(KvmClusters, c, ns)).status?.network?.vpc === vpcName(ns, c), WAIT_MS);
   }
@@ -463,3 +470,108 @@ function PeeringRequest_(ns: string, name: string, clusterName: string, peer: { 
   const clean = Object.fromEntries(Object.entries(extra).filter(([, v]) => v !== undefined));
   return request(ns, name, clusterName, peer, clean);
 }
+
+describe('given what the peering must not write over or route twice', () => {
+  it("should not let a tenant make the mirror request in the peer's namespace", async () => {
+    const r = await refusal(users[A.user]!.create(PeeringRequests, request(B.ns, 'forged-mirror', 'c2', { namespace: A.ns, clusterName: 'c1' })));
+    expect(r.code).toBe(403);
+    expect(r.message).toContain('User "alice" cannot create resource "peeringrequests" in API group "network.ironplane.dev" in the namespace "team-b"');
+  });
+
+  it("should leave a Vpc's peering fields alone when another manager holds them, and say so", async () => {
+    // An operator's own route on c5's Vpc, applied with kubectl's field manager.
+    const kubectl = new Client(cp.kubeConfig, { fieldManager: 'kubectl' });
+    const theirs = { staticRoutes: [{ policy: 'policyDst', cidr: '192.168.0.0/24', nextHopIP: '10.5.0.254' }] };
+    await kubectl.apply(Vpcs, { apiVersion: 'kubeovn.io/v1', kind: 'Vpc', metadata: { name: vpcName(C.ns, 'c5') }, spec: theirs });
+    kubectl.close();
+    await users[C.user]!.create(PeeringRequests, request(C.ns, 'to-c2', 'c5', { namespace: B.ns, clusterName: 'c2' }));
+    await users[B.user]!.create(PeeringRequests, request(B.ns, 'to-c5', 'c2', { namespace: C.ns, clusterName: 'c5' }));
+    const pr = await until(
+      'the request to report the conflict',
+      async () => {
+        const o = await get(C.ns, 'to-c2');
+        return getCondition(o.status?.conditions, 'Programmed')?.reason === 'VpcFieldConflict' ? o : undefined;
+      },
+      WAIT_MS,
+    );
+    expect(pr.status?.phase).toBe('Accepted');
+    const message = getCondition(pr.status?.conditions, 'Programmed')!.message!;
+    expect(message).toContain(`Vpc ${vpcName(C.ns, 'c5')}: spec.vpcPeerings or spec.staticRoutes is managed by another field manager`);
+    expect(message).toContain('kubectl');
+    expect(message).toContain('the peering does not write over it');
+    expect((await vpc(C.ns, 'c5')).spec).toEqual(theirs);
+    // Withdrawn: nothing of the pair stays anywhere, and the operator's route is still there.
+    await users[C.user]!.delete(PeeringRequests, 'to-c2', C.ns);
+    await users[B.user]!.delete(PeeringRequests, 'to-c5', B.ns);
+    await gone(C.ns, 'to-c2');
+    await gone(B.ns, 'to-c5');
+    expect((await vpc(C.ns, 'c5')).spec).toEqual(theirs);
+    expect((await vpc(B.ns, 'c2')).spec).toEqual(NO_PEERING);
+  });
+
+  it('should refuse a peer whose CIDR a Vpc already routes to another peer', async () => {
+    await users[A.user]!.create(PeeringRequests, request(A.ns, 'to-c2', 'c1', { namespace: B.ns, clusterName: 'c2' }));
+    await users[B.user]!.create(PeeringRequests, request(B.ns, 'to-c1', 'c2', { namespace: A.ns, clusterName: 'c1' }));
+    await phase(A.ns, 'to-c2', 'Active');
+    const before = (await vpc(A.ns, 'c1')).spec;
+    // c7 (10.2.0.0/25) overlaps c2 (10.2.0.0/24), which c1 already routes to.
+    await users[C.user]!.create(PeeringRequests, request(C.ns, 'to-c1', 'c7', { namespace: A.ns, clusterName: 'c1' }));
+    await users[A.user]!.create(PeeringRequests, request(A.ns, 'to-c7', 'c1', { namespace: C.ns, clusterName: 'c7' }));
+    const pr = await phase(C.ns, 'to-c1', 'Refused', 'RouteOverlap');
+    expect(getCondition(pr.status?.conditions, 'Accepted')?.message).toBe('spec.peer: the peer already peers with a Cluster whose node CIDR overlaps the node CIDR of Cluster c7: a VPC cannot route one range to two peers');
+    const mine = await phase(A.ns, 'to-c7', 'Refused', 'RouteOverlap');
+    expect(getCondition(mine.status?.conditions, 'Accepted')?.message).toBe("spec.peer: Cluster c1 already peers with a Cluster whose node CIDR overlaps the peer's: a VPC cannot route one range to two peers");
+    expect((await vpc(A.ns, 'c1')).spec).toEqual(before);
+    expect((await vpc(C.ns, 'c7')).spec).toEqual({});
+    for (const [ns, name] of [
+      [C.ns, 'to-c1'],
+      [A.ns, 'to-c7'],
+      [A.ns, 'to-c2'],
+      [B.ns, 'to-c1'],
+    ] as const) {
+      await admin.delete(PeeringRequests, name, ns);
+      await gone(ns, name);
+    }
+    expect((await vpc(A.ns, 'c1')).spec).toEqual(NO_PEERING);
+    const records = (await admin.list(ConfigMaps, { namespace: 'ironplane-system', labelSelector: 'app.kubernetes.io/managed-by=ironplane-network' })).items;
+    expect(records).toEqual([]);
+  });
+});
+
+describe('given a platform that accepts mirror requests only, from labelled namespaces', () => {
+  const OPEN = 'network.ironplane.dev/peering';
+
+  beforeAll(async () => {
+    network.child.kill('SIGTERM');
+    await network.exited;
+    network = manager('network', networkKubeconfig, ['--peering-acceptance', 'mirror', '--peering-namespace', 'ironplane-system', '--peering-namespace-selector', `${OPEN}=allowed`]);
+    for (const ns of [A.ns, B.ns]) await admin.mergePatch(Namespaces, ns, undefined, { metadata: { labels: { [OPEN]: 'allowed' } } });
+  }, WAIT_MS);
+
+  it('should refuse a peer in a namespace the selector leaves out, naming the field', async () => {
+    await users[A.user]!.create(PeeringRequests, request(A.ns, 'to-c5', 'c1', { namespace: C.ns, clusterName: 'c5' }));
+    const pr = await phase(A.ns, 'to-c5', 'Refused', 'NotAllowed');
+    expect(getCondition(pr.status?.conditions, 'Accepted')?.message).toBe('spec.peer.namespace: namespace team-c is not open to VPC peering on this platform');
+    await users[A.user]!.delete(PeeringRequests, 'to-c5', A.ns);
+    await gone(A.ns, 'to-c5');
+  });
+
+  it("should not count an operator's approval, and say so", async () => {
+    await users[A.user]!.create(PeeringRequests, request(A.ns, 'to-c2', 'c1', { namespace: B.ns, clusterName: 'c2' }));
+    await users[OPERATOR]!.mergePatch(PeeringRequests, 'to-c2', A.ns, { spec: { approval: { approvedBy: OPERATOR } } });
+    const pr = await until(
+      'the approval to be looked at',
+      async () => {
+        const o = await get(A.ns, 'to-c2');
+        return getCondition(o.status?.conditions, 'Accepted')?.message?.includes('does not count') ? o : undefined;
+      },
+      WAIT_MS,
+    );
+    expect(pr.status?.phase).toBe('Pending');
+    expect(getCondition(pr.status?.conditions, 'Accepted')?.message).toContain(`the approval by ${OPERATOR} does not count: this platform accepts mirror requests only`);
+    expect((await vpc(A.ns, 'c1')).spec).toEqual(NO_PEERING);
+    // The mirror request still accepts it.
+    await users[B.user]!.create(PeeringRequests, request(B.ns, 'to-c1', 'c2', { namespace: A.ns, clusterName: 'c1' }));
+    expect((await phase(A.ns, 'to-c2', 'Active')).status?.acceptedBy).toBe('Mirror');
+  });
+});
