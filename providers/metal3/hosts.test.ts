@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { HostDeployPolicy } from '../api/generated/metal3/v1alpha1/hostdeploypolicy.js';
 import {
   candidates,
+  candidatesWithReleased,
   consumerOf,
   failureDomainsFrom,
   isConsumedBy,
@@ -211,6 +212,35 @@ describe('candidates', () => {
     expect(got).toHaveLength(4);
     // Without reuse asked for, the label gives no preference.
     expect(names(candidates(hosts, query()))[0]).toBe('team-a/t1');
+  });
+
+  it('given a cache that still shows the released host claimed, should read the labelled hosts fresh and prefer that one', async () => {
+    const reuse = 'team-a.md-0';
+    const stale = [host('p1'), host('p2', { consumer: mmRef('old') })];
+    const selectors: string[] = [];
+    const got = await candidatesWithReleased(stale, query({ reuse }), async (sel) => {
+      selectors.push(sel);
+      return [host('p2', { labels: { [NODE_REUSE_LABEL]: reuse } })];
+    });
+    expect(selectors).toEqual([`${NODE_REUSE_LABEL}=${reuse}`]);
+    expect(names(got.options)).toEqual(['pool-a/p2', 'pool-a/p1']);
+    expect(got.all).toHaveLength(2);
+  });
+
+  it('given the released host first in the cache already, or no reuse asked for, should not read anything', async () => {
+    const reuse = 'team-a.md-0';
+    const never = async (): Promise<never> => {
+      throw new Error('read the apiserver');
+    };
+    const hosts = [host('p1'), host('p2', { labels: { [NODE_REUSE_LABEL]: reuse } })];
+    expect(names((await candidatesWithReleased(hosts, query({ reuse }), never)).options)[0]).toBe('pool-a/p2');
+    expect((await candidatesWithReleased(hosts, query(), never)).options).toHaveLength(2);
+  });
+
+  it('given no labelled host in the apiserver either, should keep the cached order', async () => {
+    const hosts = [host('p1'), host('p2')];
+    const got = await candidatesWithReleased(hosts, query({ reuse: 'team-a.md-0' }), async () => []);
+    expect(names(got.options)).toEqual(names(candidates(hosts, query({ reuse: 'team-a.md-0' }))));
   });
 
   it('given a failure domain, should keep only the hosts whose zone label names it', () => {

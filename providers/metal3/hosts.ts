@@ -240,6 +240,24 @@ export function candidates(hosts: readonly Host[], q: HostQuery): Host[] {
 }
 
 /**
+ * `candidates`, made sure of the host this machine's template released: when
+ * node reuse is asked for and the cache offers no host with the template's
+ * label first, the labelled hosts are read fresh (`listLabelled` with a label
+ * selector) and replace their cached copies. The release and the next
+ * machine's create race the watch, so the cache may still show that host
+ * claimed by the machine that just let it go.
+ */
+export async function candidatesWithReleased(cached: readonly Host[], q: HostQuery, listLabelled: (labelSelector: string) => Promise<Host[]>): Promise<{ all: Host[]; options: Host[] }> {
+  const options = candidates(cached, q);
+  if (!q.reuse || options[0]?.metadata?.labels?.[NODE_REUSE_LABEL] === q.reuse) return { all: [...cached], options };
+  const fresh = await listLabelled(`${NODE_REUSE_LABEL}=${q.reuse}`);
+  if (!fresh.length) return { all: [...cached], options };
+  const seen = new Set(fresh.map(hostKey));
+  const all = [...cached.filter((h) => !seen.has(hostKey(h))), ...fresh];
+  return { all, options: candidates(all, q) };
+}
+
+/**
  * The message of a machine that found no host: the selector, where it looked,
  * and why the hosts that match the selector cannot be claimed. Deterministic
  * (sorted counts), so that the condition does not churn.

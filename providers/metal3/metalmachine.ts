@@ -40,7 +40,7 @@ import type { Informer } from '../kit/informer.js';
 import { jsonEqual } from '../kit/patch.js';
 import { objectReconciler, type Scope } from '../kit/reconciler.js';
 import { Secrets, type KubeObject } from '../kit/types.js';
-import { candidates, hostKey, isConsumedBy, noHostMessage, resolvePools, slimHost, type Host } from './hosts.js';
+import { candidatesWithReleased, hostKey, isConsumedBy, noHostMessage, resolvePools, slimHost, type Host } from './hosts.js';
 import {
   API_VERSION,
   CLONED_FROM_GROUPKIND_ANNOTATION,
@@ -428,8 +428,9 @@ export function metalMachineReconciler(deps: { client: Client; caches: MetalMach
       seed: m.metadata.uid ?? `${ns}/${name}`,
       taken: claims.taken(),
     };
-    const all = caches.hosts.list();
-    const options = candidates(all, query);
+    const { all, options } = await candidatesWithReleased(caches.hosts.list(), query, async (selector) =>
+      (await Promise.all(namespaces.map((n) => client.list<Host>(BareMetalHosts, { namespace: n, labelSelector: selector })))).flatMap((l) => l.items.map(slimHost)),
+    );
     if (!options.length) {
       scope.setCondition({ type: Conditions.HostClaimed, status: false, reason: 'NoHostAvailable', message: noHostMessage(all, query) });
       return 'none';
