@@ -7,6 +7,7 @@ import { CustomResourceDefinitions, type KubeObject } from '../kit/types.js';
 import { managerCommand } from './manager.js';
 import { extensionCommand } from './extension.js';
 import { planCommand } from './plan.js';
+import { cpProxyCommand } from '../kubevirt/cpproxy.js';
 import { CONTRACT, packageVersion } from './version.js';
 
 export function buildProgram(out: (s: string) => void = (s) => process.stdout.write(s)): Command {
@@ -56,6 +57,7 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
   program.addCommand(managerCommand());
   program.addCommand(extensionCommand());
   program.addCommand(planCommand(out));
+  program.addCommand(cpProxyCommand());
 
   return program;
 }

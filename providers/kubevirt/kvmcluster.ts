@@ -31,11 +31,21 @@ import type { Informer } from '../kit/informer.js';
 import { objectReconciler, type Scope } from '../kit/reconciler.js';
 import type { KubeObject, ResourceType } from '../kit/types.js';
 import { KVM_CLUSTER_FINALIZER, KVM_CLUSTER_OWNER_LABELS, tenantNetworkName, tenantSubnetName } from './names.js';
+import {
+  deletePrivateEndpoint,
+  excludeIpsEqual,
+  PRIVATE_ENDPOINT_CONDITION,
+  reconcilePrivateEndpoint,
+  subnetExcludeIps,
+  type ProxyOptions,
+} from './privateendpoint.js';
 import { KvmClusters, Subnets, Vpcs } from './resources.js';
 
 export const ClusterConditions = {
   /** The tenant Vpc and Subnet exist. */
   NetworkReady: 'NetworkReady',
+  /** The private control-plane endpoint in the tenant VPC serves (privateendpoint.ts). */
+  PrivateEndpointReady: PRIVATE_ENDPOINT_CONDITION,
 } as const;
 
 export const ClusterReasons = {
@@ -67,6 +77,8 @@ export interface KvmClusterCaches {
   vpcs: Informer<NetworkObject>;
   subnets: Informer<NetworkObject>;
   nodes: Informer<InfraNode>;
+  /** The private endpoint's proxy Deployments (label-selected). */
+  deployments: Informer<KubeObject>;
 }
 
 interface Ctx {
@@ -98,6 +110,8 @@ export function renderNetwork(kc: KvmCluster): { vpc: KubeObject & { spec: Recor
   const name = tenantNetworkName(ns, kc.metadata.name!);
   const labels = ownerLabels(KVM_CLUSTER_OWNER_LABELS, ownerOf(kc));
   const net = kc.spec!.network;
+  // The user's excluded addresses, and the two the private endpoint reserves.
+  const excludeIps = subnetExcludeIps(net);
   return {
     vpc: { apiVersion: 'kubeovn.io/v1', kind: 'Vpc', metadata: { name, labels }, spec: {} },
     subnet: {
@@ -112,7 +126,7 @@ export function renderNetwork(kc: KvmCluster): { vpc: KubeObject & { spec: Recor
         provider: 'ovn',
         natOutgoing: net.natOutgoing ?? true,
         ...(net.gateway ? { gateway: net.gateway } : {}),
-        ...(net.excludeIPs?.length ? { excludeIps: net.excludeIPs } : {}),
+        ...(excludeIps.length ? { excludeIps } : {}),
       },
     },
   };
@@ -124,10 +138,11 @@ export function covers(live: (KubeObject & { spec?: unknown }) | undefined, want
   const labels = live.metadata?.labels ?? {};
   if (!Object.entries(want.metadata?.labels ?? {}).every(([k, v]) => labels[k] === v)) return false;
   const spec = (live.spec ?? {}) as Record<string, unknown>;
-  return Object.entries(want.spec).every(([k, v]) => jsonEqual(spec[k], v));
+  // kube-OVN rewrites excludeIps (merged, sorted, gateway added): compared as address sets.
+  return Object.entries(want.spec).every(([k, v]) => (k === 'excludeIps' ? excludeIpsEqual(spec[k], v, spec['gateway']) : jsonEqual(spec[k], v)));
 }
 
-export function kvmClusterReconciler(deps: { client: Client; caches: KvmClusterCaches; recorder?: EventRecorder }) {
+export function kvmClusterReconciler(deps: { client: Client; caches: KvmClusterCaches; recorder?: EventRecorder; proxy: ProxyOptions }) {
   const { client, caches } = deps;
 
   /** The object of that name: from the cache, which holds only labelled ones, else from the apiserver. */
@@ -167,7 +182,9 @@ export function kvmClusterReconciler(deps: { client: Client; caches: KvmClusterC
     resource: KvmClusters,
     cache: caches.kvmClusters,
     finalizer: KVM_CLUSTER_FINALIZER,
-    ownedConditions: [ClusterConditions.NetworkReady],
+    ownedConditions: [ClusterConditions.NetworkReady, ClusterConditions.PrivateEndpointReady],
+    // The private endpoint is an addition: the infrastructure is provisioned without it.
+    readyOf: [ClusterConditions.NetworkReady],
 
     prepare: async (scope) => clusterOwner(scope, caches.clusters, ClusterConditions.NetworkReady, 'KvmCluster'),
 
@@ -185,8 +202,8 @@ export function kvmClusterReconciler(deps: { client: Client; caches: KvmClusterC
         warnOnce(scope, ClusterReasons.NameTaken, message);
         scope.setCondition({ type: ClusterConditions.NetworkReady, status: false, reason: ClusterReasons.NameTaken, message });
         // Machines read the Subnet from here: a name that is not ours must not be attached to.
-        if (kc.status?.network) {
-          const { network: _gone, ...rest } = kc.status;
+        if (kc.status?.network || kc.status?.privateControlPlaneEndpoint) {
+          const { network: _gone, privateControlPlaneEndpoint: _alsoGone, ...rest } = kc.status;
           kc.status = rest;
         }
         return { requeueAfterMs: NAME_TAKEN_RETRY_MS };
@@ -199,6 +216,19 @@ export function kvmClusterReconciler(deps: { client: Client; caches: KvmClusterC
         initialization: { provisioned: true },
       };
       scope.setCondition({ type: ClusterConditions.NetworkReady, status: true, reason: 'Provisioned', message: `Vpc ${vpc.metadata!.name} and Subnet ${subnet.metadata!.name} (${kc.spec!.network.nodeCIDR})` });
+
+      const pe = await reconcilePrivateEndpoint({ client, deployments: caches.deployments, kvmClusters: caches.kvmClusters, proxy: deps.proxy }, kc, scope.ctx.cluster!, subnet.metadata!.name!, owner);
+      const peBefore = scope.original.status?.conditions?.find((c) => c.type === ClusterConditions.PrivateEndpointReady);
+      if (!pe.condition.status && pe.condition.reason !== peBefore?.reason) void deps.recorder?.event(kc, 'Warning', pe.condition.reason, pe.condition.message);
+      if (pe.condition.status && peBefore?.status !== 'True') void deps.recorder?.event(kc, 'Normal', pe.condition.reason, pe.condition.message);
+      scope.setCondition({ type: ClusterConditions.PrivateEndpointReady, ...pe.condition });
+      if (pe.endpoint) {
+        kc.status = { ...kc.status, privateControlPlaneEndpoint: pe.endpoint };
+      } else if (kc.status?.privateControlPlaneEndpoint) {
+        const { privateControlPlaneEndpoint: _gone, ...rest } = kc.status;
+        kc.status = rest;
+      }
+      return pe.requeueAfterMs ? { requeueAfterMs: pe.requeueAfterMs } : undefined;
     },
 
     async delete(scope) {
@@ -217,6 +247,12 @@ export function kvmClusterReconciler(deps: { client: Client; caches: KvmClusterC
         return;
       }
       const owner = ownerOf(kc);
+      // The private endpoint first: its proxy holds an address of the Subnet.
+      const waiting = await deletePrivateEndpoint(client, kc, owner);
+      if (waiting) {
+        scope.setCondition({ type: ClusterConditions.PrivateEndpointReady, status: false, reason: Reasons.Deleting, message: waiting });
+        return { requeueAfterMs: 2000 };
+      }
       // The Subnet first: kube-OVN refuses to delete a Vpc that still has one.
       for (const [rt, cache, name] of [
         [Subnets, caches.subnets, tenantSubnetName(ns, kc.metadata.name!)],

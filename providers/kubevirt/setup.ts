@@ -12,6 +12,8 @@ import { metadataOnly, type KubeObject } from '../kit/types.js';
 import { kvmClusterReconciler, type InfraNode } from './kvmcluster.js';
 import { kvmMachineReconciler } from './kvmmachine.js';
 import { KVM_CLUSTER_LABEL, KVM_CLUSTER_NAMESPACE_LABEL, KVM_MACHINE_LABEL } from './names.js';
+import { Deployments, PROXY_APP, type ProxyOptions } from './privateendpoint.js';
+import { packageVersion } from '../cli/version.js';
 import type { VirtualMachine, VirtualMachineInstance } from './render.js';
 import { KvmClusters, KvmMachines, Nodes, Subnets, VirtualMachineInstances, VirtualMachines, Vpcs } from './resources.js';
 
@@ -20,6 +22,20 @@ export interface KubevirtOptions {
   workers: number;
   /** Identifies this replica in Events. */
   instance: string;
+  /** The private endpoint's proxy; default from the environment (proxyOptionsFromEnv). */
+  proxy?: ProxyOptions;
+}
+
+/**
+ * The proxy's image and management-side attachment, read once at start-up:
+ * IRONPLANE_CP_PROXY_IMAGE (default: this release's image) and
+ * IRONPLANE_CP_PROXY_NETWORKS (a multus attachment, e.g.
+ * `ironplane-system/cp-proxy`; none when unset).
+ */
+export function proxyOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): ProxyOptions {
+  const image = env['IRONPLANE_CP_PROXY_IMAGE'] || `ghcr.io/ironplane/ironplane:v${packageVersion().replace(/^v/, '')}`;
+  const networks = env['IRONPLANE_CP_PROXY_NETWORKS'] || undefined;
+  return { image, ...(networks ? { networks } : {}) };
 }
 
 export function setupKubevirt(mgr: Manager, opts: KubevirtOptions): { tenants: TenantClients } {
@@ -39,6 +55,10 @@ export function setupKubevirt(mgr: Manager, opts: KubevirtOptions): { tenants: T
   const keepSpec = (o: KubeObject & { spec?: unknown }) => ({ ...metadataOnly(o), spec: o.spec });
   const vpcs = informer(new Informer<KubeObject & { spec?: unknown }>(client, Vpcs, { log, labelSelector: KVM_CLUSTER_LABEL, transform: keepSpec }));
   const subnets = informer(new Informer<KubeObject & { spec?: unknown }>(client, Subnets, { log, labelSelector: KVM_CLUSTER_LABEL, transform: keepSpec }));
+  // Only our private-endpoint proxies, with the status that says they serve.
+  const deployments = informer(
+    new Informer<KubeObject & { status?: unknown }>(client, Deployments, { log, labelSelector: `app.kubernetes.io/name=${PROXY_APP},${KVM_CLUSTER_LABEL}`, transform: (d) => ({ ...metadataOnly(d), status: d.status }) }),
+  );
   const nodes = informer(new Informer<InfraNode>(client, Nodes, { log, transform: (n) => ({ ...metadataOnly(n), spec: { unschedulable: n.spec?.unschedulable } }) }));
 
   const tenants = new TenantClients(client, 'ironplane-kubevirt');
@@ -66,7 +86,7 @@ export function setupKubevirt(mgr: Manager, opts: KubevirtOptions): { tenants: T
     .watch(vmis, byMachineLabel);
 
   // KvmCluster controller.
-  const clusterCtl = new Controller({ name: 'kvmcluster', reconcile: kvmClusterReconciler({ client, caches: { kvmClusters, clusters, kvmMachines, vpcs, subnets, nodes }, recorder }), ...common });
+  const clusterCtl = new Controller({ name: 'kvmcluster', reconcile: kvmClusterReconciler({ client, caches: { kvmClusters, clusters, kvmMachines, vpcs, subnets, nodes, deployments }, recorder, proxy: opts.proxy ?? proxyOptionsFromEnv() }), ...common });
   const byClusterLabel = (o: KubeObject) => {
     const name = o.metadata?.labels?.[KVM_CLUSTER_LABEL];
     const ns = o.metadata?.labels?.[KVM_CLUSTER_NAMESPACE_LABEL];
@@ -81,6 +101,7 @@ export function setupKubevirt(mgr: Manager, opts: KubevirtOptions): { tenants: T
     .watch(kvmMachines, (m) => kvmClusterOf(m.metadata.namespace, clusterNameOf(m)), () => false)
     .watch(vpcs, byClusterLabel)
     .watch(subnets, byClusterLabel)
+    .watch(deployments, byClusterLabel)
     .watch(
       nodes,
       () => kvmClusters.list().map((kc) => `${kc.metadata.namespace}/${kc.metadata.name}`),

@@ -80,6 +80,13 @@ export interface KvmClusterStatus {
     vpc?: string;
     subnet?: string;
   };
+  /**
+   * The tenant's own control plane as the cluster's machines reach it from inside their VPC: a reserved address of the node Subnet, served by a kube-OVN SwitchLBRule on the tenant's switch only, which forwards to a per-cluster proxy. Set while PrivateEndpointReady is True.
+   */
+  privateControlPlaneEndpoint?: {
+    host: string;
+    port: number;
+  };
   failureDomains?: {
     name: string;
     controlPlane?: boolean;

@@ -4,11 +4,11 @@
 import { createRequire } from 'node:module';
 const require = createRequire(import.meta.url);
 export const validate = validate10;
-const schema11 = {"type":"object","properties":{"apiVersion":{"type":"string","const":"infrastructure.ironplane.dev/v1alpha1"},"kind":{"type":"string","const":"KvmCluster"},"metadata":{"type":"object","properties":{"name":{"type":"string"},"generateName":{"type":"string"},"namespace":{"type":"string"},"labels":{"type":"object","additionalProperties":{"type":"string"}},"annotations":{"type":"object","additionalProperties":{"type":"string"}},"finalizers":{"type":"array","items":{"type":"string"}},"ownerReferences":{"type":"array","items":{"type":"object","required":["apiVersion","kind","name","uid"],"properties":{"apiVersion":{"type":"string"},"kind":{"type":"string"},"name":{"type":"string"},"uid":{"type":"string"},"controller":{"type":"boolean"},"blockOwnerDeletion":{"type":"boolean"}}}}}},"spec":{"type":"object","properties":{"controlPlaneEndpoint":{"type":"object","properties":{"host":{"type":"string","maxLength":253},"port":{"type":"integer","maximum":65535,"minimum":1,"format":"int32"}},"additionalProperties":false},"network":{"type":"object","properties":{"nodeCIDR":{"type":"string","maxLength":43},"gateway":{"type":"string","maxLength":39},"excludeIPs":{"type":"array","maxItems":64,"items":{"type":"string","maxLength":80}},"natOutgoing":{"type":"boolean"}},"required":["nodeCIDR"],"additionalProperties":false},"failureDomains":{"type":"object","properties":{"zoneLabel":{"type":"string","maxLength":317,"minLength":1},"nodeSelector":{"type":"object","maxProperties":32,"additionalProperties":{"type":"string","maxLength":63,"pattern":"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"}}},"additionalProperties":false}},"required":["network"],"additionalProperties":false},"status":{"type":"object","properties":{"initialization":{"type":"object","properties":{"provisioned":{"type":"boolean"}},"additionalProperties":false},"network":{"type":"object","properties":{"vpc":{"type":"string"},"subnet":{"type":"string"}},"additionalProperties":false},"failureDomains":{"type":"array","maxItems":100,"items":{"type":"object","properties":{"name":{"type":"string","maxLength":256,"minLength":1},"controlPlane":{"type":"boolean"},"attributes":{"type":"object","additionalProperties":{"type":"string"}}},"required":["name"],"additionalProperties":false}},"conditions":{"type":"array","maxItems":32,"items":{"type":"object","properties":{"type":{"type":"string","maxLength":316,"pattern":"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$"},"status":{"type":"string","enum":["True","False","Unknown"]},"observedGeneration":{"type":"integer","minimum":0,"format":"int64"},"lastTransitionTime":{"type":"string","format":"iso-date-time"},"reason":{"type":"string","maxLength":1024,"minLength":1,"pattern":"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$"},"message":{"type":"string","maxLength":32768}},"required":["type","status","lastTransitionTime","reason"],"additionalProperties":false}}},"additionalProperties":false}},"additionalProperties":false,"required":["apiVersion","kind","metadata"]};
+const schema11 = {"type":"object","properties":{"apiVersion":{"type":"string","const":"infrastructure.ironplane.dev/v1alpha1"},"kind":{"type":"string","const":"KvmCluster"},"metadata":{"type":"object","properties":{"name":{"type":"string"},"generateName":{"type":"string"},"namespace":{"type":"string"},"labels":{"type":"object","additionalProperties":{"type":"string"}},"annotations":{"type":"object","additionalProperties":{"type":"string"}},"finalizers":{"type":"array","items":{"type":"string"}},"ownerReferences":{"type":"array","items":{"type":"object","required":["apiVersion","kind","name","uid"],"properties":{"apiVersion":{"type":"string"},"kind":{"type":"string"},"name":{"type":"string"},"uid":{"type":"string"},"controller":{"type":"boolean"},"blockOwnerDeletion":{"type":"boolean"}}}}}},"spec":{"type":"object","properties":{"controlPlaneEndpoint":{"type":"object","properties":{"host":{"type":"string","maxLength":253},"port":{"type":"integer","maximum":65535,"minimum":1,"format":"int32"}},"additionalProperties":false},"network":{"type":"object","properties":{"nodeCIDR":{"type":"string","maxLength":43},"gateway":{"type":"string","maxLength":39},"excludeIPs":{"type":"array","maxItems":64,"items":{"type":"string","maxLength":80}},"natOutgoing":{"type":"boolean"}},"required":["nodeCIDR"],"additionalProperties":false},"failureDomains":{"type":"object","properties":{"zoneLabel":{"type":"string","maxLength":317,"minLength":1},"nodeSelector":{"type":"object","maxProperties":32,"additionalProperties":{"type":"string","maxLength":63,"pattern":"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"}}},"additionalProperties":false}},"required":["network"],"additionalProperties":false},"status":{"type":"object","properties":{"initialization":{"type":"object","properties":{"provisioned":{"type":"boolean"}},"additionalProperties":false},"network":{"type":"object","properties":{"vpc":{"type":"string"},"subnet":{"type":"string"}},"additionalProperties":false},"privateControlPlaneEndpoint":{"type":"object","properties":{"host":{"type":"string","maxLength":64},"port":{"type":"integer","maximum":65535,"minimum":1,"format":"int32"}},"required":["host","port"],"additionalProperties":false},"failureDomains":{"type":"array","maxItems":100,"items":{"type":"object","properties":{"name":{"type":"string","maxLength":256,"minLength":1},"controlPlane":{"type":"boolean"},"attributes":{"type":"object","additionalProperties":{"type":"string"}}},"required":["name"],"additionalProperties":false}},"conditions":{"type":"array","maxItems":32,"items":{"type":"object","properties":{"type":{"type":"string","maxLength":316,"pattern":"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$"},"status":{"type":"string","enum":["True","False","Unknown"]},"observedGeneration":{"type":"integer","minimum":0,"format":"int64"},"lastTransitionTime":{"type":"string","format":"iso-date-time"},"reason":{"type":"string","maxLength":1024,"minLength":1,"pattern":"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$"},"message":{"type":"string","maxLength":32768}},"required":["type","status","lastTransitionTime","reason"],"additionalProperties":false}}},"additionalProperties":false}},"additionalProperties":false,"required":["apiVersion","kind","metadata"]};
 const func2 = require("ajv/dist/runtime/ucs2length").default;
 const formats0 = require("ajv-formats/dist/formats").fullFormats.int32;
-const formats2 = require("ajv-formats/dist/formats").fullFormats.int64;
-const formats4 = require("ajv-formats/dist/formats").fullFormats["iso-date-time"];
+const formats4 = require("ajv-formats/dist/formats").fullFormats.int64;
+const formats6 = require("ajv-formats/dist/formats").fullFormats["iso-date-time"];
 const pattern0 = new RegExp("^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$", "");
 const pattern1 = new RegExp("^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$", "");
 const pattern2 = new RegExp("^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$", "");
@@ -791,7 +791,7 @@ if(data.status !== undefined){
 let data34 = data.status;
 if(data34 && typeof data34 == "object" && !Array.isArray(data34)){
 for(const key8 in data34){
-if(!((((key8 === "initialization") || (key8 === "network")) || (key8 === "failureDomains")) || (key8 === "conditions"))){
+if(!(((((key8 === "initialization") || (key8 === "network")) || (key8 === "privateControlPlaneEndpoint")) || (key8 === "failureDomains")) || (key8 === "conditions"))){
 const err63 = {instancePath:instancePath+"/status",schemaPath:"#/properties/status/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key8},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err63];
@@ -892,11 +892,11 @@ vErrors.push(err70);
 errors++;
 }
 }
-if(data34.failureDomains !== undefined){
-let data40 = data34.failureDomains;
-if(Array.isArray(data40)){
-if(data40.length > 100){
-const err71 = {instancePath:instancePath+"/status/failureDomains",schemaPath:"#/properties/status/properties/failureDomains/maxItems",keyword:"maxItems",params:{limit: 100},message:"must NOT have more than 100 items"};
+if(data34.privateControlPlaneEndpoint !== undefined){
+let data40 = data34.privateControlPlaneEndpoint;
+if(data40 && typeof data40 == "object" && !Array.isArray(data40)){
+if(data40.host === undefined){
+const err71 = {instancePath:instancePath+"/status/privateControlPlaneEndpoint",schemaPath:"#/properties/status/properties/privateControlPlaneEndpoint/required",keyword:"required",params:{missingProperty: "host"},message:"must have required property '"+"host"+"'"};
 if(vErrors === null){
 vErrors = [err71];
 }
@@ -905,12 +905,8 @@ vErrors.push(err71);
 }
 errors++;
 }
-const len3 = data40.length;
-for(let i3=0; i3<len3; i3++){
-let data41 = data40[i3];
-if(data41 && typeof data41 == "object" && !Array.isArray(data41)){
-if(data41.name === undefined){
-const err72 = {instancePath:instancePath+"/status/failureDomains/" + i3,schemaPath:"#/properties/status/properties/failureDomains/items/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'"};
+if(data40.port === undefined){
+const err72 = {instancePath:instancePath+"/status/privateControlPlaneEndpoint",schemaPath:"#/properties/status/properties/privateControlPlaneEndpoint/required",keyword:"required",params:{missingProperty: "port"},message:"must have required property '"+"port"+"'"};
 if(vErrors === null){
 vErrors = [err72];
 }
@@ -919,9 +915,9 @@ vErrors.push(err72);
 }
 errors++;
 }
-for(const key11 in data41){
-if(!(((key11 === "name") || (key11 === "controlPlane")) || (key11 === "attributes"))){
-const err73 = {instancePath:instancePath+"/status/failureDomains/" + i3,schemaPath:"#/properties/status/properties/failureDomains/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key11},message:"must NOT have additional properties"};
+for(const key11 in data40){
+if(!((key11 === "host") || (key11 === "port"))){
+const err73 = {instancePath:instancePath+"/status/privateControlPlaneEndpoint",schemaPath:"#/properties/status/properties/privateControlPlaneEndpoint/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key11},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err73];
 }
@@ -931,11 +927,11 @@ vErrors.push(err73);
 errors++;
 }
 }
-if(data41.name !== undefined){
-let data42 = data41.name;
-if(typeof data42 === "string"){
-if(func2(data42) > 256){
-const err74 = {instancePath:instancePath+"/status/failureDomains/" + i3+"/name",schemaPath:"#/properties/status/properties/failureDomains/items/properties/name/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters"};
+if(data40.host !== undefined){
+let data41 = data40.host;
+if(typeof data41 === "string"){
+if(func2(data41) > 64){
+const err74 = {instancePath:instancePath+"/status/privateControlPlaneEndpoint/host",schemaPath:"#/properties/status/properties/privateControlPlaneEndpoint/properties/host/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters"};
 if(vErrors === null){
 vErrors = [err74];
 }
@@ -944,8 +940,9 @@ vErrors.push(err74);
 }
 errors++;
 }
-if(func2(data42) < 1){
-const err75 = {instancePath:instancePath+"/status/failureDomains/" + i3+"/name",schemaPath:"#/properties/status/properties/failureDomains/items/properties/name/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+}
+else {
+const err75 = {instancePath:instancePath+"/status/privateControlPlaneEndpoint/host",schemaPath:"#/properties/status/properties/privateControlPlaneEndpoint/properties/host/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err75];
 }
@@ -955,8 +952,10 @@ vErrors.push(err75);
 errors++;
 }
 }
-else {
-const err76 = {instancePath:instancePath+"/status/failureDomains/" + i3+"/name",schemaPath:"#/properties/status/properties/failureDomains/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data40.port !== undefined){
+let data42 = data40.port;
+if(!(((typeof data42 == "number") && (!(data42 % 1) && !isNaN(data42))) && (isFinite(data42)))){
+const err76 = {instancePath:instancePath+"/status/privateControlPlaneEndpoint/port",schemaPath:"#/properties/status/properties/privateControlPlaneEndpoint/properties/port/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err76];
 }
@@ -965,10 +964,9 @@ vErrors.push(err76);
 }
 errors++;
 }
-}
-if(data41.controlPlane !== undefined){
-if(typeof data41.controlPlane !== "boolean"){
-const err77 = {instancePath:instancePath+"/status/failureDomains/" + i3+"/controlPlane",schemaPath:"#/properties/status/properties/failureDomains/items/properties/controlPlane/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if((typeof data42 == "number") && (isFinite(data42))){
+if(data42 > 65535 || isNaN(data42)){
+const err77 = {instancePath:instancePath+"/status/privateControlPlaneEndpoint/port",schemaPath:"#/properties/status/properties/privateControlPlaneEndpoint/properties/port/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535"};
 if(vErrors === null){
 vErrors = [err77];
 }
@@ -977,13 +975,8 @@ vErrors.push(err77);
 }
 errors++;
 }
-}
-if(data41.attributes !== undefined){
-let data44 = data41.attributes;
-if(data44 && typeof data44 == "object" && !Array.isArray(data44)){
-for(const key12 in data44){
-if(typeof data44[key12] !== "string"){
-const err78 = {instancePath:instancePath+"/status/failureDomains/" + i3+"/attributes/" + key12.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/status/properties/failureDomains/items/properties/attributes/additionalProperties/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data42 < 1 || isNaN(data42)){
+const err78 = {instancePath:instancePath+"/status/privateControlPlaneEndpoint/port",schemaPath:"#/properties/status/properties/privateControlPlaneEndpoint/properties/port/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err78];
 }
@@ -992,10 +985,8 @@ vErrors.push(err78);
 }
 errors++;
 }
-}
-}
-else {
-const err79 = {instancePath:instancePath+"/status/failureDomains/" + i3+"/attributes",schemaPath:"#/properties/status/properties/failureDomains/items/properties/attributes/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(!(formats0.validate(data42))){
+const err79 = {instancePath:instancePath+"/status/privateControlPlaneEndpoint/port",schemaPath:"#/properties/status/properties/privateControlPlaneEndpoint/properties/port/format",keyword:"format",params:{format: "int32"},message:"must match format \""+"int32"+"\""};
 if(vErrors === null){
 vErrors = [err79];
 }
@@ -1006,8 +997,9 @@ errors++;
 }
 }
 }
+}
 else {
-const err80 = {instancePath:instancePath+"/status/failureDomains/" + i3,schemaPath:"#/properties/status/properties/failureDomains/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err80 = {instancePath:instancePath+"/status/privateControlPlaneEndpoint",schemaPath:"#/properties/status/properties/privateControlPlaneEndpoint/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err80];
 }
@@ -1017,9 +1009,11 @@ vErrors.push(err80);
 errors++;
 }
 }
-}
-else {
-const err81 = {instancePath:instancePath+"/status/failureDomains",schemaPath:"#/properties/status/properties/failureDomains/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data34.failureDomains !== undefined){
+let data43 = data34.failureDomains;
+if(Array.isArray(data43)){
+if(data43.length > 100){
+const err81 = {instancePath:instancePath+"/status/failureDomains",schemaPath:"#/properties/status/properties/failureDomains/maxItems",keyword:"maxItems",params:{limit: 100},message:"must NOT have more than 100 items"};
 if(vErrors === null){
 vErrors = [err81];
 }
@@ -1028,12 +1022,12 @@ vErrors.push(err81);
 }
 errors++;
 }
-}
-if(data34.conditions !== undefined){
-let data46 = data34.conditions;
-if(Array.isArray(data46)){
-if(data46.length > 32){
-const err82 = {instancePath:instancePath+"/status/conditions",schemaPath:"#/properties/status/properties/conditions/maxItems",keyword:"maxItems",params:{limit: 32},message:"must NOT have more than 32 items"};
+const len3 = data43.length;
+for(let i3=0; i3<len3; i3++){
+let data44 = data43[i3];
+if(data44 && typeof data44 == "object" && !Array.isArray(data44)){
+if(data44.name === undefined){
+const err82 = {instancePath:instancePath+"/status/failureDomains/" + i3,schemaPath:"#/properties/status/properties/failureDomains/items/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'"};
 if(vErrors === null){
 vErrors = [err82];
 }
@@ -1042,12 +1036,9 @@ vErrors.push(err82);
 }
 errors++;
 }
-const len4 = data46.length;
-for(let i4=0; i4<len4; i4++){
-let data47 = data46[i4];
-if(data47 && typeof data47 == "object" && !Array.isArray(data47)){
-if(data47.type === undefined){
-const err83 = {instancePath:instancePath+"/status/conditions/" + i4,schemaPath:"#/properties/status/properties/conditions/items/required",keyword:"required",params:{missingProperty: "type"},message:"must have required property '"+"type"+"'"};
+for(const key12 in data44){
+if(!(((key12 === "name") || (key12 === "controlPlane")) || (key12 === "attributes"))){
+const err83 = {instancePath:instancePath+"/status/failureDomains/" + i3,schemaPath:"#/properties/status/properties/failureDomains/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key12},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err83];
 }
@@ -1056,8 +1047,12 @@ vErrors.push(err83);
 }
 errors++;
 }
-if(data47.status === undefined){
-const err84 = {instancePath:instancePath+"/status/conditions/" + i4,schemaPath:"#/properties/status/properties/conditions/items/required",keyword:"required",params:{missingProperty: "status"},message:"must have required property '"+"status"+"'"};
+}
+if(data44.name !== undefined){
+let data45 = data44.name;
+if(typeof data45 === "string"){
+if(func2(data45) > 256){
+const err84 = {instancePath:instancePath+"/status/failureDomains/" + i3+"/name",schemaPath:"#/properties/status/properties/failureDomains/items/properties/name/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters"};
 if(vErrors === null){
 vErrors = [err84];
 }
@@ -1066,8 +1061,8 @@ vErrors.push(err84);
 }
 errors++;
 }
-if(data47.lastTransitionTime === undefined){
-const err85 = {instancePath:instancePath+"/status/conditions/" + i4,schemaPath:"#/properties/status/properties/conditions/items/required",keyword:"required",params:{missingProperty: "lastTransitionTime"},message:"must have required property '"+"lastTransitionTime"+"'"};
+if(func2(data45) < 1){
+const err85 = {instancePath:instancePath+"/status/failureDomains/" + i3+"/name",schemaPath:"#/properties/status/properties/failureDomains/items/properties/name/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err85];
 }
@@ -1076,8 +1071,9 @@ vErrors.push(err85);
 }
 errors++;
 }
-if(data47.reason === undefined){
-const err86 = {instancePath:instancePath+"/status/conditions/" + i4,schemaPath:"#/properties/status/properties/conditions/items/required",keyword:"required",params:{missingProperty: "reason"},message:"must have required property '"+"reason"+"'"};
+}
+else {
+const err86 = {instancePath:instancePath+"/status/failureDomains/" + i3+"/name",schemaPath:"#/properties/status/properties/failureDomains/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err86];
 }
@@ -1086,9 +1082,10 @@ vErrors.push(err86);
 }
 errors++;
 }
-for(const key13 in data47){
-if(!((((((key13 === "type") || (key13 === "status")) || (key13 === "observedGeneration")) || (key13 === "lastTransitionTime")) || (key13 === "reason")) || (key13 === "message"))){
-const err87 = {instancePath:instancePath+"/status/conditions/" + i4,schemaPath:"#/properties/status/properties/conditions/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key13},message:"must NOT have additional properties"};
+}
+if(data44.controlPlane !== undefined){
+if(typeof data44.controlPlane !== "boolean"){
+const err87 = {instancePath:instancePath+"/status/failureDomains/" + i3+"/controlPlane",schemaPath:"#/properties/status/properties/failureDomains/items/properties/controlPlane/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err87];
 }
@@ -1098,11 +1095,12 @@ vErrors.push(err87);
 errors++;
 }
 }
-if(data47.type !== undefined){
-let data48 = data47.type;
-if(typeof data48 === "string"){
-if(func2(data48) > 316){
-const err88 = {instancePath:instancePath+"/status/conditions/" + i4+"/type",schemaPath:"#/properties/status/properties/conditions/items/properties/type/maxLength",keyword:"maxLength",params:{limit: 316},message:"must NOT have more than 316 characters"};
+if(data44.attributes !== undefined){
+let data47 = data44.attributes;
+if(data47 && typeof data47 == "object" && !Array.isArray(data47)){
+for(const key13 in data47){
+if(typeof data47[key13] !== "string"){
+const err88 = {instancePath:instancePath+"/status/failureDomains/" + i3+"/attributes/" + key13.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/status/properties/failureDomains/items/properties/attributes/additionalProperties/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err88];
 }
@@ -1111,8 +1109,10 @@ vErrors.push(err88);
 }
 errors++;
 }
-if(!pattern1.test(data48)){
-const err89 = {instancePath:instancePath+"/status/conditions/" + i4+"/type",schemaPath:"#/properties/status/properties/conditions/items/properties/type/pattern",keyword:"pattern",params:{pattern: "^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$"},message:"must match pattern \""+"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$"+"\""};
+}
+}
+else {
+const err89 = {instancePath:instancePath+"/status/failureDomains/" + i3+"/attributes",schemaPath:"#/properties/status/properties/failureDomains/items/properties/attributes/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err89];
 }
@@ -1122,8 +1122,9 @@ vErrors.push(err89);
 errors++;
 }
 }
+}
 else {
-const err90 = {instancePath:instancePath+"/status/conditions/" + i4+"/type",schemaPath:"#/properties/status/properties/conditions/items/properties/type/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err90 = {instancePath:instancePath+"/status/failureDomains/" + i3,schemaPath:"#/properties/status/properties/failureDomains/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err90];
 }
@@ -1133,10 +1134,9 @@ vErrors.push(err90);
 errors++;
 }
 }
-if(data47.status !== undefined){
-let data49 = data47.status;
-if(typeof data49 !== "string"){
-const err91 = {instancePath:instancePath+"/status/conditions/" + i4+"/status",schemaPath:"#/properties/status/properties/conditions/items/properties/status/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+else {
+const err91 = {instancePath:instancePath+"/status/failureDomains",schemaPath:"#/properties/status/properties/failureDomains/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err91];
 }
@@ -1145,8 +1145,12 @@ vErrors.push(err91);
 }
 errors++;
 }
-if(!(((data49 === "True") || (data49 === "False")) || (data49 === "Unknown"))){
-const err92 = {instancePath:instancePath+"/status/conditions/" + i4+"/status",schemaPath:"#/properties/status/properties/conditions/items/properties/status/enum",keyword:"enum",params:{allowedValues: schema11.properties.status.properties.conditions.items.properties.status.enum},message:"must be equal to one of the allowed values"};
+}
+if(data34.conditions !== undefined){
+let data49 = data34.conditions;
+if(Array.isArray(data49)){
+if(data49.length > 32){
+const err92 = {instancePath:instancePath+"/status/conditions",schemaPath:"#/properties/status/properties/conditions/maxItems",keyword:"maxItems",params:{limit: 32},message:"must NOT have more than 32 items"};
 if(vErrors === null){
 vErrors = [err92];
 }
@@ -1155,11 +1159,12 @@ vErrors.push(err92);
 }
 errors++;
 }
-}
-if(data47.observedGeneration !== undefined){
-let data50 = data47.observedGeneration;
-if(!(((typeof data50 == "number") && (!(data50 % 1) && !isNaN(data50))) && (isFinite(data50)))){
-const err93 = {instancePath:instancePath+"/status/conditions/" + i4+"/observedGeneration",schemaPath:"#/properties/status/properties/conditions/items/properties/observedGeneration/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+const len4 = data49.length;
+for(let i4=0; i4<len4; i4++){
+let data50 = data49[i4];
+if(data50 && typeof data50 == "object" && !Array.isArray(data50)){
+if(data50.type === undefined){
+const err93 = {instancePath:instancePath+"/status/conditions/" + i4,schemaPath:"#/properties/status/properties/conditions/items/required",keyword:"required",params:{missingProperty: "type"},message:"must have required property '"+"type"+"'"};
 if(vErrors === null){
 vErrors = [err93];
 }
@@ -1168,9 +1173,8 @@ vErrors.push(err93);
 }
 errors++;
 }
-if((typeof data50 == "number") && (isFinite(data50))){
-if(data50 < 0 || isNaN(data50)){
-const err94 = {instancePath:instancePath+"/status/conditions/" + i4+"/observedGeneration",schemaPath:"#/properties/status/properties/conditions/items/properties/observedGeneration/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(data50.status === undefined){
+const err94 = {instancePath:instancePath+"/status/conditions/" + i4,schemaPath:"#/properties/status/properties/conditions/items/required",keyword:"required",params:{missingProperty: "status"},message:"must have required property '"+"status"+"'"};
 if(vErrors === null){
 vErrors = [err94];
 }
@@ -1179,8 +1183,8 @@ vErrors.push(err94);
 }
 errors++;
 }
-if(!(formats2.validate(data50))){
-const err95 = {instancePath:instancePath+"/status/conditions/" + i4+"/observedGeneration",schemaPath:"#/properties/status/properties/conditions/items/properties/observedGeneration/format",keyword:"format",params:{format: "int64"},message:"must match format \""+"int64"+"\""};
+if(data50.lastTransitionTime === undefined){
+const err95 = {instancePath:instancePath+"/status/conditions/" + i4,schemaPath:"#/properties/status/properties/conditions/items/required",keyword:"required",params:{missingProperty: "lastTransitionTime"},message:"must have required property '"+"lastTransitionTime"+"'"};
 if(vErrors === null){
 vErrors = [err95];
 }
@@ -1189,13 +1193,8 @@ vErrors.push(err95);
 }
 errors++;
 }
-}
-}
-if(data47.lastTransitionTime !== undefined){
-let data51 = data47.lastTransitionTime;
-if(typeof data51 === "string"){
-if(!(formats4.validate(data51))){
-const err96 = {instancePath:instancePath+"/status/conditions/" + i4+"/lastTransitionTime",schemaPath:"#/properties/status/properties/conditions/items/properties/lastTransitionTime/format",keyword:"format",params:{format: "iso-date-time"},message:"must match format \""+"iso-date-time"+"\""};
+if(data50.reason === undefined){
+const err96 = {instancePath:instancePath+"/status/conditions/" + i4,schemaPath:"#/properties/status/properties/conditions/items/required",keyword:"required",params:{missingProperty: "reason"},message:"must have required property '"+"reason"+"'"};
 if(vErrors === null){
 vErrors = [err96];
 }
@@ -1204,9 +1203,9 @@ vErrors.push(err96);
 }
 errors++;
 }
-}
-else {
-const err97 = {instancePath:instancePath+"/status/conditions/" + i4+"/lastTransitionTime",schemaPath:"#/properties/status/properties/conditions/items/properties/lastTransitionTime/type",keyword:"type",params:{type: "string"},message:"must be string"};
+for(const key14 in data50){
+if(!((((((key14 === "type") || (key14 === "status")) || (key14 === "observedGeneration")) || (key14 === "lastTransitionTime")) || (key14 === "reason")) || (key14 === "message"))){
+const err97 = {instancePath:instancePath+"/status/conditions/" + i4,schemaPath:"#/properties/status/properties/conditions/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key14},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err97];
 }
@@ -1216,11 +1215,11 @@ vErrors.push(err97);
 errors++;
 }
 }
-if(data47.reason !== undefined){
-let data52 = data47.reason;
-if(typeof data52 === "string"){
-if(func2(data52) > 1024){
-const err98 = {instancePath:instancePath+"/status/conditions/" + i4+"/reason",schemaPath:"#/properties/status/properties/conditions/items/properties/reason/maxLength",keyword:"maxLength",params:{limit: 1024},message:"must NOT have more than 1024 characters"};
+if(data50.type !== undefined){
+let data51 = data50.type;
+if(typeof data51 === "string"){
+if(func2(data51) > 316){
+const err98 = {instancePath:instancePath+"/status/conditions/" + i4+"/type",schemaPath:"#/properties/status/properties/conditions/items/properties/type/maxLength",keyword:"maxLength",params:{limit: 316},message:"must NOT have more than 316 characters"};
 if(vErrors === null){
 vErrors = [err98];
 }
@@ -1229,8 +1228,8 @@ vErrors.push(err98);
 }
 errors++;
 }
-if(func2(data52) < 1){
-const err99 = {instancePath:instancePath+"/status/conditions/" + i4+"/reason",schemaPath:"#/properties/status/properties/conditions/items/properties/reason/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+if(!pattern1.test(data51)){
+const err99 = {instancePath:instancePath+"/status/conditions/" + i4+"/type",schemaPath:"#/properties/status/properties/conditions/items/properties/type/pattern",keyword:"pattern",params:{pattern: "^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$"},message:"must match pattern \""+"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$"+"\""};
 if(vErrors === null){
 vErrors = [err99];
 }
@@ -1239,8 +1238,9 @@ vErrors.push(err99);
 }
 errors++;
 }
-if(!pattern2.test(data52)){
-const err100 = {instancePath:instancePath+"/status/conditions/" + i4+"/reason",schemaPath:"#/properties/status/properties/conditions/items/properties/reason/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$"},message:"must match pattern \""+"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$"+"\""};
+}
+else {
+const err100 = {instancePath:instancePath+"/status/conditions/" + i4+"/type",schemaPath:"#/properties/status/properties/conditions/items/properties/type/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err100];
 }
@@ -1250,8 +1250,10 @@ vErrors.push(err100);
 errors++;
 }
 }
-else {
-const err101 = {instancePath:instancePath+"/status/conditions/" + i4+"/reason",schemaPath:"#/properties/status/properties/conditions/items/properties/reason/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data50.status !== undefined){
+let data52 = data50.status;
+if(typeof data52 !== "string"){
+const err101 = {instancePath:instancePath+"/status/conditions/" + i4+"/status",schemaPath:"#/properties/status/properties/conditions/items/properties/status/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err101];
 }
@@ -1260,12 +1262,8 @@ vErrors.push(err101);
 }
 errors++;
 }
-}
-if(data47.message !== undefined){
-let data53 = data47.message;
-if(typeof data53 === "string"){
-if(func2(data53) > 32768){
-const err102 = {instancePath:instancePath+"/status/conditions/" + i4+"/message",schemaPath:"#/properties/status/properties/conditions/items/properties/message/maxLength",keyword:"maxLength",params:{limit: 32768},message:"must NOT have more than 32768 characters"};
+if(!(((data52 === "True") || (data52 === "False")) || (data52 === "Unknown"))){
+const err102 = {instancePath:instancePath+"/status/conditions/" + i4+"/status",schemaPath:"#/properties/status/properties/conditions/items/properties/status/enum",keyword:"enum",params:{allowedValues: schema11.properties.status.properties.conditions.items.properties.status.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err102];
 }
@@ -1275,8 +1273,10 @@ vErrors.push(err102);
 errors++;
 }
 }
-else {
-const err103 = {instancePath:instancePath+"/status/conditions/" + i4+"/message",schemaPath:"#/properties/status/properties/conditions/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data50.observedGeneration !== undefined){
+let data53 = data50.observedGeneration;
+if(!(((typeof data53 == "number") && (!(data53 % 1) && !isNaN(data53))) && (isFinite(data53)))){
+const err103 = {instancePath:instancePath+"/status/conditions/" + i4+"/observedGeneration",schemaPath:"#/properties/status/properties/conditions/items/properties/observedGeneration/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err103];
 }
@@ -1285,10 +1285,9 @@ vErrors.push(err103);
 }
 errors++;
 }
-}
-}
-else {
-const err104 = {instancePath:instancePath+"/status/conditions/" + i4,schemaPath:"#/properties/status/properties/conditions/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if((typeof data53 == "number") && (isFinite(data53))){
+if(data53 < 0 || isNaN(data53)){
+const err104 = {instancePath:instancePath+"/status/conditions/" + i4+"/observedGeneration",schemaPath:"#/properties/status/properties/conditions/items/properties/observedGeneration/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err104];
 }
@@ -1297,10 +1296,8 @@ vErrors.push(err104);
 }
 errors++;
 }
-}
-}
-else {
-const err105 = {instancePath:instancePath+"/status/conditions",schemaPath:"#/properties/status/properties/conditions/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(!(formats4.validate(data53))){
+const err105 = {instancePath:instancePath+"/status/conditions/" + i4+"/observedGeneration",schemaPath:"#/properties/status/properties/conditions/items/properties/observedGeneration/format",keyword:"format",params:{format: "int64"},message:"must match format \""+"int64"+"\""};
 if(vErrors === null){
 vErrors = [err105];
 }
@@ -1311,8 +1308,11 @@ errors++;
 }
 }
 }
-else {
-const err106 = {instancePath:instancePath+"/status",schemaPath:"#/properties/status/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data50.lastTransitionTime !== undefined){
+let data54 = data50.lastTransitionTime;
+if(typeof data54 === "string"){
+if(!(formats6.validate(data54))){
+const err106 = {instancePath:instancePath+"/status/conditions/" + i4+"/lastTransitionTime",schemaPath:"#/properties/status/properties/conditions/items/properties/lastTransitionTime/format",keyword:"format",params:{format: "iso-date-time"},message:"must match format \""+"iso-date-time"+"\""};
 if(vErrors === null){
 vErrors = [err106];
 }
@@ -1322,14 +1322,131 @@ vErrors.push(err106);
 errors++;
 }
 }
-}
 else {
-const err107 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err107 = {instancePath:instancePath+"/status/conditions/" + i4+"/lastTransitionTime",schemaPath:"#/properties/status/properties/conditions/items/properties/lastTransitionTime/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err107];
 }
 else {
 vErrors.push(err107);
+}
+errors++;
+}
+}
+if(data50.reason !== undefined){
+let data55 = data50.reason;
+if(typeof data55 === "string"){
+if(func2(data55) > 1024){
+const err108 = {instancePath:instancePath+"/status/conditions/" + i4+"/reason",schemaPath:"#/properties/status/properties/conditions/items/properties/reason/maxLength",keyword:"maxLength",params:{limit: 1024},message:"must NOT have more than 1024 characters"};
+if(vErrors === null){
+vErrors = [err108];
+}
+else {
+vErrors.push(err108);
+}
+errors++;
+}
+if(func2(data55) < 1){
+const err109 = {instancePath:instancePath+"/status/conditions/" + i4+"/reason",schemaPath:"#/properties/status/properties/conditions/items/properties/reason/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+if(vErrors === null){
+vErrors = [err109];
+}
+else {
+vErrors.push(err109);
+}
+errors++;
+}
+if(!pattern2.test(data55)){
+const err110 = {instancePath:instancePath+"/status/conditions/" + i4+"/reason",schemaPath:"#/properties/status/properties/conditions/items/properties/reason/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$"},message:"must match pattern \""+"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$"+"\""};
+if(vErrors === null){
+vErrors = [err110];
+}
+else {
+vErrors.push(err110);
+}
+errors++;
+}
+}
+else {
+const err111 = {instancePath:instancePath+"/status/conditions/" + i4+"/reason",schemaPath:"#/properties/status/properties/conditions/items/properties/reason/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err111];
+}
+else {
+vErrors.push(err111);
+}
+errors++;
+}
+}
+if(data50.message !== undefined){
+let data56 = data50.message;
+if(typeof data56 === "string"){
+if(func2(data56) > 32768){
+const err112 = {instancePath:instancePath+"/status/conditions/" + i4+"/message",schemaPath:"#/properties/status/properties/conditions/items/properties/message/maxLength",keyword:"maxLength",params:{limit: 32768},message:"must NOT have more than 32768 characters"};
+if(vErrors === null){
+vErrors = [err112];
+}
+else {
+vErrors.push(err112);
+}
+errors++;
+}
+}
+else {
+const err113 = {instancePath:instancePath+"/status/conditions/" + i4+"/message",schemaPath:"#/properties/status/properties/conditions/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err113];
+}
+else {
+vErrors.push(err113);
+}
+errors++;
+}
+}
+}
+else {
+const err114 = {instancePath:instancePath+"/status/conditions/" + i4,schemaPath:"#/properties/status/properties/conditions/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err114];
+}
+else {
+vErrors.push(err114);
+}
+errors++;
+}
+}
+}
+else {
+const err115 = {instancePath:instancePath+"/status/conditions",schemaPath:"#/properties/status/properties/conditions/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err115];
+}
+else {
+vErrors.push(err115);
+}
+errors++;
+}
+}
+}
+else {
+const err116 = {instancePath:instancePath+"/status",schemaPath:"#/properties/status/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err116];
+}
+else {
+vErrors.push(err116);
+}
+errors++;
+}
+}
+}
+else {
+const err117 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err117];
+}
+else {
+vErrors.push(err117);
 }
 errors++;
 }
