@@ -334,31 +334,38 @@ export function tenantServiceReconciler(deps: ServiceDeps) {
     // Any other address held for this Service goes back to its pool.
     for (const r of held) if (r !== rule && r.metadata.uid !== rule?.metadata.uid) await release(r, ctx.log);
 
+    // Converge the rule (also one kept through a refusal): ports, endpoints and affinity follow the Service and the nodes.
+    let want: SwitchLBRule | undefined;
+    if (rule) {
+      want = renderRule({ address: rule.spec!.vip!, pool: labelOf(rule, POOL_LABEL) ?? '', cluster: ctx.owner, service: serviceOwner(svc), svc, endpoints: endpoints(parseIp(rule.spec!.vip!)!.family) });
+      const live = rule.spec ?? {};
+      if (!jsonEqual(live as never, want.spec as never)) {
+        try {
+          await client.mergePatch(SwitchLBRules, rule.metadata.name!, undefined, {
+            metadata: { uid: rule.metadata.uid, resourceVersion: rule.metadata.resourceVersion },
+            spec: { ...want.spec, sessionAffinity: want.spec?.sessionAffinity ?? null },
+          });
+        } catch (e) {
+          // Changed since the cache saw it: its update event brings us back.
+          if (!isConflict(e) && !isNotFound(e)) throw e;
+        }
+      }
+    }
+
     if (refusal) {
-      deps.metrics?.refusals.inc({ reason: refusal.reason });
       const msg = rule ? `${refusal.message}; it keeps ${rule.spec?.vip}` : refusal.message;
       const prev = svc.status?.conditions?.find((c) => c.type === SERVICE_CONDITION);
-      if (prev?.reason !== refusal.reason || prev.message !== msg) void recorder.event(svc, 'Warning', refusal.reason, msg);
+      // Counted and told once per decision, not on every look at an unchanged refusal.
+      if (prev?.reason !== refusal.reason || prev.message !== msg) {
+        deps.metrics?.refusals.inc({ reason: refusal.reason });
+        void recorder.event(svc, 'Warning', refusal.reason, msg);
+      }
       ctx.log.info('load-balancer address refused', { service: where, reason: refusal.reason, message: msg });
       await writeStatus(tenant, svc, rule ? [{ ip: rule.spec!.vip!, ipMode: 'VIP' }] : undefined, { status: 'False', reason: refusal.reason, message: msg });
       return;
     }
     if (!rule) return;
 
-    // Converge the rule: ports, endpoints and affinity follow the Service and the nodes.
-    const want = renderRule({ address: rule.spec!.vip!, pool: labelOf(rule, POOL_LABEL) ?? '', cluster: ctx.owner, service: serviceOwner(svc), svc, endpoints: endpoints(parseIp(rule.spec!.vip!)!.family) });
-    const live = rule.spec ?? {};
-    if (!jsonEqual(live as never, want.spec as never)) {
-      try {
-        await client.mergePatch(SwitchLBRules, rule.metadata.name!, undefined, {
-          metadata: { uid: rule.metadata.uid, resourceVersion: rule.metadata.resourceVersion },
-          spec: { ...want.spec, sessionAffinity: want.spec?.sessionAffinity ?? null },
-        });
-      } catch (e) {
-        // Changed since the cache saw it: its update event brings us back.
-        if (!isConflict(e) && !isNotFound(e)) throw e;
-      }
-    }
     const address = rule.spec!.vip!;
     if (!rulePorts(svc).length) {
       const msg = `${address} is held, but the Service has no node ports (spec.allocateLoadBalancerNodePorts is false), so no node can receive its traffic`;
@@ -367,7 +374,7 @@ export function tenantServiceReconciler(deps: ServiceDeps) {
     }
     const prev = svc.status?.conditions?.find((c) => c.type === SERVICE_CONDITION);
     if (prev?.status !== 'True' || !svc.status?.loadBalancer?.ingress?.some((i) => i.ip === address)) void recorder.event(svc, 'Normal', ServiceReasons.Assigned, `load-balancer address ${address}`);
-    const targets = want.spec?.endpoints?.length ?? 0;
+    const targets = want?.spec?.endpoints?.length ?? 0;
     await writeStatus(tenant, svc, [{ ip: address, ipMode: 'VIP' }], {
       status: 'True',
       reason: ServiceReasons.Assigned,

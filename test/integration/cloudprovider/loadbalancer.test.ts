@@ -220,6 +220,16 @@ describe('tenant LoadBalancer Services', () => {
     expect(readyOf(acme)).toMatchObject({ status: 'True', message: '0 of 2 addresses free' });
   });
 
+  it('given a Service that asks for another address it may not have, should keep the one it holds and say so', async () => {
+    await teamA.mergePatch(Services, 'web', 'default', { metadata: { annotations: { [ADDRESS_ANNOTATION]: '198.51.100.12' } } });
+    const s = await settled(teamA, 'web', 'False', 'default', 'AddressNotAllowed');
+    expect(conditionOf(s)?.message).toBe(`metadata.annotations[${ADDRESS_ANNOTATION}]: 198.51.100.12 is not inside a load-balancer pool namespace team-a may use; it keeps 192.0.2.1`);
+    expect(s.status?.loadBalancer?.ingress).toEqual([{ ip: '192.0.2.1', ipMode: 'VIP' }]);
+    expect((await w.client.get<SwitchLBRule>(SwitchLBRules, ruleName('192.0.2.1'))).metadata.labels?.['cloudprovider.ironplane.dev/service']).toBe('web');
+    await teamA.mergePatch(Services, 'web', 'default', { metadata: { annotations: { [ADDRESS_ANNOTATION]: '192.0.2.1' } } });
+    await settled(teamA, 'web', 'True');
+  });
+
   it("given a namespace at its pool's per-tenant limit, should refuse with TenantLimitReached, and never take over an address someone else holds", async () => {
     // A SwitchLBRule the provider did not make, on the pool's first address.
     const foreign = await w.client.create<SwitchLBRule>(SwitchLBRules, { metadata: { name: ruleName('198.51.100.10') }, spec: { vip: '198.51.100.10', namespace: 'platform', endpoints: ['10.0.0.1'] } } as SwitchLBRule);
