@@ -48,6 +48,8 @@ let admin: Client;
 let users: Record<string, Client>;
 const procs: Proc[] = [];
 let network: Proc;
+/** The first c1–c2 link: allocation starts at a slot derived from the pair, so the pair gets it again once it is free. */
+let firstLink: string | undefined;
 let networkKubeconfig: string;
 
 function userClient(name: string): Promise<Client> {
@@ -313,6 +315,7 @@ describe('given mirror requests', () => {
     expect(ia.cidr).toBe(ib.cidr);
     expect(ia.cidr).toMatch(/^169\.254\.\d+\.\d+\/30$/);
     link = { cidr: ia.cidr!, a: ia.localConnectIP!.split('/')[0]!, b: ib.localConnectIP!.split('/')[0]! };
+    firstLink = link.cidr;
     expect(ia.remoteConnectIP).toBe(link.b);
     expect(ib.remoteConnectIP).toBe(link.a);
 
@@ -572,6 +575,25 @@ describe('given a platform that accepts mirror requests only, from labelled name
     expect((await vpc(A.ns, 'c1')).spec).toEqual(NO_PEERING);
     // The mirror request still accepts it.
     await users[B.user]!.create(PeeringRequests, request(B.ns, 'to-c1', 'c2', { namespace: A.ns, clusterName: 'c1' }));
-    expect((await phase(A.ns, 'to-c2', 'Active')).status?.acceptedBy).toBe('Mirror');
+    const active = await phase(A.ns, 'to-c2', 'Active');
+    expect(active.status?.acceptedBy).toBe('Mirror');
+    // A restarted manager, a pair peered again: the same link.
+    expect(active.status?.interconnect?.cidr).toBe(firstLink);
   });
+});
+
+describe('given bad network flags', () => {
+  const cases: [string[], string][] = [
+    [['--peering-acceptance', 'anyone'], 'error: --peering-acceptance takes mirror, platform or mirror,platform, got "anyone"'],
+    [['--peering-interconnect-range', '10.0.0.0/31'], 'error: the interconnect range 10.0.0.0/31 is smaller than one /30 link'],
+    [['--peering-interconnect-range', 'fd00::/64'], 'error: the interconnect range must be an IPv4 CIDR such as 169.254.0.0/16, got "fd00::/64"'],
+    [['--peering-namespace-selector', 'bad key=x'], 'error: namespace selector "bad key=x": "bad key" is not a label key'],
+  ];
+  for (const [flags, message] of cases) {
+    it(`should exit 2 before connecting, given ${flags.join(' ')}`, async () => {
+      const p = runTs(path.join(REPO, 'providers/cli/main.ts'), ['manager', '--role', 'network', '--kubeconfig', '/nonexistent', ...flags]);
+      expect(await p.exited).toBe(2);
+      expect(p.output()).toContain(message);
+    });
+  }
 });
