@@ -26,7 +26,7 @@ import type { PeeringRequest, PeeringRequestStatus } from '../api/generated/iron
 import { clusterNameOf, ownerClusterName, type Cluster } from '../capi/contract.js';
 import { notMarkedFor } from '../capi/ownership.js';
 import { ApiError, isAlreadyExists, isConflict, type Client } from '../kit/client.js';
-import type { Result } from '../kit/controller.js';
+import type { Request, Result } from '../kit/controller.js';
 import type { EventRecorder } from '../kit/events.js';
 import type { Informer } from '../kit/informer.js';
 import type { Logger } from '../kit/log.js';
@@ -85,6 +85,13 @@ export const Reasons = {
   Programmed: 'Programmed',
   Deleting: 'Deleting',
 } as const;
+
+/**
+ * Queue keys of link records start with this (the rest is the record's
+ * namespace/name): a record whose requests all vanished without their
+ * finalizer running is swept by the same single worker.
+ */
+export const LINK_KEY_PREFIX = 'link:';
 
 /** A Vpc whose fields another manager holds is looked at again after this long (its manager is not watched). */
 export const CONFLICT_RETRY_MS = 60_000;
@@ -343,7 +350,19 @@ export function peeringReconciler(deps: { client: Client; caches: NetworkCaches;
     if (before?.message !== message) void deps.recorder?.event(scope.obj, type, reason, message);
   };
 
-  return objectReconciler<PeeringRequest, Ctx>({
+  /**
+   * A record no request names any more (all removed without their
+   * finalizer running): its pair's entries leave both Vpcs and the record
+   * goes. A record with any request, live or deleting, is left to them.
+   */
+  async function sweepLink(key: string, log: Logger): Promise<void> {
+    const record = caches.links.get(key);
+    const l = record && recordedLink(record);
+    if (!l || caches.requests.list((pr) => pairOfRequest(pr).key === l.pair.key).length) return;
+    if (await teardown(l.pair, log)) log.info('removed the peering of a pair no PeeringRequest names any more', { pair: l.pair.key, link: l.link.cidr });
+  }
+
+  const reconcileRequest = objectReconciler<PeeringRequest, Ctx>({
     client,
     resource: PeeringRequests,
     cache: caches.requests,
@@ -448,6 +467,8 @@ export function peeringReconciler(deps: { client: Client; caches: NetworkCaches;
       scope.removeFinalizer();
     },
   });
+
+  return (req: Request, log: Logger): Promise<Result | void> => (req.key.startsWith(LINK_KEY_PREFIX) ? sweepLink(req.key.slice(LINK_KEY_PREFIX.length), log) : reconcileRequest(req, log));
 }
 
 /** The keys of every request that names `ref` on either side (for watches of Clusters, KvmClusters and Vpcs). */

@@ -12,7 +12,7 @@ import { ConfigMaps, metadataOnly, Namespaces, type KubeObject } from '../kit/ty
 import { KVM_CLUSTER_LABEL, KVM_CLUSTER_NAMESPACE_LABEL } from '../kubevirt/names.js';
 import { KvmClusters, Vpcs } from '../kubevirt/resources.js';
 import { parseInterconnectRange } from './cidr.js';
-import { peeringReconciler, recordedLink, requestsNaming, requestsOfPair, type LinkRecord, type NetworkObject } from './controller.js';
+import { LINK_KEY_PREFIX, peeringReconciler, recordedLink, requestsNaming, requestsOfPair, type LinkRecord, type NetworkObject } from './controller.js';
 import { MANAGED_BY, MANAGED_BY_LABEL, PeeringRequests } from './names.js';
 import { pairOfRequest, parseAcceptance } from './peering.js';
 import { parseSelector } from './selector.js';
@@ -64,7 +64,12 @@ export function setupNetwork(mgr: Manager, opts: NetworkOptions): void {
     return name ? requestsNaming(requests, { namespace: kc.metadata.namespace!, name }) : [];
   };
   ctl
-    .watch(requests, (pr) => requestsOfPair(requests, pairOfRequest(pr)).concat(`${pr.metadata.namespace}/${pr.metadata.name}`))
+    // A request's change (its deletion above all) concerns its pair's other requests and the pair's link record.
+    .watch(requests, (pr) => {
+      const pair = pairOfRequest(pr);
+      const records = links.list((r) => recordedLink(r)?.pair.key === pair.key).map((r) => `${LINK_KEY_PREFIX}${r.metadata?.namespace}/${r.metadata?.name}`);
+      return [...requestsOfPair(requests, pair), `${pr.metadata.namespace}/${pr.metadata.name}`, ...records];
+    })
     .watch(clusters, (c) => requestsNaming(requests, { namespace: c.metadata.namespace!, name: c.metadata.name! }))
     .watch(kvmClusters, clusterOfKvm)
     .watch(vpcs, (v) => {
@@ -74,7 +79,7 @@ export function setupNetwork(mgr: Manager, opts: NetworkOptions): void {
     })
     .watch(links, (r) => {
       const l = recordedLink(r);
-      return l ? requestsOfPair(requests, l.pair) : [];
+      return l ? [...requestsOfPair(requests, l.pair), `${LINK_KEY_PREFIX}${r.metadata?.namespace}/${r.metadata?.name}`] : [];
     })
     // The policy's selector reads namespace labels: a relabelled namespace re-decides its requests.
     .watch(namespaces, (n) => requests.list((pr) => pr.metadata.namespace === n.metadata?.name || pr.spec?.peer.namespace === n.metadata?.name).map((pr) => `${pr.metadata.namespace}/${pr.metadata.name}`), (a, b) => JSON.stringify(a.metadata?.labels) !== JSON.stringify(b.metadata?.labels));

@@ -580,6 +580,20 @@ describe('given a platform that accepts mirror requests only, from labelled name
     // A restarted manager, a pair peered again: the same link.
     expect(active.status?.interconnect?.cidr).toBe(firstLink);
   });
+
+  it("should sweep a pair's link and Vpc entries when its requests are removed without their finalizer", async () => {
+    // An operator forcing the requests out: no finalizer runs, and no request of the pair is left to tear it down.
+    for (const [ns, name] of [
+      [A.ns, 'to-c2'],
+      [B.ns, 'to-c1'],
+    ] as const) {
+      await admin.mergePatch(PeeringRequests, name, ns, { metadata: { finalizers: null } });
+      await admin.delete(PeeringRequests, name, ns);
+      await gone(ns, name);
+    }
+    await until('the pair to leave both Vpcs', async () => jsonEqual((await vpc(A.ns, 'c1')).spec, NO_PEERING) && jsonEqual((await vpc(B.ns, 'c2')).spec, NO_PEERING), WAIT_MS);
+    await until('the link record to be deleted', async () => (await admin.list(ConfigMaps, { namespace: 'ironplane-system', labelSelector: 'app.kubernetes.io/managed-by=ironplane-network' })).items.length === 0, WAIT_MS);
+  });
 });
 
 describe('given bad network flags', () => {
