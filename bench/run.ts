@@ -27,6 +27,8 @@ const runs: { script: string; args: string[]; env?: Record<string, string> }[] =
   { script: 'topology-requests.ts', args: ['9'] },
   // Issue #7: one Cluster object to Available, a 20-Cluster fleet and its upgrade, tenant control-plane memory.
   { script: 'e2e-fleet.ts', args: [process.env['IRONPLANE_BENCH_FLEET'] ?? '20', '5'] },
+  // Tenant network: 50 VPCs on one CIDR through the real kube-OVN controller and OVN (adr/0012), and LoadBalancer Service to ingress (adr/0011).
+  { script: 'network.ts', args: ['50', '10'], env: { BENCH_MANAGER_NODE_ARGS: '' } },
 ];
 
 let failed = false;
