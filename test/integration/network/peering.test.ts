@@ -582,7 +582,10 @@ describe('given a platform that accepts mirror requests only, from labelled name
   });
 
   it("should sweep a pair's link and Vpc entries when its requests are removed without their finalizer", async () => {
-    // An operator forcing the requests out: no finalizer runs, and no request of the pair is left to tear it down.
+    // An operator forcing the requests out while the manager is down: no
+    // finalizer runs, and no request of the pair is left to tear it down.
+    network.child.kill('SIGTERM');
+    await network.exited;
     for (const [ns, name] of [
       [A.ns, 'to-c2'],
       [B.ns, 'to-c1'],
@@ -591,8 +594,11 @@ describe('given a platform that accepts mirror requests only, from labelled name
       await admin.delete(PeeringRequests, name, ns);
       await gone(ns, name);
     }
+    expect((await admin.list(ConfigMaps, { namespace: 'ironplane-system', labelSelector: 'app.kubernetes.io/managed-by=ironplane-network' })).items).toHaveLength(1);
+    network = manager('network', networkKubeconfig, ['--peering-acceptance', 'mirror', '--peering-namespace', 'ironplane-system', '--peering-namespace-selector', 'network.ironplane.dev/peering=allowed']);
     await until('the pair to leave both Vpcs', async () => jsonEqual((await vpc(A.ns, 'c1')).spec, NO_PEERING) && jsonEqual((await vpc(B.ns, 'c2')).spec, NO_PEERING), WAIT_MS);
     await until('the link record to be deleted', async () => (await admin.list(ConfigMaps, { namespace: 'ironplane-system', labelSelector: 'app.kubernetes.io/managed-by=ironplane-network' })).items.length === 0, WAIT_MS);
+    expect(network.output()).toContain('removed the peering of a pair no PeeringRequest names any more');
   });
 });
 
