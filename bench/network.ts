@@ -11,7 +11,10 @@
 //    create). Then the memory of kube-ovn-controller, of our manager and of
 //    NB's ovsdb-server, and the time from deleting every KvmCluster until NB
 //    holds none of their routers or switches (and until the KvmClusters are
-//    gone, finalizers released).
+//    gone, finalizers released). kube-ovn-controller runs as the harness
+//    starts it, with one worker (--worker-num=1): tenants are programmed one
+//    after another, so the per-cluster NB figures grow with the position in
+//    its queue.
 // 2. Load balancers: in a second, simpler world (the one of
 //    test/integration/cloudprovider: no OVN, one tenant apiserver), the time
 //    from a LoadBalancer Service created in the tenant apiserver to its
@@ -23,9 +26,11 @@
 //
 // Run: node --import tsx bench/network.ts [clusters] [services]
 // Needs root, network namespaces and bin/ from `make tools`, and dist/ from
-// `make build`. Prints one JSON line: {"bench":"network",...}
+// `make build`. Prints one JSON line: {"bench":"network",...}, with the 1-minute
+// load average before and after: on a shared machine the figures follow it.
 import path from 'node:path';
 import fs from 'node:fs';
+import os from 'node:os';
 import { startControlPlane, startOvn, type ControlPlane, type OvnWorld } from '../test/harness/index.js';
 import { Client } from '../providers/kit/client.js';
 import { Informer } from '../providers/kit/informer.js';
@@ -267,7 +272,8 @@ async function loadBalancers(): Promise<Record<string, unknown>> {
   }
 }
 
-const result: Record<string, unknown> = { bench: 'network' };
+const load1m = (): number => Math.round(os.loadavg()[0]! * 100) / 100;
+const result: Record<string, unknown> = { bench: 'network', load1mBefore: load1m() };
 let failed = false;
 for (const [name, part] of [
   ['vpcs', vpcs],
@@ -281,5 +287,6 @@ for (const [name, part] of [
     result[name] = { error: (err as Error).message.split('\n')[0] };
   }
 }
+result['load1mAfter'] = load1m();
 console.log(JSON.stringify(result));
 process.exit(failed ? 1 : 0);
