@@ -362,7 +362,7 @@ describe('given mirror requests', () => {
   });
 
   it('should add a second peering of the same Vpc beside the first (operator approval)', async () => {
-    await users[A.user]!.create(PeeringRequests, PeeringRequest_(A.ns, 'to-c3', 'c1', { namespace: C.ns, clusterName: 'c3' }));
+    await users[A.user]!.create(PeeringRequests, request(A.ns, 'to-c3', 'c1', { namespace: C.ns, clusterName: 'c3' }));
     await phase(A.ns, 'to-c3', 'Pending', 'WaitingForAcceptance');
     await users[OPERATOR]!.mergePatch(PeeringRequests, 'to-c3', A.ns, { spec: { approval: { approvedBy: OPERATOR, reason: 'shared services' } } });
     const pr = await phase(A.ns, 'to-c3', 'Active');
@@ -435,10 +435,10 @@ describe('given mirror requests', () => {
 
 describe('given requests that cannot be peered', () => {
   const refusedCases: [string, PeeringRequest, string, string][] = [
-    ['overlapping node CIDRs', PeeringRequest_(A.ns, 'overlap', 'c1', { namespace: 'team-d', clusterName: 'c4' }, { approval: undefined }), 'CIDROverlap', 'spec.peer: the node CIDR of Cluster c1 (10.1.0.0/24) overlaps the node CIDR of the peer: overlapping ranges cannot be routed between two VPCs'],
-    ['a peer that does not exist', PeeringRequest_(A.ns, 'missing', 'c1', { namespace: B.ns, clusterName: 'nope' }), 'PeerNotFound', 'spec.peer: there is no Cluster team-b/nope'],
-    ['a peer that is not KvmCluster-backed', PeeringRequest_(A.ns, 'metal', 'c1', { namespace: B.ns, clusterName: 'metal' }), 'NotKvmCluster', 'spec.peer: Cluster team-b/metal runs on a MetalCluster, not a KvmCluster: only the VPCs of KvmCluster-backed Clusters can be peered'],
-    ['a requesting Cluster that does not exist', PeeringRequest_(A.ns, 'no-own', 'ghost', { namespace: B.ns, clusterName: 'c2' }), 'ClusterNotFound', 'spec.clusterName: there is no Cluster ghost in this namespace'],
+    ['overlapping node CIDRs', request(A.ns, 'overlap', 'c1', { namespace: 'team-d', clusterName: 'c4' }), 'CIDROverlap', 'spec.peer: the node CIDR of Cluster c1 (10.1.0.0/24) overlaps the node CIDR of the peer: overlapping ranges cannot be routed between two VPCs'],
+    ['a peer that does not exist', request(A.ns, 'missing', 'c1', { namespace: B.ns, clusterName: 'nope' }), 'PeerNotFound', 'spec.peer: there is no Cluster team-b/nope'],
+    ['a peer that is not KvmCluster-backed', request(A.ns, 'metal', 'c1', { namespace: B.ns, clusterName: 'metal' }), 'NotKvmCluster', 'spec.peer: Cluster team-b/metal runs on a MetalCluster, not a KvmCluster: only the VPCs of KvmCluster-backed Clusters can be peered'],
+    ['a requesting Cluster that does not exist', request(A.ns, 'no-own', 'ghost', { namespace: B.ns, clusterName: 'c2' }), 'ClusterNotFound', 'spec.clusterName: there is no Cluster ghost in this namespace'],
   ];
   for (const [what, obj, reason, message] of refusedCases) {
     it(`should refuse ${what} with a condition naming the field, even when the other side asks too`, async () => {
@@ -456,8 +456,8 @@ describe('given requests that cannot be peered', () => {
   }
 
   it('should refuse overlapping CIDRs even with the mirror request and an approval, programming nothing', async () => {
-    await users[A.user]!.create(PeeringRequests, PeeringRequest_(A.ns, 'overlap-2', 'c1', { namespace: 'team-d', clusterName: 'c4' }));
-    await admin.create(PeeringRequests, PeeringRequest_('team-d', 'overlap-2', 'c4', { namespace: A.ns, clusterName: 'c1' }));
+    await users[A.user]!.create(PeeringRequests, request(A.ns, 'overlap-2', 'c1', { namespace: 'team-d', clusterName: 'c4' }));
+    await admin.create(PeeringRequests, request('team-d', 'overlap-2', 'c4', { namespace: A.ns, clusterName: 'c1' }));
     await users[OPERATOR]!.mergePatch(PeeringRequests, 'overlap-2', A.ns, { spec: { approval: { approvedBy: OPERATOR } } });
     await phase(A.ns, 'overlap-2', 'Refused', 'CIDROverlap');
     await phase('team-d', 'overlap-2', 'Refused', 'CIDROverlap');
@@ -468,11 +468,6 @@ describe('given requests that cannot be peered', () => {
     await gone(A.ns, 'overlap-2');
   });
 });
-
-function PeeringRequest_(ns: string, name: string, clusterName: string, peer: { namespace?: string; clusterName: string }, extra: Record<string, unknown> = {}): PeeringRequest {
-  const clean = Object.fromEntries(Object.entries(extra).filter(([, v]) => v !== undefined));
-  return request(ns, name, clusterName, peer, clean);
-}
 
 describe('given what the peering must not write over or route twice', () => {
   it("should not let a tenant make the mirror request in the peer's namespace", async () => {
