@@ -46,6 +46,23 @@ export const SERVICE_CONDITION = `${PREFIX}/AddressAssigned`;
 /** Tenant Nodes with this label are never targets (Kubernetes' own convention for cloud load balancers). */
 export const EXCLUDE_NODE_LABEL = 'node.kubernetes.io/exclude-from-external-load-balancers';
 
+/**
+ * kube-OVN (pinned v1.14) keeps each SwitchLBRule's VIP on a headless Service
+ * "slr-<rule name>" in the rule's spec.namespace (generateSvcName), marked
+ * with the VIP (SwitchLBRuleVipsAnnotation), and programs the VIP in the VPC
+ * its endpoints' pods are in, else the one that Service's VpcAnnotation names
+ * (getVpcSubnetName). An existing Service of that name is taken over with its
+ * annotations kept (generateSvc), so the provider creates it first, naming
+ * the tenant's own Vpc.
+ */
+export const RULE_SERVICE_PREFIX = 'slr-';
+export const KUBEOVN_VPC_ANNOTATION = 'ovn.kubernetes.io/vpc';
+export const KUBEOVN_VIP_ANNOTATION = 'ovn.kubernetes.io/switch_lb_vip';
+
+export function ruleServiceName(rule: string): string {
+  return `${RULE_SERVICE_PREFIX}${rule}`;
+}
+
 /** kube-OVN makes a Service "slr-<rule name>", which must stay a DNS-1035 label of at most 63 characters. */
 const RULE_NAME_MAX = 59;
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { KvmMachine } from '../api/generated/ironplane/v1alpha1/kvmmachine.js';
-import { isOurs, nodeEndpoints, renderRule, requestedAddress, type TenantNode, type TenantService } from './render.js';
-import { ADDRESS_ANNOTATION, ruleName } from './names.js';
+import { isOurs, nodeEndpoints, renderRule, renderRuleService, requestedAddress, type TenantNode, type TenantService } from './render.js';
+import { ADDRESS_ANNOTATION, ruleName, ruleServiceName } from './names.js';
 
 const machine = (name: string, ips: string[], extra: Partial<KvmMachine['metadata']> = {}): KvmMachine =>
   ({
@@ -102,5 +102,26 @@ describe('renderRule', () => {
         endpoints: ['10.10.0.11', '10.10.0.12'],
       },
     });
+  });
+});
+
+describe('renderRuleService', () => {
+  it("should be the headless Service kube-OVN keeps the VIP on, in the Cluster's namespace, naming the tenant's Vpc, with the rule's marks", () => {
+    const cluster = { kind: 'Cluster', namespace: 'team-a', name: 'prod', uid: 'cluster-uid' };
+    const service = { kind: 'Service', namespace: 'default', name: 'web', uid: 'svc-uid' };
+    const s = renderRuleService({ address: '192.0.2.5', pool: 'tenants', cluster, service, vpc: 'team-a-prod-0123456789abcdef' });
+    const rule = renderRule({ address: '192.0.2.5', pool: 'tenants', cluster, service, svc: svc({ type: 'LoadBalancer' }), endpoints: [] });
+    expect(s).toEqual({
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: {
+        name: ruleServiceName(ruleName('192.0.2.5')),
+        namespace: 'team-a',
+        labels: rule.metadata.labels,
+        annotations: { 'ovn.kubernetes.io/vpc': 'team-a-prod-0123456789abcdef', 'ovn.kubernetes.io/switch_lb_vip': '192.0.2.5' },
+      },
+      spec: { type: 'ClusterIP', clusterIP: 'None' },
+    });
+    expect(s.metadata!.name!.length).toBeLessThanOrEqual(63);
   });
 });

@@ -8,7 +8,7 @@ import { ownerLabels, type Owner } from '../capi/ownership.js';
 import { providerIDFor } from '../kubevirt/names.js';
 import type { KubeObject } from '../kit/types.js';
 import { parseIp } from '../topology/cidr.js';
-import { ADDRESS_ANNOTATION, CLUSTER_OWNER_LABELS, EXCLUDE_NODE_LABEL, LOAD_BALANCER_CLASS, MANAGED_BY, MANAGED_BY_LABEL, POOL_LABEL, ruleName, SERVICE_OWNER_LABELS } from './names.js';
+import { ADDRESS_ANNOTATION, CLUSTER_OWNER_LABELS, EXCLUDE_NODE_LABEL, KUBEOVN_VIP_ANNOTATION, KUBEOVN_VPC_ANNOTATION, LOAD_BALANCER_CLASS, MANAGED_BY, MANAGED_BY_LABEL, POOL_LABEL, ruleName, ruleServiceName, SERVICE_OWNER_LABELS } from './names.js';
 import { canonicalAddress } from './addresses.js';
 
 export interface ServicePort {
@@ -111,18 +111,41 @@ export interface RuleInput {
  * the pods whose IPs the endpoints are (the tenant's own Vpc, which only
  * its own VMs are attached to).
  */
+const marks = (i: Pick<RuleInput, 'pool' | 'cluster' | 'service'>): Record<string, string> => ({
+  [MANAGED_BY_LABEL]: MANAGED_BY,
+  [POOL_LABEL]: i.pool,
+  ...ownerLabels(CLUSTER_OWNER_LABELS, i.cluster),
+  ...ownerLabels(SERVICE_OWNER_LABELS, i.service),
+});
+
+/**
+ * The Service kube-OVN keeps a rule's VIP on, made before the rule so that
+ * kube-OVN finds the tenant's Vpc named on it from the start: should no pod
+ * match an endpoint, kube-OVN falls back to this annotation instead of its
+ * default VPC. Headless and without a selector, as kube-OVN makes it; kube-OVN
+ * sets its ports and keeps its annotations and labels.
+ */
+export function renderRuleService(i: Pick<RuleInput, 'address' | 'pool' | 'cluster' | 'service'> & { vpc: string }): KubeObject & { spec: Record<string, unknown> } {
+  return {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: {
+      name: ruleServiceName(ruleName(i.address)),
+      namespace: i.cluster.namespace,
+      labels: marks(i),
+      annotations: { [KUBEOVN_VPC_ANNOTATION]: i.vpc, [KUBEOVN_VIP_ANNOTATION]: i.address },
+    },
+    spec: { type: 'ClusterIP', clusterIP: 'None' },
+  };
+}
+
 export function renderRule(i: RuleInput): SwitchLBRule {
   return {
     apiVersion: 'kubeovn.io/v1',
     kind: 'SwitchLBRule',
     metadata: {
       name: ruleName(i.address),
-      labels: {
-        [MANAGED_BY_LABEL]: MANAGED_BY,
-        [POOL_LABEL]: i.pool,
-        ...ownerLabels(CLUSTER_OWNER_LABELS, i.cluster),
-        ...ownerLabels(SERVICE_OWNER_LABELS, i.service),
-      },
+      labels: marks(i),
     },
     spec: {
       vip: i.address,

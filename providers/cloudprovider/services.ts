@@ -32,9 +32,9 @@ import type { KubeObject } from '../kit/types.js';
 import { parseIp } from '../topology/cidr.js';
 import { canonicalAddress, freeAddresses } from './addresses.js';
 import type { CloudMetrics } from './metrics.js';
-import { CLUSTER_OWNER_LABELS, POOL_LABEL, ruleName, SERVICE_CONDITION, SERVICE_FINALIZER, SERVICE_OWNER_LABELS, Services, SwitchLBRules } from './names.js';
+import { CLUSTER_OWNER_LABELS, KUBEOVN_VPC_ANNOTATION, POOL_LABEL, RULE_SERVICE_PREFIX, ruleName, ruleServiceName, SERVICE_CONDITION, SERVICE_FINALIZER, SERVICE_OWNER_LABELS, Services, SwitchLBRules } from './names.js';
 import { evaluatePools, mayUse, poolsHolding, type PoolView, type ReservedRange } from './pools.js';
-import { isOurs, nodeEndpoints, renderRule, requestedAddress, rulePorts, serviceOwner, type TenantService } from './render.js';
+import { isOurs, nodeEndpoints, renderRule, renderRuleService, requestedAddress, rulePorts, serviceOwner, type TenantService } from './render.js';
 import type { TenantWatches } from './tenantwatch.js';
 
 /** Reasons on the tenant Service's condition, its Events and the refusals metric. */
@@ -75,6 +75,8 @@ export interface CloudCaches {
   kvmMachines: Informer<KvmMachine>;
   pools: Informer<LoadBalancerPool>;
   rules: Informer<SwitchLBRule>;
+  /** kube-OVN's Services of our rules (render.ts renderRuleService), by our managed-by label. */
+  ruleServices: Informer<KubeObject>;
   namespaces: Informer<KubeObject>;
 }
 
@@ -119,10 +121,23 @@ export function tenantServiceReconciler(deps: ServiceDeps) {
   /** Deletes a rule we made (the cache holds only ours), with its uid as precondition; false when it was gone already. */
   async function release(rule: SwitchLBRule, log: Logger): Promise<boolean> {
     if (rule.metadata.deletionTimestamp) return false;
-    if (!(await client.delete(SwitchLBRules, rule.metadata.name!, undefined, { uid: rule.metadata.uid! }))) return false;
+    const gone = !(await client.delete(SwitchLBRules, rule.metadata.name!, undefined, { uid: rule.metadata.uid! }));
+    // kube-OVN deletes the rule's Service too; the one we made goes also when kube-OVN does not run.
+    await releaseRuleService(rule.metadata.name!, labelOf(rule, CLUSTER_OWNER_LABELS.namespace) ?? '', rule);
+    if (gone) return false;
     deps.metrics?.releases.inc({ pool: labelOf(rule, POOL_LABEL) ?? '' });
     log.info('released load-balancer address', { address: rule.spec?.vip, rule: rule.metadata.name, service: `${labelOf(rule, SERVICE_OWNER_LABELS.namespace)}/${labelOf(rule, SERVICE_OWNER_LABELS.name)}` });
     return true;
+  }
+
+  /** Deletes the Service of a rule when its marks are the rule's (same Cluster and Service, by uid). */
+  async function releaseRuleService(rule: string, namespace: string, marksOf: KubeObject): Promise<void> {
+    const name = ruleServiceName(rule);
+    const live = caches.ruleServices.get(`${namespace}/${name}`) ?? (await client.tryGet<KubeObject>(Services, name, namespace));
+    if (!live || live.metadata?.deletionTimestamp) return;
+    const same = (k: string) => labelOf(live, k) !== undefined && labelOf(live, k) === labelOf(marksOf, k);
+    if (!same(CLUSTER_OWNER_LABELS.uid) || !same(SERVICE_OWNER_LABELS.uid)) return;
+    await client.delete(Services, name, namespace, { uid: live.metadata!.uid! });
   }
 
   /** How many addresses of the pool the namespace holds, counted by the management apiserver (every replica and worker sees the same). */
@@ -140,6 +155,8 @@ export function tenantServiceReconciler(deps: ServiceDeps) {
     ns: string;
     pools: Map<string, PoolView>;
     namespace: KubeObject | undefined;
+    /** The tenant's own Vpc (the KvmCluster's status.network.vpc). */
+    vpc: string;
     /** InternalIPs of machines of other Clusters in the namespace. */
     foreignAddresses: ReadonlySet<string>;
     log: Logger;
@@ -154,12 +171,23 @@ export function tenantServiceReconciler(deps: ServiceDeps) {
    */
   async function take(ctx: Ctx, pool: PoolView, address: string, svc: TenantService, endpoints: string[]): Promise<SwitchLBRule | Refusal | undefined> {
     const want = renderRule({ address, pool: pool.name, cluster: ctx.owner, service: serviceOwner(svc), svc, endpoints });
+    // The Service kube-OVN will keep the VIP on, naming the tenant's Vpc, before the rule exists.
+    const ruleSvc = renderRuleService({ address, pool: pool.name, cluster: ctx.owner, service: serviceOwner(svc), vpc: ctx.vpc });
+    try {
+      await client.create(Services, ruleSvc);
+    } catch (e) {
+      if (!isAlreadyExists(e)) throw e;
+      // Ours from an attempt that died before the rule was made, or the Service of whoever holds the address.
+      const existing = await client.tryGet<KubeObject>(Services, ruleSvc.metadata!.name!, ctx.ns);
+      if (!existing || notMarkedFor(existing, CLUSTER_OWNER_LABELS, ctx.owner) || notMarkedFor(existing, SERVICE_OWNER_LABELS, serviceOwner(svc))) return undefined;
+    }
     let made: SwitchLBRule;
     try {
       made = await client.create<SwitchLBRule>(SwitchLBRules, want);
     } catch (e) {
-      if (isAlreadyExists(e)) return undefined;
-      throw e;
+      if (!isAlreadyExists(e)) throw e;
+      await releaseRuleService(want.metadata.name!, ctx.ns, want);
+      return undefined;
     }
     if (pool.perTenant !== undefined) {
       const held = await heldInPool(pool.name, ctx.ns);
@@ -168,6 +196,7 @@ export function tenantServiceReconciler(deps: ServiceDeps) {
         const keep = order.slice(0, pool.perTenant).some((r) => r.metadata.uid === made.metadata.uid);
         if (!keep) {
           await client.delete(SwitchLBRules, made.metadata.name!, undefined, { uid: made.metadata.uid! });
+          await releaseRuleService(made.metadata.name!, ctx.ns, made);
           return new Refusal(ServiceReasons.TenantLimitReached, limitMessage(pool, ctx.ns, pool.perTenant));
         }
       }
@@ -267,6 +296,28 @@ export function tenantServiceReconciler(deps: ServiceDeps) {
     ]);
   }
 
+  /** The rule's Service names the tenant's Vpc: made if missing, its annotation put back if changed. Never one not marked as this rule's. */
+  async function ensureRuleService(ctx: Ctx, rule: SwitchLBRule, svc: TenantService): Promise<void> {
+    const name = ruleServiceName(rule.metadata.name!);
+    const live = caches.ruleServices.get(`${ctx.ns}/${name}`);
+    if (!live) {
+      if (await client.tryGet(Services, name, ctx.ns)) return; // the cache will show it, or it is not ours to change
+      try {
+        await client.create(Services, renderRuleService({ address: rule.spec!.vip!, pool: labelOf(rule, POOL_LABEL) ?? '', cluster: ctx.owner, service: serviceOwner(svc), vpc: ctx.vpc }));
+      } catch (e) {
+        if (!isAlreadyExists(e)) throw e;
+      }
+      return;
+    }
+    if (notMarkedFor(live, CLUSTER_OWNER_LABELS, ctx.owner) || notMarkedFor(live, SERVICE_OWNER_LABELS, serviceOwner(svc))) return;
+    if (live.metadata?.annotations?.[KUBEOVN_VPC_ANNOTATION] === ctx.vpc) return;
+    try {
+      await client.mergePatch(Services, name, ctx.ns, { metadata: { uid: live.metadata!.uid, resourceVersion: live.metadata!.resourceVersion, annotations: { [KUBEOVN_VPC_ANNOTATION]: ctx.vpc } } });
+    } catch (e) {
+      if (!isConflict(e) && !isNotFound(e)) throw e;
+    }
+  }
+
   /** Brings one tenant Service and the rules held for it in line. */
   async function reconcileService(ctx: Ctx, tenant: Client, recorder: EventRecorder, svc: TenantService, cached: SwitchLBRule[], machines: KvmMachine[], nodes: Parameters<typeof nodeEndpoints>[2]): Promise<void> {
     const where = `${svc.metadata?.namespace}/${svc.metadata?.name}`;
@@ -350,6 +401,7 @@ export function tenantServiceReconciler(deps: ServiceDeps) {
           if (!isConflict(e) && !isNotFound(e)) throw e;
         }
       }
+      await ensureRuleService(ctx, rule, svc);
     }
 
     if (refusal) {
@@ -384,6 +436,19 @@ export function tenantServiceReconciler(deps: ServiceDeps) {
     });
   }
 
+  /**
+   * Rule Services of this Cluster key whose rule does not exist (an
+   * allocation that died between the two creates, a rule deleted by someone
+   * else): deleted, after the apiserver confirms the rule is gone.
+   */
+  async function releaseStrayRuleServices(key: string): Promise<void> {
+    for (const s of caches.ruleServices.list((x) => ruleClusterKey(x) === key && !x.metadata?.deletionTimestamp)) {
+      const rule = s.metadata!.name!.slice(RULE_SERVICE_PREFIX.length);
+      if (caches.rules.get(rule) || (await client.tryGet(SwitchLBRules, rule))) continue;
+      await client.delete(Services, s.metadata!.name!, s.metadata!.namespace, { uid: s.metadata!.uid! });
+    }
+  }
+
   /** Releases every rule held under this Cluster key; the tenant Services are cleaned up when the tenant can still be reached. */
   async function teardown(key: string, cluster: Cluster | undefined, rules: SwitchLBRule[], log: Logger): Promise<void> {
     const w = deps.watches.get(key);
@@ -403,6 +468,7 @@ export function tenantServiceReconciler(deps: ServiceDeps) {
     const released: string[] = [];
     for (const r of rules) if (await release(r, log)) released.push(r.spec?.vip ?? '');
     if (released.length && cluster) void deps.recorder?.event(cluster, 'Normal', ClusterEventReasons.LoadBalancersReleased, `released ${released.length} load-balancer address(es): ${released.sort().join(', ')}`);
+    await releaseStrayRuleServices(key);
   }
 
   return async (req: Request, log: Logger): Promise<Result | void> => {
@@ -453,7 +519,7 @@ export function tenantServiceReconciler(deps: ServiceDeps) {
         .flatMap((m) => (m.status?.addresses ?? []).filter((a) => a.type === 'InternalIP').map((a) => canonicalAddress(a.address)))
         .filter((a): a is string => a !== undefined),
     );
-    const ctx: Ctx = { cluster, owner, ns, pools: evaluatePools(caches.pools.list(), deps.reserved()), namespace: caches.namespaces.get(ns), foreignAddresses, log };
+    const ctx: Ctx = { cluster, owner, ns, vpc: kc.status.network.vpc, pools: evaluatePools(caches.pools.list(), deps.reserved()), namespace: caches.namespaces.get(ns), foreignAddresses, log };
     const nodes = w.nodes.list();
     const services = w.services.list();
     const failures: string[] = [];
@@ -471,6 +537,7 @@ export function tenantServiceReconciler(deps: ServiceDeps) {
     // Addresses held for Services the tenant cluster no longer has.
     const present = new Set(services.map((s) => s.metadata?.uid));
     for (const r of mine) if (!present.has(labelOf(r, SERVICE_OWNER_LABELS.uid))) await release(r, log);
+    await releaseStrayRuleServices(key);
     if (failures.length) throw new Error(failures.join('; '));
   };
 }

@@ -17,7 +17,7 @@ import { KvmClusters, KvmMachines } from '../kubevirt/resources.js';
 import { ClusterClassResource } from '../api/generated/capi/v1beta2/clusterclass.js';
 import { DEFAULT_EXTENSION_CONFIG, ExtensionConfigs } from '../topology/state.js';
 import { CloudMetrics } from './metrics.js';
-import { LoadBalancerPools, MANAGED_BY, MANAGED_BY_LABEL, POOL_LABEL, SwitchLBRules } from './names.js';
+import { LoadBalancerPools, MANAGED_BY, MANAGED_BY_LABEL, POOL_LABEL, Services, SwitchLBRules } from './names.js';
 import { reservedRanges } from './pools.js';
 import { poolStatusReconciler } from './poolstatus.js';
 import { ruleClusterKey, tenantServiceReconciler } from './services.js';
@@ -44,6 +44,8 @@ export function setupCloudProvider(mgr: Manager, opts: CloudProviderOptions): { 
   const pools = informer(new Informer<LoadBalancerPool>(client, LoadBalancerPools, { log }));
   // Only the rules we made, by label: never every SwitchLBRule of the platform.
   const rules = informer(new Informer<SwitchLBRule>(client, SwitchLBRules, { log, labelSelector: `${MANAGED_BY_LABEL}=${MANAGED_BY}` }));
+  // kube-OVN's Services of our rules, made by us first (render.ts renderRuleService); metadata only.
+  const ruleServices = informer(new Informer<KubeObject>(client, Services, { log, labelSelector: `${MANAGED_BY_LABEL}=${MANAGED_BY}`, transform: metadataOnly }));
   // Which Capsule Tenant a namespace belongs to (its label); metadata only.
   const namespaces = informer(new Informer<KubeObject>(client, Namespaces, { log, transform: metadataOnly }));
 
@@ -73,7 +75,7 @@ export function setupCloudProvider(mgr: Manager, opts: CloudProviderOptions): { 
   let reconcile: ReconcileFn = async () => undefined;
   const serviceCtl = new Controller({ name: 'tenant-loadbalancer', reconcile: (req, l) => reconcile(req, l), ...common });
   const watches = new TenantWatches(log, (key) => serviceCtl.queue.add(key), REPORTING_CONTROLLER, opts.instance);
-  reconcile = tenantServiceReconciler({ client, caches: { clusters, kvmClusters, kvmMachines, pools, rules, namespaces }, tenants, watches, reserved, recorder, metrics });
+  reconcile = tenantServiceReconciler({ client, caches: { clusters, kvmClusters, kvmMachines, pools, rules, ruleServices, namespaces }, tenants, watches, reserved, recorder, metrics });
 
   const kvmClusterKeys = (kc: KvmCluster) => clusters.list((c) => c.metadata.namespace === kc.metadata.namespace && c.spec?.infrastructureRef?.kind === 'KvmCluster' && c.spec.infrastructureRef.name === kc.metadata.name).map((c) => `${c.metadata.namespace}/${c.metadata.name}`);
   const allClusters = () => clusters.list((c) => c.spec?.infrastructureRef?.kind === 'KvmCluster').map((c) => `${c.metadata.namespace}/${c.metadata.name}`);
@@ -87,6 +89,10 @@ export function setupCloudProvider(mgr: Manager, opts: CloudProviderOptions): { 
     )
     // A rule's marks name its Cluster: a rule deleted or changed by someone else brings its Cluster back.
     .watch(rules, (r) => {
+      const k = ruleClusterKey(r);
+      return k ? [k] : [];
+    })
+    .watch(ruleServices, (r) => {
       const k = ruleClusterKey(r);
       return k ? [k] : [];
     })

@@ -11,10 +11,11 @@ import type { LoadBalancerPool } from '../../../providers/api/generated/ironplan
 import { validateSwitchLBRule, type SwitchLBRule } from '../../../providers/api/generated/kubeovn/v1/switchlbrule.js';
 import { Clusters } from '../../../providers/capi/contract.js';
 import { ExtensionConfigs } from '../../../providers/topology/state.js';
-import { ADDRESS_ANNOTATION, LoadBalancerPools, ruleName, Services, SwitchLBRules, TenantNodes } from '../../../providers/cloudprovider/names.js';
+import { ADDRESS_ANNOTATION, LoadBalancerPools, ruleName, ruleServiceName, Services, SwitchLBRules, TenantNodes } from '../../../providers/cloudprovider/names.js';
 import { isInvalid, type Client } from '../../../providers/kit/client.js';
 import { Namespaces, type KubeObject } from '../../../providers/kit/types.js';
 import { KvmMachines } from '../../../providers/kubevirt/resources.js';
+import { tenantNetworkName } from '../../../providers/kubevirt/names.js';
 import { conditionOf, createCluster, createService, ensureNamespace, eventNotes, registerNode, settled, startWorld, tenantOf, until, type Svc, type World } from './world.js';
 
 let w: World;
@@ -157,7 +158,18 @@ describe('tenant LoadBalancer Services', () => {
       'cloudprovider.ironplane.dev/service-namespace': 'default',
       'cloudprovider.ironplane.dev/service-uid': api.metadata!.uid,
     });
+    // The Service kube-OVN keeps the VIP on, made first and naming the tenant's own Vpc.
+    const ruleSvc = await w.client.get<KubeObject & { spec?: { clusterIP?: string; selector?: unknown } }>(Services, ruleServiceName(ruleName('192.0.2.0')), 'team-a');
+    expect(ruleSvc.metadata?.annotations).toEqual({ 'ovn.kubernetes.io/vpc': tenantNetworkName('team-a', 'prod'), 'ovn.kubernetes.io/switch_lb_vip': '192.0.2.0' });
+    expect([ruleSvc.spec?.clusterIP, ruleSvc.spec?.selector]).toEqual(['None', undefined]);
+    expect(ruleSvc.metadata?.labels).toEqual(rule.metadata.labels);
     expect(await eventNotes(teamA, 'default', 'Service', 'api', 'Assigned')).toEqual(['load-balancer address 192.0.2.0']);
+  });
+
+  it("given the rule's Service changed to name another Vpc, should put the tenant's back", async () => {
+    const name = ruleServiceName(ruleName('192.0.2.0'));
+    await w.client.mergePatch(Services, name, 'team-a', { metadata: { annotations: { 'ovn.kubernetes.io/vpc': 'ovn-cluster' } } });
+    await until('the Vpc annotation to be the tenant\'s again', async () => (await w.client.get<KubeObject>(Services, name, 'team-a')).metadata?.annotations?.['ovn.kubernetes.io/vpc'] === tenantNetworkName('team-a', 'prod'));
   });
 
   it("given a node that leaves, should take it out of the rule's endpoints", async () => {
@@ -239,6 +251,8 @@ describe('tenant LoadBalancer Services', () => {
     await createService(teamB, 'two');
     const two = await settled(teamB, 'two', 'False', 'default', 'TenantLimitReached');
     expect(conditionOf(two)?.message).toBe('namespace team-b holds 1 address(es) of its load-balancer pool beta, the limit per tenant namespace is 1');
+    // The Service made ahead for the taken address went with the failed attempt.
+    expect(await w.client.tryGet(Services, ruleServiceName(ruleName('198.51.100.10')), 'team-b')).toBeUndefined();
     const still = await w.client.get<SwitchLBRule>(SwitchLBRules, foreign.metadata.name!);
     expect([still.metadata.uid, still.spec, still.metadata.labels]).toEqual([foreign.metadata.uid, foreign.spec, foreign.metadata.labels]);
   });
@@ -287,6 +301,7 @@ describe('tenant LoadBalancer Services', () => {
     await teamA.delete(Services, 'api', 'default');
     await until('Service api to be gone', async () => !(await teamA.tryGet(Services, 'api', 'default')));
     expect(await rulesFor(`cloudprovider.ironplane.dev/service-uid=${api.metadata!.uid}`)).toEqual([]);
+    await until("the rule's Service to be gone", async () => (await w.client.list(Services, { namespace: 'team-a', labelSelector: `cloudprovider.ironplane.dev/service-uid=${api.metadata!.uid}` })).items.length === 0);
     const extra = await settled(teamA, 'extra', 'True');
     expect(extra.status?.loadBalancer?.ingress).toEqual([{ ip: '192.0.2.0', ipMode: 'VIP' }]);
     expect(await eventNotes(teamA, 'default', 'Service', 'extra', 'PoolExhausted')).toEqual(['every load-balancer pool namespace team-a may use is exhausted']);
@@ -297,6 +312,7 @@ describe('tenant LoadBalancer Services', () => {
     await w.client.mergePatch(Clusters, 'prod', 'team-a', { metadata: { finalizers: ['cluster.cluster.x-k8s.io'] } });
     await w.client.delete(Clusters, 'prod', 'team-a');
     await until('every rule of team-a/prod to be released', async () => (await rulesFor(`cloudprovider.ironplane.dev/cluster-uid=${clusterA}`)).length === 0);
+    await until("every rule's Service of team-a/prod to be gone", async () => (await w.client.list(Services, { namespace: 'team-a', labelSelector: `cloudprovider.ironplane.dev/cluster-uid=${clusterA}` })).items.length === 0);
     await until('the tenant Services to lose the finalizer', async () => {
       const svcs = (await teamA.list<KubeObject>(Services, { namespace: 'default' })).items;
       return svcs.every((s) => !s.metadata?.finalizers?.includes('cloudprovider.ironplane.dev/load-balancer'));
@@ -306,7 +322,11 @@ describe('tenant LoadBalancer Services', () => {
       return p.status?.allocated === 0 ? p : undefined;
     });
     expect(readyOf(acme)?.message).toBe('2 of 2 addresses free');
-    expect((await eventNotes(w.client, 'team-a', 'Cluster', 'prod', 'LoadBalancersReleased')).length).toBe(1);
+    const notes = await until('the release Event on the Cluster', async () => {
+      const n = await eventNotes(w.client, 'team-a', 'Cluster', 'prod', 'LoadBalancersReleased');
+      return n.length ? n : undefined;
+    });
+    expect(notes).toEqual(['released 2 load-balancer address(es): 192.0.2.0, 192.0.2.1']);
     await w.client.mergePatch(Clusters, 'prod', 'team-a', { metadata: { finalizers: null } });
     // team-b's address and the foreign rule are untouched.
     expect((await rulesFor('cloudprovider.ironplane.dev/cluster-namespace=team-b')).map((r) => r.spec?.vip)).toEqual(['198.51.100.11']);
@@ -320,5 +340,9 @@ describe('tenant LoadBalancer Services', () => {
     expect(value('ironplane_cloudprovider_releases_total{pool="acme"}')).toBeGreaterThanOrEqual(3);
     for (const reason of ['AddressNotAllowed', 'AddressTaken', 'AddressInvalid', 'PoolExhausted', 'TenantLimitReached']) expect(value(`ironplane_cloudprovider_refusals_total{reason="${reason}"}`)).toBeGreaterThanOrEqual(1);
     expect(value('ironplane_cloudprovider_pool_capacity{pool="beta"}')).toBe(10);
+  });
+
+  it('should never have been refused by the apiserver for want of a permission (it runs with exactly config/rbac/cloud-provider)', () => {
+    expect(w.manager.logs().filter((l) => JSON.stringify(l).includes('forbidden'))).toEqual([]);
   });
 });
