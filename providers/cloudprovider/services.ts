@@ -5,7 +5,9 @@
 // its KvmCluster and KvmMachines and the pools from the management caches,
 // the tenant's Services and Nodes from the cluster's own watch, and makes
 // the SwitchLBRules match: one per address, named from the address alone,
-// so that creating it is the allocation and 409 means taken. Everything it
+// so that creating it is the allocation and 409 means taken. Each rule's
+// Service (the one kube-OVN keeps the VIP on) is made just before it, naming
+// the tenant's Vpc, so kube-OVN never places the VIP elsewhere. Everything it
 // decides comes from what the apiservers hold; per-tenant limits are counted
 // from the management apiserver, not a cache.
 //
