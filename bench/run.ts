@@ -29,6 +29,8 @@ const runs: { script: string; args: string[]; env?: Record<string, string> }[] =
   { script: 'e2e-fleet.ts', args: [process.env['IRONPLANE_BENCH_FLEET'] ?? '20', '5'] },
   // Tenant network: 50 VPCs on one CIDR through the real kube-OVN controller and OVN (adr/0012), and LoadBalancer Service to ingress (adr/0011).
   { script: 'network.ts', args: ['50', '10'], env: { BENCH_MANAGER_NODE_ARGS: '' } },
+  // Tenant LoadBalancer Service on the real datapath: to ingress, to the OVN load balancer, to the first answer through VIP:port (adr/0011, adr/0012).
+  { script: 'lb-datapath.ts', args: ['5'], env: { BENCH_MANAGER_NODE_ARGS: '' } },
 ];
 
 let failed = false;

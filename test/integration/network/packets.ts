@@ -113,6 +113,47 @@ net.createServer((c) => { const u = net.connect(sock); c.pipe(u); u.pipe(c); c.o
     }, 30_000);
   }
 
+  /**
+   * Starts GETs of http://ip:port/ from inside `netns`, one every
+   * `intervalMs`, each given `attemptMs`, until one is answered; resolves with
+   * the wall-clock time (Date.now(), the same clock on both sides) of that
+   * first answer and its body. The overlapping attempts bound the error of
+   * the time by `intervalMs`, where one attempt after another would add a
+   * whole timeout for a SYN dropped just before the path existed. Resolves
+   * once the prober runs, with the promise of its answer.
+   */
+  async firstAnswer(netns: string, ip: string, port: number, opts: { intervalMs?: number; attemptMs?: number; timeoutMs?: number } = {}): Promise<{ answer: Promise<{ at: number; body: string }> }> {
+    const js = `
+const [host, port, every, ms] = process.argv.slice(1).map((v, i) => (i === 0 ? v : Number(v)));
+const http = require('http');
+setInterval(() => {
+  const req = http.get({ host, port, path: '/', timeout: ms, agent: false }, (res) => {
+    let body = '';
+    res.on('data', (d) => (body += d));
+    res.on('end', () => { console.log(JSON.stringify({ at: Date.now(), body })); process.exit(0); });
+  });
+  req.on('timeout', () => req.destroy());
+  req.on('error', () => {});
+}, every);
+console.log('probing');
+`;
+    const p = runBinary('ip', ['netns', 'exec', netns, process.execPath, '-e', js, ip, String(port), String(opts.intervalMs ?? 25), String(opts.attemptMs ?? 1000)]);
+    this.procs.push(p);
+    await until(`the prober of ${ip}:${port} in ${netns} to start`, () => {
+      if (p.child.exitCode !== null) throw new Error(`prober exited: ${p.output()}`);
+      return p.output().includes('probing');
+    }, 30_000);
+    const answer = until(`an answer from ${ip}:${port} in ${netns}`, () => {
+      const line = p.output().split('\n').find((l) => l.startsWith('{"at"'));
+      if (line) return JSON.parse(line) as { at: number; body: string };
+      if (p.child.exitCode !== null) throw new Error(`prober exited: ${p.output()}`);
+      return undefined;
+    }, opts.timeoutMs ?? 120_000);
+    // A caller that gives up first (another wait failed) leaves no unhandled rejection behind.
+    answer.catch(() => undefined);
+    return { answer };
+  }
+
   async stop(): Promise<void> {
     for (const p of this.procs) {
       if (p.child.exitCode === null) p.child.kill('SIGKILL');
