@@ -46,7 +46,7 @@ import type { SwitchLBRule } from '../../../providers/api/generated/kubeovn/v1/s
 import { EXCLUDE_NODE_LABEL, LoadBalancerPools, ruleName, Services, SwitchLBRules, TenantNodes } from '../../../providers/cloudprovider/names.js';
 import { Client } from '../../../providers/kit/client.js';
 import { getCondition } from '../../../providers/kit/conditions.js';
-import type { KubeObject } from '../../../providers/kit/types.js';
+import type { KubeObject, ResourceType } from '../../../providers/kit/types.js';
 import { providerIDFor, tenantNetworkName, tenantSubnetName } from '../../../providers/kubevirt/names.js';
 import { KvmClusters, KvmMachines, Vpcs } from '../../../providers/kubevirt/resources.js';
 import { PeeringRequests } from '../../../providers/network/names.js';
@@ -75,6 +75,7 @@ const A: Tenant = { ns: 'planes-a', cluster: 'net', cidr: '10.81.0.0/24', exclud
 const B: Tenant = { ns: 'planes-b', cluster: 'net', cidr: '10.82.0.0/24', machines: ['b1'] };
 const C: Tenant = { ns: 'planes-c', cluster: 'net', cidr: '10.81.0.0/24', excludeIPs: ['10.81.0.2..10.81.0.127'], machines: ['c1'] };
 const MGMT_NS = 'planes-mgmt';
+const EndpointSlices: ResourceType = { group: 'discovery.k8s.io', version: 'v1', kind: 'EndpointSlice', plural: 'endpointslices', namespaced: true };
 
 let cp: ControlPlane;
 let ovn: OvnWorld;
@@ -436,6 +437,12 @@ describe('a tenant LoadBalancer Service', () => {
     // The allocation: one rule to a1's node port only (a2 is excluded).
     const rule = await client.get<SwitchLBRule>(SwitchLBRules, ruleName(vip));
     expect(rule.spec).toMatchObject({ vip, namespace: A.ns, endpoints: [vm('a1').ip], ports: [{ port: 80, targetPort: nodePort, protocol: 'TCP' }] });
+
+    // kube-OVN writes Endpoints for the rule's Service (slr-<rule>); what it programs is read from
+    // the EndpointSlice that kube-controller-manager's mirroring controller makes of them.
+    const slices = await client.list<KubeObject & { endpoints?: { addresses: string[] }[] }>(EndpointSlices, { namespace: A.ns, labelSelector: `kubernetes.io/service-name=slr-${rule.metadata?.name}` });
+    expect(slices.items.map((e) => e.metadata?.labels?.['endpointslice.kubernetes.io/managed-by'])).toEqual(['endpointslicemirroring-controller.k8s.io']);
+    expect(slices.items[0]?.endpoints?.flatMap((e) => e.addresses)).toEqual([vm('a1').ip]);
 
     // kube-OVN's program: a load balancer with VIP:80 → a1:nodePort, on A's switch and no other.
     const key = `${vip}:80`;
