@@ -12,8 +12,11 @@
 // be), w2 is the client. Each Service asks for its address (the
 // cloud-provider's annotation), so the client probes it from before the
 // Service exists: a GET every 25 ms, so the answer's time is within 25 ms.
-// Ingress and Northbound are polled every 100 ms. Services are created one
-// after another, after one unmeasured warm-up.
+// Ingress and Northbound are polled (every 100 ms, plus the time of a read):
+// those two figures are upper bounds, the answer's is not, so the answer can
+// come out earlier than either (the cloud provider writes the rule before the
+// Service's status). Services are created one after another, after one
+// unmeasured warm-up.
 //
 // Run: node --import tsx bench/lb-datapath.ts [services]
 // Needs root, network namespaces, bin/ from `make tools` and dist/ from
