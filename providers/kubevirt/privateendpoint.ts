@@ -32,6 +32,7 @@ import type { KubeObject, ResourceType } from '../kit/types.js';
 import { API_VERSION, KVM_CLUSTER_OWNER_LABELS, KVM_CLUSTER_UID_LABEL, LOGICAL_SWITCH_ANNOTATION } from './names.js';
 
 export const SwitchLBRules: ResourceType = SwitchLBRuleResource;
+export const Vips: ResourceType = { group: 'kubeovn.io', version: 'v1', kind: 'Vip', plural: 'vips', namespaced: false };
 export const Deployments: ResourceType = { group: 'apps', version: 'v1', kind: 'Deployment', plural: 'deployments', namespaced: true };
 export const TenantControlPlanes: ResourceType = { group: 'kamaji.clastix.io', version: 'v1alpha1', kind: 'TenantControlPlane', plural: 'tenantcontrolplanes', namespaced: true };
 
@@ -269,6 +270,27 @@ export function endpointRuleName(namespace: string, cluster: string): string {
   return hashedName(`${namespace}-${cluster}-cp`, `${namespace}/${cluster}/cp-endpoint`);
 }
 
+/** The kube-OVN Vip that holds the VIP on the tenant switch: cluster-scoped, hashed over "<namespace>/<name>/cp-vip". */
+export function endpointVipName(namespace: string, cluster: string): string {
+  return hashedName(`${namespace}-${cluster}-cp-vip`, `${namespace}/${cluster}/cp-vip`);
+}
+
+/**
+ * The VIP as a kube-OVN `Vip` of type switch_lb_vip: kube-OVN takes the
+ * address in its IPAM and makes a logical switch port with the tenant
+ * router's MAC that answers ARP for it. A load balancer alone answers no ARP,
+ * and a VIP inside the node subnet is asked for by ARP, not sent to the
+ * gateway.
+ */
+export function renderEndpointVip(kc: KvmCluster, owner: Owner, subnet: string, vip: string): KubeObject & { spec: Record<string, unknown> } {
+  return {
+    apiVersion: 'kubeovn.io/v1',
+    kind: 'Vip',
+    metadata: { name: endpointVipName(kc.metadata.namespace!, kc.metadata.name!), labels: ownerLabels(KVM_CLUSTER_OWNER_LABELS, owner) },
+    spec: { type: 'switch_lb_vip', subnet, v4ip: vip },
+  };
+}
+
 /** What the proxy's Pods are selected by: the KvmCluster's uid and the app. */
 export function proxySelector(kc: KvmCluster): Record<string, string> {
   return { [APP_LABEL]: PROXY_APP, [KVM_CLUSTER_UID_LABEL]: kc.metadata.uid! };
@@ -396,11 +418,47 @@ export async function reconcilePrivateEndpoint(deps: PrivateEndpointDeps, kc: Kv
   const t = controlPlaneTarget(cluster, tcp);
   if (!('target' in t)) return refuse(t, PRIVATE_ENDPOINT_RETRY_MS);
 
-  // The rule: cluster-scoped, proven ours by its labels.
+  // The VIP's address on the tenant switch (answers ARP), proven ours by its labels.
+  const vipObj = renderEndpointVip(kc, owner, subnet, addrs.vip);
+  const vipName = vipObj.metadata!.name!;
+  const liveVip = await client.tryGet<Obj>(Vips, vipName);
+  if (!liveVip) {
+    await createNew(client, Vips, vipObj);
+  } else {
+    const why = notMarkedFor(liveVip, KVM_CLUSTER_OWNER_LABELS, owner);
+    if (why) return refuse({ reason: PrivateEndpointReasons.NameTaken, message: `Vip ${vipName} exists and does not belong to this KvmCluster: ${why}; it is left untouched` }, PRIVATE_ENDPOINT_RETRY_MS);
+    const spec = (liveVip.spec ?? {}) as Record<string, unknown>;
+    if (!Object.entries(vipObj.spec).every(([k, v]) => jsonEqual(spec[k], v))) {
+      await client.apply(Vips, { ...vipObj, metadata: { ...vipObj.metadata, resourceVersion: liveVip.metadata!.resourceVersion! } }, { force: true });
+    }
+  }
+
+  // The proxy: namespaced, proven ours by its controller reference.
+  const dep = renderProxyDeployment(kc, owner, subnet, addrs.proxy, t.target, deps.proxy);
+  const depName = dep.metadata!.name!;
+  const waitingForProxy = { reason: PrivateEndpointReasons.WaitingForProxy, message: `waiting for Deployment ${depName} to have an available replica` };
+  const liveDep = deps.deployments.get(`${ns}/${depName}`) ?? (await client.tryGet<Obj>(Deployments, depName, ns));
+  let available = false;
+  if (!liveDep) {
+    await createNew(client, Deployments, dep);
+  } else {
+    const notOurs = notControlledBy(liveDep, owner);
+    if (notOurs) return refuse({ reason: PrivateEndpointReasons.NameTaken, message: `Deployment ${depName} exists and does not belong to this KvmCluster: ${notOurs}; it is left untouched` }, PRIVATE_ENDPOINT_RETRY_MS);
+    // Server-side apply of what we own: a no-op when nothing changed.
+    const applied = await client.apply<Obj>(Deployments, { ...dep, metadata: { ...dep.metadata, resourceVersion: liveDep.metadata!.resourceVersion! } }, { force: true });
+    available = proxyAvailable(applied as never);
+  }
+
+  // Then the rule: cluster-scoped, proven ours by its labels. Created only
+  // once the proxy's Pod is up at its address: kube-OVN picks the VPC of a
+  // rule's load balancer when it first programs it, by the namespace's Pod
+  // whose podIP is the endpoint, and without one it programs the VIP into
+  // the default VPC's balancer (and remembers that VPC on the rule's Service).
   const rule = renderEndpointRule(kc, owner, addrs);
   const ruleName = rule.metadata!.name!;
   const liveRule = await client.tryGet<Obj>(SwitchLBRules, ruleName);
   if (!liveRule) {
+    if (!available) return refuse(waitingForProxy);
     await createNew(client, SwitchLBRules, rule);
   } else {
     const why = notMarkedFor(liveRule, KVM_CLUSTER_OWNER_LABELS, owner);
@@ -410,24 +468,9 @@ export async function reconcilePrivateEndpoint(deps: PrivateEndpointDeps, kc: Kv
       await client.apply(SwitchLBRules, { ...rule, metadata: { ...rule.metadata, resourceVersion: liveRule.metadata!.resourceVersion! } }, { force: true });
     }
   }
-
-  // The proxy: namespaced, proven ours by its controller reference.
-  const dep = renderProxyDeployment(kc, owner, subnet, addrs.proxy, t.target, deps.proxy);
-  const depName = dep.metadata!.name!;
-  const liveDep = deps.deployments.get(`${ns}/${depName}`) ?? (await client.tryGet<Obj>(Deployments, depName, ns));
-  if (!liveDep) {
-    await createNew(client, Deployments, dep);
-    return refuse({ reason: PrivateEndpointReasons.WaitingForProxy, message: `waiting for Deployment ${depName} to have an available replica` });
-  }
-  const notOurs = notControlledBy(liveDep, owner);
-  if (notOurs) return refuse({ reason: PrivateEndpointReasons.NameTaken, message: `Deployment ${depName} exists and does not belong to this KvmCluster: ${notOurs}; it is left untouched` }, PRIVATE_ENDPOINT_RETRY_MS);
-  // Server-side apply of what we own: a no-op when nothing changed.
-  const applied = await client.apply<Obj>(Deployments, { ...dep, metadata: { ...dep.metadata, resourceVersion: liveDep.metadata!.resourceVersion! } }, { force: true });
-  if (!proxyAvailable(applied as never)) {
-    return refuse({ reason: PrivateEndpointReasons.WaitingForProxy, message: `waiting for Deployment ${depName} to have an available replica` });
-  }
+  if (!available) return refuse(waitingForProxy);
   return {
-    condition: { status: true, reason: PrivateEndpointReasons.Serving, message: `${addrs.vip}:${CONTROL_PLANE_PORT} in the tenant VPC (SwitchLBRule ${ruleName}) → proxy ${addrs.proxy}:${CONTROL_PLANE_PORT} (Deployment ${depName}) → ${t.target.host}:${t.target.port}` },
+    condition: { status: true, reason: PrivateEndpointReasons.Serving, message: `${addrs.vip}:${CONTROL_PLANE_PORT} in the tenant VPC (Vip ${vipName}, SwitchLBRule ${ruleName}) → proxy ${addrs.proxy}:${CONTROL_PLANE_PORT} (Deployment ${depName}) → ${t.target.host}:${t.target.port}` },
     endpoint: { host: addrs.vip, port: CONTROL_PLANE_PORT },
   };
 }
@@ -444,6 +487,12 @@ export async function deletePrivateEndpoint(client: Client, kc: KvmCluster, owne
   if (rule && !notMarkedFor(rule, KVM_CLUSTER_OWNER_LABELS, owner)) {
     if (!rule.metadata?.deletionTimestamp) await client.delete(SwitchLBRules, ruleName, undefined, { uid: rule.metadata!.uid! });
     return `waiting for SwitchLBRule ${ruleName} to be deleted`;
+  }
+  const vipName = endpointVipName(ns, kc.metadata.name!);
+  const vip = await client.tryGet<Obj>(Vips, vipName).catch(() => undefined);
+  if (vip && !notMarkedFor(vip, KVM_CLUSTER_OWNER_LABELS, owner)) {
+    if (!vip.metadata?.deletionTimestamp) await client.delete(Vips, vipName, undefined, { uid: vip.metadata!.uid! });
+    return `waiting for Vip ${vipName} to be deleted`;
   }
   const depName = proxyDeploymentName(ns, kc.metadata.name!);
   const dep = await client.tryGet<Obj>(Deployments, depName, ns);

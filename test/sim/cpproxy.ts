@@ -19,7 +19,10 @@
 //   the tenant apiservers listen;
 // - reports the Pod Running and Ready (the kubelet's part), so the
 //   Deployment becomes available; a deleted Pod is torn down and its deletion
-//   confirmed (grace period 0), as a kubelet does.
+//   confirmed (grace period 0), as a kubelet does;
+// - heartbeats the node's Ready condition every 10 s, as a kubelet does:
+//   otherwise kube-controller-manager's node lifecycle controller marks the
+//   node Unknown after 40 s and every Pod on it not Ready.
 // The leg process exits when this process goes (its stdin closes); the
 // namespace is the OVN world's and is swept with it.
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -31,6 +34,8 @@ import type { Client } from '../../providers/kit/client.js';
 import { isNotFound } from '../../providers/kit/client.js';
 import { Controller, type Request, type Result } from '../../providers/kit/controller.js';
 import { Informer } from '../../providers/kit/informer.js';
+import type { KubeObject } from '../../providers/kit/types.js';
+import { Nodes } from '../../providers/kubevirt/resources.js';
 import { silentLogger, type Logger } from '../../providers/kit/log.js';
 import { parseAddress, startForwarder, type Forwarder } from '../../providers/kubevirt/cpproxy.js';
 import { PROXY_APP } from '../../providers/kubevirt/privateendpoint.js';
@@ -40,9 +45,30 @@ const HERE = fileURLToPath(new URL('.', import.meta.url));
 const LEG_SCRIPT = join(HERE, 'cpproxy-leg.ts');
 const REPO = resolve(HERE, '../..');
 
+/**
+ * Turns off TX checksum offload on a plugged namespace's eth0. The userspace
+ * datapath takes packets off the veth with AF_PACKET and passes on a TCP
+ * checksum the kernel left for the "hardware" to fill in; the receiving
+ * namespace then drops every TCP segment (ICMP, checksummed in software,
+ * passes). A real NIC or kube-ovn-cni's tap does not have this problem, so
+ * it is the test world's, fixed here with SIOCETHTOOL/ETHTOOL_STXCSUM
+ * (no ethtool binary on the machine; python3 has ioctl).
+ */
+export async function disableTxChecksum(ovn: Pick<ProxyOvn, 'exec'>, netns: string): Promise<void> {
+  const code = [
+    'import array, fcntl, socket, struct',
+    's = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)',
+    "v = array.array('B', struct.pack('II', 0x17, 0))",
+    "fcntl.ioctl(s.fileno(), 0x8946, struct.pack('16sP', b'eth0', v.buffer_info()[0]))",
+  ].join('\n');
+  const r = await ovn.exec(netns, ['python3', '-c', code]);
+  if (r.code !== 0) throw new Error(`disabling TX checksum offload in ${netns} failed (exit ${r.code}): ${r.stderr}`);
+}
+
 /** What the sim needs of an OVN world (test/harness/ovn.ts OvnWorld has it). */
 export interface ProxyOvn {
   readonly nodeName: string;
+  exec(netns: string, cmd: string[]): Promise<{ code: number; stdout: string; stderr: string }>;
   plug(opts: { name: string; pod: string; namespace: string; ip: string; mac: string; gateway: string; cidr: string }): Promise<string>;
   unplug(netns: string): Promise<void>;
 }
@@ -78,6 +104,7 @@ class SimProxyNode implements ProxyNode {
   private readonly running = new Map<string, Running>();
   private readonly dir = mkdtempSync(join(tmpdir(), 'ironplane-cpproxy-'));
   private stopping: Promise<void> | undefined;
+  private heartbeat: NodeJS.Timeout | undefined;
 
   constructor(private readonly opts: ProxyNodeOptions) {
     this.log = (opts.log ?? silentLogger).with({ sim: 'cp-proxy-node' });
@@ -86,8 +113,22 @@ class SimProxyNode implements ProxyNode {
   }
 
   async start(): Promise<void> {
+    await this.beat();
+    this.heartbeat = setInterval(() => void this.beat().catch((e: unknown) => this.log.info('node heartbeat failed', { error: (e as Error).message })), 10_000);
     await this.pods_.start();
     await this.controller.start();
+  }
+
+  /** The kubelet's node status heartbeat: Ready, with a fresh lastHeartbeatTime. */
+  private async beat(): Promise<void> {
+    const { client, ovn } = this.opts;
+    type NodeObj = KubeObject & { status?: { conditions?: { type: string; status: string; lastTransitionTime?: string }[] } };
+    const node = await client.get<NodeObj>(Nodes, ovn.nodeName);
+    const now = new Date().toISOString();
+    const others = (node.status?.conditions ?? []).filter((c) => c.type !== 'Ready');
+    const before = node.status?.conditions?.find((c) => c.type === 'Ready');
+    const ready = { type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'simulated by test/sim', lastHeartbeatTime: now, lastTransitionTime: before?.status === 'True' && before.lastTransitionTime ? before.lastTransitionTime : now };
+    await client.patchStatus(Nodes, ovn.nodeName, undefined, { conditions: [...others, ready] });
   }
 
   leg(namespace: string, pod: string): { netns: string; ip: string } | undefined {
@@ -149,6 +190,7 @@ class SimProxyNode implements ProxyNode {
       if (args[0] !== 'cp-proxy' || !listen || !to) throw new Error(`proxy pod ${req.key}: container ${PROXY_APP} does not run "cp-proxy --listen … --to …" (args ${JSON.stringify(args)})`);
       const port = portOf(pod);
       const netns = await ovn.plug({ name: `cpp-${uid.slice(0, 8)}`, pod: port.pod, namespace: port.namespace, ip: alloc.ip, mac: alloc.mac, gateway: alloc.gateway, cidr: alloc.cidr });
+      await disableTxChecksum(ovn, netns);
       const socket = join(this.dir, `${uid}.sock`);
       // The management leg: this process, to where --to points.
       const host = await startForwarder({ listen: { path: socket }, to: parseAddress(to, '--to'), maxConnections: 64 });
@@ -178,13 +220,15 @@ class SimProxyNode implements ProxyNode {
       }
       this.log.info('proxy pod plugged', { pod: req.key, netns, ip: alloc.ip, listen, to });
     }
-    if (pod.status?.podIP !== alloc.ip || pod.status?.phase !== 'Running') {
+    const ready = (pod.status?.conditions as { type: string; status: string }[] | undefined)?.find((c) => c.type === 'Ready')?.status === 'True';
+    if (pod.status?.podIP !== alloc.ip || pod.status?.phase !== 'Running' || !ready) {
       await client.patchStatus(Pods, req.name, ns, runningStatus(pod, alloc, '127.0.0.1'));
     }
   }
 
   stop(): Promise<void> {
     this.stopping ??= (async () => {
+      clearInterval(this.heartbeat);
       await this.controller.stop();
       await this.pods_.stop();
       for (const key of [...this.running.keys()]) await this.teardown(key).catch(() => undefined);

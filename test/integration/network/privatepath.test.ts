@@ -16,7 +16,7 @@
 // Two tenants use the same node CIDR, so both VIPs are 10.70.0.254 and both
 // proxies 10.70.0.253: which control plane answers is decided by the VPC
 // alone, and is checked by the CA that verifies the serving certificate.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { networkInterfaces, tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -25,11 +25,11 @@ import { Clusters } from '../../../providers/capi/contract.js';
 import { Client } from '../../../providers/kit/client.js';
 import type { KubeObject, ResourceType } from '../../../providers/kit/types.js';
 import { tenantNetworkName, tenantSubnetName } from '../../../providers/kubevirt/names.js';
-import { Deployments, endpointRuleName, proxyDeploymentName, SwitchLBRules, TenantControlPlanes } from '../../../providers/kubevirt/privateendpoint.js';
+import { Deployments, endpointRuleName, endpointVipName, proxyDeploymentName, SwitchLBRules, TenantControlPlanes, Vips } from '../../../providers/kubevirt/privateendpoint.js';
 import { KvmClusters, KvmMachines, Subnets, Vpcs } from '../../../providers/kubevirt/resources.js';
 import { installCRDs } from '../../harness/crds.js';
 import { startControlPlane, startOvn, type ControlPlane, type OvnWorld } from '../../harness/index.js';
-import { startProxyNode, type ProxyNode } from '../../sim/cpproxy.js';
+import { disableTxChecksum, startProxyNode, type ProxyNode } from '../../sim/cpproxy.js';
 import { startHypervisor, type Hypervisor } from '../../sim/hypervisor.js';
 import { startKamaji, type Kamaji } from '../../sim/kamaji.js';
 import { Pods, type Pod } from '../../sim/launcher.js';
@@ -124,8 +124,16 @@ async function createTenant(t: typeof A): Promise<void> {
 
 const condition = (kc: KvmCluster | undefined, type: string) => kc?.status?.conditions?.find((c) => c.type === type);
 
-/** The VM's network namespace, once the hypervisor plugged it. */
-const vmNetns = (ns: string, name: string): Promise<string> => until(`${ns}/${name} to be plugged into OVN`, () => hypervisor.vmNetns(ns, name)?.netns, 180_000);
+/** The VM's network namespace, once the hypervisor plugged it (TCP-ready: see disableTxChecksum). */
+const tcpReady = new Set<string>();
+async function vmNetns(ns: string, name: string): Promise<string> {
+  const netns = await until(`${ns}/${name} to be plugged into OVN`, () => hypervisor.vmNetns(ns, name)?.netns, 180_000);
+  if (!tcpReady.has(netns)) {
+    await disableTxChecksum(ovn, netns);
+    tcpReady.add(netns);
+  }
+  return netns;
+}
 
 interface Probe {
   status?: number;
@@ -165,6 +173,15 @@ req.on('error', (e) => out({ error: e.code || e.message }));
   }
 }
 
+/** kube-ovn-controller's lines about a namespace, for a failure's message. */
+function controllerLog(ns: string): string {
+  try {
+    return readFileSync(ovn.controllerLogPath, 'utf8').split('\n').filter((l) => l.includes(ns) && !l.includes('virt-launcher')).slice(-25).join('\n');
+  } catch (e) {
+    return (e as Error).message;
+  }
+}
+
 const names = (out: string): string[] => out.split('\n').map((l) => l.trim()).filter(Boolean);
 
 describe('private control-plane path', () => {
@@ -186,6 +203,10 @@ describe('private control-plane path', () => {
       const subnet = await client.get<Obj>(Subnets, tenantSubnetName(t.ns, t.cluster));
       expect((subnet.spec?.['excludeIps'] as string[]).some((e) => e === VIP || e.endsWith(`..${VIP}`))).toBe(true);
 
+      // The VIP held by a kube-OVN Vip on the tenant switch: it answers ARP with the tenant router's MAC.
+      const vip = await client.get<Obj>(Vips, endpointVipName(t.ns, t.cluster));
+      expect(vip.spec).toMatchObject({ type: 'switch_lb_vip', subnet: tenantSubnetName(t.ns, t.cluster), v4ip: VIP });
+
       const rule = await client.get<Obj>(SwitchLBRules, endpointRuleName(t.ns, t.cluster));
       expect(rule.spec).toMatchObject({ vip: VIP, namespace: t.ns, endpoints: [PROXY] });
 
@@ -203,7 +224,10 @@ describe('private control-plane path', () => {
       // In OVN: the VIP is in this tenant's VPC load balancer, to its proxy, and that balancer sits on its switch.
       const vpc = await client.get<Obj>(Vpcs, tenantNetworkName(t.ns, t.cluster));
       const lb = vpc.status?.['tcpLoadBalancer'] as string;
-      await until(`the VIP in ${lb}`, async () => ((await ovn.nbctl('--bare', '--columns=vips', 'find', 'Load_Balancer', `name=${lb}`)).includes(`"${VIP}:6443"="${PROXY}:6443"`) ? true : undefined), 60_000);
+      const vipRow = new RegExp(`"?${VIP.replace(/\./g, '\\.')}:6443"?="?${PROXY.replace(/\./g, '\\.')}:6443"?`);
+      await until(`the VIP in ${lb}`, async () => (vipRow.test(await ovn.nbctl('--bare', '--columns=vips', 'find', 'Load_Balancer', `name=${lb}`)) ? true : undefined), 60_000).catch((e: unknown) => {
+        throw new Error(`${(e as Error).message}\n--- kube-ovn-controller on ${t.ns} ---\n${controllerLog(t.ns)}`);
+      });
       const lbUuid = (await ovn.nbctl('--bare', '--columns=_uuid', 'find', 'Load_Balancer', `name=${lb}`)).trim();
       expect(await ovn.nbctl('--bare', '--columns=load_balancer', 'find', 'Logical_Switch', `name=${tenantSubnetName(t.ns, t.cluster)}`)).toContain(lbUuid);
     }
@@ -222,7 +246,8 @@ describe('private control-plane path', () => {
     // Success side: A's VM, trusting A's CA, gets A's apiserver's /version through its VIP.
     const okA = await until("a1 to reach its control plane through the VIP", async () => {
       const r = await probe(a1, VIP, caA);
-      return r.status ? r : undefined;
+      if (!r.status) throw new Error(r.error);
+      return r;
     }, 120_000);
     expect(okA.status).toBe(200);
     expect(JSON.parse(okA.body!)).toMatchObject({ gitVersion: expect.stringMatching(/^v1\./) as string });
@@ -232,7 +257,8 @@ describe('private control-plane path', () => {
     // B's VM: the same VIP in B's own VPC reaches B's control plane, never A's.
     const okB = await until('b1 to reach its control plane through the VIP', async () => {
       const r = await probe(b1, VIP, caB);
-      return r.status ? r : undefined;
+      if (!r.status) throw new Error(r.error);
+      return r;
     }, 120_000);
     expect(okB.status).toBe(200);
     expect((await probe(b1, VIP, caA)).error).toMatch(/UNABLE_TO_VERIFY|SELF_SIGNED|unable to verify|CERT/i);
@@ -246,7 +272,7 @@ describe('private control-plane path', () => {
 
     // A's proxy leg address, asked from B, is B's own proxy: A's control plane never answers there.
     expect((await probe(b1, PROXY, caA)).error).toBeDefined();
-    expect((await probe(b1, PROXY, caB)).status).toBe(200);
+    expect(await probe(b1, PROXY, caB)).toMatchObject({ status: 200 });
     // And B's switch has no port of A's proxy, nor A's of B's.
     const proxyPort = async (t: typeof A) => {
       const pod = (await client.list<Pod>(Pods, { namespace: t.ns, labelSelector: 'app.kubernetes.io/name=ironplane-cp-proxy' })).items[0]!;
@@ -312,6 +338,7 @@ describe('private control-plane path', () => {
       const left = [
         await client.tryGet(KvmClusters, A.cluster, A.ns),
         await client.tryGet(SwitchLBRules, endpointRuleName(A.ns, A.cluster)),
+        await client.tryGet(Vips, endpointVipName(A.ns, A.cluster)),
         await client.tryGet(Deployments, proxyDeploymentName(A.ns, A.cluster), A.ns),
         await client.tryGet(Subnets, tenantSubnetName(A.ns, A.cluster)),
         await client.tryGet(Vpcs, tenantNetworkName(A.ns, A.cluster)),
