@@ -8,10 +8,12 @@ import { parseAddress, startForwarder } from './cpproxy.js';
 import {
   controlPlaneTarget,
   endpointRuleName,
+  endpointVipName,
   excludeIpsEqual,
   parseEndpoint,
   proxyDeploymentName,
   renderEndpointRule,
+  renderEndpointVip,
   renderProxyDeployment,
   reservedAddresses,
   sharedAddressRefusal,
@@ -103,6 +105,13 @@ describe('private endpoint objects', () => {
     expect(tpl.metadata.annotations).toEqual({ 'ovn.kubernetes.io/logical_switch': 'subnet-x', 'ovn.kubernetes.io/ip_address': '10.10.0.253', 'k8s.v1.cni.cncf.io/networks': 'ironplane-system/cp-proxy' });
     expect(tpl.spec.containers[0]!.args).toEqual(['cp-proxy', '--listen', '0.0.0.0:6443', '--to', '10.96.0.10:6443', '--max-connections', '512']);
     expect(proxyDeploymentName('team', 'a-alpha')).not.toBe(proxyDeploymentName('team-a', 'alpha'));
+
+    // The VIP itself: a kube-OVN Vip answering ARP on the tenant switch.
+    const vip = renderEndpointVip(a, owner, 'subnet-x', '10.10.0.254');
+    expect(vip.metadata?.name).toBe(endpointVipName('team-a', 'alpha'));
+    expect(vip.metadata?.labels).toEqual(rule.metadata?.labels);
+    expect(vip.spec).toEqual({ type: 'switch_lb_vip', subnet: 'subnet-x', v4ip: '10.10.0.254' });
+    expect(new Set([endpointVipName('team-a', 'alpha'), endpointRuleName('team-a', 'alpha')]).size).toBe(2);
   });
 });
 

@@ -182,6 +182,21 @@ function controllerLog(ns: string): string {
   }
 }
 
+/** What a failed probe through the VIP needs looked at: the proxy Pods, the VM's neighbours, the VPC's balancer, the direct path. */
+async function diagnose(t: typeof A, vm: string): Promise<string> {
+  const pods = (await client.list<Pod>(Pods, { namespace: t.ns, labelSelector: 'app.kubernetes.io/name=ironplane-cp-proxy' })).items;
+  const lb = ((await client.get<Obj>(Vpcs, tenantNetworkName(t.ns, t.cluster))).status?.['tcpLoadBalancer'] as string) ?? '';
+  return [
+    `proxy pods: ${JSON.stringify(pods.map((p) => ({ name: p.metadata?.name, deleting: !!p.metadata?.deletionTimestamp, ip: p.status?.podIP, mac: p.metadata?.annotations?.['ovn.kubernetes.io/mac_address'] })))}`,
+    `proxy node: ${JSON.stringify(proxies.pods())}`,
+    `neighbours of the VM: ${(await ovn.exec(vm, ['ip', 'neigh'])).stdout.trim()}`,
+    `${lb}: ${(await ovn.nbctl('--bare', '--columns=vips', 'find', 'Load_Balancer', `name=${lb}`)).trim()}`,
+    `switch ports: ${names(await ovn.nbctl('lsp-list', tenantSubnetName(t.ns, t.cluster))).join(', ')}`,
+    `direct to the proxy: ${JSON.stringify(await probe(vm, PROXY, kamaji.tenant(t.ns, t.cluster)!.ca.certPem))}`,
+    `kube-ovn-controller:\n${controllerLog(t.ns)}`,
+  ].join('\n');
+}
+
 const names = (out: string): string[] => out.split('\n').map((l) => l.trim()).filter(Boolean);
 
 describe('private control-plane path', () => {
@@ -248,7 +263,9 @@ describe('private control-plane path', () => {
       const r = await probe(a1, VIP, caA);
       if (!r.status) throw new Error(r.error);
       return r;
-    }, 120_000);
+    }, 120_000).catch(async (e: unknown) => {
+      throw new Error(`${(e as Error).message}\n${await diagnose(A, a1)}`);
+    });
     expect(okA.status).toBe(200);
     expect(JSON.parse(okA.body!)).toMatchObject({ gitVersion: expect.stringMatching(/^v1\./) as string });
     // The same answer is not signed by B's CA: it was A's control plane.
@@ -259,7 +276,9 @@ describe('private control-plane path', () => {
       const r = await probe(b1, VIP, caB);
       if (!r.status) throw new Error(r.error);
       return r;
-    }, 120_000);
+    }, 120_000).catch(async (e: unknown) => {
+      throw new Error(`${(e as Error).message}\n${await diagnose(B, b1)}`);
+    });
     expect(okB.status).toBe(200);
     expect((await probe(b1, VIP, caA)).error).toMatch(/UNABLE_TO_VERIFY|SELF_SIGNED|unable to verify|CERT/i);
   });
@@ -348,6 +367,13 @@ describe('private control-plane path', () => {
     expect((await client.list(Pods, { namespace: A.ns, labelSelector: 'app.kubernetes.io/name=ironplane-cp-proxy' })).items).toEqual([]);
     expect(proxies.pods()).toEqual([`${B.ns}/${(await client.list<Pod>(Pods, { namespace: B.ns, labelSelector: 'app.kubernetes.io/name=ironplane-cp-proxy' })).items[0]!.metadata!.name}`]);
     const b1 = await vmNetns(B.ns, 'b1');
-    expect((await probe(b1, VIP, kamaji.tenant(B.ns, B.cluster)!.ca.certPem)).status).toBe(200);
+    // OVN recomputes its flows as A's router and switch go: B's path settles within the bound.
+    await until('b1 to reach its control plane through the VIP after A is gone', async () => {
+      const r = await probe(b1, VIP, kamaji.tenant(B.ns, B.cluster)!.ca.certPem);
+      if (r.status !== 200) throw new Error(r.error ?? `HTTP ${r.status}`);
+      return r;
+    }, 120_000).catch(async (e: unknown) => {
+      throw new Error(`${(e as Error).message}\n${await diagnose(B, b1)}`);
+    });
   });
 });
