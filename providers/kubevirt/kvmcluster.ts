@@ -105,13 +105,13 @@ export function ownerOf(kc: KvmCluster): Owner {
 }
 
 /** The kube-OVN objects for a KvmCluster (pure). */
-export function renderNetwork(kc: KvmCluster): { vpc: KubeObject & { spec: Record<string, unknown> }; subnet: KubeObject & { spec: Record<string, unknown> } } {
+export function renderNetwork(kc: KvmCluster, vip?: string): { vpc: KubeObject & { spec: Record<string, unknown> }; subnet: KubeObject & { spec: Record<string, unknown> } } {
   const ns = kc.metadata.namespace!;
   const name = tenantNetworkName(ns, kc.metadata.name!);
   const labels = ownerLabels(KVM_CLUSTER_OWNER_LABELS, ownerOf(kc));
   const net = kc.spec!.network;
-  // The user's excluded addresses, and the two the private endpoint reserves.
-  const excludeIps = subnetExcludeIps(net);
+  // The user's excluded addresses, and the one the private endpoint reserves.
+  const excludeIps = subnetExcludeIps(net, vip);
   return {
     vpc: { apiVersion: 'kubeovn.io/v1', kind: 'Vpc', metadata: { name, labels }, spec: {} },
     subnet: {
@@ -193,7 +193,7 @@ export function kvmClusterReconciler(deps: { client: Client; caches: KvmClusterC
     async normal(scope): Promise<Result | void> {
       const kc = scope.obj;
       const owner = ownerOf(kc);
-      const { vpc, subnet } = renderNetwork(kc);
+      const { vpc, subnet } = renderNetwork(kc, deps.proxy.vip);
       kc.metadata.labels = { ...kc.metadata.labels, [CLUSTER_NAME_LABEL]: scope.ctx.cluster!.metadata.name! };
       // The Vpc first: the Subnet is never created inside a Vpc that is not ours.
       const taken = (await ensure(Vpcs, caches.vpcs, vpc, owner)) ?? (await ensure(Subnets, caches.subnets, subnet, owner));

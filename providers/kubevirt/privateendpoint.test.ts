@@ -5,15 +5,14 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { KvmCluster } from '../api/generated/ironplane/v1alpha1/kvmcluster.js';
 import { parseAddress, startForwarder } from './cpproxy.js';
+import { proxyOptionsFromEnv } from './setup.js';
 import {
   controlPlaneTarget,
   endpointRuleName,
-  endpointVipName,
   excludeIpsEqual,
   parseEndpoint,
   proxyDeploymentName,
   renderEndpointRule,
-  renderEndpointVip,
   renderProxyDeployment,
   reservedAddresses,
   sharedAddressRefusal,
@@ -28,27 +27,38 @@ const kc = (name: string, cidr: string, created = '2026-01-01T00:00:00Z', uid = 
 });
 
 describe('private endpoint addresses', () => {
-  it('should reserve the last two usable addresses of the node CIDR: VIP last, proxy below it', () => {
-    expect(reservedAddresses({ nodeCIDR: '10.10.0.0/24' })).toEqual({ vip: '10.10.0.254', proxy: '10.10.0.253' });
-    expect(reservedAddresses({ nodeCIDR: '10.10.4.7/22' })).toEqual({ vip: '10.10.7.254', proxy: '10.10.7.253' });
-    expect(reservedAddresses({ nodeCIDR: '192.168.1.0/29' })).toEqual({ vip: '192.168.1.6', proxy: '192.168.1.5' });
-    expect(subnetExcludeIps({ nodeCIDR: '10.10.0.0/24', excludeIPs: ['10.10.0.2..10.10.0.9'] })).toEqual(['10.10.0.2..10.10.0.9', '10.10.0.253', '10.10.0.254']);
+  it('should reserve the last usable address of the node CIDR for the proxy, and serve the platform VIP outside it', () => {
+    expect(reservedAddresses({ nodeCIDR: '10.10.0.0/24' })).toEqual({ vip: '198.18.0.1', proxy: '10.10.0.254' });
+    expect(reservedAddresses({ nodeCIDR: '10.10.4.7/22' }, '100.127.0.1')).toEqual({ vip: '100.127.0.1', proxy: '10.10.7.254' });
+    expect(reservedAddresses({ nodeCIDR: '192.168.1.0/29' })).toEqual({ vip: '198.18.0.1', proxy: '192.168.1.6' });
+    expect(subnetExcludeIps({ nodeCIDR: '10.10.0.0/24', excludeIPs: ['10.10.0.2..10.10.0.9'] })).toEqual(['10.10.0.2..10.10.0.9', '10.10.0.254']);
   });
 
-  it('should refuse, naming the field, when the gateway, an excluded range or the CIDR leaves no room', () => {
+  it('should refuse, naming the field, when the gateway, an excluded range or the CIDR leaves no room, or the CIDR holds the VIP', () => {
     expect(reservedAddresses({ nodeCIDR: '10.10.0.0/24', gateway: '10.10.0.254' })).toMatchObject({
       reason: 'AddressUnavailable',
-      message: expect.stringContaining('spec.network.gateway 10.10.0.254 is the control-plane VIP 10.10.0.254') as string,
+      message: expect.stringContaining("spec.network.gateway 10.10.0.254 is the control-plane proxy's address 10.10.0.254") as string,
     });
-    expect(reservedAddresses({ nodeCIDR: '10.10.0.0/24', gateway: '10.10.0.253' })).toMatchObject({ message: expect.stringContaining("spec.network.gateway 10.10.0.253 is the control-plane proxy's address") as string });
-    expect(reservedAddresses({ nodeCIDR: '10.10.0.0/24', excludeIPs: ['10.10.0.5', '10.10.0.200..10.10.0.253'] })).toMatchObject({
+    expect(reservedAddresses({ nodeCIDR: '10.10.0.0/24', excludeIPs: ['10.10.0.5', '10.10.0.200..10.10.0.254'] })).toMatchObject({
       reason: 'AddressUnavailable',
-      message: expect.stringContaining("spec.network.excludeIPs[1] 10.10.0.200..10.10.0.253 holds the control-plane proxy's address 10.10.0.253") as string,
+      message: expect.stringContaining("spec.network.excludeIPs[1] 10.10.0.200..10.10.0.254 holds the control-plane proxy's address 10.10.0.254") as string,
+    });
+    expect(reservedAddresses({ nodeCIDR: '198.18.0.0/16' })).toMatchObject({
+      reason: 'AddressUnavailable',
+      message: 'spec.network.nodeCIDR 198.18.0.0/16 holds 198.18.0.1, the address at which every tenant reaches its own control plane; choose a node network without it',
     });
     expect(reservedAddresses({ nodeCIDR: '10.10.0.0/30' })).toMatchObject({ message: expect.stringContaining('spec.network.nodeCIDR 10.10.0.0/30 is too small') as string });
     expect(reservedAddresses({ nodeCIDR: 'fd00::/64' })).toMatchObject({ message: expect.stringContaining('spec.network.nodeCIDR fd00::/64 is not an IPv4 CIDR') as string });
     // No reservation means nothing is added to the Subnet.
     expect(subnetExcludeIps({ nodeCIDR: '10.10.0.0/24', gateway: '10.10.0.254', excludeIPs: ['10.10.0.9'] })).toEqual(['10.10.0.9']);
+    expect(subnetExcludeIps({ nodeCIDR: '10.10.0.0/24', excludeIPs: ['10.10.0.9'] }, '10.10.0.77')).toEqual(['10.10.0.9']);
+  });
+
+  it('should take the VIP from IRONPLANE_CP_VIP, and refuse one that is not an IPv4 address, naming the variable', () => {
+    expect(proxyOptionsFromEnv({ IRONPLANE_CP_PROXY_IMAGE: 'img:1', IRONPLANE_CP_VIP: '100.127.0.1' })).toEqual({ image: 'img:1', vip: '100.127.0.1' });
+    expect(proxyOptionsFromEnv({ IRONPLANE_CP_PROXY_IMAGE: 'img:1' })).toEqual({ image: 'img:1' });
+    expect(() => proxyOptionsFromEnv({ IRONPLANE_CP_VIP: '10.0.0.300' })).toThrow('IRONPLANE_CP_VIP: "10.0.0.300" is not an IPv4 address');
+    expect(() => proxyOptionsFromEnv({ IRONPLANE_CP_VIP: 'fd00::1' })).toThrow('IRONPLANE_CP_VIP: "fd00::1" is not an IPv4 address');
   });
 
   it("should compare excludeIps as kube-OVN rewrites them (merged, sorted, gateway added)", () => {
@@ -93,10 +103,10 @@ describe('private endpoint objects', () => {
   });
 
   it('should render a rule on the tenant namespace with the proxy as its only endpoint, and a proxy Deployment owned by the KvmCluster on the tenant Subnet', () => {
-    const rule = renderEndpointRule(a, owner, { vip: '10.10.0.254', proxy: '10.10.0.253' });
+    const rule = renderEndpointRule(a, owner, { vip: '198.18.0.1', proxy: '10.10.0.254' });
     expect(rule.metadata?.name).toBe(endpointRuleName('team-a', 'alpha'));
     expect(rule.metadata?.labels).toEqual({ 'infrastructure.ironplane.dev/kvm-cluster': 'alpha', 'infrastructure.ironplane.dev/kvm-cluster-namespace': 'team-a', 'infrastructure.ironplane.dev/kvm-cluster-uid': 'uid-alpha' });
-    expect(rule.spec).toEqual({ vip: '10.10.0.254', namespace: 'team-a', endpoints: ['10.10.0.253'], sessionAffinity: 'None', ports: [{ name: 'kube-apiserver', port: 6443, targetPort: 6443, protocol: 'TCP' }] });
+    expect(rule.spec).toEqual({ vip: '198.18.0.1', namespace: 'team-a', endpoints: ['10.10.0.254'], sessionAffinity: 'None', ports: [{ name: 'kube-apiserver', port: 6443, targetPort: 6443, protocol: 'TCP' }] });
 
     const d = renderProxyDeployment(a, owner, 'subnet-x', '10.10.0.253', { host: '10.96.0.10', port: 6443 }, { image: 'img:1', networks: 'ironplane-system/cp-proxy' });
     expect(d.metadata?.name).toBe(proxyDeploymentName('team-a', 'alpha'));
@@ -106,12 +116,6 @@ describe('private endpoint objects', () => {
     expect(tpl.spec.containers[0]!.args).toEqual(['cp-proxy', '--listen', '0.0.0.0:6443', '--to', '10.96.0.10:6443', '--max-connections', '512']);
     expect(proxyDeploymentName('team', 'a-alpha')).not.toBe(proxyDeploymentName('team-a', 'alpha'));
 
-    // The VIP itself: a kube-OVN Vip answering ARP on the tenant switch.
-    const vip = renderEndpointVip(a, owner, 'subnet-x', '10.10.0.254');
-    expect(vip.metadata?.name).toBe(endpointVipName('team-a', 'alpha'));
-    expect(vip.metadata?.labels).toEqual(rule.metadata?.labels);
-    expect(vip.spec).toEqual({ type: 'switch_lb_vip', subnet: 'subnet-x', v4ip: '10.10.0.254' });
-    expect(new Set([endpointVipName('team-a', 'alpha'), endpointRuleName('team-a', 'alpha')]).size).toBe(2);
   });
 });
 

@@ -2,9 +2,15 @@
 // machines of a tenant reach their own hosted control plane at an address
 // inside their own VPC, with no route to the management network.
 //
-// - Two addresses at the top of the node Subnet are reserved (added to its
-//   excludeIps, so kube-OVN never gives them to a VM): the last usable one is
-//   the VIP, the one below it the proxy's tenant leg.
+// - The VIP is one platform-wide address outside every tenant's node network
+//   (DEFAULT_PRIVATE_ENDPOINT_VIP, IRONPLANE_CP_VIP): a VM sends to it through
+//   its gateway, and its own switch's load balancer rewrites it before the
+//   packet leaves the switch, so the same address means each tenant's own
+//   control plane. A VIP inside the node subnet would be asked for by ARP,
+//   and kube-OVN's switch_lb_vip port that answers it shares the router
+//   port's MAC, which leaves the switch two MAC bindings for one address.
+// - The last usable address of the node Subnet is reserved (added to its
+//   excludeIps, so kube-OVN never gives it to a VM): the proxy's tenant leg.
 // - A kube-OVN SwitchLBRule (cluster-scoped, hashed name, ownership labels)
 //   serves VIP:6443 → proxy leg:6443. kube-OVN programs it into the load
 //   balancer of the VPC whose Pod holds the endpoint address, attached to
@@ -32,7 +38,6 @@ import type { KubeObject, ResourceType } from '../kit/types.js';
 import { API_VERSION, KVM_CLUSTER_OWNER_LABELS, KVM_CLUSTER_UID_LABEL, LOGICAL_SWITCH_ANNOTATION } from './names.js';
 
 export const SwitchLBRules: ResourceType = SwitchLBRuleResource;
-export const Vips: ResourceType = { group: 'kubeovn.io', version: 'v1', kind: 'Vip', plural: 'vips', namespaced: false };
 export const Deployments: ResourceType = { group: 'apps', version: 'v1', kind: 'Deployment', plural: 'deployments', namespaced: true };
 export const TenantControlPlanes: ResourceType = { group: 'kamaji.clastix.io', version: 'v1alpha1', kind: 'TenantControlPlane', plural: 'tenantcontrolplanes', namespaced: true };
 
@@ -41,7 +46,7 @@ export const PRIVATE_ENDPOINT_CONDITION = 'PrivateEndpointReady';
 export const PrivateEndpointReasons = {
   /** True: the rule exists and the proxy is available. */
   Serving: 'Serving',
-  /** The node network leaves no room for the reserved addresses (the field is named). */
+  /** The node network leaves no room for the proxy's address, or holds the VIP (the field is named). */
   AddressUnavailable: 'AddressUnavailable',
   /** Another KvmCluster of the namespace was there first with a node CIDR holding the proxy's address. */
   AddressShared: 'AddressShared',
@@ -64,6 +69,11 @@ const APP_LABEL = 'app.kubernetes.io/name';
 export const IP_ADDRESS_ANNOTATION = 'ovn.kubernetes.io/ip_address';
 /** Multus: the attachments of a Pod. */
 export const NETWORKS_ANNOTATION = 'k8s.v1.cni.cncf.io/networks';
+/**
+ * The VIP when the platform names none: in 198.18.0.0/15 (RFC 2544, for
+ * benchmarking, never routed), where no tenant network is expected.
+ */
+export const DEFAULT_PRIVATE_ENDPOINT_VIP = '198.18.0.1';
 /** Connections the proxy serves at once; more wait in the listen backlog. */
 export const PROXY_MAX_CONNECTIONS = 512;
 
@@ -72,6 +82,8 @@ export interface ProxyOptions {
   image: string;
   /** The multus attachment(s) for the proxy's management leg, e.g. `ironplane-system/cp-proxy`; none when unset. */
   networks?: string;
+  /** The VIP every tenant reaches its own control plane at; DEFAULT_PRIVATE_ENDPOINT_VIP when unset. */
+  vip?: string;
 }
 
 export interface TenantControlPlane extends KubeObject {
@@ -157,11 +169,11 @@ export interface NodeNetwork {
 }
 
 /**
- * The two addresses this cluster reserves in its node Subnet: the last usable
- * one is the VIP, the one below it the proxy's leg. Refused, naming the
- * field, when the network leaves no room for them.
+ * The VIP and the address this cluster reserves in its node Subnet for the
+ * proxy's leg (the last usable one). Refused, naming the field, when the
+ * network leaves no room for it or holds the VIP.
  */
-export function reservedAddresses(net: NodeNetwork): { vip: string; proxy: string } | Refusal {
+export function reservedAddresses(net: NodeNetwork, vipAddress: string = DEFAULT_PRIVATE_ENDPOINT_VIP): { vip: string; proxy: string } | Refusal {
   const c = ipv4Cidr(net.nodeCIDR);
   if (!c) {
     return {
@@ -169,40 +181,39 @@ export function reservedAddresses(net: NodeNetwork): { vip: string; proxy: strin
       message: `spec.network.nodeCIDR ${net.nodeCIDR} is not an IPv4 CIDR; the private control-plane endpoint needs an IPv4 node network`,
     };
   }
-  // Network, gateway, at least one machine, proxy, VIP, broadcast.
+  // Network, gateway, at least one machine, proxy, broadcast.
   if (c.bits > 29) {
-    return { reason: PrivateEndpointReasons.AddressUnavailable, message: `spec.network.nodeCIDR ${net.nodeCIDR} is too small: the private control-plane endpoint reserves its two last usable addresses, which needs a /29 or larger` };
+    return { reason: PrivateEndpointReasons.AddressUnavailable, message: `spec.network.nodeCIDR ${net.nodeCIDR} is too small: the private control-plane endpoint reserves its last usable address, which needs a /29 or larger` };
   }
-  const vip = c.last - 1;
-  const proxy = c.last - 2;
-  const taken = (n: number) => n === vip || n === proxy;
-  const what = (n: number) => (n === vip ? `the control-plane VIP ${intToIpv4(vip)}` : `the control-plane proxy's address ${intToIpv4(proxy)}`);
-  if (net.gateway) {
-    const g = ipv4ToInt(net.gateway);
-    if (g !== undefined && taken(g)) {
-      return { reason: PrivateEndpointReasons.AddressUnavailable, message: `spec.network.gateway ${net.gateway} is ${what(g)}, which the private control-plane endpoint reserves (the last two usable addresses of ${net.nodeCIDR}); choose another gateway` };
-    }
+  const vip = ipv4ToInt(vipAddress);
+  if (vip !== undefined && c.first <= vip && vip <= c.last) {
+    return {
+      reason: PrivateEndpointReasons.AddressUnavailable,
+      message: `spec.network.nodeCIDR ${net.nodeCIDR} holds ${vipAddress}, the address at which every tenant reaches its own control plane; choose a node network without it`,
+    };
+  }
+  const proxy = c.last - 1;
+  const what = `the control-plane proxy's address ${intToIpv4(proxy)}`;
+  if (net.gateway && ipv4ToInt(net.gateway) === proxy) {
+    return { reason: PrivateEndpointReasons.AddressUnavailable, message: `spec.network.gateway ${net.gateway} is ${what}, which the private control-plane endpoint reserves (the last usable address of ${net.nodeCIDR}); choose another gateway` };
   }
   for (const [i, e] of (net.excludeIPs ?? []).entries()) {
     const r = ipv4Range(e);
-    if (!r) continue;
-    for (const n of [vip, proxy]) {
-      if (r[0] <= n && n <= r[1]) {
-        return {
-          reason: PrivateEndpointReasons.AddressUnavailable,
-          message: `spec.network.excludeIPs[${i}] ${e} holds ${what(n)}, which the private control-plane endpoint reserves (the last two usable addresses of ${net.nodeCIDR}); excluded addresses are left to whatever else uses them, so leave these two out of excludeIPs`,
-        };
-      }
+    if (r && r[0] <= proxy && proxy <= r[1]) {
+      return {
+        reason: PrivateEndpointReasons.AddressUnavailable,
+        message: `spec.network.excludeIPs[${i}] ${e} holds ${what}, which the private control-plane endpoint reserves (the last usable address of ${net.nodeCIDR}); excluded addresses are left to whatever else uses them, so leave it out of excludeIPs`,
+      };
     }
   }
-  return { vip: intToIpv4(vip), proxy: intToIpv4(proxy) };
+  return { vip: vipAddress, proxy: intToIpv4(proxy) };
 }
 
-/** The node Subnet's excludeIps: the user's, and our two reserved addresses when there is room for them. */
-export function subnetExcludeIps(net: NodeNetwork): string[] {
+/** The node Subnet's excludeIps: the user's, and the proxy's reserved address when there is room for it. */
+export function subnetExcludeIps(net: NodeNetwork, vipAddress: string = DEFAULT_PRIVATE_ENDPOINT_VIP): string[] {
   const user = net.excludeIPs ?? [];
-  const r = reservedAddresses(net);
-  return 'vip' in r ? [...user, r.proxy, r.vip] : [...user];
+  const r = reservedAddresses(net, vipAddress);
+  return 'vip' in r ? [...user, r.proxy] : [...user];
 }
 
 /**
@@ -268,27 +279,6 @@ export function proxyDeploymentName(namespace: string, cluster: string): string 
 /** The SwitchLBRule: cluster-scoped, hashed over "<namespace>/<name>/cp-endpoint". */
 export function endpointRuleName(namespace: string, cluster: string): string {
   return hashedName(`${namespace}-${cluster}-cp`, `${namespace}/${cluster}/cp-endpoint`);
-}
-
-/** The kube-OVN Vip that holds the VIP on the tenant switch: cluster-scoped, hashed over "<namespace>/<name>/cp-vip". */
-export function endpointVipName(namespace: string, cluster: string): string {
-  return hashedName(`${namespace}-${cluster}-cp-vip`, `${namespace}/${cluster}/cp-vip`);
-}
-
-/**
- * The VIP as a kube-OVN `Vip` of type switch_lb_vip: kube-OVN takes the
- * address in its IPAM and makes a logical switch port with the tenant
- * router's MAC that answers ARP for it. A load balancer alone answers no ARP,
- * and a VIP inside the node subnet is asked for by ARP, not sent to the
- * gateway.
- */
-export function renderEndpointVip(kc: KvmCluster, owner: Owner, subnet: string, vip: string): KubeObject & { spec: Record<string, unknown> } {
-  return {
-    apiVersion: 'kubeovn.io/v1',
-    kind: 'Vip',
-    metadata: { name: endpointVipName(kc.metadata.namespace!, kc.metadata.name!), labels: ownerLabels(KVM_CLUSTER_OWNER_LABELS, owner) },
-    spec: { type: 'switch_lb_vip', subnet, v4ip: vip },
-  };
 }
 
 /** What the proxy's Pods are selected by: the KvmCluster's uid and the app. */
@@ -408,7 +398,7 @@ export async function reconcilePrivateEndpoint(deps: PrivateEndpointDeps, kc: Kv
   const ns = kc.metadata.namespace!;
   const refuse = (r: Refusal, requeueAfterMs?: number): PrivateEndpointOutcome => ({ condition: { status: false, ...r }, requeueAfterMs });
 
-  const addrs = reservedAddresses(kc.spec!.network);
+  const addrs = reservedAddresses(kc.spec!.network, deps.proxy.vip);
   if (!('vip' in addrs)) return refuse(addrs);
   const shared = sharedAddressRefusal(kc, addrs.proxy, deps.kvmClusters.list((o) => o.metadata.namespace === ns));
   if (shared) return refuse(shared);
@@ -417,21 +407,6 @@ export async function reconcilePrivateEndpoint(deps: PrivateEndpointDeps, kc: Kv
   const tcp = ref?.kind === 'KamajiControlPlane' && ref.name ? await client.tryGet<TenantControlPlane>(TenantControlPlanes, ref.name, ns).catch(() => undefined) : undefined;
   const t = controlPlaneTarget(cluster, tcp);
   if (!('target' in t)) return refuse(t, PRIVATE_ENDPOINT_RETRY_MS);
-
-  // The VIP's address on the tenant switch (answers ARP), proven ours by its labels.
-  const vipObj = renderEndpointVip(kc, owner, subnet, addrs.vip);
-  const vipName = vipObj.metadata!.name!;
-  const liveVip = await client.tryGet<Obj>(Vips, vipName);
-  if (!liveVip) {
-    await createNew(client, Vips, vipObj);
-  } else {
-    const why = notMarkedFor(liveVip, KVM_CLUSTER_OWNER_LABELS, owner);
-    if (why) return refuse({ reason: PrivateEndpointReasons.NameTaken, message: `Vip ${vipName} exists and does not belong to this KvmCluster: ${why}; it is left untouched` }, PRIVATE_ENDPOINT_RETRY_MS);
-    const spec = (liveVip.spec ?? {}) as Record<string, unknown>;
-    if (!Object.entries(vipObj.spec).every(([k, v]) => jsonEqual(spec[k], v))) {
-      await client.apply(Vips, { ...vipObj, metadata: { ...vipObj.metadata, resourceVersion: liveVip.metadata!.resourceVersion! } }, { force: true });
-    }
-  }
 
   // The proxy: namespaced, proven ours by its controller reference.
   const dep = renderProxyDeployment(kc, owner, subnet, addrs.proxy, t.target, deps.proxy);
@@ -470,7 +445,7 @@ export async function reconcilePrivateEndpoint(deps: PrivateEndpointDeps, kc: Kv
   }
   if (!available) return refuse(waitingForProxy);
   return {
-    condition: { status: true, reason: PrivateEndpointReasons.Serving, message: `${addrs.vip}:${CONTROL_PLANE_PORT} in the tenant VPC (Vip ${vipName}, SwitchLBRule ${ruleName}) → proxy ${addrs.proxy}:${CONTROL_PLANE_PORT} (Deployment ${depName}) → ${t.target.host}:${t.target.port}` },
+    condition: { status: true, reason: PrivateEndpointReasons.Serving, message: `${addrs.vip}:${CONTROL_PLANE_PORT} in the tenant VPC (SwitchLBRule ${ruleName}) → proxy ${addrs.proxy}:${CONTROL_PLANE_PORT} (Deployment ${depName}) → ${t.target.host}:${t.target.port}` },
     endpoint: { host: addrs.vip, port: CONTROL_PLANE_PORT },
   };
 }
@@ -487,12 +462,6 @@ export async function deletePrivateEndpoint(client: Client, kc: KvmCluster, owne
   if (rule && !notMarkedFor(rule, KVM_CLUSTER_OWNER_LABELS, owner)) {
     if (!rule.metadata?.deletionTimestamp) await client.delete(SwitchLBRules, ruleName, undefined, { uid: rule.metadata!.uid! });
     return `waiting for SwitchLBRule ${ruleName} to be deleted`;
-  }
-  const vipName = endpointVipName(ns, kc.metadata.name!);
-  const vip = await client.tryGet<Obj>(Vips, vipName).catch(() => undefined);
-  if (vip && !notMarkedFor(vip, KVM_CLUSTER_OWNER_LABELS, owner)) {
-    if (!vip.metadata?.deletionTimestamp) await client.delete(Vips, vipName, undefined, { uid: vip.metadata!.uid! });
-    return `waiting for Vip ${vipName} to be deleted`;
   }
   const depName = proxyDeploymentName(ns, kc.metadata.name!);
   const dep = await client.tryGet<Obj>(Deployments, depName, ns);

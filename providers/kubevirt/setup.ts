@@ -12,7 +12,7 @@ import { metadataOnly, type KubeObject } from '../kit/types.js';
 import { kvmClusterReconciler, type InfraNode } from './kvmcluster.js';
 import { kvmMachineReconciler } from './kvmmachine.js';
 import { KVM_CLUSTER_LABEL, KVM_CLUSTER_NAMESPACE_LABEL, KVM_MACHINE_LABEL } from './names.js';
-import { Deployments, PROXY_APP, type ProxyOptions } from './privateendpoint.js';
+import { Deployments, ipv4ToInt, PROXY_APP, type ProxyOptions } from './privateendpoint.js';
 import { packageVersion } from '../cli/version.js';
 import type { VirtualMachine, VirtualMachineInstance } from './render.js';
 import { KvmClusters, KvmMachines, Nodes, Subnets, VirtualMachineInstances, VirtualMachines, Vpcs } from './resources.js';
@@ -30,12 +30,16 @@ export interface KubevirtOptions {
  * The proxy's image and management-side attachment, read once at start-up:
  * IRONPLANE_CP_PROXY_IMAGE (default: this release's image) and
  * IRONPLANE_CP_PROXY_NETWORKS (a multus attachment, e.g.
- * `ironplane-system/cp-proxy`; none when unset).
+ * `ironplane-system/cp-proxy`; none when unset), and IRONPLANE_CP_VIP (the
+ * address every tenant reaches its own control plane at; an IPv4 address
+ * outside every tenant node network, DEFAULT_PRIVATE_ENDPOINT_VIP when unset).
  */
 export function proxyOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): ProxyOptions {
   const image = env['IRONPLANE_CP_PROXY_IMAGE'] || `ghcr.io/ironplane/ironplane:v${packageVersion().replace(/^v/, '')}`;
   const networks = env['IRONPLANE_CP_PROXY_NETWORKS'] || undefined;
-  return { image, ...(networks ? { networks } : {}) };
+  const vip = env['IRONPLANE_CP_VIP'] || undefined;
+  if (vip !== undefined && ipv4ToInt(vip) === undefined) throw new Error(`IRONPLANE_CP_VIP: "${vip}" is not an IPv4 address`);
+  return { image, ...(networks ? { networks } : {}), ...(vip ? { vip } : {}) };
 }
 
 export function setupKubevirt(mgr: Manager, opts: KubevirtOptions): { tenants: TenantClients } {

@@ -13,9 +13,10 @@
 // on the tenant switch at the Pod's address running the production
 // forwarder, its management leg the same forwarder in this process).
 //
-// Two tenants use the same node CIDR, so both VIPs are 10.70.0.254 and both
-// proxies 10.70.0.253: which control plane answers is decided by the VPC
-// alone, and is checked by the CA that verifies the serving certificate.
+// Two tenants use the same node CIDR, so both proxies are 10.70.0.254, and
+// the VIP is the platform's one address outside every node network
+// (198.18.0.1): which control plane answers is decided by the VPC alone, and
+// is checked by the CA that verifies the serving certificate.
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { networkInterfaces, tmpdir } from 'node:os';
 import path from 'node:path';
@@ -25,7 +26,7 @@ import { Clusters } from '../../../providers/capi/contract.js';
 import { Client } from '../../../providers/kit/client.js';
 import type { KubeObject, ResourceType } from '../../../providers/kit/types.js';
 import { tenantNetworkName, tenantSubnetName } from '../../../providers/kubevirt/names.js';
-import { Deployments, endpointRuleName, endpointVipName, proxyDeploymentName, SwitchLBRules, TenantControlPlanes, Vips } from '../../../providers/kubevirt/privateendpoint.js';
+import { Deployments, endpointRuleName, proxyDeploymentName, SwitchLBRules, TenantControlPlanes } from '../../../providers/kubevirt/privateendpoint.js';
 import { KvmClusters, KvmMachines, Subnets, Vpcs } from '../../../providers/kubevirt/resources.js';
 import { installCRDs } from '../../harness/crds.js';
 import { startControlPlane, startOvn, type ControlPlane, type OvnWorld } from '../../harness/index.js';
@@ -39,8 +40,8 @@ import { ensureNamespace, localWebhooks, managerArgs, restrictedKubeconfig, Role
 
 const NODE_LABELS = { 'topology.kubernetes.io/zone': 'zone-a', 'ironplane.dev/vm-host': 'true' };
 const CIDR = '10.70.0.0/24';
-const VIP = '10.70.0.254';
-const PROXY = '10.70.0.253';
+const VIP = '198.18.0.1';
+const PROXY = '10.70.0.254';
 const A = { ns: 'tenant-a', cluster: 'cp', excludeIPs: ['10.70.0.128..10.70.0.250'], machines: ['a1'] };
 const B = { ns: 'tenant-b', cluster: 'cp', excludeIPs: ['10.70.0.2..10.70.0.127'], machines: ['b1'] };
 const IMAGE = 'quay.io/kairos/ubuntu:24.04-standard-amd64-generic-v3.5.0-k8sv1.35.0';
@@ -200,7 +201,7 @@ async function diagnose(t: typeof A, vm: string): Promise<string> {
 const names = (out: string): string[] => out.split('\n').map((l) => l.trim()).filter(Boolean);
 
 describe('private control-plane path', () => {
-  it("given two tenants on one node CIDR, should serve each one's VIP (the last usable address) by a SwitchLBRule in its own VPC to a proxy at the address below it, and report it", async () => {
+  it("given two tenants on one node CIDR, should serve the VIP by a SwitchLBRule in each one's own VPC to its proxy at the last usable address, and report it", async () => {
     await createTenant(A);
     await createTenant(B);
 
@@ -214,13 +215,9 @@ describe('private control-plane path', () => {
       expect(condition(kc, 'PrivateEndpointReady')?.message).toContain(`${VIP}:6443 in the tenant VPC`);
       expect(condition(kc, 'Ready')?.status).toBe('True');
 
-      // kube-OVN never hands the two reserved addresses to a VM.
+      // kube-OVN never hands the proxy's reserved address to a VM.
       const subnet = await client.get<Obj>(Subnets, tenantSubnetName(t.ns, t.cluster));
-      expect((subnet.spec?.['excludeIps'] as string[]).some((e) => e === VIP || e.endsWith(`..${VIP}`))).toBe(true);
-
-      // The VIP held by a kube-OVN Vip on the tenant switch: it answers ARP with the tenant router's MAC.
-      const vip = await client.get<Obj>(Vips, endpointVipName(t.ns, t.cluster));
-      expect(vip.spec).toMatchObject({ type: 'switch_lb_vip', subnet: tenantSubnetName(t.ns, t.cluster), v4ip: VIP });
+      expect((subnet.spec?.['excludeIps'] as string[]).some((e) => e === PROXY || e.endsWith(`..${PROXY}`))).toBe(true);
 
       const rule = await client.get<Obj>(SwitchLBRules, endpointRuleName(t.ns, t.cluster));
       expect(rule.spec).toMatchObject({ vip: VIP, namespace: t.ns, endpoints: [PROXY] });
@@ -326,8 +323,9 @@ describe('private control-plane path', () => {
   it('should refuse a private endpoint, naming the field, where the node network leaves no room for it or another cluster of the namespace has its address', async () => {
     const cases = [
       { ns: A.ns, name: 'late', network: { nodeCIDR: CIDR }, reason: 'AddressShared', message: 'KvmCluster cp in this namespace, created earlier, has node CIDR 10.70.0.0/24' },
-      { ns: 'tenant-c', name: 'gw', network: { nodeCIDR: '10.80.0.0/24', gateway: '10.80.0.254' }, reason: 'AddressUnavailable', message: 'spec.network.gateway 10.80.0.254 is the control-plane VIP 10.80.0.254' },
-      { ns: 'tenant-c', name: 'excl', network: { nodeCIDR: '10.81.0.0/24', excludeIPs: ['10.81.0.250..10.81.0.253'] }, reason: 'AddressUnavailable', message: "spec.network.excludeIPs[0] 10.81.0.250..10.81.0.253 holds the control-plane proxy's address 10.81.0.253" },
+      { ns: 'tenant-c', name: 'gw', network: { nodeCIDR: '10.80.0.0/24', gateway: '10.80.0.254' }, reason: 'AddressUnavailable', message: "spec.network.gateway 10.80.0.254 is the control-plane proxy's address 10.80.0.254" },
+      { ns: 'tenant-c', name: 'excl', network: { nodeCIDR: '10.81.0.0/24', excludeIPs: ['10.81.0.250..10.81.0.254'] }, reason: 'AddressUnavailable', message: "spec.network.excludeIPs[0] 10.81.0.250..10.81.0.254 holds the control-plane proxy's address 10.81.0.254" },
+      { ns: 'tenant-c', name: 'vip', network: { nodeCIDR: '198.18.0.0/24' }, reason: 'AddressUnavailable', message: 'spec.network.nodeCIDR 198.18.0.0/24 holds 198.18.0.1, the address at which every tenant reaches its own control plane' },
       { ns: 'tenant-c', name: 'tiny', network: { nodeCIDR: '10.82.0.0/30' }, reason: 'AddressUnavailable', message: 'spec.network.nodeCIDR 10.82.0.0/30 is too small' },
     ];
     for (const c of cases) {
@@ -357,7 +355,6 @@ describe('private control-plane path', () => {
       const left = [
         await client.tryGet(KvmClusters, A.cluster, A.ns),
         await client.tryGet(SwitchLBRules, endpointRuleName(A.ns, A.cluster)),
-        await client.tryGet(Vips, endpointVipName(A.ns, A.cluster)),
         await client.tryGet(Deployments, proxyDeploymentName(A.ns, A.cluster), A.ns),
         await client.tryGet(Subnets, tenantSubnetName(A.ns, A.cluster)),
         await client.tryGet(Vpcs, tenantNetworkName(A.ns, A.cluster)),

@@ -81,7 +81,7 @@ export interface KvmClusterStatus {
     subnet?: string;
   };
   /**
-   * The tenant's own control plane as the cluster's machines reach it from inside their VPC: a reserved address of the node Subnet, served by a kube-OVN SwitchLBRule on the tenant's switch only, which forwards to a per-cluster proxy. Set while PrivateEndpointReady is True.
+   * The tenant's own control plane as the cluster's machines reach it from inside their VPC: the platform's VIP, outside every tenant node network, served by a kube-OVN SwitchLBRule on the tenant's switch only, which forwards to a per-cluster proxy at the last usable address of the node Subnet. Set while PrivateEndpointReady is True.
    */
   privateControlPlaneEndpoint?: {
     host: string;
