@@ -593,7 +593,8 @@ describe('given a platform that accepts mirror requests only, from labelled name
     network = manager('network', networkKubeconfig, ['--peering-acceptance', 'mirror', '--peering-namespace', 'ironplane-system', '--peering-namespace-selector', 'network.ironplane.dev/peering=allowed']);
     await until('the pair to leave both Vpcs', async () => jsonEqual((await vpc(A.ns, 'c1')).spec, NO_PEERING) && jsonEqual((await vpc(B.ns, 'c2')).spec, NO_PEERING), WAIT_MS);
     await until('the link record to be deleted', async () => (await admin.list(ConfigMaps, { namespace: 'ironplane-system', labelSelector: 'app.kubernetes.io/managed-by=ironplane-network' })).items.length === 0, WAIT_MS);
-    expect(network.output()).toContain('removed the peering of a pair no PeeringRequest names any more');
+    // The line follows the record's deletion: wait for it rather than race the manager's log.
+    await until('the sweep to be logged', async () => network.output().includes('removed the peering of a pair no PeeringRequest names any more') || undefined, WAIT_MS);
   });
 });
 
