@@ -17,28 +17,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Client } from '../../../providers/kit/client.js';
 import type { OvnWorld } from '../../harness/index.js';
+import { disableTxChecksum } from '../../sim/cpproxy.js';
 import { allocationOf, Pods, runningStatus, type Allocation, type Pod } from '../../sim/launcher.js';
 import { runBinary, until, type Proc } from '../processes.js';
 
-/**
- * `ethtool -K eth0 tx off` without ethtool: struct ethtool_value { cmd =
- * ETHTOOL_STXCSUM (0x17), data = 0 } through the SIOCETHTOOL ioctl (0x8946).
- */
-const TX_OFF_PY = [
-  'import array, fcntl, socket, struct',
-  "val = array.array('B', struct.pack('II', 0x17, 0))",
-  "ifr = struct.pack('16sP', b'eth0', val.buffer_info()[0])",
-  'fcntl.ioctl(socket.socket(socket.AF_INET, socket.SOCK_DGRAM), 0x8946, ifr)',
-].join('\n');
-
 /** Turns tx checksum offload off on eth0 of `netns`, as kube-ovn-cni does for a userspace datapath. */
-export async function txChecksumOff(ovn: OvnWorld, netns: string): Promise<void> {
-  const py = await ovn.exec(netns, ['python3', '-c', TX_OFF_PY]);
-  if (py.code === 0) return;
-  const tool = await ovn.exec(netns, ['ethtool', '-K', 'eth0', 'tx', 'off']);
-  if (tool.code === 0) return;
-  throw new Error(`cannot turn tx checksum offload off in ${netns} (needs python3 or ethtool): ${py.stderr.trim()} / ${tool.stderr.trim()}`);
-}
+export const txChecksumOff = (ovn: OvnWorld, netns: string): Promise<void> => disableTxChecksum(ovn, netns);
 
 /** An HTTP server answering every request with `body`, listening on `port` inside `netns`. */
 const SERVER_JS = `
