@@ -30,6 +30,7 @@
 import type { KvmCluster } from '../api/generated/ironplane/v1alpha1/kvmcluster.js';
 import { SwitchLBRuleResource } from '../api/generated/kubeovn/v1/switchlbrule.js';
 import type { Cluster } from '../capi/contract.js';
+import { formatIp, parseIp } from '../topology/cidr.js';
 import { createNew, hashedName, notControlledBy, notMarkedFor, ownerLabels, type Owner } from '../capi/ownership.js';
 import type { Client } from '../kit/client.js';
 import type { Informer } from '../kit/informer.js';
@@ -92,16 +93,16 @@ export interface TenantControlPlane extends KubeObject {
 
 export type Refusal = { reason: string; message: string };
 
-// ---- IPv4 arithmetic (pure) ----
+// ---- IPv4 arithmetic (pure; parsing and formatting are topology/cidr.ts's) ----
 
+/** An IPv4 address as a number, or undefined when it is not one. */
 export function ipv4ToInt(ip: string): number | undefined {
-  const parts = ip.split('.');
-  if (parts.length !== 4 || !parts.every((p) => /^\d{1,3}$/.test(p) && Number(p) <= 255)) return undefined;
-  return parts.reduce((n, p) => n * 256 + Number(p), 0);
+  const p = parseIp(ip);
+  return p?.family === 4 ? Number(p.value) : undefined;
 }
 
 export function intToIpv4(n: number): string {
-  return [24, 16, 8, 0].map((s) => Math.floor(n / 2 ** s) % 256).join('.');
+  return formatIp(4, BigInt(n));
 }
 
 /** [first, last] address of an IPv4 CIDR, or undefined. */
