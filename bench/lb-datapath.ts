@@ -32,7 +32,7 @@ import { providerIDFor } from '../providers/kubevirt/names.js';
 import { KvmClusters, KvmMachines } from '../providers/kubevirt/resources.js';
 import { publishTenantSecrets, startControlPlane, startOvn, startTenantApiServer, type ControlPlane, type OvnWorld, type TenantPlane } from '../test/harness/index.js';
 import { createCapiCluster, createCapiMachine, ownedBy } from '../test/integration/capi-objects.js';
-import { nbRows, NetnsProcesses, txChecksumOff } from '../test/integration/network/packets.js';
+import { nbRows, NetnsProcesses } from '../test/integration/network/packets.js';
 import { REPO, run, until, type Proc } from '../test/integration/processes.js';
 import { ensureNamespace, restrictedKubeconfig } from '../test/integration/roles.js';
 import { startHypervisor, type Hypervisor } from '../test/sim/hypervisor.js';
@@ -96,7 +96,6 @@ async function main(): Promise<Record<string, unknown>> {
     for (const m of ['w1', 'w2']) {
       const ip = await until(`${m} to report an address`, async () => (await client!.get<KvmMachine>(KvmMachines, m, NS)).status?.addresses?.find((a) => a.type === 'InternalIP')?.address, 180_000);
       const netns = await until(`${m} to be plugged`, () => hypervisor!.vmNetns(NS, m)?.netns, 180_000);
-      await txChecksumOff(ovn, netns);
       vms[m] = { ip, netns };
     }
 

@@ -56,6 +56,22 @@ import {
   type OwnerRecord,
 } from './procs.js';
 
+
+/**
+ * Turns TX checksum offload off on eth0, as kube-ovn-cni does on every
+ * container NIC when OVS runs a userspace datapath (`ethtool -K <nic> tx
+ * off`): ovs-vswitchd reads the veths through packet sockets and never
+ * completes a checksum the sending kernel left to the NIC, so every TCP
+ * segment would arrive with a bad checksum and be dropped (ICMP, checksummed
+ * in software, passes). SIOCETHTOOL/ETHTOOL_STXCSUM through python3's ioctl:
+ * the machine has no ethtool.
+ */
+const TX_CHECKSUM_OFF_PY = [
+  'import array, fcntl, socket, struct',
+  's = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)',
+  "v = array.array('B', struct.pack('II', 0x17, 0))",
+  "fcntl.ioctl(s.fileno(), 0x8946, struct.pack('16sP', b'eth0', v.buffer_info()[0]))",
+].join('\n');
 export interface OvnOptions {
   /** Where kube-ovn-controller and ovn/ live. Default: $IRONPLANE_BIN_DIR, else <repo>/bin. */
   binDir?: string;
@@ -495,6 +511,7 @@ class LocalOvn implements OvnWorld, Dependent {
     await inNs('addr', 'add', `${o.ip}/${bits}`, 'dev', 'eth0');
     await inNs('link', 'set', 'eth0', 'up');
     await inNs('route', 'add', 'default', 'via', o.gateway, 'dev', 'eth0');
+    await must('ip', ['netns', 'exec', ns, 'python3', '-c', TX_CHECKSUM_OFF_PY]);
     await must('ip', ['-n', this.datapathNetns, 'link', 'set', port, 'up']);
     await this.vsctl('add-port', 'br-int', port, '--', 'set', 'Interface', port, `external_ids:iface-id=${o.pod}.${o.namespace}`, `external_ids:ironplane-netns=${ns}`);
     return ns;

@@ -45,26 +45,6 @@ const HERE = fileURLToPath(new URL('.', import.meta.url));
 const LEG_SCRIPT = join(HERE, 'cpproxy-leg.ts');
 const REPO = resolve(HERE, '../..');
 
-/**
- * Turns off TX checksum offload on a plugged namespace's eth0. The userspace
- * datapath takes packets off the veth with AF_PACKET and passes on a TCP
- * checksum the kernel left for the "hardware" to fill in; the receiving
- * namespace then drops every TCP segment (ICMP, checksummed in software,
- * passes). A real NIC or kube-ovn-cni's tap does not have this problem, so
- * it is the test world's, fixed here with SIOCETHTOOL/ETHTOOL_STXCSUM
- * (no ethtool binary on the machine; python3 has ioctl).
- */
-export async function disableTxChecksum(ovn: Pick<ProxyOvn, 'exec'>, netns: string): Promise<void> {
-  const code = [
-    'import array, fcntl, socket, struct',
-    's = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)',
-    "v = array.array('B', struct.pack('II', 0x17, 0))",
-    "fcntl.ioctl(s.fileno(), 0x8946, struct.pack('16sP', b'eth0', v.buffer_info()[0]))",
-  ].join('\n');
-  const r = await ovn.exec(netns, ['python3', '-c', code]);
-  if (r.code !== 0) throw new Error(`disabling TX checksum offload in ${netns} failed (exit ${r.code}): ${r.stderr}`);
-}
-
 /** What the sim needs of an OVN world (test/harness/ovn.ts OvnWorld has it). */
 export interface ProxyOvn {
   readonly nodeName: string;
@@ -190,7 +170,6 @@ class SimProxyNode implements ProxyNode {
       if (args[0] !== 'cp-proxy' || !listen || !to) throw new Error(`proxy pod ${req.key}: container ${PROXY_APP} does not run "cp-proxy --listen … --to …" (args ${JSON.stringify(args)})`);
       const port = portOf(pod);
       const netns = await ovn.plug({ name: `cpp-${uid.slice(0, 8)}`, pod: port.pod, namespace: port.namespace, ip: alloc.ip, mac: alloc.mac, gateway: alloc.gateway, cidr: alloc.cidr });
-      await disableTxChecksum(ovn, netns);
       const socket = join(this.dir, `${uid}.sock`);
       // The management leg: this process, to where --to points.
       const host = await startForwarder({ listen: { path: socket }, to: parseAddress(to, '--to'), maxConnections: 64 });

@@ -3,26 +3,16 @@
 // kube-OVN's default VPC plugged as kube-ovn-cni would, the management host's
 // port on kube-OVN's join switch, and the NB rows that tell where a load
 // balancer is attached.
-//
-// TCP needs one thing ping does not: ovs-vswitchd's userspace datapath reads
-// and writes the veths through packet sockets and never completes a checksum
-// the sending kernel left to the NIC, so every TCP segment of a namespace
-// with tx checksum offload on arrives with a bad checksum and is dropped
-// (InCsumErrors). kube-ovn-cni turns tx checksum offload off on every
-// container NIC when OVS runs a userspace datapath (`ethtool -K <nic> tx off`);
-// txChecksumOff() does the same for a namespace of this world.
+// (TCP works in every namespace plug() makes: it turns tx checksum offload
+// off, as kube-ovn-cni does with a userspace datapath.)
 import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Client } from '../../../providers/kit/client.js';
 import type { OvnWorld } from '../../harness/index.js';
-import { disableTxChecksum } from '../../sim/cpproxy.js';
 import { allocationOf, Pods, runningStatus, type Allocation, type Pod } from '../../sim/launcher.js';
 import { runBinary, until, type Proc } from '../processes.js';
-
-/** Turns tx checksum offload off on eth0 of `netns`, as kube-ovn-cni does for a userspace datapath. */
-export const txChecksumOff = (ovn: OvnWorld, netns: string): Promise<void> => disableTxChecksum(ovn, netns);
 
 /** An HTTP server answering every request with `body`, listening on `port` inside `netns`. */
 const SERVER_JS = `
@@ -158,7 +148,7 @@ function pipe(a: net.Socket, b: net.Socket): void {
 /**
  * A pod of kube-OVN's default VPC (no logical switch annotation: subnet
  * ovn-default), bound to the OVN node: kube-ovn-controller allocates it, and
- * this plays kube-ovn-cni (plug, tx checksum off) and the kubelet (status
+ * this plays kube-ovn-cni (plug) and the kubelet (status
  * with the address). Resolves with its namespace and allocation.
  */
 export async function defaultVpcPod(ovn: OvnWorld, client: Client, namespace: string, name: string): Promise<{ netns: string; alloc: Allocation }> {
@@ -169,7 +159,6 @@ export async function defaultVpcPod(ovn: OvnWorld, client: Client, namespace: st
   }, 60_000);
   const alloc = allocationOf(pod)!;
   const netns = await ovn.plug({ name: `pod-${name}`, pod: name, namespace, ip: alloc.ip, mac: alloc.mac, gateway: alloc.gateway, cidr: alloc.cidr });
-  await txChecksumOff(ovn, netns);
   await client.patchStatus(Pods, name, namespace, runningStatus(pod, alloc, '127.0.0.1'));
   return { netns, alloc };
 }
@@ -200,7 +189,6 @@ export async function nodeJoinPort(ovn: OvnWorld, client: Client): Promise<{ net
   const netns = await ovn.plug({ name: 'node-ovn0', pod: 'node-ovn0', namespace: 'host', ip: alloc.ip, mac: alloc.mac, gateway: alloc.gateway, cidr: alloc.cidr });
   const iface = (await ovn.vsctl('--bare', '--columns=name', 'find', 'Interface', `external_ids:ironplane-netns=${netns}`)).trim();
   await ovn.vsctl('set', 'Interface', iface, `external_ids:iface-id=${alloc.port}`);
-  await txChecksumOff(ovn, netns);
   return { netns, alloc };
 }
 

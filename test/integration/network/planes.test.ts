@@ -55,7 +55,7 @@ import { startHypervisor, type Hypervisor } from '../../sim/hypervisor.js';
 import { createCapiCluster, createCapiMachine, ownedBy } from '../capi-objects.js';
 import { REPO, runTs, until, type Proc } from '../processes.js';
 import { ensureNamespace, restrictedKubeconfig } from '../roles.js';
-import { asSet, defaultVpcPod, httpGet, nbRows, NetnsProcesses, nodeJoinPort, txChecksumOff } from './packets.js';
+import { asSet, defaultVpcPod, httpGet, nbRows, NetnsProcesses, nodeJoinPort } from './packets.js';
 
 const NODE_LABELS = { 'topology.kubernetes.io/zone': 'zone-a', 'ironplane.dev/vm-host': 'true' };
 const IMAGE = 'quay.io/kairos/ubuntu:24.04-standard-amd64-generic-v3.5.0-k8sv1.35.0';
@@ -131,7 +131,6 @@ async function vmUp(t: Tenant, name: string): Promise<VM> {
     return m.status?.addresses?.find((a) => a.type === 'InternalIP')?.address;
   }, WAIT_MS);
   const netns = await until(`${t.ns}/${name} to be plugged`, () => hypervisor.vmNetns(t.ns, name)?.netns, WAIT_MS);
-  await txChecksumOff(ovn, netns);
   return { ip, netns };
 }
 

@@ -30,7 +30,7 @@ import { Deployments, endpointRuleName, proxyDeploymentName, SwitchLBRules, Tena
 import { KvmClusters, KvmMachines, Subnets, Vpcs } from '../../../providers/kubevirt/resources.js';
 import { installCRDs } from '../../harness/crds.js';
 import { startControlPlane, startOvn, type ControlPlane, type OvnWorld } from '../../harness/index.js';
-import { disableTxChecksum, startProxyNode, type ProxyNode } from '../../sim/cpproxy.js';
+import { startProxyNode, type ProxyNode } from '../../sim/cpproxy.js';
 import { startHypervisor, type Hypervisor } from '../../sim/hypervisor.js';
 import { startKamaji, type Kamaji } from '../../sim/kamaji.js';
 import { Pods, type Pod } from '../../sim/launcher.js';
@@ -125,15 +125,9 @@ async function createTenant(t: typeof A): Promise<void> {
 
 const condition = (kc: KvmCluster | undefined, type: string) => kc?.status?.conditions?.find((c) => c.type === type);
 
-/** The VM's network namespace, once the hypervisor plugged it (TCP-ready: see disableTxChecksum). */
-const tcpReady = new Set<string>();
-async function vmNetns(ns: string, name: string): Promise<string> {
-  const netns = await until(`${ns}/${name} to be plugged into OVN`, () => hypervisor.vmNetns(ns, name)?.netns, 180_000);
-  if (!tcpReady.has(netns)) {
-    await disableTxChecksum(ovn, netns);
-    tcpReady.add(netns);
-  }
-  return netns;
+/** The VM's network namespace, once the hypervisor plugged it. */
+function vmNetns(ns: string, name: string): Promise<string> {
+  return until(`${ns}/${name} to be plugged into OVN`, () => hypervisor.vmNetns(ns, name)?.netns, 180_000);
 }
 
 interface Probe {
