@@ -73,7 +73,8 @@ export const JOIN_CONFIGURATION_V1BETA4_SCHEMA = {
           type: 'object',
           additionalProperties: false,
           required: ['kubeConfigPath'],
-          properties: { kubeConfigPath: { type: 'string', minLength: 1 } },
+          // A file on the node or an https URL: kubeadm refuses any other scheme.
+          properties: { kubeConfigPath: { type: 'string', pattern: '^(https://.+|(?![A-Za-z][A-Za-z0-9+.-]*:).+)$' } },
         },
         tlsBootstrapToken: { type: 'string', pattern: '^[a-z0-9]{6}\\.[a-z0-9]{16}$' },
       },

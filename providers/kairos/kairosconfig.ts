@@ -4,7 +4,11 @@
 // Inputs, each waited for with a condition (never a crash loop):
 // - the owner Machine and its Cluster;
 // - the Cluster's spec.controlPlaneEndpoint (Kamaji's CP provider sets it);
-// - the tenant CA from the <cluster>-ca Secret, pinned by its key hash;
+// - for a Cluster on a KvmCluster, that KvmCluster: when it reports a private
+//   control-plane endpoint (adr/0014), the worker joins there, since its VPC
+//   has no route to spec.controlPlaneEndpoint;
+// - the tenant CA from the <cluster>-ca Secret, pinned by its key hash (or,
+//   for a private endpoint, written into kubeadm's discovery kubeconfig);
 // - the tenant cluster itself, through <cluster>-kubeconfig, where the
 //   bootstrap token is created (token.ts).
 //
@@ -25,7 +29,8 @@
 // is False with reason DataSecretNotOwned, a Warning event names it, and it
 // is left as it is, on deletion too.
 import type { KairosConfig } from '../api/generated/ironplane/v1alpha1/kairosconfig.js';
-import { CAPI_SECRET_TYPE, CLUSTER_NAME_LABEL, pausedReason, type Cluster, type Machine } from '../capi/contract.js';
+import type { KvmCluster } from '../api/generated/ironplane/v1alpha1/kvmcluster.js';
+import { CAPI_SECRET_TYPE, CLUSTER_NAME_LABEL, pausedReason, Reasons, type Cluster, type Machine } from '../capi/contract.js';
 import { machineOwners } from '../capi/owners.js';
 import { TenantNotReady, type Secret, type TenantClients } from '../capi/tenant.js';
 import { realClock, type Clock } from '../kit/clock.js';
@@ -37,10 +42,11 @@ import type { Informer } from '../kit/informer.js';
 import { jsonEqual } from '../kit/patch.js';
 import { objectReconciler, type Scope } from '../kit/reconciler.js';
 import { ConfigMaps, Secrets, type KubeObject } from '../kit/types.js';
+import { KvmClusters } from '../kubevirt/resources.js';
 import { API_VERSION, DATA_FORMAT, dataSecretName, KAIROS_CONFIG_FINALIZER } from './names.js';
 import { endpointString, RenderError, type Renderer, type ResolvedFile } from './render.js';
 import { KairosConfigs } from './resources.js';
-import { caCertHashes, CHECK_EVERY, deleteBootstrapToken, ensureBootstrapToken, parseDuration, rfc3339 } from './token.js';
+import { caCertHashes, CHECK_EVERY, deleteBootstrapToken, ensureBootstrapToken, parseDuration, pemCertificates, rfc3339 } from './token.js';
 import { kubernetesVersionProblem, specProblems } from './validate.js';
 
 export const Conditions = {
@@ -53,6 +59,8 @@ export const Conditions = {
 export const ConfigReasons = {
   /** A Secret of the data Secret's name exists and is not controlled by this KairosConfig. */
   DataSecretNotOwned: 'DataSecretNotOwned',
+  /** The Cluster's KvmCluster could not be read (forbidden, or another API error): where the worker joins is unknown. */
+  InfrastructureClusterUnreadable: 'InfrastructureClusterUnreadable',
 } as const;
 
 /** Secrets and ConfigMaps are not watched: a missing one is looked for again after this long. */
@@ -72,6 +80,14 @@ export interface KairosConfigCaches {
 interface Ctx {
   machine: Machine;
   cluster: Cluster;
+}
+
+/** Where the worker joins its control plane, and why there (for the condition and the event). */
+interface JoinTarget {
+  endpoint: { host: string; port: number };
+  why: string;
+  /** A private control-plane endpoint: kubeadm discovers through a kubeconfig file for it (render.ts discoveryCA). */
+  private: boolean;
 }
 
 interface ConfigMap extends KubeObject {
@@ -136,9 +152,14 @@ export function kairosConfigReconciler(deps: { client: Client; caches: KairosCon
         setData(scope, false, 'WaitingForControlPlaneEndpoint', `waiting for Cluster ${clusterName} spec.controlPlaneEndpoint (the control-plane provider sets it)`);
         return;
       }
-      const endpoint = { host: ep.host, port: ep.port || 6443 };
+      const target = await joinTarget(cluster, { host: ep.host, port: ep.port || 6443 });
+      if ('reason' in target) {
+        setData(scope, false, target.reason, target.message);
+        return { requeueAfterMs: SECRET_RETRY_MS };
+      }
+      const { endpoint } = target;
 
-      const ca = await clusterCAHashes(ns, clusterName);
+      const ca = await clusterCA(ns, clusterName);
       if (typeof ca === 'string') {
         setData(scope, false, 'WaitingForClusterCA', ca);
         return { requeueAfterMs: SECRET_RETRY_MS };
@@ -157,7 +178,8 @@ export function kairosConfigReconciler(deps: { client: Client; caches: KairosCon
         spec: kc.spec ?? {},
         files,
         endpoint,
-        caCertHashes: ca,
+        caCertHashes: ca.hashes,
+        ...(target.private ? { discoveryCA: ca.certificates } : {}),
       };
       // Everything that can be wrong with the rendering is found before a
       // token is made: a placeholder of the same length gives the same size.
@@ -199,9 +221,10 @@ export function kairosConfigReconciler(deps: { client: Client; caches: KairosCon
         setData(scope, false, ConfigReasons.DataSecretNotOwned, message);
         return { requeueAfterMs: SECRET_RETRY_MS };
       }
-      if (written === 'created') void deps.recorder?.event(kc, 'Normal', 'DataSecretCreated', `bootstrap data Secret ${dataSecretName(name)} created: kubeadm join to ${endpointString(endpoint)}`);
+      const joining = `${endpointString(endpoint)}, ${target.why}`;
+      if (written === 'created') void deps.recorder?.event(kc, 'Normal', 'DataSecretCreated', `bootstrap data Secret ${dataSecretName(name)} created: kubeadm join to ${joining}`);
       kc.status = { ...kc.status, dataSecretName: dataSecretName(name), initialization: { dataSecretCreated: true } };
-      setData(scope, true, 'Available', `Secret ${dataSecretName(name)}: Kairos cloud-config joining ${endpointString(endpoint)} with kubeadm`);
+      setData(scope, true, 'Available', `Secret ${dataSecretName(name)}: Kairos cloud-config joining ${joining}, with kubeadm`);
       return { requeueAfterMs: Math.max(MIN_CHECK_MS, Math.floor(ttlMs * CHECK_EVERY)) };
     },
 
@@ -251,15 +274,42 @@ export function kairosConfigReconciler(deps: { client: Client; caches: KairosCon
     return kc.status?.conditions?.some((c) => c.type === Conditions.DataSecretAvailable && c.status === 'True') ?? false;
   }
 
-  /** The tenant CA's pins from <cluster>-ca, or why they cannot be had yet. */
-  async function clusterCAHashes(ns: string, cluster: string): Promise<string[] | string> {
+  /**
+   * Where the worker joins: the private control-plane endpoint of the
+   * Cluster's KvmCluster when it reports one, else spec.controlPlaneEndpoint
+   * (`public`); or why that cannot be known yet. The KvmCluster is read by
+   * name (`get`), not watched: no informer, and the reconcile comes back on
+   * its own (SECRET_RETRY_MS while waiting, TTL/3 until the Machine has a Node).
+   */
+  async function joinTarget(cluster: Cluster, pub: { host: string; port: number }): Promise<JoinTarget | { reason: string; message: string }> {
+    const publicTarget = { endpoint: pub, why: `the Cluster's spec.controlPlaneEndpoint`, private: false };
+    const ref = cluster.spec?.infrastructureRef;
+    if (ref?.apiGroup !== KvmClusters.group || ref.kind !== KvmClusters.kind) return publicTarget;
+    const ns = cluster.metadata.namespace!;
+    let kvm: KvmCluster | undefined;
+    try {
+      kvm = await client.tryGet<KvmCluster>(KvmClusters, ref.name, ns);
+    } catch (e) {
+      if (!(e instanceof ApiError)) throw e;
+      return { reason: ConfigReasons.InfrastructureClusterUnreadable, message: `cannot read KvmCluster ${ns}/${ref.name} (Cluster ${cluster.metadata.name} spec.infrastructureRef) to learn whether its workers join through a private control-plane endpoint: ${e.message}` };
+    }
+    // Not the public endpoint meanwhile: the KvmCluster's VPC may have no route to it.
+    if (!kvm) return { reason: Reasons.WaitingForClusterInfrastructure, message: `waiting for KvmCluster ${ref.name} (Cluster ${cluster.metadata.name} spec.infrastructureRef): it says whether its workers join through a private control-plane endpoint` };
+    const pe = kvm.status?.privateControlPlaneEndpoint;
+    if (!pe?.host) return publicTarget;
+    return { endpoint: { host: pe.host, port: pe.port || 6443 }, why: `the private control-plane endpoint of KvmCluster ${ref.name}`, private: true };
+  }
+
+  /** The tenant CA's certificates (PEM, never its key) and their pins from <cluster>-ca, or why they cannot be had yet. */
+  async function clusterCA(ns: string, cluster: string): Promise<{ certificates: string; hashes: string[] } | string> {
     const name = `${cluster}-ca`;
     const secret = await client.tryGet<Secret>(Secrets, name, ns);
     if (!secret) return `Secret ${ns}/${name} not found: the control plane has not published the tenant CA yet`;
     const crt = secret.data?.['tls.crt'];
     if (!crt) return `Secret ${ns}/${name} has no tls.crt`;
     try {
-      return caCertHashes(Buffer.from(crt, 'base64').toString('utf8'));
+      const pem = Buffer.from(crt, 'base64').toString('utf8');
+      return { certificates: `${pemCertificates(pem).join('\n')}\n`, hashes: caCertHashes(pem) };
     } catch (e) {
       return `Secret ${ns}/${name} tls.crt is not a PEM certificate: ${(e as Error).message}`;
     }

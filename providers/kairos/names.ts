@@ -26,6 +26,12 @@ export const TOKEN_OWNER_LABEL = 'bootstrap.ironplane.dev/kairos-config-uid';
 export const NODE_PATHS = {
   /** The kubeadm JoinConfiguration; deleted after a successful join (it holds the token). */
   joinConfig: '/etc/kubernetes/ironplane/kubeadm-join.yaml',
+  /**
+   * kubeadm's discovery kubeconfig when the worker joins through a private
+   * control-plane endpoint (file discovery): server and CA, no credentials.
+   * Kept after the join: it holds nothing secret.
+   */
+  discoveryKubeconfig: '/etc/kubernetes/ironplane-discovery.conf',
   /** kubeadm patches directory (JoinConfiguration.patches.directory). */
   patchesDir: '/etc/kubernetes/ironplane/patches',
   /** Written before the join from the providerID file: sets KubeletConfiguration.providerID. */

@@ -7,6 +7,7 @@ import { PROVIDER_ID_FILE, renderUserData } from '../capi/userdata.js';
 import { joinConfigurationProblems } from './joinschema.js';
 import { NODE_PATHS } from './names.js';
 import { createRenderer, endpointString, JOIN_GUARD, nodeNameFor, RenderError, yamlBlock, yamlMode, yamlScalar, type RenderInput } from './render.js';
+import { caCertHashes } from './token.js';
 import { MAX_DATA_BYTES } from './validate.js';
 
 const GOLDEN = path.join(import.meta.dirname, 'testdata');
@@ -50,6 +51,10 @@ function golden(name: string, text: string): void {
 }
 
 const TOKEN = 'abcdef.0123456789abcdef';
+/** A fixed tenant CA certificate, so the private-endpoint golden is stable. */
+const CA_PEM = fs.readFileSync(path.join(GOLDEN, 'tenant-ca.crt'), 'utf8');
+/** The tenant's control plane inside the worker's VPC (adr/0014). */
+const PRIVATE = { endpoint: { host: '198.18.0.1', port: 6443 }, discoveryCA: CA_PEM, caCertHashes: caCertHashes(CA_PEM) };
 const PIN = 'sha256:6e0de1b2b3a0a0b6e9c4bcd1c5bb1e7d8a4f5a1b7c2d6e3f9a8b7c6d5e4f3a2b';
 
 function input(spec: KairosConfigSpec, over: Partial<RenderInput> = {}): RenderInput {
@@ -104,6 +109,10 @@ describe('render: golden cloud-configs', () => {
       render(input({ hostname: { policy: 'System' }, install: { poweroff: true } }, { endpoint: { host: 'fd00:10::5', port: 443 }, caCertHashes: [PIN, `sha256:${'0'.repeat(64)}`] })).value,
     );
   });
+
+  it('given a private control-plane endpoint, should join through a discovery kubeconfig for it (kubeadm file discovery)', () => {
+    golden('private-endpoint', render(input({}, PRIVATE)).value);
+  });
 });
 
 describe('render: what the node runs', () => {
@@ -115,6 +124,38 @@ describe('render: what the node runs', () => {
     const script = step.commands!.join('\n');
     expect(script).toMatch(/^set -e\n/);
     expect(script).toContain(`kubeadm join --config ${NODE_PATHS.joinConfig}\nrm -f ${NODE_PATHS.joinConfig}\n`);
+  });
+
+  it('given a private endpoint, should write the discovery kubeconfig (server, CA, no credentials) after the JoinConfiguration in the join step, and discover through it', () => {
+    const step = kairosParse(render(input({}, PRIVATE)).value).stages['network']![0]!;
+    expect(step.if).toBe(JOIN_GUARD);
+    expect(step.files!.map((f) => [f.path, f.permissions, f.owner, f.group])).toEqual([
+      [NODE_PATHS.joinConfig, 0o600, 0, 0],
+      [NODE_PATHS.discoveryKubeconfig, 0o600, 0, 0],
+    ]);
+    expect(NODE_PATHS.discoveryKubeconfig).toBe('/etc/kubernetes/ironplane-discovery.conf');
+    expect(parse(step.files![1]!.content)).toEqual({
+      apiVersion: 'v1',
+      kind: 'Config',
+      clusters: [{ name: 'kubernetes', cluster: { server: 'https://198.18.0.1:6443', 'certificate-authority-data': Buffer.from(CA_PEM).toString('base64') } }],
+      users: [{ name: 'kubernetes', user: {} }],
+      contexts: [{ name: 'kubernetes', context: { cluster: 'kubernetes', user: 'kubernetes' } }],
+      'current-context': 'kubernetes',
+    });
+    expect(joinOf(render(input({}, PRIVATE)).value)['discovery']).toEqual({ file: { kubeConfigPath: NODE_PATHS.discoveryKubeconfig }, tlsBootstrapToken: TOKEN });
+    // The join script is the same: kubeadm finds the file through the JoinConfiguration.
+    expect(step.commands).toEqual(kairosParse(render(input({})).value).stages['network']![0]!.commands);
+  });
+
+  it('given a private IPv6 endpoint, should bracket it in the discovery server', () => {
+    const step = kairosParse(render(input({}, { ...PRIVATE, endpoint: { host: 'fd00:18::1', port: 6443 } })).value).stages['network']![0]!;
+    expect((parse(step.files![1]!.content) as { clusters: { cluster: { server: string } }[] }).clusters[0]!.cluster.server).toBe('https://[fd00:18::1]:6443');
+  });
+
+  it('given no private endpoint, should discover with the bootstrap token and its CA pins, and write no discovery file', () => {
+    const step = kairosParse(render(input({})).value).stages['network']![0]!;
+    expect(step.files!.map((f) => f.path)).toEqual([NODE_PATHS.joinConfig]);
+    expect(joinOf(render(input({})).value)['discovery']).toEqual({ bootstrapToken: { apiServerEndpoint: 'alpha.tenants.example.com:6443', token: TOKEN, caCertHashes: [PIN] } });
   });
 
   it('should pass the providerID file to kubelet through a KubeletConfiguration patch in the JoinConfiguration patches directory', () => {

@@ -1,7 +1,7 @@
 // Pure rendering of a KairosConfig into bootstrap data: a Kairos cloud-config
 // (#cloud-config, yip stages) that installs the OS and runs kubeadm join with
 // a v1beta4 JoinConfiguration. No I/O happens per render: the reconciler
-// resolves the token, CA pins, endpoint and referenced file contents first.
+// resolves the token, CA, endpoint and referenced file contents first.
 //
 // The text comes from handlebars templates under templates/bootstrap (one
 // partial per part of the document). Every value reaches the YAML through a
@@ -42,12 +42,26 @@ export interface RenderInput {
   spec: KairosConfigSpec;
   /** spec.files in order, contents resolved. */
   files: ResolvedFile[];
-  /** The tenant API server as the worker reaches it: Cluster spec.controlPlaneEndpoint. */
+  /**
+   * The tenant API server as the worker reaches it: Cluster
+   * spec.controlPlaneEndpoint, or the private control-plane endpoint of the
+   * worker's VPC (then with discoveryCA).
+   */
   endpoint: { host: string; port: number };
   /** <id>.<secret> */
   token: string;
-  /** sha256:<hex> pins of the tenant CA's public keys. */
+  /** sha256:<hex> pins of the tenant CA's public keys (bootstrap-token discovery). */
   caCertHashes: string[];
+  /**
+   * The tenant CA's certificates (PEM, no key), when `endpoint` is a private
+   * control-plane endpoint (adr/0014). kubeadm then discovers through a
+   * kubeconfig file naming `endpoint` and this CA, and authenticates with the
+   * token as tlsBootstrapToken: with bootstrap-token discovery it would go on
+   * to the server the tenant's cluster-info names (the public endpoint, which
+   * the worker's VPC has no route to) for the TLS bootstrap and kubelet.conf;
+   * with file discovery the whole join and kubelet.conf use the file's server.
+   */
+  discoveryCA?: string;
 }
 
 export interface Rendered {
@@ -145,15 +159,24 @@ export function createRenderer(dir: string = defaultTemplatesDir()): Renderer {
   const worker = compile('kairos-worker.cloud-config.hbs');
   const joinConfig = compile('kubeadm-join-v1beta4.yaml.hbs');
   const joinScript = compile('join-script.sh.hbs');
+  const discoveryKubeconfig = compile('discovery-kubeconfig.yaml.hbs');
 
   return (input: RenderInput): Rendered => {
     const s = input.spec;
     const nodeName = nodeNameFor(input);
     const labels = Object.entries(s.nodeLabels ?? {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    const discovery =
+      input.discoveryCA === undefined
+        ? null
+        : {
+            path: NODE_PATHS.discoveryKubeconfig,
+            kubeconfig: discoveryKubeconfig({ server: `https://${endpointString(input.endpoint)}`, caData: Buffer.from(input.discoveryCA, 'utf8').toString('base64') }),
+          };
     const joinConfiguration = joinConfig({
       endpoint: endpointString(input.endpoint),
       token: input.token,
       caCertHashes: input.caCertHashes,
+      discoveryFile: discovery?.path ?? null,
       nodeName: nodeName ?? null,
       kubeletExtraArgs: [...(labels.length ? [{ name: 'node-labels', value: labels.map(([k, v]) => `${k}=${v}`).join(',') }] : []), ...(s.kubelet?.extraArgs ?? [])],
       taints: (s.taints ?? []).map((t) => ({ key: t.key, value: t.value ?? null, effect: t.effect })),
@@ -193,7 +216,7 @@ export function createRenderer(dir: string = defaultTemplatesDir()): Renderer {
       })),
       initramfs,
       files: input.files.map((f) => ({ path: f.path, permissions: f.permissions, owner: f.owner, group: f.group, content: f.content ?? '', base64: f.base64 ?? null })),
-      join: { guard: JOIN_GUARD, configPath: NODE_PATHS.joinConfig, configuration: joinConfiguration, script },
+      join: { guard: JOIN_GUARD, configPath: NODE_PATHS.joinConfig, configuration: joinConfiguration, discovery, script },
     });
 
     if (s.extraConfig) value = mergeExtraConfig(value, s.extraConfig);

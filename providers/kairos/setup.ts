@@ -29,8 +29,8 @@ export interface KairosOptions {
 
 /** Machine fields a KairosConfig depends on; CAPI rewrites the rest (conditions, phase) often. */
 const machineView = (m: Machine) => [m.spec.bootstrap, m.spec.version, m.spec.infrastructureRef, m.spec.clusterName, m.status?.nodeRef, m.metadata.deletionTimestamp];
-/** Cluster fields a KairosConfig depends on. */
-const clusterView = (c: Cluster) => [c.spec?.controlPlaneEndpoint, c.spec?.paused, c.metadata.annotations];
+/** Cluster fields a KairosConfig depends on (the infrastructure decides whether the join goes through a private endpoint). */
+const clusterView = (c: Cluster) => [c.spec?.controlPlaneEndpoint, c.spec?.infrastructureRef, c.spec?.paused, c.metadata.annotations];
 /** KairosConfig changes that need a reconcile: not our own status writes. */
 const configView = (k: KairosConfig) => [k.metadata.generation, k.metadata.labels, k.metadata.annotations, k.metadata.finalizers, k.metadata.ownerReferences, k.metadata.deletionTimestamp];
 
@@ -43,7 +43,9 @@ export function setupKairos(mgr: Manager, opts: KairosOptions): { tenants: Tenan
   const machines = informer(new Informer<Machine>(client, Machines, { log }));
   const clusters = informer(new Informer<Cluster>(client, Clusters, { log }));
   // Secrets and ConfigMaps are not cached: they are read by name, which
-  // needs only `get`, and a management cluster holds many.
+  // needs only `get`, and a management cluster holds many. So is the
+  // Cluster's KvmCluster (its private control-plane endpoint): the manager
+  // must start without the KubeVirt provider's CRD installed.
 
   const tenants = new TenantClients(client, 'ironplane-kairos');
   const recorder = new EventRecorder(client, `${GROUP}/kairos`, opts.instance, log);

@@ -14,6 +14,7 @@ import {
   ensureBootstrapToken,
   NODE_BOOTSTRAP_GROUP,
   parseDuration,
+  pemCertificates,
   randomTokenSecret,
   readToken,
   tokenIDCandidate,
@@ -132,6 +133,12 @@ describe('CA pins', () => {
     expect(caCertHashes(`${a.certPem}\n${b.certPem}`)).toEqual([independent(a.certPem), independent(b.certPem)]);
     expect(caCertHashes(a.certPem)[0]).toMatch(/^sha256:[0-9a-f]{64}$/);
     expect(() => caCertHashes('not a certificate')).toThrow('no PEM certificate found');
+  });
+
+  it('should take only the certificates of a bundle, never a key that sits next to them', async () => {
+    const a = await createCA('pem-a');
+    expect(pemCertificates(`${a.keyPem}\n${a.certPem}\n${a.keyPem}`)).toEqual([a.certPem.trim()]);
+    expect(() => pemCertificates(a.keyPem)).toThrow('no PEM certificate found');
   });
 });
 

@@ -121,12 +121,17 @@ export function readToken(s: Secret): Token | undefined {
  * DER SubjectPublicKeyInfo, for every certificate in the PEM bundle.
  */
 export function caCertHashes(pem: string): string[] {
-  const blocks = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
-  if (blocks.length === 0) throw new Error('no PEM certificate found');
-  return blocks.map((b) => {
+  return pemCertificates(pem).map((b) => {
     const spki = new X509Certificate(b).publicKey.export({ type: 'spki', format: 'der' });
     return `sha256:${createHash('sha256').update(spki).digest('hex')}`;
   });
+}
+
+/** The CERTIFICATE blocks of a PEM bundle; anything else in it (a key) is left out. */
+export function pemCertificates(pem: string): string[] {
+  const blocks = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
+  if (blocks.length === 0) throw new Error('no PEM certificate found');
+  return blocks;
 }
 
 export interface EnsuredToken {

@@ -218,6 +218,22 @@ describe('JoinConfiguration v1beta4 schema', () => {
     const unpinned = { ...valid, discovery: { bootstrapToken: { token: 'abcdef.0123456789abcdef', apiServerEndpoint: '10.0.0.1:6443' } } };
     expect(joinConfigurationProblems(unpinned)).toContain('/discovery/bootstrapToken must match a schema in anyOf');
   });
+
+  const fileDiscovery = { file: { kubeConfigPath: '/etc/kubernetes/ironplane-discovery.conf' }, tlsBootstrapToken: 'abcdef.0123456789abcdef' };
+
+  it('should accept file discovery with a TLS bootstrap token, from a file or an https URL', () => {
+    expect(joinConfigurationProblems({ ...valid, discovery: fileDiscovery })).toEqual([]);
+    expect(joinConfigurationProblems({ ...valid, discovery: { ...fileDiscovery, file: { kubeConfigPath: 'https://example.com/cluster-info.yaml' } } })).toEqual([]);
+  });
+
+  it('should refuse file discovery without a path, with another scheme or an unknown key, a bad TLS bootstrap token, or next to token discovery', () => {
+    expect(joinConfigurationProblems({ ...valid, discovery: { ...fileDiscovery, file: {} } })).toContain("/discovery/file must have required property 'kubeConfigPath'");
+    expect(joinConfigurationProblems({ ...valid, discovery: { ...fileDiscovery, file: { kubeConfigPath: 'http://example.com/c.yaml' } } })).toContainEqual(expect.stringMatching(/^\/discovery\/file\/kubeConfigPath must match pattern/));
+    expect(joinConfigurationProblems({ ...valid, discovery: { ...fileDiscovery, file: { kubeConfigPath: '' } } })).toContainEqual(expect.stringMatching(/^\/discovery\/file\/kubeConfigPath must match pattern/));
+    expect(joinConfigurationProblems({ ...valid, discovery: { ...fileDiscovery, file: { path: '/etc/x' } } })).toContain("/discovery/file must NOT have additional properties 'path'");
+    expect(joinConfigurationProblems({ ...valid, discovery: { ...fileDiscovery, tlsBootstrapToken: 'abcdef' } })).toContain('/discovery/tlsBootstrapToken must match pattern "^[a-z0-9]{6}\\.[a-z0-9]{16}$"');
+    expect(joinConfigurationProblems({ ...valid, discovery: { ...fileDiscovery, ...valid.discovery } })).toContain('/discovery must match exactly one schema in oneOf');
+  });
 });
 
 describe('admission', () => {
