@@ -31,6 +31,7 @@ import type { KvmCluster } from '../api/generated/ironplane/v1alpha1/kvmcluster.
 import { SwitchLBRuleResource } from '../api/generated/kubeovn/v1/switchlbrule.js';
 import type { Cluster } from '../capi/contract.js';
 import { formatIp, parseIp } from '../topology/cidr.js';
+import { DEFAULT_PRIVATE_ENDPOINT_VIP } from '../topology/privateendpointvip.js';
 import { createNew, hashedName, notControlledBy, notMarkedFor, ownerLabels, type Owner } from '../capi/ownership.js';
 import type { Client } from '../kit/client.js';
 import type { Informer } from '../kit/informer.js';
@@ -70,11 +71,6 @@ const APP_LABEL = 'app.kubernetes.io/name';
 export const IP_ADDRESS_ANNOTATION = 'ovn.kubernetes.io/ip_address';
 /** Multus: the attachments of a Pod. */
 export const NETWORKS_ANNOTATION = 'k8s.v1.cni.cncf.io/networks';
-/**
- * The VIP when the platform names none: in 198.18.0.0/15 (RFC 2544, for
- * benchmarking, never routed), where no tenant network is expected.
- */
-export const DEFAULT_PRIVATE_ENDPOINT_VIP = '198.18.0.1';
 /** Connections the proxy serves at once; more wait in the listen backlog. */
 export const PROXY_MAX_CONNECTIONS = 512;
 

@@ -60,7 +60,8 @@ describe('render', () => {
     expect(obj(r, 'InfraCluster').spec).toEqual({ network: { nodeCIDR: '10.20.0.0/24' } });
     const cp = obj(r, 'ControlPlane').spec;
     expect(cp['dataStoreName']).toBe('etcd-gold');
-    expect(cp['network']).toEqual({ serviceType: 'LoadBalancer', serviceAnnotations: { 'metallb.io/address-pool': 'tenants' } });
+    // The class's privateEndpointVIP among the apiserver's SANs (adr/0014).
+    expect(cp['network']).toEqual({ serviceType: 'LoadBalancer', serviceAnnotations: { 'metallb.io/address-pool': 'tenants' }, certSANs: ['198.18.0.1'] });
     expect(cp['version']).toBe('v1.35.0');
     expect(cp['replicas']).toBe(2);
     const general = obj(r, 'InfraMachineTemplate', 'md-0').spec as { template: { spec: Record<string, unknown> } };
@@ -90,6 +91,8 @@ describe('render', () => {
     // Without a controlPlane variable the class's own DataStore stays; no replicas in the topology, none on the object.
     expect(obj(r, 'ControlPlane').spec['dataStoreName']).toBe('default');
     expect(obj(r, 'ControlPlane').spec['replicas']).toBeUndefined();
+    // Metal machines reach the control plane at its public endpoint: no private VIP among its SANs.
+    expect(obj(r, 'ControlPlane').spec['network']).not.toHaveProperty('certSANs');
   });
 
   it('given a version no Kairos image supports, should fail GeneratePatches and render nothing', () => {

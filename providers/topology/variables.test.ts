@@ -127,15 +127,26 @@ describe('settings', () => {
     expect(config.gpuClass).toBe('accel');
     expect(config.kairosImages.map((i) => i.ref)).toEqual(['quay.io/k/u:v3-k8sv1.35.0']);
     expect(config.loadBalancerPoolAnnotation).toBe('metallb.io/address-pool');
+    expect(config.privateEndpointVIP).toBe('198.18.0.1');
+  });
+
+  it('given privateEndpointVIP, should take an IPv4 address, and none as no VIP', () => {
+    const base = { reservedCIDRs: [], upgradeConcurrency: 3 };
+    expect(resolveConfig(base, { privateEndpointVIP: '100.127.255.1' })).toMatchObject({ config: { privateEndpointVIP: '100.127.255.1' }, problems: [] });
+    expect(resolveConfig(base, { privateEndpointVIP: 'none' })).toMatchObject({ config: { privateEndpointVIP: undefined }, problems: [] });
   });
 
   it('given bad settings, should name each', () => {
-    const { problems } = resolveConfig({ reservedCIDRs: [], upgradeConcurrency: 3 }, { reservedCIDRs: '10.1.1.1/8', upgradeConcurrency: '-1', loadBalancerPoolAnnotation: 'not a key', kairosImages: 'quay.io/k/u:latest' });
+    const { problems } = resolveConfig(
+      { reservedCIDRs: [], upgradeConcurrency: 3 },
+      { reservedCIDRs: '10.1.1.1/8', upgradeConcurrency: '-1', loadBalancerPoolAnnotation: 'not a key', kairosImages: 'quay.io/k/u:latest', privateEndpointVIP: 'fd00::1' },
+    );
     expect(problems).toEqual([
       'setting reservedCIDRs: "10.1.1.1/8" has host bits set: use 10.0.0.0/8',
       'setting kairosImages: "quay.io/k/u:latest" has no Kubernetes version in its tag: the tag must end with k8sv<major>.<minor>.<patch>, e.g. ...-k8sv1.35.0',
       'setting upgradeConcurrency: must be a whole number (0 for no limit), got "-1"',
       'setting loadBalancerPoolAnnotation: "not a key" is not an annotation key',
+      "setting privateEndpointVIP: must be an IPv4 address (the kubevirt manager's IRONPLANE_CP_VIP) or none, got \"fd00::1\"",
     ]);
   });
 });

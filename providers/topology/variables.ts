@@ -10,6 +10,7 @@ import { resolveAllowlists, restrictSchemas, type Allowlists, type Schema } from
 import type { ClusterClassVariable, JSONSchemaProps, Variable } from './api.js';
 import { parseCidr, parseCidrList, parseIp, type Cidr } from './cidr.js';
 import { OCI_REFERENCE_PATTERN, parseKairosImage, type KairosImage } from './image.js';
+import { DEFAULT_PRIVATE_ENDPOINT_VIP } from './privateendpointvip.js';
 import { parseQuantity, QUANTITY_PATTERN } from './quantity.js';
 
 // Defaults. The pod and service ranges are Kamaji's own TenantControlPlane
@@ -484,6 +485,8 @@ export interface Config extends BaseConfig {
   allow: Allowlists;
   /** Add-on components labelled whatever the chosen set. */
   mandatoryAddons: readonly AddonComponent[];
+  /** The private control-plane endpoint's VIP (adr/0014), added to a KubeVirt class's apiserver certSANs; undefined when the setting is `none`. */
+  privateEndpointVIP: string | undefined;
 }
 
 export const DEFAULT_LB_POOL_ANNOTATION = 'metallb.io/address-pool';
@@ -497,6 +500,7 @@ export const SETTINGS = [
   'upgradeConcurrency',
   'gpuClass',
   'mandatoryAddons',
+  'privateEndpointVIP',
   'allowedImageRegistries',
   'allowedGPUModels',
   'allowedDataStores',
@@ -550,6 +554,13 @@ export function resolveConfig(base: BaseConfig, settings: Record<string, string>
   problems.push(...allowProblems);
   const { mandatoryAddons, problems: addonProblems } = resolveMandatoryAddons(s);
   problems.push(...addonProblems);
+  // The VIP the kubevirt manager serves (its IRONPLANE_CP_VIP, IPv4 as there); `none` on a platform without the private endpoint.
+  const vip = s['privateEndpointVIP'] ?? DEFAULT_PRIVATE_ENDPOINT_VIP;
+  let privateEndpointVIP: string | undefined;
+  if (vip !== 'none') {
+    if (parseIp(vip)?.family === 4) privateEndpointVIP = vip;
+    else problems.push(`setting privateEndpointVIP: must be an IPv4 address (the kubevirt manager's IRONPLANE_CP_VIP) or none, got ${show(vip)}`);
+  }
   return {
     config: {
       reservedCIDRs: dedupe(reserved),
@@ -560,6 +571,7 @@ export function resolveConfig(base: BaseConfig, settings: Record<string, string>
       gpuClass,
       allow,
       mandatoryAddons,
+      privateEndpointVIP,
     },
     problems,
   };

@@ -14,6 +14,7 @@ import { validateMetalClusterTemplate } from '../../api/generated/ironplane/v1al
 import { validateMetalMachineTemplate } from '../../api/generated/ironplane/v1alpha1/metalmachinetemplate.js';
 import { formatErrors, type Validator } from '../../api/validate.js';
 import type { GeneratePatchesRequest, GeneratePatchesResponse, TemplateObject } from '../api.js';
+import { DEFAULT_PRIVATE_ENDPOINT_VIP } from '../privateendpointvip.js';
 import { applyResponse, fixture, NO_RESERVED, opsOf } from '../testdata/fixtures.js';
 import { generatePatches } from './generatepatches.js';
 
@@ -76,6 +77,7 @@ describe('GeneratePatches', () => {
     expect(opsOf(res, '0002')).toEqual([
       { op: 'add', path: '/spec/template/spec/dataStoreName', value: 'etcd-gold' },
       { op: 'add', path: '/spec/template/spec/network/serviceAnnotations', value: { 'metallb.io/address-pool': 'tenants' } },
+      { op: 'add', path: '/spec/template/spec/network/certSANs', value: ['198.18.0.1'] },
     ]);
     expect(opsOf(res, '0003')).toEqual([{ op: 'add', path: '/spec/template/spec/users/0/sshAuthorizedKeys', value: [KEY] }]);
     // md-0 runs v1.35.0: the 1.35 image, and the cluster-wide worker size.
@@ -308,5 +310,62 @@ describe('GeneratePatches and the platform’s allowlists', () => {
     expect(message(generatePatches({ ...structuredClone(kvm), settings: { ...kvm.settings, allowedImageRegistries: 'docker://quay.io' } }, NO_RESERVED))).toBe(
       'setting allowedImageRegistries: "docker://quay.io" is not a registry or repository prefix: write host[:port][/path] in lowercase, without a scheme, e.g. quay.io/kairos',
     );
+  });
+});
+
+describe('GeneratePatches and the private endpoint VIP', () => {
+  const kvm = fixture<GeneratePatchesRequest>('generatepatches-kvm');
+  const metal = fixture<GeneratePatchesRequest>('generatepatches-metal');
+  const CERT_SANS = '/spec/template/spec/network/certSANs';
+  const withSettings = (req: GeneratePatchesRequest, settings: Record<string, string>): GeneratePatchesRequest => ({ ...structuredClone(req), settings: { ...req.settings, ...settings } });
+  /** The request with the class's KamajiControlPlaneTemplate (item 0002 of both fixtures) carrying these SANs. */
+  const withSans = (req: GeneratePatchesRequest, sans: string[]): GeneratePatchesRequest => {
+    const r = structuredClone(req);
+    (r.items[1]!.object.spec as { template: { spec: { network: Record<string, unknown> } } }).template.spec.network['certSANs'] = sans;
+    return r;
+  };
+  const sansOps = (res: GeneratePatchesResponse) => {
+    expect(res.status).toBe('Success');
+    return (opsOf(res, '0002') as { path: string }[]).filter((op) => op.path === CERT_SANS);
+  };
+
+  it('given a KubeVirt class and no setting, should add the kubevirt manager’s default VIP to the control plane’s certSANs', () => {
+    expect(DEFAULT_PRIVATE_ENDPOINT_VIP).toBe('198.18.0.1');
+    expect(sansOps(generatePatches(kvm, NO_RESERVED))).toEqual([{ op: 'add', path: CERT_SANS, value: ['198.18.0.1'] }]);
+  });
+
+  it('given the privateEndpointVIP setting, should add that address', () => {
+    expect(sansOps(generatePatches(withSettings(kvm, { privateEndpointVIP: '100.127.255.1' }), NO_RESERVED))).toEqual([{ op: 'add', path: CERT_SANS, value: ['100.127.255.1'] }]);
+  });
+
+  it('given SANs in the class’s template, should keep them and append the VIP', () => {
+    const req = withSans(kvm, ['cp.example.com', '203.0.113.10']);
+    const res = generatePatches(req, NO_RESERVED);
+    expect(sansOps(res)).toEqual([{ op: 'add', path: CERT_SANS, value: ['cp.example.com', '203.0.113.10', '198.18.0.1'] }]);
+    const patched = applyResponse(req, res).items[1]!.object.spec as { template: { spec: { network: { certSANs: string[] } } } };
+    expect(patched.template.spec.network.certSANs).toEqual(['cp.example.com', '203.0.113.10', '198.18.0.1']);
+  });
+
+  it('given the VIP among the template’s SANs already, should not add it twice', () => {
+    expect(sansOps(generatePatches(withSans(kvm, ['198.18.0.1', 'cp.example.com']), NO_RESERVED))).toEqual([]);
+  });
+
+  it('given privateEndpointVIP none, should leave the SANs as the class has them', () => {
+    expect(sansOps(generatePatches(withSettings(kvm, { privateEndpointVIP: 'none' }), NO_RESERVED))).toEqual([]);
+    expect(sansOps(generatePatches(withSettings(withSans(kvm, ['cp.example.com']), { privateEndpointVIP: 'none' }), NO_RESERVED))).toEqual([]);
+  });
+
+  it('given a metal class, should add no SAN, whatever the setting', () => {
+    for (const req of [metal, withSettings(metal, { privateEndpointVIP: '198.18.0.1' }), withSans(metal, ['cp.example.com'])]) {
+      expect(sansOps(generatePatches(req, NO_RESERVED))).toEqual([]);
+    }
+  });
+
+  it.each(['fd00::1', '198.18.0', '198.18.0.1/32', 'vip.example.com', ''])('given privateEndpointVIP %j, should patch nothing and name the setting', (vip) => {
+    for (const req of [kvm, metal]) {
+      expect(message(generatePatches(withSettings(req, { privateEndpointVIP: vip }), NO_RESERVED))).toBe(
+        `setting privateEndpointVIP: must be an IPv4 address (the kubevirt manager's IRONPLANE_CP_VIP) or none, got ${JSON.stringify(vip)}`,
+      );
+    }
   });
 });

@@ -8,13 +8,24 @@
 // No value leaves the allowlists (adr/0008): an image, GPU model, DataStore,
 // pool or address outside them fails the whole request, so nothing is
 // patched with it even when CAPI's own schema check was skipped.
+//
+// A KubeVirt class's control plane also serves its tenant's private endpoint
+// (adr/0014): workers join through https://<VIP>:6443, so the VIP (the
+// privateEndpointVIP setting) is added to the KamajiControlPlaneTemplate's
+// network.certSANs, which the Kamaji CP provider copies to the
+// TenantControlPlane and Kamaji into the apiserver's certificate. Which class
+// a request is for is read from its items: CAPI's patch engine (createRequest)
+// puts the class's infrastructure cluster template in every request, so a
+// request holding a KvmClusterTemplate is for a KubeVirt class, one holding a
+// MetalClusterTemplate is not (metal machines reach the control plane at its
+// public endpoint).
 import { failure, success, type GeneratePatchesRequest, type GeneratePatchesRequestItem, type GeneratePatchesResponse, type GeneratePatchesResponseItem } from '../api.js';
 import { allowlistCheck } from '../checks.js';
 import { containsIp, parseIp } from '../cidr.js';
 import { withScheme } from '../image.js';
 import { PatchBuilder } from '../jsonpatch.js';
 import { gpuApplies, itemValues } from '../machinesets.js';
-import { chooseImage, describe, type Kind } from '../templates.js';
+import { chooseImage, describe, kindOf, type Kind } from '../templates.js';
 import { builtinsOf, parseValues, resolveConfig, variableMap, type BaseConfig, type Builtins, type Config, type Values } from '../variables.js';
 
 /** Where every patch goes: the only part of a template CAPI keeps. */
@@ -22,6 +33,8 @@ export const SPEC = ['spec', 'template', 'spec'] as const;
 
 interface ItemContext {
   item: GeneratePatchesRequestItem;
+  /** The request holds a KvmClusterTemplate: the class runs KubeVirt workers in tenant VPCs. */
+  kubevirt: boolean;
   values: Values;
   config: Config;
   builtins: Builtins;
@@ -34,13 +47,20 @@ type Patcher = (b: PatchBuilder, ctx: ItemContext) => void;
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 const PATCHERS: Record<Kind, Patcher> = {
-  KamajiControlPlaneTemplate(b, { values, config }) {
+  KamajiControlPlaneTemplate(b, { values, config, kubevirt }) {
     if (values.controlPlane.dataStore) b.set([...SPEC, 'dataStoreName'], values.controlPlane.dataStore);
     const lb = values.loadBalancer;
     if (lb && (lb.pool || lb.address)) {
       b.set([...SPEC, 'network', 'serviceType'], 'LoadBalancer');
       if (lb.pool) b.set([...SPEC, 'network', 'serviceAnnotations', config.loadBalancerPoolAnnotation], lb.pool);
       if (lb.address) b.set([...SPEC, 'network', 'serviceAddress'], lb.address);
+    }
+    const vip = config.privateEndpointVIP;
+    if (kubevirt && vip) {
+      // Appended: the class's own SANs (a public name of the platform) stay.
+      const sans = b.get([...SPEC, 'network', 'certSANs']);
+      const list = Array.isArray(sans) ? (sans as unknown[]) : [];
+      if (!list.includes(vip)) b.set([...SPEC, 'network', 'certSANs'], [...list, vip]);
     }
   },
 
@@ -107,12 +127,16 @@ export function generatePatches(req: GeneratePatchesRequest, base: BaseConfig): 
   const global = parseValues(globalMap);
   const problems = [...global.problems, ...allowlistCheck(globalMap, config.allow)];
   const items: GeneratePatchesResponseItem[] = [];
+  const kubevirt = req.items.some((item) => {
+    const known = kindOf(item);
+    return known !== undefined && 'kind' in known && known.kind === 'KvmClusterTemplate';
+  });
   for (const item of req.items) {
     const it = itemValues(req.variables, item, global, problems);
     if (!it) continue;
     problems.push(...allowlistCheck(it.map, config.allow, { item, overrides: it.overrides }));
     const b = new PatchBuilder(item.object as Record<string, unknown>);
-    PATCHERS[it.kind](b, { item, values: it.values, config, builtins: builtinsOf(it.map), overrides: it.overrides, problems });
+    PATCHERS[it.kind](b, { item, kubevirt, values: it.values, config, builtins: builtinsOf(it.map), overrides: it.overrides, problems });
     if (b.ops.length > 0) items.push({ uid: item.uid, patchType: 'JSONPatch', patch: Buffer.from(JSON.stringify(b.ops)).toString('base64') });
   }
   if (problems.length > 0) return failure('GeneratePatches', joinProblems(problems)) as GeneratePatchesResponse;
