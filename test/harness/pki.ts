@@ -141,13 +141,18 @@ export function createServiceAccountKeyPair(): { publicKeyPem: string; privateKe
   return { publicKeyPem: publicKey, privateKeyPem: privateKey };
 }
 
-/** The serving certificate of a local kube-apiserver: loopback, the in-cluster names and the Service IP. */
-export function issueApiServerCert(ca: CertificateAuthority, serviceIP: string): Promise<IssuedCert> {
+/**
+ * The serving certificate of a local kube-apiserver: loopback, the in-cluster
+ * names, the Service IP and `extraSANs` (IP addresses as IP SANs, the rest as
+ * DNS names).
+ */
+export function issueApiServerCert(ca: CertificateAuthority, serviceIP: string, extraSANs: readonly string[] = []): Promise<IssuedCert> {
+  const extraIPs = extraSANs.filter((s) => isIP(s) !== 0);
   return issueCert({
     ca,
     commonName: 'kube-apiserver',
-    dnsNames: ['localhost', 'kubernetes', 'kubernetes.default', 'kubernetes.default.svc', 'kubernetes.default.svc.cluster.local'],
-    ipAddresses: ['127.0.0.1', serviceIP],
+    dnsNames: ['localhost', 'kubernetes', 'kubernetes.default', 'kubernetes.default.svc', 'kubernetes.default.svc.cluster.local', ...extraSANs.filter((s) => isIP(s) === 0)],
+    ipAddresses: ['127.0.0.1', serviceIP, ...extraIPs],
     usages: 'server',
   });
 }

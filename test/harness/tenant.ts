@@ -59,6 +59,12 @@ export interface TenantApiServerOptions {
   kubeadm?: boolean;
   /** The loopback port to serve on. Default: a free one. */
   port?: number;
+  /**
+   * More subject alternative names for the serving certificate, as Kamaji
+   * adds a TenantControlPlane's spec.networkProfile.certSANs: IP addresses
+   * become IP SANs, anything else DNS SANs.
+   */
+  certSANs?: readonly string[];
 }
 
 export interface TenantPlane {
@@ -212,7 +218,7 @@ export async function startTenantApiServer(cp: ControlPlane, opts: TenantApiServ
   const [[port], ca, sa] = await Promise.all([opts.port ? [opts.port] : freePorts(1), createCA(`${name}-ca`), createServiceAccountKeyPair()]);
   if (port === undefined) throw new Error('harness: port allocation failed');
   const [serving, admin, kcm] = await Promise.all([
-    issueApiServerCert(ca, SERVICE_IP),
+    issueApiServerCert(ca, SERVICE_IP, opts.certSANs),
     issueCert({ ca, commonName: 'kubernetes-admin', organizations: ['system:masters'], usages: 'client' }),
     // As on the management plane: the bootstrap signer updates cluster-info,
     // which the bootstrap RBAC role of kube-controller-manager does not allow.

@@ -18,6 +18,17 @@
 // A wrong token, a wrong pin, an expired or deleted token, an unreachable or
 // wrong endpoint: each fails one of these steps, with a message saying which.
 //
+// File discovery (discovery.file.kubeConfigPath with discovery.tlsBootstrapToken,
+// how a worker joins through a private control-plane endpoint, adr/0014) is
+// kubeadm's file.ValidateConfigInfo: the file (written by the userdata) names
+// the server and embeds the CA; cluster-info is read over a connection that
+// trusts only that CA and checks the server's name or address against the
+// certificate, and kubeadm keeps the FILE's server, not cluster-info's, for
+// the TLS bootstrap (step 5 above, with the tlsBootstrapToken).
+//
+// `dial` makes every connection from somewhere else, e.g. from inside the
+// VM's network namespace (netnsdial.ts), so the join crosses the datapath.
+//
 // The JoinConfiguration is found where Kairos would run it: a yip stage step
 // that writes it (files) and runs `kubeadm join --config <that file>`
 // (commands); cloud-init write_files/runcmd and Kairos provider-kubeadm's
@@ -27,9 +38,11 @@
 // Node would register without it.
 import { createHmac, createHash, timingSafeEqual, X509Certificate } from 'node:crypto';
 import https from 'node:https';
-import { isIP } from 'node:net';
+import { isIP, type Socket } from 'node:net';
+import tls from 'node:tls';
 import { parse } from 'yaml';
 import { fileContent, findJoinConfig, PROVIDER_ID_PATH, type CloudConfig, type WriteFile } from './cloudinit.js';
+import type { Dial } from './netnsdial.js';
 
 export const NODE_BOOTSTRAP_GROUP = 'system:bootstrappers:kubeadm:default-node-token';
 const TOKEN_RE = /^([a-z0-9]{6})\.([a-z0-9]{16})$/;
@@ -48,12 +61,18 @@ export interface KubeadmJoin {
   commands: string[];
   /** kubeadm join --config <path> names the file the JoinConfiguration is in. */
   runsJoin: boolean;
+  /** File discovery: discovery.file.kubeConfigPath, and that file's content when the userdata writes it. */
+  discoveryFile?: { path: string; content: string | undefined };
 }
 
 export interface JoinConfigurationDoc {
   apiVersion?: string;
   kind?: string;
-  discovery?: { bootstrapToken?: { token?: string; apiServerEndpoint?: string; caCertHashes?: string[]; unsafeSkipCAVerification?: boolean }; tlsBootstrapToken?: string };
+  discovery?: {
+    bootstrapToken?: { token?: string; apiServerEndpoint?: string; caCertHashes?: string[]; unsafeSkipCAVerification?: boolean };
+    file?: { kubeConfigPath?: string };
+    tlsBootstrapToken?: string;
+  };
   nodeRegistration?: { name?: string };
   patches?: { directory?: string };
 }
@@ -82,9 +101,11 @@ function asJoinConfiguration(text: string | undefined): JoinConfigurationDoc | u
 const runsJoinWith = (commands: string[], path: string): boolean =>
   commands.some((c) => new RegExp(`(^|[\\s;&|])kubeadm\\s+join\\b[^\\n]*--config[=\\s]+${path.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(\\s|$)`, 'm').test(c));
 
-function fromConfig(source: string, config: JoinConfigurationDoc, commands: string[], runsJoin: boolean): KubeadmJoin {
+function fromConfig(source: string, config: JoinConfigurationDoc, commands: string[], runsJoin: boolean, written: (path: string) => string | undefined): KubeadmJoin {
   const bt = config.discovery?.bootstrapToken;
+  const file = config.discovery?.file?.kubeConfigPath;
   return {
+    ...(file ? { discoveryFile: { path: file, content: written(file) } } : {}),
     source,
     config,
     ...(bt?.token ?? config.discovery?.tlsBootstrapToken ? { token: bt?.token ?? config.discovery?.tlsBootstrapToken } : {}),
@@ -96,12 +117,28 @@ function fromConfig(source: string, config: JoinConfigurationDoc, commands: stri
   };
 }
 
+/** Every file the userdata writes: Kairos stage steps' files, then cloud-init write_files. */
+function allFiles(cc: CloudConfig): WriteFile[] {
+  const files: WriteFile[] = [];
+  const stages = cc['stages'];
+  if (stages && typeof stages === 'object' && !Array.isArray(stages)) {
+    for (const steps of Object.values(stages as Record<string, unknown>)) {
+      if (Array.isArray(steps)) for (const step of steps as Step[]) files.push(...(step?.files ?? []));
+    }
+  }
+  return [...files, ...(cc.write_files ?? [])];
+}
+
 /**
  * The kubeadm join the userdata would run, or undefined when it has none:
  * first Kairos stages (in document order), then cloud-init write_files and
  * runcmd, then provider-kubeadm's cluster block.
  */
 export function findKubeadmJoin(cc: CloudConfig): KubeadmJoin | undefined {
+  const written = (path: string): string | undefined => {
+    const f = allFiles(cc).find((w) => w.path === path);
+    return f ? fileContent(f) : undefined;
+  };
   const stages = cc['stages'];
   if (stages && typeof stages === 'object' && !Array.isArray(stages)) {
     for (const [stage, steps] of Object.entries(stages as Record<string, unknown>)) {
@@ -113,7 +150,7 @@ export function findKubeadmJoin(cc: CloudConfig): KubeadmJoin | undefined {
           if (!config) continue;
           // yip runs a step's files before its commands, and steps in order.
           const commands = list.slice(i).flatMap((s) => s?.commands ?? []);
-          return fromConfig(`stages.${stage}[${i}] file ${f.path}`, config, commands, runsJoinWith(commands, f.path));
+          return fromConfig(`stages.${stage}[${i}] file ${f.path}`, config, commands, runsJoinWith(commands, f.path), written);
         }
       }
     }
@@ -121,7 +158,7 @@ export function findKubeadmJoin(cc: CloudConfig): KubeadmJoin | undefined {
   const runcmd = Array.isArray(cc['runcmd']) ? (cc['runcmd'] as unknown[]).filter((c): c is string => typeof c === 'string') : [];
   for (const f of cc.write_files ?? []) {
     const config = asJoinConfiguration(fileContent(f));
-    if (config) return fromConfig(`write_files ${f.path}`, config, runcmd, runsJoinWith(runcmd, f.path));
+    if (config) return fromConfig(`write_files ${f.path}`, config, runcmd, runsJoinWith(runcmd, f.path), written);
   }
   const legacy = findJoinConfig(cc);
   if (legacy?.source === 'cluster') {
@@ -188,22 +225,49 @@ interface Reply {
   body: string;
 }
 
-function httpsCall(url: string, opts: { ca?: string; servername?: string; bearer?: string; method?: string; body?: unknown; timeoutMs: number }): Promise<Reply> {
+interface CallOptions {
+  ca?: string;
+  servername?: string;
+  bearer?: string;
+  method?: string;
+  body?: unknown;
+  timeoutMs: number;
+  dial?: Dial;
+}
+
+function httpsCall(url: string, opts: CallOptions): Promise<Reply> {
+  // Discovery's first fetch trusts nothing; later calls trust only the pinned CA.
+  const trust = opts.ca ? { ca: opts.ca, ...(opts.servername && !isIP(opts.servername) ? { servername: opts.servername } : {}) } : { rejectUnauthorized: false };
+  const u = new URL(url);
+  const host = u.hostname.replace(/^\[(.*)\]$/, '$1');
+  const port = Number(u.port || 443);
+  const dial = opts.dial;
+  // With a dial, TLS runs over the dialled connection; the certificate is
+  // checked against the URL's host name or address as without one.
+  const connection = dial
+    ? {
+        createConnection: (_o: unknown, done: (err: Error | null, socket?: Socket) => void): undefined => {
+          dial(host, port, opts.timeoutMs).then(
+            (raw) => done(null, tls.connect({ socket: raw, host, ...trust })),
+            (e: Error) => done(e),
+          );
+          return undefined;
+        },
+      }
+    : { agent: false, ...trust };
   return new Promise((resolve, reject) => {
     const body = opts.body === undefined ? undefined : JSON.stringify(opts.body);
     const req = https.request(
       url,
       {
         method: opts.method ?? 'GET',
-        agent: false,
         timeout: opts.timeoutMs,
         headers: {
           accept: 'application/json',
           ...(opts.bearer ? { authorization: `Bearer ${opts.bearer}` } : {}),
           ...(body !== undefined ? { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) } : {}),
         },
-        // Discovery's first fetch trusts nothing; later calls trust only the pinned CA.
-        ...(opts.ca ? { ca: opts.ca, ...(opts.servername && !isIP(opts.servername) ? { servername: opts.servername } : {}) } : { rejectUnauthorized: false }),
+        ...(connection as https.RequestOptions),
       },
       (res) => {
         const chunks: Buffer[] = [];
@@ -230,33 +294,51 @@ export interface JoinResult {
   /** The identity the token authenticated as. */
   user: string;
   groups: string[];
-  /** The API server the kubelet would use afterwards (cluster-info's server). */
+  /** The API server the kubelet would use afterwards (cluster-info's server, or the discovery file's). */
   server: string;
 }
 
 export interface CheckJoinOptions {
   timeoutMs?: number;
+  /** Open every connection through this (e.g. from inside the VM's network namespace); default: from this process. */
+  dial?: Dial;
+}
+
+const CLUSTER_INFO_PATH = '/api/v1/namespaces/kube-public/configmaps/cluster-info';
+
+const fail = (why: string): never => {
+  throw new Error(why);
+};
+
+/** The certificates of a PEM bundle, or none. */
+const pemCerts = (pem: string): string[] => pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
+
+/** The token's id and secret, checked for kubeadm's form. */
+function splitToken(join: KubeadmJoin, token: string | undefined): { token: string; id: string; secret: string } {
+  const t = token ?? fail(`${join.source}: no bootstrap token`);
+  const m = TOKEN_RE.exec(t) ?? fail(`${join.source}: the token is not of the form [a-z0-9]{6}.[a-z0-9]{16}`);
+  return { token: t, id: m[1]!, secret: m[2]! };
 }
 
 /** Runs kubeadm's discovery and TLS-bootstrap prerequisites for `join`; resolves, or rejects with why the join fails. */
 export async function checkJoin(join: KubeadmJoin, opts: CheckJoinOptions = {}): Promise<JoinResult> {
+  return join.discoveryFile ? checkFileJoin(join, join.discoveryFile, opts) : checkTokenJoin(join, opts);
+}
+
+/** Bootstrap-token discovery: steps 1-4 against apiServerEndpoint, then step 5 against cluster-info's server. */
+async function checkTokenJoin(join: KubeadmJoin, opts: CheckJoinOptions): Promise<JoinResult> {
   const timeoutMs = opts.timeoutMs ?? 5000;
-  const fail = (why: string): never => {
-    throw new Error(why);
-  };
-  const token = join.token ?? fail(`${join.source}: no bootstrap token`);
-  const m = TOKEN_RE.exec(token) ?? fail(`${join.source}: the token is not of the form [a-z0-9]{6}.[a-z0-9]{16}`);
-  const [, id, secret] = m as unknown as [string, string, string];
+  const dial = opts.dial ? { dial: opts.dial } : {};
+  const { token, id, secret } = splitToken(join, join.token);
   const endpoint = join.apiServerEndpoint ?? fail(`${join.source}: no apiServerEndpoint`);
   if (!join.unsafeSkipCAVerification && join.caCertHashes.length === 0) fail(`${join.source}: no caCertHashes and unsafeSkipCAVerification is not set (kubeadm refuses this)`);
   const base = `https://${endpoint}`;
   const host = endpoint.replace(/:\d+$/, '').replace(/^\[(.*)\]$/, '$1');
-  const clusterInfoPath = '/api/v1/namespaces/kube-public/configmaps/cluster-info';
 
   // 1. Anonymous, untrusted fetch.
   let first: Reply;
   try {
-    first = await httpsCall(base + clusterInfoPath, { timeoutMs });
+    first = await httpsCall(base + CLUSTER_INFO_PATH, { timeoutMs, ...dial });
   } catch (e) {
     return fail(`cannot reach the control plane at ${endpoint} (apiServerEndpoint in ${join.source}): ${(e as Error).message}`);
   }
@@ -274,7 +356,8 @@ export async function checkJoin(join: KubeadmJoin, opts: CheckJoinOptions = {}):
   const cluster = kc.clusters?.[0]?.cluster ?? fail(`cluster-info at ${endpoint}: its kubeconfig has no cluster`);
   const caData = cluster['certificate-authority-data'] ?? fail(`cluster-info at ${endpoint}: its kubeconfig has no certificate-authority-data`);
   const caPem = Buffer.from(caData, 'base64').toString('utf8');
-  const certs = caPem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? fail(`cluster-info at ${endpoint}: no CA certificate`);
+  const certs = pemCerts(caPem);
+  if (certs.length === 0) fail(`cluster-info at ${endpoint}: no CA certificate`);
   const actual = certs.map(spkiHash);
   if (!join.unsafeSkipCAVerification && !actual.some((h) => join.caCertHashes.includes(h))) {
     fail(`the cluster CA at ${endpoint} has public key hash ${actual.join(', ')}, which matches none of the caCertHashes pins in ${join.source} (${join.caCertHashes.join(', ')})`);
@@ -283,7 +366,7 @@ export async function checkJoin(join: KubeadmJoin, opts: CheckJoinOptions = {}):
   // 4. The same cluster-info over a connection that trusts only that CA.
   let second: Reply;
   try {
-    second = await httpsCall(base + clusterInfoPath, { ca: caPem, servername: host, timeoutMs });
+    second = await httpsCall(base + CLUSTER_INFO_PATH, { ca: caPem, servername: host, timeoutMs, ...dial });
   } catch (e) {
     return fail(`${endpoint} does not present a certificate from the pinned CA: ${(e as Error).message}`);
   }
@@ -291,13 +374,57 @@ export async function checkJoin(join: KubeadmJoin, opts: CheckJoinOptions = {}):
 
   // 5. The token itself, against the server cluster-info names.
   const server = (cluster.server ?? base).replace(/\/+$/, '');
+  return tlsBootstrap(server, "cluster-info's server", caPem, { token, id }, { timeoutMs, ...dial });
+}
+
+/**
+ * File discovery (kubeadm's file.ValidateConfigInfo, then discovery.For with
+ * the tlsBootstrapToken): the file's server, trusting only the file's CA.
+ */
+async function checkFileJoin(join: KubeadmJoin, file: { path: string; content: string | undefined }, opts: CheckJoinOptions): Promise<JoinResult> {
+  const timeoutMs = opts.timeoutMs ?? 5000;
+  const dial = opts.dial ? { dial: opts.dial } : {};
+  const where = `the discovery file ${file.path} (discovery.file.kubeConfigPath in ${join.source})`;
+  const text = file.content ?? fail(`${where} is not written by the userdata`);
+  let kc: KubeconfigDoc;
+  try {
+    kc = parse(text) as KubeconfigDoc;
+  } catch (e) {
+    return fail(`${where} is not YAML: ${(e as Error).message}`);
+  }
+  const cluster = kc?.clusters?.[0]?.cluster ?? fail(`${where} has no cluster`);
+  const server = (cluster.server ?? fail(`${where} names no server`)).replace(/\/+$/, '');
+  // kubeadm embeds the CA or fails; without one the client would trust the
+  // system roots, which no tenant CA is among.
+  const caPem = Buffer.from(cluster['certificate-authority-data'] ?? fail(`${where} has no certificate-authority-data`), 'base64').toString('utf8');
+  if (pemCerts(caPem).length === 0) fail(`${where}: its certificate-authority-data holds no certificate`);
+  const { token, id } = splitToken(join, join.config?.discovery?.tlsBootstrapToken ?? fail(`${join.source}: file discovery without discovery.tlsBootstrapToken (the discovery file carries no credentials)`));
   const serverHost = new URL(server).hostname.replace(/^\[(.*)\]$/, '$1');
-  const call = (path: string, init: { method?: string; body?: unknown } = {}) => httpsCall(server + path, { ca: caPem, servername: serverHost, bearer: token, timeoutMs, ...init });
+
+  // cluster-info over a connection that trusts only the file's CA and checks
+  // the server's name or address: the TLS check is the point of this step.
+  let info: Reply;
+  try {
+    info = await httpsCall(server + CLUSTER_INFO_PATH, { ca: caPem, servername: serverHost, timeoutMs, ...dial });
+  } catch (e) {
+    return fail(`cannot reach the control plane at ${server} (the server of ${where}) with a certificate its CA signed for that address: ${(e as Error).message}`);
+  }
+  if (info.status !== 200 && info.status !== 403) fail(`cluster-info at ${server}: HTTP ${info.status}`);
+
+  // kubeadm keeps the file's server for the TLS bootstrap.
+  return tlsBootstrap(server, `the server of ${where}`, caPem, { token, id }, { timeoutMs, ...dial });
+}
+
+/** Step 5: what the token must be allowed at `server` for the kubelet's TLS bootstrap. */
+async function tlsBootstrap(server: string, what: string, caPem: string, t: { token: string; id: string }, opts: { timeoutMs: number; dial?: Dial }): Promise<JoinResult> {
+  const { token, id } = t;
+  const serverHost = new URL(server).hostname.replace(/^\[(.*)\]$/, '$1');
+  const call = (path: string, init: { method?: string; body?: unknown } = {}) => httpsCall(server + path, { ca: caPem, servername: serverHost, bearer: token, ...opts, ...init });
   let review: Reply;
   try {
     review = await call('/apis/authentication.k8s.io/v1/selfsubjectreviews', { method: 'POST', body: { apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' } });
   } catch (e) {
-    return fail(`cannot reach ${server} (cluster-info's server): ${(e as Error).message}`);
+    return fail(`cannot reach ${server} (${what}): ${(e as Error).message}`);
   }
   if (review.status === 401) fail(`${server} rejected token id ${id} (HTTP 401): the token has expired or been deleted`);
   if (review.status !== 201 && review.status !== 200) fail(`${server}: SelfSubjectReview with the token: HTTP ${review.status}`);
@@ -321,14 +448,27 @@ export interface KubeadmJoinValidatorOptions {
   /** Refuse userdata that has no kubeadm join at all (default: accept it; infrastructure-provider tests use such userdata). */
   requireJoin?: boolean;
   timeoutMs?: number;
+  /**
+   * Where the machine's connections come from: a Dial (e.g. from its network
+   * namespace), or why the machine cannot connect yet (the join is refused
+   * with that and tried again). Default: from this process.
+   */
+  dial?: (ctx: ValidatorContext) => Dial | string;
+}
+
+/** What the validator is told (kubelet.ts JoinContext has it). */
+export interface ValidatorContext {
+  cloudConfig: CloudConfig;
+  vmi?: { metadata?: { name?: string; namespace?: string } };
 }
 
 /**
  * The kubelet simulation's join check: undefined lets the machine register,
  * a string says why it cannot.
  */
-export function kubeadmJoinValidator(opts: KubeadmJoinValidatorOptions = {}): (ctx: { cloudConfig: CloudConfig }) => Promise<string | undefined> {
-  return async ({ cloudConfig }) => {
+export function kubeadmJoinValidator(opts: KubeadmJoinValidatorOptions = {}): (ctx: ValidatorContext) => Promise<string | undefined> {
+  return async (ctx) => {
+    const { cloudConfig } = ctx;
     const join = findKubeadmJoin(cloudConfig);
     if (!join) return opts.requireJoin ? 'the userdata runs no kubeadm join' : undefined;
     if (!join.runsJoin) return `${join.source} holds a JoinConfiguration, but no command runs kubeadm join --config with it`;
@@ -337,8 +477,10 @@ export function kubeadmJoinValidator(opts: KubeadmJoinValidatorOptions = {}): (c
       const wiring = providerIDWiring(join);
       if (wiring) return wiring;
     }
+    const dial = opts.dial?.(ctx);
+    if (typeof dial === 'string') return dial;
     try {
-      await checkJoin(join, { timeoutMs: opts.timeoutMs ?? 5000 });
+      await checkJoin(join, { timeoutMs: opts.timeoutMs ?? 5000, ...(dial ? { dial } : {}) });
       return undefined;
     } catch (e) {
       return (e as Error).message;

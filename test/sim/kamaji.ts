@@ -7,7 +7,8 @@
 // For each TenantControlPlane <ns>/<tcp>:
 // - a real tenant kube-apiserver (startTenantApiServer, name <ns>-<tcp>) on
 //   the management etcd under /tenants/<ns>-<tcp>, Kamaji's shared datastore
-//   model; stopped when the TenantControlPlane is gone;
+//   model, its serving certificate carrying spec.networkProfile.certSANs;
+//   stopped when the TenantControlPlane is gone;
 // - Secret <tcp>-admin-kubeconfig (key admin.conf) and Secret <tcp>-ca
 //   (ca.crt, ca.key), owned by the TenantControlPlane, as Kamaji names them;
 // - status: controlPlaneEndpoint "host:port", kubeconfig.admin.secretName,
@@ -43,6 +44,7 @@ export type KubernetesVersionStatus = 'Provisioning' | 'CertificateAuthorityRota
 export interface TenantControlPlane extends KubeObject {
   spec?: {
     dataStore?: string;
+    networkProfile?: { certSANs?: string[] };
     controlPlane?: { deployment?: { replicas?: number } };
     kubernetes?: { version?: string };
   };
@@ -125,7 +127,10 @@ class SimKamaji implements Kamaji {
     const name = req.name;
     let plane = this.tenants.get(req.key);
     if (!plane) {
-      plane = await startTenantApiServer(this.opts.cp, { name: `${namespace}-${name}`, port: await lowPort(), kubeadm: this.opts.kubeadm ?? false, log: (l) => this.log.info(l) });
+      // Kamaji puts spec.networkProfile.certSANs into the apiserver's serving
+      // certificate; here they are taken when the apiserver starts.
+      const certSANs = tcp.spec?.networkProfile?.certSANs ?? [];
+      plane = await startTenantApiServer(this.opts.cp, { name: `${namespace}-${name}`, port: await lowPort(), kubeadm: this.opts.kubeadm ?? false, certSANs, log: (l) => this.log.info(l) });
       if (this.stopping) {
         await plane.stop();
         return;
