@@ -16,7 +16,7 @@ import { PROVIDER_ID_FILE, renderUserData } from '../../../providers/capi/userda
 import { createRenderer } from '../../../providers/kairos/render.js';
 import { bootstrapTokenSecret, caCertHashes, tokenSecretName } from '../../../providers/kairos/token.js';
 import { REPO } from '../processes.js';
-import { joinConfigurationOf, kubeadmValidate } from './world.js';
+import { joinConfigurationOf, joinFilesOf, kubeadmValidate } from './world.js';
 
 let cp: ControlPlane;
 let tenant: TenantPlane;
@@ -135,7 +135,8 @@ describe('kubeadm config validate (the real kubeadm)', () => {
   const goldens = fs.readdirSync(path.join(REPO, 'providers/kairos/testdata')).filter((f) => f.endsWith('.golden.yaml'));
 
   it.each(goldens)('should accept the JoinConfiguration of %s', (file) => {
-    const r = kubeadmValidate(joinConfigurationOf(fs.readFileSync(path.join(REPO, 'providers/kairos/testdata', file), 'utf8')));
+    const text = fs.readFileSync(path.join(REPO, 'providers/kairos/testdata', file), 'utf8');
+    const r = kubeadmValidate(joinConfigurationOf(text), joinFilesOf(text));
     expect(r.out.trim()).toBe('ok');
     expect(r.code).toBe(0);
   });
@@ -148,5 +149,11 @@ describe('kubeadm config validate (the real kubeadm)', () => {
     const token = kubeadmValidate(good.replace('abcdef.0123456789abcdef', 'ABCDEF.0123456789abcdef'));
     expect(token.code).toBe(1);
     expect(token.out).toContain('the bootstrap token is invalid');
+  });
+
+  it('should refuse file discovery whose kubeconfig the node does not have, so the private-endpoint golden means something', () => {
+    const r = kubeadmValidate(joinConfigurationOf(fs.readFileSync(path.join(REPO, 'providers/kairos/testdata/private-endpoint.golden.yaml'), 'utf8')));
+    expect(r.code).toBe(1);
+    expect(r.out).toContain('discovery.file.kubeConfigPath: Invalid value: "/etc/kubernetes/ironplane-discovery.conf": not a valid HTTPS URL or a file on disk');
   });
 });

@@ -3,19 +3,21 @@
 // and its webhooks; each tenant is a real kube-apiserver with the bootstrap
 // signer, as Kamaji hosts it. The tests play CAPI core (Machines, nodeRef).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
 import type { KairosConfig } from '../../../providers/api/generated/ironplane/v1alpha1/kairosconfig.js';
 import { Clusters, Machines } from '../../../providers/capi/contract.js';
 import type { Secret } from '../../../providers/capi/tenant.js';
 import { getCondition } from '../../../providers/kit/conditions.js';
 import { ApiError } from '../../../providers/kit/client.js';
-import { Events, Secrets, type KubeObject } from '../../../providers/kit/types.js';
+import { Events, Secrets, type KubeObject, type ResourceType } from '../../../providers/kit/types.js';
 import { KairosConfigs } from '../../../providers/kairos/resources.js';
-import { TOKEN_OWNER_LABEL } from '../../../providers/kairos/names.js';
-import { tokenSecretName } from '../../../providers/kairos/token.js';
+import { NODE_PATHS, TOKEN_OWNER_LABEL } from '../../../providers/kairos/names.js';
+import { caCertHashes, tokenSecretName } from '../../../providers/kairos/token.js';
+import { KvmClusters } from '../../../providers/kubevirt/resources.js';
 import { parseCloudConfig, type CloudConfig } from '../../sim/cloudinit.js';
 import { checkJoin, findKubeadmJoin } from '../../sim/join.js';
 import { until } from '../processes.js';
-import { bootstrapValue, createCluster, createMachine, joinConfigurationOf, kubeadmValidate, reconcileCount, startWorld, tenantClient, type World } from './world.js';
+import { bootstrapValue, createCluster, createMachine, joinConfigurationOf, joinFilesOf, kubeadmValidate, reconcileCount, startWorld, tenantClient, type World } from './world.js';
 
 const NS = 'team-a';
 let w: World;
@@ -60,6 +62,7 @@ const cloudConfigOf = async (name: string): Promise<CloudConfig> => {
 /** Wakes a KairosConfig now instead of waiting for its requeue (annotations are watched). */
 const poke = (name: string, ns = NS) => w.client.mergePatch(KairosConfigs, name, ns, { metadata: { annotations: { 'test.ironplane.dev/poke': String(Date.now()) } } });
 const decoded = (s: Secret, k: string) => Buffer.from(s.data![k]!, 'base64').toString('utf8');
+const ClusterRoles: ResourceType = { group: 'rbac.authorization.k8s.io', version: 'v1', kind: 'ClusterRole', plural: 'clusterroles', namespaced: false };
 const seenTokens: string[] = [];
 
 describe('Kairos bootstrap provider', () => {
@@ -164,6 +167,79 @@ describe('Kairos bootstrap provider', () => {
     await w.client.create(Secrets, { metadata: { name: 'beta-kubeconfig', namespace: NS }, type: 'cluster.x-k8s.io/secret', data: { value: Buffer.from(tenant.adminKubeconfig).toString('base64') } } as KubeObject);
     // No poke: the requeue finds it.
     await created('beta-w1', NS, 40_000);
+  }, 90_000);
+
+  it('given a Cluster on a KvmCluster, should wait for it, name a refused read, and join through its private control-plane endpoint once it reports one', async () => {
+    const tenant = await createCluster(w, NS, 'delta', { infrastructureRef: { apiGroup: 'infrastructure.ironplane.dev', kind: 'KvmCluster', name: 'delta' } });
+    const publicEndpoint = `${tenant.endpoint.host}:${tenant.endpoint.port}`;
+
+    // The read refused: the manager's ClusterRole without its kvmclusters rule for a while.
+    const role = await w.client.get<KubeObject & { rules: { resources?: string[] }[] }>(ClusterRoles, 'ironplane-kairos-manager');
+    await w.client.mergePatch(ClusterRoles, 'ironplane-kairos-manager', undefined, { rules: role.rules.filter((r) => !r.resources?.includes('kvmclusters')) });
+    try {
+      await createMachine(w, NS, 'delta', 'delta-w0');
+      const refused = await waitReason('delta-w0', 'DataSecretAvailable', 'InfrastructureClusterUnreadable');
+      expect(refused.status).toBe('False');
+      expect(refused.message).toMatch(/^cannot read KvmCluster team-a\/delta \(Cluster delta spec\.infrastructureRef\) to learn whether its workers join through a private control-plane endpoint: .*forbidden/);
+    } finally {
+      await w.client.mergePatch(ClusterRoles, 'ironplane-kairos-manager', undefined, { rules: role.rules });
+    }
+    // Readable but not there yet: a wait, not the public endpoint, which the KvmCluster's VPC may not reach.
+    const waiting = await waitReason('delta-w0', 'DataSecretAvailable', 'WaitingForClusterInfrastructure');
+    expect(waiting).toMatchObject({ status: 'False', message: 'waiting for KvmCluster delta (Cluster delta spec.infrastructureRef): it says whether its workers join through a private control-plane endpoint' });
+    expect(await w.client.tryGet(Secrets, 'delta-w0', NS)).toBeUndefined();
+
+    // A KvmCluster without a private endpoint: the Cluster's endpoint and token discovery, as for any infrastructure.
+    await w.client.create(KvmClusters, { metadata: { name: 'delta', namespace: NS }, spec: { network: { nodeCIDR: '10.70.0.0/24' } } } as KubeObject);
+    await poke('delta-w0');
+    await created('delta-w0');
+    const publicJoin = findKubeadmJoin(await cloudConfigOf('delta-w0'))!;
+    seenTokens.push(publicJoin.token!);
+    expect(publicJoin.config?.discovery).toEqual({ bootstrapToken: { apiServerEndpoint: publicEndpoint, token: publicJoin.token, caCertHashes: caCertHashes(tenant.ca.certPem) } });
+    expect(joinFilesOf(await bootstrapValue(w, NS, 'delta-w0'))).toEqual({});
+    expect(await condition('delta-w0', 'DataSecretAvailable')).toMatchObject({ status: 'True', message: `Secret delta-w0: Kairos cloud-config joining ${publicEndpoint}, the Cluster's spec.controlPlaneEndpoint, with kubeadm` });
+    await expect(checkJoin(publicJoin)).resolves.toMatchObject({ server: tenant.url });
+    // delta-w0 joins: its data is left as it is, whatever the KvmCluster reports later.
+    await w.client.mergePatch(Machines, 'delta-w0', NS, { status: { nodeRef: { name: 'delta-w0' } } }, { subresource: 'status' });
+    await waitReason('delta-w0', 'BootstrapTokenReady', 'NodeJoined');
+    const joinedRV = (await w.client.get<Secret>(Secrets, 'delta-w0', NS)).metadata?.resourceVersion;
+
+    // The KvmCluster reports its private endpoint (status subresource, as the KubeVirt provider writes it).
+    await w.client.mergePatch(KvmClusters, 'delta', NS, { status: { privateControlPlaneEndpoint: { host: '198.18.0.1', port: 6443 } } }, { subresource: 'status' });
+    const { config: kc } = await createMachine(w, NS, 'delta', 'delta-w1');
+    await created('delta-w1');
+    const value = await bootstrapValue(w, NS, 'delta-w1');
+    const [token] = await tokensOf(`${NS}/delta`, kc.metadata.uid!);
+    const tokenValue = `${decoded(token!, 'token-id')}.${decoded(token!, 'token-secret')}`;
+    seenTokens.push(tokenValue);
+    expect((parse(joinConfigurationOf(value)) as { discovery: unknown }).discovery).toEqual({ file: { kubeConfigPath: NODE_PATHS.discoveryKubeconfig }, tlsBootstrapToken: tokenValue });
+    const files = joinFilesOf(value);
+    expect(Object.keys(files)).toEqual([NODE_PATHS.discoveryKubeconfig]);
+    const kubeconfig = parse(files[NODE_PATHS.discoveryKubeconfig]!) as { clusters: { cluster: { server: string; 'certificate-authority-data': string } }[] };
+    expect(kubeconfig).toEqual({
+      apiVersion: 'v1',
+      kind: 'Config',
+      clusters: [{ name: 'kubernetes', cluster: { server: 'https://198.18.0.1:6443', 'certificate-authority-data': expect.any(String) } }],
+      users: [{ name: 'kubernetes', user: {} }],
+      contexts: [{ name: 'kubernetes', context: { cluster: 'kubernetes', user: 'kubernetes' } }],
+      'current-context': 'kubernetes',
+    });
+    // The tenant CA's certificate from <cluster>-ca, and nothing else of that Secret (it holds the CA key too).
+    const caData = Buffer.from(kubeconfig.clusters[0]!.cluster['certificate-authority-data'], 'base64').toString('utf8');
+    expect(caData).toBe(`${tenant.ca.certPem.trim()}\n`);
+    expect(value).not.toContain('PRIVATE KEY');
+    expect(kubeadmValidate(joinConfigurationOf(value), files)).toEqual({ code: 0, out: 'ok\n' });
+    const message = `Secret delta-w1: Kairos cloud-config joining 198.18.0.1:6443, the private control-plane endpoint of KvmCluster delta, with kubeadm`;
+    expect(await condition('delta-w1', 'DataSecretAvailable')).toMatchObject({ status: 'True', reason: 'Available', message });
+    const note = await until('the DataSecretCreated event of delta-w1', async () =>
+      (await w.client.list<KubeObject & { reason?: string; note?: string; regarding?: { name?: string } }>(Events, { namespace: NS })).items.find((e) => e.reason === 'DataSecretCreated' && e.regarding?.name === 'delta-w1')?.note,
+    );
+    expect(note).toBe('bootstrap data Secret delta-w1 created: kubeadm join to 198.18.0.1:6443, the private control-plane endpoint of KvmCluster delta');
+
+    const reconciles = await reconcileCount(w);
+    await poke('delta-w0');
+    await until('the poke of the joined delta-w0 to be reconciled', async () => (await reconcileCount(w)) > reconciles);
+    expect((await w.client.get<Secret>(Secrets, 'delta-w0', NS)).metadata?.resourceVersion).toBe(joinedRV);
   }, 90_000);
 
   it('given an unreachable tenant, should say so in a condition and keep running', async () => {

@@ -138,18 +138,44 @@ export async function bootstrapValue(w: World, ns: string, name: string): Promis
   return Buffer.from(s.data!['value']!, 'base64').toString('utf8');
 }
 
-/** The JoinConfiguration file a rendered cloud-config writes (the join step's files). */
-export function joinConfigurationOf(cloudConfig: string): string {
+const isJoinConfiguration = (f: { content: string }) => f.content.includes('kind: JoinConfiguration');
+
+/** The files of the step of a rendered cloud-config that writes the JoinConfiguration. */
+function joinStepFiles(cloudConfig: string): { path: string; content: string }[] {
   const doc = parse(cloudConfig, { version: '1.1' }) as { stages: Record<string, { files?: { path: string; content: string }[] }[]> };
-  for (const steps of Object.values(doc.stages)) for (const s of steps) for (const f of s.files ?? []) if (f.content.includes('kind: JoinConfiguration')) return f.content;
+  for (const steps of Object.values(doc.stages)) for (const s of steps) if (s.files?.some(isJoinConfiguration)) return s.files;
   throw new Error('no JoinConfiguration in the cloud-config');
 }
 
-/** Runs the real `kubeadm config validate` (bin/kubeadm) on a kubeadm configuration. */
-export function kubeadmValidate(config: string): { code: number | null; out: string } {
+/** The JoinConfiguration file a rendered cloud-config writes (the join step's files). */
+export function joinConfigurationOf(cloudConfig: string): string {
+  return joinStepFiles(cloudConfig).find(isJoinConfiguration)!.content;
+}
+
+/** The other files of the join step, by path: the discovery kubeconfig of a join through a private endpoint. */
+export function joinFilesOf(cloudConfig: string): Record<string, string> {
+  return Object.fromEntries(
+    joinStepFiles(cloudConfig)
+      .filter((f) => !isJoinConfiguration(f))
+      .map((f) => [f.path, f.content]),
+  );
+}
+
+/**
+ * Runs the real `kubeadm config validate` (bin/kubeadm) on a kubeadm
+ * configuration. `files` are what the node holds when kubeadm runs (kubeadm
+ * checks that a discovery file exists): each is written into the temporary
+ * directory, and the configuration points there instead of at its node path.
+ */
+export function kubeadmValidate(config: string, files: Record<string, string> = {}): { code: number | null; out: string } {
   const dir = fs.mkdtempSync(path.join(fs.realpathSync(process.env['TMPDIR'] ?? '/tmp'), 'ironplane-kubeadm-'));
   try {
     const file = path.join(dir, 'join.yaml');
+    for (const [nodePath, content] of Object.entries(files)) {
+      const local = path.join(dir, path.basename(nodePath));
+      fs.writeFileSync(local, content);
+      config = config.replaceAll(nodePath, local);
+    }
     fs.writeFileSync(file, config);
     const r = spawnSync(path.join(defaultBinDir(), 'kubeadm'), ['config', 'validate', '--config', file], { encoding: 'utf8' });
     return { code: r.status, out: `${r.stdout}${r.stderr}` };
