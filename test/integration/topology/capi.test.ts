@@ -180,6 +180,8 @@ describe('Cluster API core with the extension', () => {
     expect(kvmCluster.spec!['network']).toMatchObject({ nodeCIDR: '10.30.0.0/24' });
     const kcp = await client.get<Obj>(KIND_RT['KamajiControlPlane']!, cluster.spec.controlPlaneRef!.name, 'team-a');
     expect(kcp.spec).toMatchObject({ dataStoreName: 'etcd-gold', version: 'v1.35.0', network: { serviceType: 'LoadBalancer', serviceAnnotations: { 'metallb.io/address-pool': 'tenants' } } });
+    // The class's privateEndpointVIP, which workers join through (adr/0014), among the apiserver's SANs.
+    expect((kcp.spec!['network'] as { certSANs?: string[] }).certSANs).toEqual(['198.18.0.1']);
 
     const md = await until('the MachineDeployment', async () => (await client.list<Obj>(MachineDeployments, { namespace: 'team-a', labelSelector: 'cluster.x-k8s.io/cluster-name=prod' })).items[0]);
     const tpl = md.spec!['template'] as { spec: { infrastructureRef: { name: string }; bootstrap: { configRef: { name: string } } } };
