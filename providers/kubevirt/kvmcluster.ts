@@ -35,6 +35,7 @@ import {
   deletePrivateEndpoint,
   excludeIpsEqual,
   PRIVATE_ENDPOINT_CONDITION,
+  PrivateEndpointReasons,
   reconcilePrivateEndpoint,
   subnetExcludeIps,
   type ProxyOptions,
@@ -219,7 +220,8 @@ export function kvmClusterReconciler(deps: { client: Client; caches: KvmClusterC
 
       const pe = await reconcilePrivateEndpoint({ client, deployments: caches.deployments, kvmClusters: caches.kvmClusters, proxy: deps.proxy }, kc, scope.ctx.cluster!, subnet.metadata!.name!, owner);
       const peBefore = scope.original.status?.conditions?.find((c) => c.type === ClusterConditions.PrivateEndpointReady);
-      if (!pe.condition.status && pe.condition.reason !== peBefore?.reason) void deps.recorder?.event(kc, 'Warning', pe.condition.reason, pe.condition.message);
+      // Turned off by the platform is no warning about this cluster.
+      if (!pe.condition.status && pe.condition.reason !== peBefore?.reason && pe.condition.reason !== PrivateEndpointReasons.Disabled) void deps.recorder?.event(kc, 'Warning', pe.condition.reason, pe.condition.message);
       if (pe.condition.status && peBefore?.status !== 'True') void deps.recorder?.event(kc, 'Normal', pe.condition.reason, pe.condition.message);
       scope.setCondition({ type: ClusterConditions.PrivateEndpointReady, ...pe.condition });
       if (pe.endpoint) {

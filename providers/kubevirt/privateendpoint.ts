@@ -48,6 +48,12 @@ export const PRIVATE_ENDPOINT_CONDITION = 'PrivateEndpointReady';
 export const PrivateEndpointReasons = {
   /** True: the rule exists and the proxy is available. */
   Serving: 'Serving',
+  /**
+   * The platform names no network for the proxy's management leg
+   * (IRONPLANE_CP_PROXY_NETWORKS): a proxy without it reaches nothing, so
+   * there is none, and workers join at the Cluster's endpoint.
+   */
+  Disabled: 'Disabled',
   /** The node network leaves no room for the proxy's address, or holds the VIP (the field is named). */
   AddressUnavailable: 'AddressUnavailable',
   /** Another KvmCluster of the namespace was there first with a node CIDR holding the proxy's address. */
@@ -60,6 +66,8 @@ export const PrivateEndpointReasons = {
   NameTaken: 'NameTaken',
   /** The proxy Deployment has no available replica yet. */
   WaitingForProxy: 'WaitingForProxy',
+  /** The rule and the proxy are being removed (the KvmCluster is deleted, or the endpoint turned off). */
+  Deleting: 'Deleting',
 } as const;
 
 /** Where the hosted control plane is served, and where the VIP serves it. */
@@ -394,6 +402,16 @@ export async function reconcilePrivateEndpoint(deps: PrivateEndpointDeps, kc: Kv
   const { client } = deps;
   const ns = kc.metadata.namespace!;
   const refuse = (r: Refusal, requeueAfterMs?: number): PrivateEndpointOutcome => ({ condition: { status: false, ...r }, requeueAfterMs });
+
+  if (!deps.proxy.networks) {
+    // What an earlier configuration made goes; nothing is looked up again
+    // once it is gone and the condition says so.
+    const before = kc.status?.conditions?.find((c) => c.type === PRIVATE_ENDPOINT_CONDITION)?.reason;
+    const hasProxy = deps.deployments.get(`${ns}/${proxyDeploymentName(ns, kc.metadata.name!)}`) !== undefined;
+    const waiting = before !== PrivateEndpointReasons.Disabled || hasProxy ? await deletePrivateEndpoint(client, kc, owner) : undefined;
+    if (waiting) return refuse({ reason: PrivateEndpointReasons.Deleting, message: `private endpoint turned off: ${waiting}` }, PRIVATE_ENDPOINT_RETRY_MS);
+    return refuse({ reason: PrivateEndpointReasons.Disabled, message: "the platform names no network for the proxy's management leg (IRONPLANE_CP_PROXY_NETWORKS on the kubevirt manager): workers join at the Cluster's controlPlaneEndpoint" });
+  }
 
   const addrs = reservedAddresses(kc.spec!.network, deps.proxy.vip);
   if (!('vip' in addrs)) return refuse(addrs);

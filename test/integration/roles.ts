@@ -104,10 +104,12 @@ export class RoleManager {
     private readonly args: readonly string[],
     /** Where its webhook (or extension) server listens on loopback. */
     readonly webhookPort: number,
+    /** Its environment, on top of this process's. */
+    private readonly env: NodeJS.ProcessEnv = {},
   ) {}
 
   start(extra: readonly string[] = []): Proc {
-    const p = run([...this.args, ...extra]);
+    const p = run([...this.args, ...extra], { env: this.env });
     this.proc = p;
     void p.exited.then((code) => {
       if (this.proc === p) console.error(`ironplane manager --role ${this.role} exited with ${code}:\n${p.output().split('\n').slice(-40).join('\n')}`);

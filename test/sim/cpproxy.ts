@@ -16,7 +16,8 @@
 //   file system is shared across network namespaces);
 // - serves that socket from this process with the same forwarder, connected
 //   to the container's --to: the management leg, on the host's loopback where
-//   the tenant apiservers listen;
+//   the tenant apiservers listen (multus's part: only for a Pod that names an
+//   attachment in k8s.v1.cni.cncf.io/networks);
 // - reports the Pod Running and Ready (the kubelet's part), so the
 //   Deployment becomes available; a deleted Pod is torn down and its deletion
 //   confirmed (grace period 0), as a kubelet does;
@@ -38,7 +39,7 @@ import type { KubeObject } from '../../providers/kit/types.js';
 import { Nodes } from '../../providers/kubevirt/resources.js';
 import { silentLogger, type Logger } from '../../providers/kit/log.js';
 import { parseAddress, startForwarder, type Forwarder } from '../../providers/kubevirt/cpproxy.js';
-import { PROXY_APP } from '../../providers/kubevirt/privateendpoint.js';
+import { NETWORKS_ANNOTATION, PROXY_APP } from '../../providers/kubevirt/privateendpoint.js';
 import { allocationOf, Pods, portOf, runningStatus, type Pod } from './launcher.js';
 
 const HERE = fileURLToPath(new URL('.', import.meta.url));
@@ -64,7 +65,8 @@ interface Running {
   netns: string;
   ip: string;
   socket: string;
-  host: Forwarder;
+  /** The management leg; none when the Pod names no multus attachment. */
+  host: Forwarder | undefined;
   leg: ChildProcess;
   legOutput: () => string;
 }
@@ -125,7 +127,7 @@ class SimProxyNode implements ProxyNode {
     if (!r) return;
     this.running.delete(key);
     r.leg.kill('SIGTERM');
-    await r.host.close();
+    await r.host?.close();
     await this.opts.ovn.unplug(r.netns);
     rmSync(r.socket, { force: true });
     this.log.info('proxy pod torn down', { pod: key });
@@ -171,8 +173,11 @@ class SimProxyNode implements ProxyNode {
       const port = portOf(pod);
       const netns = await ovn.plug({ name: `cpp-${uid.slice(0, 8)}`, pod: port.pod, namespace: port.namespace, ip: alloc.ip, mac: alloc.mac, gateway: alloc.gateway, cidr: alloc.cidr });
       const socket = join(this.dir, `${uid}.sock`);
-      // The management leg: this process, to where --to points.
-      const host = await startForwarder({ listen: { path: socket }, to: parseAddress(to, '--to'), maxConnections: 64 });
+      // The management leg: this process, to where --to points; multus's
+      // part, so only when the Pod names an attachment. Without one the
+      // tenant leg forwards into nothing, as the real Pod would.
+      const attached = !!pod.metadata?.annotations?.[NETWORKS_ANNOTATION];
+      const host = attached ? await startForwarder({ listen: { path: socket }, to: parseAddress(to, '--to'), maxConnections: 64 }) : undefined;
       // The tenant leg: inside the Pod's network namespace, where --listen says.
       let out = '';
       const leg = spawn('ip', ['netns', 'exec', netns, process.execPath, '--import', 'tsx', LEG_SCRIPT, '--listen', listen, '--to', `unix:${socket}`], { cwd: REPO, stdio: ['pipe', 'pipe', 'pipe'] });
@@ -197,7 +202,7 @@ class SimProxyNode implements ProxyNode {
         await this.teardown(req.key);
         throw new Error(`proxy pod ${req.key}: the tenant leg exited: ${out}`);
       }
-      this.log.info('proxy pod plugged', { pod: req.key, netns, ip: alloc.ip, listen, to });
+      this.log.info('proxy pod plugged', { pod: req.key, netns, ip: alloc.ip, listen, to, managementLeg: attached });
     }
     const ready = (pod.status?.conditions as { type: string; status: string }[] | undefined)?.find((c) => c.type === 'Ready')?.status === 'True';
     if (pod.status?.podIP !== alloc.ip || pod.status?.phase !== 'Running' || !ready) {
