@@ -42,6 +42,7 @@ import type { Informer } from '../kit/informer.js';
 import { jsonEqual } from '../kit/patch.js';
 import { objectReconciler, type Scope } from '../kit/reconciler.js';
 import { ConfigMaps, Secrets, type KubeObject } from '../kit/types.js';
+import { PRIVATE_ENDPOINT_CONDITION, PrivateEndpointReasons } from '../kubevirt/privateendpoint.js';
 import { KvmClusters } from '../kubevirt/resources.js';
 import { API_VERSION, DATA_FORMAT, dataSecretName, KAIROS_CONFIG_FINALIZER } from './names.js';
 import { endpointString, RenderError, type Renderer, type ResolvedFile } from './render.js';
@@ -61,7 +62,12 @@ export const ConfigReasons = {
   DataSecretNotOwned: 'DataSecretNotOwned',
   /** The Cluster's KvmCluster could not be read (forbidden, or another API error): where the worker joins is unknown. */
   InfrastructureClusterUnreadable: 'InfrastructureClusterUnreadable',
+  /** The KvmCluster's private control-plane endpoint is on its way (its proxy or control plane is not up yet). */
+  WaitingForPrivateEndpoint: 'WaitingForPrivateEndpoint',
 } as const;
+
+/** PrivateEndpointReady reasons of a KvmCluster that end in a private endpoint, given time. */
+const PRIVATE_ENDPOINT_COMING: ReadonlySet<string> = new Set([PrivateEndpointReasons.WaitingForControlPlane, PrivateEndpointReasons.WaitingForProxy]);
 
 /** Secrets and ConfigMaps are not watched: a missing one is looked for again after this long. */
 export const SECRET_RETRY_MS = 10_000;
@@ -296,7 +302,17 @@ export function kairosConfigReconciler(deps: { client: Client; caches: KairosCon
     // Not the public endpoint meanwhile: the KvmCluster's VPC may have no route to it.
     if (!kvm) return { reason: Reasons.WaitingForClusterInfrastructure, message: `waiting for KvmCluster ${ref.name} (Cluster ${cluster.metadata.name} spec.infrastructureRef): it says whether its workers join through a private control-plane endpoint` };
     const pe = kvm.status?.privateControlPlaneEndpoint;
-    if (!pe?.host) return publicTarget;
+    if (!pe?.host) {
+      // The platform gives this cluster a private endpoint, and it is not up
+      // yet (or not reported yet): data for the public endpoint now would
+      // leave the worker with an address its VPC may have no route to.
+      const c = kvm.status?.conditions?.find((x) => x.type === PRIVATE_ENDPOINT_CONDITION);
+      if (!c || (c.status !== 'True' && PRIVATE_ENDPOINT_COMING.has(c.reason ?? ''))) {
+        return { reason: ConfigReasons.WaitingForPrivateEndpoint, message: `waiting for the private control-plane endpoint of KvmCluster ${ref.name} (${c ? `${PRIVATE_ENDPOINT_CONDITION} ${c.reason}: ${c.message}` : `no ${PRIVATE_ENDPOINT_CONDITION} yet`})` };
+      }
+      // Turned off by the platform, or refused for this cluster (the reason says why).
+      return { ...publicTarget, why: `the Cluster's spec.controlPlaneEndpoint (KvmCluster ${ref.name} has no private endpoint: ${c.reason})` };
+    }
     return { endpoint: { host: pe.host, port: pe.port || 6443 }, why: `the private control-plane endpoint of KvmCluster ${ref.name}`, private: true };
   }
 

@@ -189,15 +189,30 @@ describe('Kairos bootstrap provider', () => {
     expect(waiting).toMatchObject({ status: 'False', message: 'waiting for KvmCluster delta (Cluster delta spec.infrastructureRef): it says whether its workers join through a private control-plane endpoint' });
     expect(await w.client.tryGet(Secrets, 'delta-w0', NS)).toBeUndefined();
 
-    // A KvmCluster without a private endpoint: the Cluster's endpoint and token discovery, as for any infrastructure.
+    // A KvmCluster that has not said yet, or whose private endpoint is on its way: still a wait.
     await w.client.create(KvmClusters, { metadata: { name: 'delta', namespace: NS }, spec: { network: { nodeCIDR: '10.70.0.0/24' } } } as KubeObject);
+    const privateEndpoint = (status: 'True' | 'False', reason: string, message: string, extra: Record<string, unknown> = {}) =>
+      w.client.mergePatch(KvmClusters, 'delta', NS, { status: { ...extra, conditions: [{ type: 'PrivateEndpointReady', status, reason, message, lastTransitionTime: new Date().toISOString().replace(/\.\d+Z$/, 'Z') }] } }, { subresource: 'status' });
+    await poke('delta-w0');
+    expect(await waitReason('delta-w0', 'DataSecretAvailable', 'WaitingForPrivateEndpoint')).toMatchObject({ status: 'False', message: 'waiting for the private control-plane endpoint of KvmCluster delta (no PrivateEndpointReady yet)' });
+    await privateEndpoint('False', 'WaitingForProxy', 'waiting for Deployment p to have an available replica');
+    await poke('delta-w0');
+    await until('the wait to name the proxy', async () => {
+      const c = await condition('delta-w0', 'DataSecretAvailable');
+      if (c?.message?.includes('PrivateEndpointReady WaitingForProxy: waiting for Deployment p')) return true;
+      throw new Error(`${c?.reason}: ${c?.message}; KvmCluster status ${JSON.stringify((await w.client.get<KubeObject & { status?: unknown }>(KvmClusters, "delta", NS)).status)}`);
+    });
+    expect(await w.client.tryGet(Secrets, 'delta-w0', NS)).toBeUndefined();
+
+    // Turned off by the platform: the Cluster's endpoint and token discovery, as for any infrastructure.
+    await privateEndpoint('False', 'Disabled', 'no proxy network');
     await poke('delta-w0');
     await created('delta-w0');
     const publicJoin = findKubeadmJoin(await cloudConfigOf('delta-w0'))!;
     seenTokens.push(publicJoin.token!);
     expect(publicJoin.config?.discovery).toEqual({ bootstrapToken: { apiServerEndpoint: publicEndpoint, token: publicJoin.token, caCertHashes: caCertHashes(tenant.ca.certPem) } });
     expect(joinFilesOf(await bootstrapValue(w, NS, 'delta-w0'))).toEqual({});
-    expect(await condition('delta-w0', 'DataSecretAvailable')).toMatchObject({ status: 'True', message: `Secret delta-w0: Kairos cloud-config joining ${publicEndpoint}, the Cluster's spec.controlPlaneEndpoint, with kubeadm` });
+    expect(await condition('delta-w0', 'DataSecretAvailable')).toMatchObject({ status: 'True', message: `Secret delta-w0: Kairos cloud-config joining ${publicEndpoint}, the Cluster's spec.controlPlaneEndpoint (KvmCluster delta has no private endpoint: Disabled), with kubeadm` });
     await expect(checkJoin(publicJoin)).resolves.toMatchObject({ server: tenant.url });
     // delta-w0 joins: its data is left as it is, whatever the KvmCluster reports later.
     await w.client.mergePatch(Machines, 'delta-w0', NS, { status: { nodeRef: { name: 'delta-w0' } } }, { subresource: 'status' });
@@ -205,7 +220,7 @@ describe('Kairos bootstrap provider', () => {
     const joinedRV = (await w.client.get<Secret>(Secrets, 'delta-w0', NS)).metadata?.resourceVersion;
 
     // The KvmCluster reports its private endpoint (status subresource, as the KubeVirt provider writes it).
-    await w.client.mergePatch(KvmClusters, 'delta', NS, { status: { privateControlPlaneEndpoint: { host: '198.18.0.1', port: 6443 } } }, { subresource: 'status' });
+    await privateEndpoint('True', 'Serving', '198.18.0.1:6443 in the tenant VPC', { privateControlPlaneEndpoint: { host: '198.18.0.1', port: 6443 } });
     const { config: kc } = await createMachine(w, NS, 'delta', 'delta-w1');
     await created('delta-w1');
     const value = await bootstrapValue(w, NS, 'delta-w1');
