@@ -57,6 +57,8 @@ export type Dial = (host: string, port: number, timeoutMs: number) => Promise<ne
 export interface NetnsDialer {
   /** A Dial from inside `netns`, its helper started on first use. */
   dial(netns: string): Dial;
+  /** The namespaces a connection was dialled from so far. */
+  dialled(): string[];
   stop(): Promise<void>;
 }
 
@@ -69,6 +71,11 @@ interface Helper {
 class Dialer implements NetnsDialer {
   private readonly dir = mkdtempSync(join(tmpdir(), 'ironplane-netnsdial-'));
   private readonly helpers = new Map<string, Helper>();
+  private readonly used = new Set<string>();
+
+  dialled(): string[] {
+    return [...this.used].sort();
+  }
 
   private helper(netns: string): Helper {
     let h = this.helpers.get(netns);
@@ -97,6 +104,7 @@ class Dialer implements NetnsDialer {
     return async (host, port, timeoutMs) => {
       const h = this.helper(netns);
       await h.ready;
+      this.used.add(netns);
       return new Promise<net.Socket>((resolve, reject) => {
         const s = net.connect(h.socket);
         let head = Buffer.alloc(0);

@@ -3,7 +3,10 @@
 // and of bin/kube-ovn-controller and the OVN schemas and CRDs in bin/ovn
 // (hack/tools/kubeovn/build.sh). The controller is built from a copy of the
 // module's own source, whose go.mod carries its replace directives, so none
-// are mirrored here.
+// are mirrored here. Multus's NetworkAttachmentDefinition CRD, which
+// kube-OVN reads for a Pod's attachments, is copied from the version kube-OVN
+// requires into config/external/multus the same way:
+//   go run ./crds -gomod ../kubeovn -module github.com/k8snetworkplumbingwg/network-attachment-definition-client -from artifacts/networks-crd.yaml -to ../../../config/external/multus
 module ironplane.dev/hack/tools/kubeovn
 
 go 1.25.1

@@ -5,11 +5,13 @@
 // sees each fail, with a message saying which. The golden renderings pass the
 // real `kubeadm config validate`, and a broken one does not.
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startControlPlane, startTenantApiServer, type ControlPlane, type TenantPlane } from '../../harness/index.js';
 import { parseCloudConfig, type CloudConfig } from '../../sim/cloudinit.js';
 import { checkJoin, findKubeadmJoin, kubeadmJoinValidator } from '../../sim/join.js';
+import type { Dial } from '../../sim/netnsdial.js';
 import { Client } from '../../../providers/kit/client.js';
 import { Secrets } from '../../../providers/kit/types.js';
 import { PROVIDER_ID_FILE, renderUserData } from '../../../providers/capi/userdata.js';
@@ -128,6 +130,93 @@ describe('the join checker', () => {
     const cc = parseCloudConfig(`#cloud-config\nwrite_files:\n  - path: ${PROVIDER_ID_FILE}\n    content: kubevirt://a/b\n`) as CloudConfig;
     expect(await kubeadmJoinValidator()({ cloudConfig: cc })).toBeUndefined();
     expect(await kubeadmJoinValidator({ requireJoin: true })({ cloudConfig: cc })).toBe('the userdata runs no kubeadm join');
+  });
+});
+
+describe('the join checker with file discovery (a private control-plane endpoint)', () => {
+  const VIP = { host: '198.18.0.1', port: 6443 };
+
+  function fileCloudConfig(over: { endpoint?: { host: string; port: number }; ca?: string; token?: string } = {}): CloudConfig {
+    const text = render({
+      namespace: 'team-a',
+      config: 'w',
+      cluster: 'c',
+      machine: 'w',
+      spec: {},
+      files: [],
+      endpoint: over.endpoint ?? tenant.endpoint,
+      token: over.token ?? 'abcdef.0123456789abcdef',
+      caCertHashes: caCertHashes(tenant.ca.certPem),
+      discoveryCA: over.ca ?? tenant.ca.certPem,
+    }).value;
+    const cc = parseCloudConfig(renderUserData({ value: text }, 'kubevirt://team-a/w'));
+    if (typeof cc === 'string') throw new Error(cc);
+    return cc;
+  }
+
+  /** Every connection goes to `to` on loopback, whatever address it was for: the VIP's load balancer, in one line. */
+  const redirect =
+    (to: TenantPlane): Dial =>
+    (_host, _port, timeoutMs) =>
+      new Promise((resolve, reject) => {
+        const s = net.connect(to.endpoint.port, to.endpoint.host);
+        s.setTimeout(timeoutMs, () => s.destroy(new Error('timed out')));
+        s.once('connect', () => {
+          s.setTimeout(0);
+          resolve(s);
+        });
+        s.once('error', reject);
+      });
+
+  it("given the discovery file of the rendered cloud-config, should authenticate with the tlsBootstrapToken at the file's server, not cluster-info's", async () => {
+    const join = findKubeadmJoin(fileCloudConfig())!;
+    expect(join.discoveryFile?.path).toBe('/etc/kubernetes/ironplane-discovery.conf');
+    await expect(checkJoin(join, { timeoutMs: 3000 })).resolves.toEqual({
+      user: 'system:bootstrap:abcdef',
+      groups: expect.arrayContaining(['system:bootstrappers:kubeadm:default-node-token']),
+      server: tenant.url,
+    });
+    await expect(kubeadmJoinValidator({ requireJoin: true })({ cloudConfig: fileCloudConfig() })).resolves.toBeUndefined();
+  });
+
+  it('given a VIP as the server, should join only where the serving certificate names the VIP (certSANs), over the connection the dial opens', async () => {
+    const join = findKubeadmJoin(fileCloudConfig({ endpoint: VIP }))!;
+    await expect(checkJoin(join, { timeoutMs: 3000, dial: redirect(tenant) })).rejects.toThrow(
+      /^cannot reach the control plane at https:\/\/198\.18\.0\.1:6443 \(the server of the discovery file .*\) with a certificate its CA signed for that address: .*IP: 198\.18\.0\.1 is not in the cert's list/,
+    );
+    const withSAN = await startTenantApiServer(cp, { name: 'join-vip', kubeadm: true, certSANs: [VIP.host] });
+    try {
+      const wc = new Client(withSAN.kubeConfig, { fieldManager: 'kairos-test' });
+      try {
+        await wc.create(Secrets, bootstrapTokenSecret('abcdef', '0123456789abcdef', Date.now() + 30 * 60_000, owner));
+      } finally {
+        wc.close();
+      }
+      const vipJoin = findKubeadmJoin(fileCloudConfig({ endpoint: VIP, ca: withSAN.ca.certPem }))!;
+      await expect(checkJoin(vipJoin, { timeoutMs: 3000, dial: redirect(withSAN) })).resolves.toMatchObject({ user: 'system:bootstrap:abcdef', server: 'https://198.18.0.1:6443' });
+      // Without the dial the VIP leads nowhere from here.
+      await expect(checkJoin(vipJoin, { timeoutMs: 2000 })).rejects.toThrow(/^cannot reach the control plane at https:\/\/198\.18\.0\.1:6443/);
+    } finally {
+      await withSAN.stop();
+    }
+  });
+
+  it("given another cluster's CA in the discovery file, should refuse the server's certificate", async () => {
+    await expect(checkJoin(findKubeadmJoin(fileCloudConfig({ ca: cp.ca.certPem }))!, { timeoutMs: 3000 })).rejects.toThrow(/with a certificate its CA signed for that address: .*(unable to verify|self.signed|certificate)/i);
+  });
+
+  it('given a wrong token, should be refused at the TLS bootstrap', async () => {
+    await expect(checkJoin(findKubeadmJoin(fileCloudConfig({ token: 'abcdef.ffffffffffffffff' }))!, { timeoutMs: 3000 })).rejects.toThrow(`${tenant.url} rejected token id abcdef (HTTP 401)`);
+  });
+
+  it('given a discovery file the userdata does not write, or no tlsBootstrapToken, should say so', async () => {
+    const cc = fileCloudConfig();
+    const step = (cc['stages'] as Record<string, { files?: { path: string }[] }[]>)['network']![0]!;
+    step.files = step.files!.filter((f) => f.path !== '/etc/kubernetes/ironplane-discovery.conf');
+    await expect(checkJoin(findKubeadmJoin(cc)!)).rejects.toThrow(/^the discovery file \/etc\/kubernetes\/ironplane-discovery\.conf \(discovery\.file\.kubeConfigPath in stages\.network\[0\] file .*\) is not written by the userdata$/);
+    const join = findKubeadmJoin(fileCloudConfig())!;
+    delete join.config!.discovery!.tlsBootstrapToken;
+    await expect(checkJoin(join)).rejects.toThrow('file discovery without discovery.tlsBootstrapToken (the discovery file carries no credentials)');
   });
 });
 

@@ -17,10 +17,19 @@
 // the VIP is the platform's one address outside every node network
 // (198.18.0.1): which control plane answers is decided by the VPC alone, and
 // is checked by the CA that verifies the serving certificate.
+//
+// A worker joins through it: the Kairos manager (its own RBAC) renders
+// bootstrap data with kubeadm file discovery at the VIP and the tenant's CA,
+// and the kubelet simulation runs kubeadm's join from inside the VM's network
+// namespace (test/sim/netnsdial.ts), so every request of the join crosses the
+// datapath, the VPC's load balancer and the proxy. The tenant apiservers'
+// certificates name the VIP, as Kamaji makes them from the certSANs the
+// topology extension patches into the KamajiControlPlane.
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { networkInterfaces, tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
 import type { KvmCluster } from '../../../providers/api/generated/ironplane/v1alpha1/kvmcluster.js';
 import { Clusters } from '../../../providers/capi/contract.js';
 import { Client } from '../../../providers/kit/client.js';
@@ -31,9 +40,19 @@ import { KvmClusters, KvmMachines, Subnets, Vpcs } from '../../../providers/kube
 import { installCRDs } from '../../harness/crds.js';
 import { startControlPlane, startOvn, type ControlPlane, type OvnWorld } from '../../harness/index.js';
 import { startProxyNode, type ProxyNode } from '../../sim/cpproxy.js';
+import { parseCloudConfig } from '../../sim/cloudinit.js';
 import { startHypervisor, type Hypervisor } from '../../sim/hypervisor.js';
+import { checkJoin, findKubeadmJoin, kubeadmJoinValidator } from '../../sim/join.js';
 import { startKamaji, type Kamaji } from '../../sim/kamaji.js';
+import { startKubelet, type Kubelet } from '../../sim/kubelet.js';
 import { Pods, type Pod } from '../../sim/launcher.js';
+import { startNetnsDialer, type NetnsDialer } from '../../sim/netnsdial.js';
+import { publishTenantSecrets } from '../../harness/index.js';
+import type { KairosConfig } from '../../../providers/api/generated/ironplane/v1alpha1/kairosconfig.js';
+import { Machines } from '../../../providers/capi/contract.js';
+import { KairosConfigs } from '../../../providers/kairos/resources.js';
+import { Nodes } from '../../../providers/kubevirt/resources.js';
+import { Secrets } from '../../../providers/kit/types.js';
 import { createCapiCluster, createCapiMachine, ownedBy } from '../capi-objects.js';
 import { REPO, until } from '../processes.js';
 import { ensureNamespace, localWebhooks, managerArgs, restrictedKubeconfig, RoleManager } from '../roles.js';
@@ -45,6 +64,7 @@ const PROXY = '10.70.0.254';
 const A = { ns: 'tenant-a', cluster: 'cp', excludeIPs: ['10.70.0.128..10.70.0.250'], machines: ['a1'] };
 const B = { ns: 'tenant-b', cluster: 'cp', excludeIPs: ['10.70.0.2..10.70.0.127'], machines: ['b1'] };
 const IMAGE = 'quay.io/kairos/ubuntu:24.04-standard-amd64-generic-v3.5.0-k8sv1.35.0';
+const NetworkAttachmentDefinitions: ResourceType = { group: 'k8s.cni.cncf.io', version: 'v1', kind: 'NetworkAttachmentDefinition', plural: 'network-attachment-definitions', namespaced: true };
 const KamajiControlPlanes: ResourceType = { group: 'controlplane.cluster.x-k8s.io', version: 'v1alpha1', kind: 'KamajiControlPlane', plural: 'kamajicontrolplanes', namespaced: true };
 
 let cp: ControlPlane;
@@ -54,6 +74,9 @@ let manager: RoleManager;
 let hypervisor: Hypervisor;
 let kamaji: Kamaji;
 let proxies: ProxyNode;
+let kairos: RoleManager;
+let kubelet: Kubelet;
+let dialer: NetnsDialer;
 let dir: string;
 
 beforeAll(async () => {
@@ -72,16 +95,47 @@ beforeAll(async () => {
   );
   ovn = await startOvn(cp, { nodeLabels: NODE_LABELS });
   client = new Client(cp.kubeConfig, { fieldManager: 'privatepath-test' });
+  // The platform's network for the proxies' management leg: a multus
+  // attachment kube-OVN serves from a Subnet of the default VPC. kube-OVN
+  // allocates the proxy Pod's second address there; the sim plays multus
+  // and kube-ovn-cni for that leg (test/sim/cpproxy.ts).
+  await installCRDs(cp.kubeConfig, [path.join(REPO, 'config/external/multus')], 120_000);
+  await ensureNamespace(client, 'ironplane-system');
+  await client.create(NetworkAttachmentDefinitions, {
+    metadata: { name: 'cp-proxy', namespace: 'ironplane-system' },
+    spec: { config: JSON.stringify({ cniVersion: '0.3.1', type: 'kube-ovn', server_socket: '/run/openvswitch/kube-ovn-daemon.sock', provider: 'cp-proxy.ironplane-system.ovn' }) },
+  } as KubeObject);
+  await client.create(Subnets, { metadata: { name: 'ironplane-cp-proxy' }, spec: { protocol: 'IPv4', cidrBlock: '100.66.0.0/24', gateway: '100.66.0.1', provider: 'cp-proxy.ironplane-system.ovn' } } as KubeObject);
   const kubeconfig = await restrictedKubeconfig(cp, client, 'kubevirt');
   const webhook = await localWebhooks(cp, client, 'kubevirt');
-  manager = new RoleManager('kubevirt', managerArgs('kubevirt', kubeconfig, webhook), webhook.port);
+  // The platform's attachment for the proxies' management leg (the sim plays multus).
+  manager = new RoleManager('kubevirt', managerArgs('kubevirt', kubeconfig, webhook), webhook.port, { IRONPLANE_CP_PROXY_NETWORKS: 'ironplane-system/cp-proxy' });
   manager.start();
   hypervisor = await startHypervisor({ client, nodes: [{ name: ovn.nodeName, labels: NODE_LABELS }], ovn });
-  kamaji = await startKamaji({ cp });
+  kamaji = await startKamaji({ cp, kubeadm: true });
   proxies = await startProxyNode({ client, ovn });
+  const kairosKubeconfig = await restrictedKubeconfig(cp, client, 'kairos');
+  const kairosWebhook = await localWebhooks(cp, client, 'kairos');
+  kairos = new RoleManager('kairos', managerArgs('kairos', kairosKubeconfig, kairosWebhook), kairosWebhook.port);
+  kairos.start();
+  dialer = startNetnsDialer();
+  // The kubelet joins from the VM's own namespace, or not at all.
+  kubelet = await startKubelet({
+    client,
+    validateJoin: kubeadmJoinValidator({
+      requireJoin: true,
+      dial: ({ vmi }) => {
+        const p = hypervisor.vmNetns(vmi?.metadata?.namespace ?? '', vmi?.metadata?.name ?? '');
+        return p ? dialer.dial(p.netns) : 'the VM is not plugged into OVN yet';
+      },
+    }),
+  });
 }, 300_000);
 
 afterAll(async () => {
+  await kubelet?.stop();
+  await dialer?.stop();
+  await kairos?.stop('SIGKILL');
   await manager?.stop('SIGKILL');
   await proxies?.stop();
   await hypervisor?.stop();
@@ -94,24 +148,35 @@ afterAll(async () => {
 
 type Obj = KubeObject & { spec?: Record<string, unknown>; status?: Record<string, unknown> };
 
+/**
+ * The KamajiControlPlane's (and its TenantControlPlane's) name: apart from
+ * the Cluster's, as a ClusterClass names it, so Kamaji's `<tcp>-ca` Secret
+ * and CAPI's `<cluster>-ca` are two Secrets.
+ */
+const kcpName = (t: typeof A): string => `${t.cluster}-kcp`;
+/** The tenant apiserver the Kamaji sim runs for `t`. */
+const tenantOf = (t: typeof A) => kamaji.tenant(t.ns, kcpName(t))!;
+
 /** A Cluster whose control plane is a KamajiControlPlane, with the TenantControlPlane Kamaji's provider makes for it. */
 async function createTenant(t: typeof A): Promise<void> {
   await ensureNamespace(client, t.ns);
-  const kcp = await client.create<Obj>(KamajiControlPlanes, { metadata: { name: t.cluster, namespace: t.ns }, spec: { version: 'v1.35.0' } });
+  // The topology extension's patch: the VIP among the apiserver's SANs.
+  const kcp = await client.create<Obj>(KamajiControlPlanes, { metadata: { name: kcpName(t), namespace: t.ns }, spec: { version: 'v1.35.0', network: { certSANs: [VIP] } } });
   const cluster = await client.create<Obj>(Clusters, {
     metadata: { name: t.cluster, namespace: t.ns },
     spec: {
       infrastructureRef: { apiGroup: 'infrastructure.ironplane.dev', kind: 'KvmCluster', name: t.cluster },
-      controlPlaneRef: { apiGroup: 'controlplane.cluster.x-k8s.io', kind: 'KamajiControlPlane', name: t.cluster },
+      controlPlaneRef: { apiGroup: 'controlplane.cluster.x-k8s.io', kind: 'KamajiControlPlane', name: kcpName(t) },
     },
   });
   await client.create<Obj>(TenantControlPlanes, {
     metadata: {
-      name: t.cluster,
+      name: kcpName(t),
       namespace: t.ns,
-      ownerReferences: [{ apiVersion: 'controlplane.cluster.x-k8s.io/v1alpha1', kind: 'KamajiControlPlane', name: t.cluster, uid: kcp.metadata!.uid!, controller: true, blockOwnerDeletion: true }],
+      ownerReferences: [{ apiVersion: 'controlplane.cluster.x-k8s.io/v1alpha1', kind: 'KamajiControlPlane', name: kcpName(t), uid: kcp.metadata!.uid!, controller: true, blockOwnerDeletion: true }],
     },
-    spec: { controlPlane: { service: { serviceType: 'ClusterIP' } }, networkProfile: {}, kubernetes: { version: 'v1.35.0', kubelet: {} } },
+    // As Kamaji's provider copies it from the KamajiControlPlane.
+    spec: { controlPlane: { service: { serviceType: 'ClusterIP' } }, networkProfile: { certSANs: [VIP] }, kubernetes: { version: 'v1.35.0', kubelet: {} } },
   });
   await client.create<Obj>(KvmClusters, {
     metadata: ownedBy(t.ns, t.cluster, t.cluster, { kind: 'Cluster', name: t.cluster, uid: cluster.metadata!.uid! }),
@@ -139,8 +204,8 @@ interface Probe {
 
 /**
  * From inside `netns`: HTTPS GET /version at host:port, trusting only `caPem`
- * (the host name is not checked: the VIP is not among the tenant
- * apiserver's SANs yet). A served certificate that `caPem` did not sign is an
+ * (the host name is not checked: some probes ask the proxy's leg address,
+ * which no certificate names; the join test checks the VIP's). A served certificate that `caPem` did not sign is an
  * error, so success names whose control plane answered.
  */
 async function probe(netns: string, host: string, caPem: string): Promise<Probe> {
@@ -187,7 +252,7 @@ async function diagnose(t: typeof A, vm: string): Promise<string> {
     `neighbours of the VM: ${(await ovn.exec(vm, ['ip', 'neigh'])).stdout.trim()}`,
     `${lb}: ${(await ovn.nbctl('--bare', '--columns=vips', 'find', 'Load_Balancer', `name=${lb}`)).trim()}`,
     `switch ports: ${names(await ovn.nbctl('lsp-list', tenantSubnetName(t.ns, t.cluster))).join(', ')}`,
-    `direct to the proxy: ${JSON.stringify(await probe(vm, PROXY, kamaji.tenant(t.ns, t.cluster)!.ca.certPem))}`,
+    `direct to the proxy: ${JSON.stringify(await probe(vm, PROXY, tenantOf(t).ca.certPem))}`,
     `kube-ovn-controller:\n${controllerLog(t.ns)}`,
   ].join('\n');
 }
@@ -226,6 +291,9 @@ describe('private control-plane path', () => {
       expect(ann['ovn.kubernetes.io/ip_address']).toBe(PROXY);
       expect(ann['ovn.kubernetes.io/logical_router']).toBe(tenantNetworkName(t.ns, t.cluster));
       expect(pods[0]!.status?.podIP).toBe(PROXY);
+      // And its management leg: the platform's attachment, an address of the attachment Subnet.
+      expect(ann['k8s.v1.cni.cncf.io/networks']).toBe('ironplane-system/cp-proxy');
+      expect(ann['cp-proxy.ironplane-system.ovn.kubernetes.io/ip_address']).toMatch(/^100\.66\.0\.\d+$/);
 
       // In OVN: the VIP is in this tenant's VPC load balancer, to its proxy, and that balancer sits on its switch.
       const vpc = await client.get<Obj>(Vpcs, tenantNetworkName(t.ns, t.cluster));
@@ -244,8 +312,8 @@ describe('private control-plane path', () => {
   });
 
   it("should bring A's VM to A's own control plane through the VIP, and B's VM, at the same address, to B's and never A's", async () => {
-    const caA = kamaji.tenant(A.ns, A.cluster)!.ca.certPem;
-    const caB = kamaji.tenant(B.ns, B.cluster)!.ca.certPem;
+    const caA = tenantOf(A).ca.certPem;
+    const caB = tenantOf(B).ca.certPem;
     const a1 = await vmNetns(A.ns, 'a1');
     const b1 = await vmNetns(B.ns, 'b1');
 
@@ -275,8 +343,8 @@ describe('private control-plane path', () => {
   });
 
   it("should keep B off A's proxy leg and every VM off the management network", async () => {
-    const caA = kamaji.tenant(A.ns, A.cluster)!.ca.certPem;
-    const caB = kamaji.tenant(B.ns, B.cluster)!.ca.certPem;
+    const caA = tenantOf(A).ca.certPem;
+    const caB = tenantOf(B).ca.certPem;
     const a1 = await vmNetns(A.ns, 'a1');
     const b1 = await vmNetns(B.ns, 'b1');
 
@@ -304,14 +372,72 @@ describe('private control-plane path', () => {
     const hostAddrs = Object.values(networkInterfaces()).flat().filter((i) => i && i.family === 'IPv4' && !i.internal).map((i) => i!.address);
     for (const addr of hostAddrs.slice(0, 2)) {
       expect(await ovn.ping(a1, addr, 2)).toBe(false);
-      const port = kamaji.tenant(A.ns, A.cluster)!.endpoint.port;
+      const port = tenantOf(A).endpoint.port;
       const r = await ovn.exec(a1, [process.execPath, '-e', `require('node:net').connect(${port}, '${addr}').on('connect', () => { console.log('connected'); process.exit(0); }).on('error', () => process.exit(0)).setTimeout(3000, () => process.exit(0))`]);
       expect(r.stdout).not.toContain('connected');
     }
     // The VM's own loopback is not the management plane's: the tenant apiserver's port is closed there.
-    const port = kamaji.tenant(A.ns, A.cluster)!.endpoint.port;
+    const port = tenantOf(A).endpoint.port;
     const lo = await ovn.exec(a1, [process.execPath, '-e', `require('node:net').connect(${port}, '127.0.0.1').on('connect', () => { console.log('connected'); process.exit(0); }).on('error', () => process.exit(0))`]);
     expect(lo.stdout).not.toContain('connected');
+  });
+
+  it("should join A's Kairos worker through the VIP: file discovery at the VIP with A's CA, kubeadm's requests from the VM's namespace, the Node in A's control plane only", async () => {
+    const tenantA = tenantOf(A);
+    const tenantB = tenantOf(B);
+    // The Kamaji CP provider's part: the Cluster's endpoint and the <cluster>-kubeconfig and -ca Secrets.
+    await client.mergePatch(Clusters, A.cluster, A.ns, { spec: { controlPlaneEndpoint: tenantA.endpoint } });
+    await publishTenantSecrets(client, { namespace: A.ns, cluster: A.cluster, tenant: tenantA });
+    await until("A's KvmCluster to report its private endpoint", async () => {
+      const pe = (await client.get<KvmCluster>(KvmClusters, A.cluster, A.ns)).status?.privateControlPlaneEndpoint;
+      return pe?.host === VIP && pe.port === 6443 ? pe : undefined;
+    }, 180_000);
+
+    // A Machine with a KairosConfig and a KvmMachine, as a MachineSet makes them.
+    const machine = await client.create<Obj>(Machines, {
+      metadata: { name: 'a2', namespace: A.ns, labels: { 'cluster.x-k8s.io/cluster-name': A.cluster } },
+      spec: { clusterName: A.cluster, version: 'v1.35.0', bootstrap: { configRef: { apiGroup: 'bootstrap.ironplane.dev', kind: 'KairosConfig', name: 'a2' } }, infrastructureRef: { apiGroup: 'infrastructure.ironplane.dev', kind: 'KvmMachine', name: 'a2' } },
+    });
+    const owner = [{ apiVersion: 'cluster.x-k8s.io/v1beta2', kind: 'Machine', name: 'a2', uid: machine.metadata!.uid!, controller: true }];
+    await client.create<KairosConfig>(KairosConfigs, { apiVersion: 'bootstrap.ironplane.dev/v1alpha1', kind: 'KairosConfig', metadata: { name: 'a2', namespace: A.ns, labels: { 'cluster.x-k8s.io/cluster-name': A.cluster }, ownerReferences: owner }, spec: {} });
+    await client.create<Obj>(KvmMachines, { metadata: { name: 'a2', namespace: A.ns, labels: { 'cluster.x-k8s.io/cluster-name': A.cluster }, ownerReferences: owner }, spec: { image: { containerDisk: { image: IMAGE } }, memory: '1Gi' } });
+    // CAPI core's part: the Machine names the bootstrap data once the KairosConfig reports it.
+    const dataSecret = await until('a2 to report its bootstrap data', async () => (await client.get<KairosConfig>(KairosConfigs, 'a2', A.ns)).status?.dataSecretName, 120_000).catch((e: unknown) => {
+      throw new Error(`${(e as Error).message}\n${kairos.output().split('\n').slice(-20).join('\n')}`);
+    });
+    await client.mergePatch(Machines, 'a2', A.ns, { spec: { bootstrap: { dataSecretName: dataSecret } } });
+
+    // The bootstrap data: kubeadm file discovery at the VIP, trusting A's CA.
+    const secret = await client.get<KubeObject & { data?: Record<string, string> }>(Secrets, dataSecret, A.ns);
+    const cc = parseCloudConfig(Buffer.from(secret.data!['value']!, 'base64').toString('utf8'));
+    if (typeof cc === 'string') throw new Error(cc);
+    const join = findKubeadmJoin(cc)!;
+    expect(join.config?.discovery?.bootstrapToken).toBeUndefined();
+    const discovery = parse(join.discoveryFile!.content!) as { clusters: { cluster: { server: string; 'certificate-authority-data': string } }[] };
+    expect(discovery.clusters[0]!.cluster.server).toBe(`https://${VIP}:6443`);
+    expect(Buffer.from(discovery.clusters[0]!.cluster['certificate-authority-data'], 'base64').toString('utf8').trim()).toBe(tenantA.ca.certPem.trim());
+
+    // Refusal side: the same join from B's VM meets B's control plane at the VIP, which A's CA does not sign.
+    const b1 = await vmNetns(B.ns, 'b1');
+    await expect(checkJoin(join, { timeoutMs: 10_000, dial: dialer.dial(b1) })).rejects.toThrow(/^cannot reach the control plane at https:\/\/198\.18\.0\.1:6443 .* with a certificate its CA signed for that address: .*(unable to verify|self.signed|certificate)/i);
+
+    // Success side: the kubelet in a2's namespace joins A through the VIP, and the Node has the providerID.
+    const node = await until('a2 to join A as a Node', () => kubelet.nodeOf(A.ns, 'a2'), 300_000).catch((e: unknown) => {
+      throw new Error(`${(e as Error).message}: ${kubelet.why(A.ns, 'a2') ?? 'no answer from the kubelet'}`);
+    });
+    expect(node).toEqual({ cluster: A.cluster, node: 'a2', providerID: `kubevirt://${A.ns}/a2` });
+    // The join's connections came from a2's own namespace.
+    expect(dialer.dialled()).toContain(hypervisor.vmNetns(A.ns, 'a2')?.netns);
+    const [ca, cb] = [new Client(tenantA.kubeConfig, { fieldManager: 't' }), new Client(tenantB.kubeConfig, { fieldManager: 't' })];
+    try {
+      expect((await ca.get<KubeObject & { spec?: { providerID?: string } }>(Nodes, 'a2')).spec?.providerID).toBe(`kubevirt://${A.ns}/a2`);
+      expect(await cb.tryGet(Nodes, 'a2')).toBeUndefined();
+    } finally {
+      ca.close();
+      cb.close();
+    }
+    // The VMs without a join in their userdata registered nowhere.
+    expect(kubelet.why(A.ns, 'a1')).toContain('the userdata runs no kubeadm join');
   });
 
   it('should refuse a private endpoint, naming the field, where the node network leaves no room for it or another cluster of the namespace has its address', async () => {
@@ -343,7 +469,8 @@ describe('private control-plane path', () => {
   });
 
   it("should remove the rule, the proxy and its address before the tenant's Subnet when the KvmCluster is deleted, leaving B serving", async () => {
-    for (const m of A.machines) await client.delete(KvmMachines, m, A.ns);
+    // Every machine of A (its Kairos worker too): the KvmCluster waits for them.
+    for (const m of (await client.list(KvmMachines, { namespace: A.ns })).items) await client.delete(KvmMachines, m.metadata!.name!, A.ns);
     await client.delete(KvmClusters, A.cluster, A.ns);
     await until('tenant A KvmCluster, rule, proxy, Subnet and Vpc to be gone', async () => {
       const left = [
@@ -353,14 +480,15 @@ describe('private control-plane path', () => {
         await client.tryGet(Subnets, tenantSubnetName(A.ns, A.cluster)),
         await client.tryGet(Vpcs, tenantNetworkName(A.ns, A.cluster)),
       ];
-      return left.every((o) => o === undefined) ? true : undefined;
+      if (left.every((o) => o === undefined)) return true;
+      throw new Error(`still there: ${left.filter((o) => o !== undefined).map((o) => `${o!.kind}/${o!.metadata?.name}`).join(', ')}`);
     }, 180_000);
     expect((await client.list(Pods, { namespace: A.ns, labelSelector: 'app.kubernetes.io/name=ironplane-cp-proxy' })).items).toEqual([]);
     expect(proxies.pods()).toEqual([`${B.ns}/${(await client.list<Pod>(Pods, { namespace: B.ns, labelSelector: 'app.kubernetes.io/name=ironplane-cp-proxy' })).items[0]!.metadata!.name}`]);
     const b1 = await vmNetns(B.ns, 'b1');
     // OVN recomputes its flows as A's router and switch go: B's path settles within the bound.
     await until('b1 to reach its control plane through the VIP after A is gone', async () => {
-      const r = await probe(b1, VIP, kamaji.tenant(B.ns, B.cluster)!.ca.certPem);
+      const r = await probe(b1, VIP, tenantOf(B).ca.certPem);
       if (r.status !== 200) throw new Error(r.error ?? `HTTP ${r.status}`);
       return r;
     }, 120_000).catch(async (e: unknown) => {
