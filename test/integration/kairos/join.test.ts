@@ -38,7 +38,8 @@ afterAll(async () => {
   await cp?.stop();
 });
 
-function cloudConfig(over: { token?: string; pins?: string[]; endpoint?: { host: string; port: number } } = {}): CloudConfig {
+/** A rendered cloud-config; with `discoveryCA`, one for file discovery (a private control-plane endpoint). */
+function cloudConfig(over: { token?: string; pins?: string[]; endpoint?: { host: string; port: number }; discoveryCA?: string } = {}): CloudConfig {
   const text = render({
     namespace: 'team-a',
     config: 'w',
@@ -49,6 +50,7 @@ function cloudConfig(over: { token?: string; pins?: string[]; endpoint?: { host:
     endpoint: over.endpoint ?? tenant.endpoint,
     token: over.token ?? 'abcdef.0123456789abcdef',
     caCertHashes: over.pins ?? caCertHashes(tenant.ca.certPem),
+    ...(over.discoveryCA ? { discoveryCA: over.discoveryCA } : {}),
   }).value;
   const cc = parseCloudConfig(renderUserData({ value: text }, 'kubevirt://team-a/w'));
   if (typeof cc === 'string') throw new Error(cc);
@@ -136,23 +138,8 @@ describe('the join checker', () => {
 describe('the join checker with file discovery (a private control-plane endpoint)', () => {
   const VIP = { host: '198.18.0.1', port: 6443 };
 
-  function fileCloudConfig(over: { endpoint?: { host: string; port: number }; ca?: string; token?: string } = {}): CloudConfig {
-    const text = render({
-      namespace: 'team-a',
-      config: 'w',
-      cluster: 'c',
-      machine: 'w',
-      spec: {},
-      files: [],
-      endpoint: over.endpoint ?? tenant.endpoint,
-      token: over.token ?? 'abcdef.0123456789abcdef',
-      caCertHashes: caCertHashes(tenant.ca.certPem),
-      discoveryCA: over.ca ?? tenant.ca.certPem,
-    }).value;
-    const cc = parseCloudConfig(renderUserData({ value: text }, 'kubevirt://team-a/w'));
-    if (typeof cc === 'string') throw new Error(cc);
-    return cc;
-  }
+  const fileCloudConfig = (over: { endpoint?: { host: string; port: number }; ca?: string; token?: string } = {}): CloudConfig =>
+    cloudConfig({ ...(over.endpoint ? { endpoint: over.endpoint } : {}), ...(over.token ? { token: over.token } : {}), discoveryCA: over.ca ?? tenant.ca.certPem });
 
   /** Every connection goes to `to` on loopback, whatever address it was for: the VIP's load balancer, in one line. */
   const redirect =
