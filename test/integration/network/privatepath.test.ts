@@ -494,5 +494,15 @@ describe('private control-plane path', () => {
     }, 120_000).catch(async (e: unknown) => {
       throw new Error(`${(e as Error).message}\n${await diagnose(B, b1)}`);
     });
+    // Nothing of A is left in OVN: its router, its switch, its proxy's port.
+    await until("A's router, switch and proxy port to leave OVN", async () => {
+      const left = [
+        ...names(await ovn.nbctl('--bare', '--columns=name', 'list', 'Logical_Router')).filter((n) => n === tenantNetworkName(A.ns, A.cluster)),
+        ...names(await ovn.nbctl('--bare', '--columns=name', 'list', 'Logical_Switch')).filter((n) => n === tenantSubnetName(A.ns, A.cluster)),
+        ...names(await ovn.nbctl('--bare', '--columns=name', 'list', 'Logical_Switch_Port')).filter((n) => n.includes(`.${A.ns}`) && n.includes('cp-proxy')),
+      ];
+      if (left.length === 0) return true;
+      throw new Error(`still in OVN NB: ${left.join(', ')}`);
+    }, 120_000);
   });
 });
