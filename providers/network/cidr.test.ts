@@ -9,7 +9,7 @@ const c = (s: string) => {
 
 describe('parseCidr', () => {
   it('should clear host bits and keep the family', () => {
-    expect(c('10.1.2.3/16')).toEqual({ family: 4, base: c('10.1.0.0/16').base, prefix: 16 });
+    expect(c('10.1.2.3/16')).toEqual({ family: 4, base: c('10.1.0.0/16').base, prefix: 16, text: '10.1.0.0/16' });
     expect(c('fd00::1/64').family).toBe(6);
     expect(c('::ffff:10.0.0.0/120').family).toBe(6);
   });

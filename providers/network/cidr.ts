@@ -2,80 +2,30 @@
 // ranges cannot be routed between two VPCs: the router would send the peer's
 // addresses to its own switch), and the /30 links between two VPC routers,
 // carved from the manager's interconnect range. Pure; IPv4 and IPv6.
+import { formatIp, overlaps, parseIp, type Cidr } from '../topology/cidr.js';
 
-export interface Cidr {
-  family: 4 | 6;
-  /** The network address (host bits cleared). */
-  base: bigint;
-  prefix: number;
-}
+export type { Cidr };
+/** True when the two ranges share an address. Ranges of different families never overlap. */
+export { overlaps };
 
 const BITS = { 4: 32, 6: 128 } as const;
 
-function parseIPv4(s: string): bigint | undefined {
-  const parts = s.split('.');
-  if (parts.length !== 4) return undefined;
-  let v = 0n;
-  for (const p of parts) {
-    if (!/^\d{1,3}$/.test(p) || Number(p) > 255) return undefined;
-    v = (v << 8n) | BigInt(Number(p));
-  }
-  return v;
-}
-
-function parseIPv6(s: string): bigint | undefined {
-  if (!/^[0-9a-fA-F:.]+$/.test(s)) return undefined;
-  const halves = s.split('::');
-  if (halves.length > 2) return undefined;
-  const groups = (h: string | undefined): string[] | undefined => {
-    if (!h) return [];
-    const g = h.split(':');
-    // An embedded IPv4 tail (::ffff:10.0.0.1) is two groups.
-    const last = g[g.length - 1]!;
-    if (last.includes('.')) {
-      const v4 = parseIPv4(last);
-      if (v4 === undefined) return undefined;
-      g.splice(g.length - 1, 1, ((v4 >> 16n) & 0xffffn).toString(16), (v4 & 0xffffn).toString(16));
-    }
-    return g.every((x) => /^[0-9a-fA-F]{1,4}$/.test(x)) ? g : undefined;
-  };
-  const head = groups(halves[0]);
-  const tail = halves.length === 2 ? groups(halves[1]) : [];
-  if (!head || !tail) return undefined;
-  const missing = 8 - head.length - tail.length;
-  if (halves.length === 2 ? missing < 1 : missing !== 0) return undefined;
-  let v = 0n;
-  for (const g of [...head, ...Array<string>(missing).fill('0'), ...tail]) v = (v << 16n) | BigInt(parseInt(g, 16));
-  return v;
-}
-
-/** Parses "10.0.0.0/24" or "fd00::/64"; host bits are cleared. Undefined when it is not a CIDR. */
+/**
+ * Parses "10.0.0.0/24" or "fd00::/64" with topology/cidr.ts's address
+ * parser; host bits are cleared (a node CIDR written with them still names
+ * its network). Undefined when it is not a CIDR.
+ */
 export function parseCidr(s: string): Cidr | undefined {
-  const [addr, len, extra] = s.split('/');
-  if (addr === undefined || len === undefined || extra !== undefined || !/^\d{1,3}$/.test(len)) return undefined;
-  const family = addr.includes(':') ? 6 : 4;
-  const ip = family === 4 ? parseIPv4(addr) : parseIPv6(addr);
-  const prefix = Number(len);
-  if (ip === undefined || prefix > BITS[family]) return undefined;
-  return { family, base: ip & mask(family, prefix), prefix };
+  const m = /^([^/]+)\/(\d{1,3})$/.exec(s);
+  const ip = m ? parseIp(m[1]!) : undefined;
+  const prefix = Number(m?.[2]);
+  if (!ip || prefix > BITS[ip.family]) return undefined;
+  const host = BigInt(BITS[ip.family] - prefix);
+  const base = (ip.value >> host) << host;
+  return { family: ip.family, base, prefix, text: `${formatIp(ip.family, base)}/${prefix}` };
 }
 
-function mask(family: 4 | 6, prefix: number): bigint {
-  const bits = BigInt(BITS[family]);
-  return ((1n << bits) - 1n) ^ ((1n << (bits - BigInt(prefix))) - 1n);
-}
-
-/** True when the two ranges share an address (one contains the other). Ranges of different families never overlap. */
-export function overlaps(a: Cidr, b: Cidr): boolean {
-  if (a.family !== b.family) return false;
-  const p = Math.min(a.prefix, b.prefix);
-  const m = mask(a.family, p);
-  return (a.base & m) === (b.base & m);
-}
-
-export function formatIPv4(v: bigint): string {
-  return [24n, 16n, 8n, 0n].map((s) => String((v >> s) & 255n)).join('.');
-}
+export const formatIPv4 = (v: bigint): string => formatIp(4, v);
 
 /** A link between two VPC routers: a /30, its two usable addresses in the order of the pair's sides. */
 export interface Link {
