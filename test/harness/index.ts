@@ -28,4 +28,4 @@ export {
   type KamajiProviderOptions,
 } from './capi.js';
 export { startSveltos, type SveltosProcess, type SveltosOptions } from './sveltos.js';
-export { startOvn, sweepOvnOrphans, type OvnWorld, type OvnOptions, type PlugOptions, type ExecResult } from './ovn.js';
+export { startOvn, sweepOvnOrphans, type ExecResult, type ExternalNetwork, type ExternalNetworkOptions, type OvnOptions, type OvnWorld, type PlugOptions } from './ovn.js';

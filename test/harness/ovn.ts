@@ -28,6 +28,20 @@
 // external_ids:iface-id = the logical switch port's name, and the address,
 // MAC and default route kube-OVN allocated.
 //
+// The external network (opt-in, `external: { cidr, gateway }`): the
+// platform's public side, as kube-ovn-cni and an operator would set it up for
+// kube-OVN's OvnEip/OvnDnatRule/OvnFip. kube-ovn-cni's part: an OVS bridge
+// br-external (netdev, in the datapath namespace) and the chassis'
+// ovn-bridge-mappings `external:br-external`, and the Node labels that say the
+// provider network's bridge is ready on it. The operator's part: the
+// ProviderNetwork `external`, Vlan `vlan0` (id 0: untagged) on it, the
+// underlay Subnet `external` (the name kube-ovn-controller's
+// --external-gateway-switch defaults to) and the ConfigMap
+// kube-system/ovn-external-gw-config naming this Node as the gateway node.
+// A Vpc with spec.enableExternal then gets a router port on `external`, bound
+// to this chassis. plugExternal() plays a client on that network: a
+// namespace whose veth is a port of br-external, outside every VPC.
+//
 // Cleanup: stop() kills exactly the processes it started and deletes every
 // namespace it made (which takes their veths along). If this Node process
 // dies first, the next startOvn() in any process sweeps what it left: temp
@@ -39,6 +53,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Client } from '../../providers/kit/client.js';
 import { CustomResourceDefinitions, type KubeObject, type ResourceType } from '../../providers/kit/types.js';
+import { Subnets } from '../../providers/kubevirt/resources.js';
+import { containsIp, parseCidr, parseIp } from '../../providers/topology/cidr.js';
 import { defaultBinDir, LocalControlPlane, type ControlPlane, type Dependent } from './controlplane.js';
 import { FIELD_MANAGER } from './crds.js';
 import { request, waitFor } from './http.js';
@@ -72,6 +88,25 @@ const TX_CHECKSUM_OFF_PY = [
   "v = array.array('B', struct.pack('II', 0x17, 0))",
   "fcntl.ioctl(s.fileno(), 0x8946, struct.pack('16sP', b'eth0', v.buffer_info()[0]))",
 ].join('\n');
+/** The platform's external network (see the header): an underlay kube-OVN Subnet on an OVS bridge of the chassis. */
+export interface ExternalNetworkOptions {
+  /** IPv4 CIDR of the external network, e.g. 172.30.0.0/24. */
+  cidr: string;
+  /** The network's gateway address, inside `cidr` (kube-OVN excludes it from allocation; nothing answers on it). */
+  gateway: string;
+}
+
+/** What kube-OVN sees of the external network, by name. */
+export interface ExternalNetwork extends ExternalNetworkOptions {
+  /** ProviderNetwork name, also the bridge mapping's network name. */
+  readonly providerNetwork: string;
+  readonly vlan: string;
+  /** The underlay Subnet (and logical switch) OvnEips are allocated from. */
+  readonly subnet: string;
+  /** The OVS bridge in the datapath namespace. */
+  readonly bridge: string;
+}
+
 export interface OvnOptions {
   /** Where kube-ovn-controller and ovn/ live. Default: $IRONPLANE_BIN_DIR, else <repo>/bin. */
   binDir?: string;
@@ -83,6 +118,8 @@ export interface OvnOptions {
   defaultCIDR?: string;
   /** kube-OVN's join Subnet (node ports). Default 100.64.0.0/16. */
   joinCIDR?: string;
+  /** An external network (OvnEip, OvnDnatRule, Vpc.spec.enableExternal); none by default. */
+  external?: ExternalNetworkOptions;
   /** How long kube-ovn-controller gets to build its default topology. Default 120 s. */
   readyTimeoutMs?: number;
   log?: (line: string) => void;
@@ -119,6 +156,15 @@ export interface OvnWorld {
   readonly dir: string;
   /** kube-ovn-controller's output (klog writes to stderr; its file in /var/log/kube-ovn stays empty). */
   readonly controllerLogPath: string;
+  /** The external network, when startOvn() was given one. */
+  readonly external: ExternalNetwork | undefined;
+  /**
+   * A client on the external network, outside every VPC: a namespace plugged
+   * into the external bridge with `ip` (inside the external CIDR) and a
+   * default route via its gateway. Resolves with the namespace's name;
+   * unplug() deletes it.
+   */
+  plugExternal(name: string, ip: string): Promise<string>;
   /** A network namespace standing for a VM, plugged into br-int; resolves with its name. */
   plug(opts: PlugOptions): Promise<string>;
   /** Deletes a namespace plug() made (its veth and OVS port go with it). Idempotent. */
@@ -147,6 +193,24 @@ const NETNS_PREFIX = 'ironplane-ovn-';
 const CHASSIS_ANNOTATION = 'ovn.kubernetes.io/chassis';
 const Nodes: ResourceType = { group: '', version: 'v1', kind: 'Node', plural: 'nodes', namespaced: false };
 const KUBE_OVN_CRD_COUNT = 21;
+const ProviderNetworks: ResourceType = { group: 'kubeovn.io', version: 'v1', kind: 'ProviderNetwork', plural: 'provider-networks', namespaced: false };
+const Vlans: ResourceType = { group: 'kubeovn.io', version: 'v1', kind: 'Vlan', plural: 'vlans', namespaced: false };
+const ConfigMaps: ResourceType = { group: '', version: 'v1', kind: 'ConfigMap', plural: 'configmaps', namespaced: true };
+/** kube-ovn-controller's defaults: --external-gateway-net and --external-gateway-switch are both `external`. */
+const EXTERNAL_NAME = 'external';
+/** kube-ovn-cni's name for a provider network's bridge. */
+const EXTERNAL_BRIDGE = `br-${EXTERNAL_NAME}`;
+/** The NIC kube-ovn-cni would have put into the bridge: recorded on the Node and in the ConfigMap, never created. */
+const EXTERNAL_NIC = 'eth-external';
+
+/** Checks `external` before anything starts; the message names the field. */
+function externalNetwork(o: ExternalNetworkOptions): ExternalNetwork & { prefix: number } {
+  const cidr = parseCidr(o.cidr ?? '');
+  if (typeof cidr === 'string' || cidr.family !== 4) throw new Error(`startOvn: external.cidr: ${typeof cidr === 'string' ? cidr : `"${o.cidr}" is not IPv4`}`);
+  const gw = parseIp(o.gateway ?? '');
+  if (!gw || !containsIp(cidr, gw)) throw new Error(`startOvn: external.gateway: "${o.gateway}" is not an address of external.cidr ${cidr.text}`);
+  return { cidr: cidr.text, gateway: o.gateway, prefix: cidr.prefix, providerNetwork: EXTERNAL_NAME, vlan: 'vlan0', subnet: EXTERNAL_NAME, bridge: EXTERNAL_BRIDGE };
+}
 
 interface Paths {
   ovn: string;
@@ -246,6 +310,7 @@ class LocalOvn implements OvnWorld, Dependent {
   private stopping: Promise<void> | undefined;
   private readonly vethPrefix = randomBytes(2).toString('hex');
   private plugs = 0;
+  readonly external: (ExternalNetwork & { prefix: number }) | undefined;
   private controller: { proc?: ManagedProcess; argv: string[]; env: Record<string, string>; healthPort: number; timeoutMs: number } | undefined;
 
   constructor(
@@ -253,7 +318,9 @@ class LocalOvn implements OvnWorld, Dependent {
     readonly nodeName: string,
     private readonly paths: Paths,
     private readonly host: LocalControlPlane | undefined,
+    external: ExternalNetworkOptions | undefined,
   ) {
+    this.external = external ? externalNetwork(external) : undefined;
     this.datapathNetns = `${NETNS_PREFIX}${process.pid}-${randomBytes(3).toString('hex')}`;
     this.controllerLogPath = join(dir, 'kube-ovn-controller.out');
   }
@@ -388,6 +455,12 @@ class LocalOvn implements OvnWorld, Dependent {
       const br = await run(bin('ovs-vsctl'), [`--db=${this.sock('db')}`, 'br-exists', 'br-int'], this.paths.env);
       return br.code === 0 ? true : note('no br-int yet');
     }, 50);
+    const ext = this.external;
+    if (ext) {
+      // kube-ovn-cni's part for a provider network: its bridge, mapped for ovn-controller (which then binds the localnet port).
+      await this.vsctl('--may-exist', 'add-br', ext.bridge, '--', 'set', 'Bridge', ext.bridge, 'datapath_type=netdev');
+      await this.vsctl('set', 'Open_vSwitch', '.', `external_ids:ovn-bridge-mappings=${ext.providerNetwork}:${ext.bridge}`);
+    }
     log(`OVN up: NB ${this.nbAddress}, SB ${this.sbAddress}, chassis ${this.nodeName}, datapath in netns ${this.datapathNetns} (${Date.now() - t0} ms)`);
 
     // The management plane side: CRDs and the Node.
@@ -402,7 +475,19 @@ class LocalOvn implements OvnWorld, Dependent {
         {
           metadata: {
             name: this.nodeName,
-            labels: { 'kubernetes.io/hostname': this.nodeName, 'kubernetes.io/os': 'linux', ...(opts.nodeLabels ?? {}) },
+            labels: {
+              'kubernetes.io/hostname': this.nodeName,
+              'kubernetes.io/os': 'linux',
+              // kube-ovn-cni's labels once the provider network's bridge is up on the node.
+              ...(ext
+                ? {
+                    [`${ext.providerNetwork}.provider-network.kubernetes.io/ready`]: 'true',
+                    [`${ext.providerNetwork}.provider-network.kubernetes.io/interface`]: EXTERNAL_NIC,
+                    [`${ext.providerNetwork}.provider-network.kubernetes.io/mtu`]: '1500',
+                  }
+                : {}),
+              ...(opts.nodeLabels ?? {}),
+            },
             annotations: { [CHASSIS_ANNOTATION]: this.nodeName },
           },
         } as KubeObject,
@@ -422,6 +507,7 @@ class LocalOvn implements OvnWorld, Dependent {
         } as KubeObject,
         { force: true, subresource: 'status' },
       );
+      if (ext) await this.declareExternal(client, ext);
     } finally {
       client.close();
     }
@@ -459,6 +545,36 @@ class LocalOvn implements OvnWorld, Dependent {
     log(`kube-ovn-controller ready (${Date.now() - t0} ms since OVN start; log ${this.controllerLogPath})`);
   }
 
+  /**
+   * The operator's objects for the external network, written before
+   * kube-ovn-controller starts so that its first pass sees them: the gateway
+   * ConfigMap is read by a periodic resync that, finding none, would mark the
+   * Node as no gateway.
+   */
+  private async declareExternal(client: Client, ext: ExternalNetwork & { prefix: number }): Promise<void> {
+    await client.apply(ProviderNetworks, { metadata: { name: ext.providerNetwork }, spec: { defaultInterface: EXTERNAL_NIC } } as KubeObject, { force: true });
+    await client.apply(Vlans, { metadata: { name: ext.vlan }, spec: { id: 0, provider: ext.providerNetwork } } as KubeObject, { force: true });
+    await client.apply(
+      Subnets,
+      { metadata: { name: ext.subnet }, spec: { protocol: 'IPv4', cidrBlock: ext.cidr, gateway: ext.gateway, excludeIps: [ext.gateway], vlan: ext.vlan, provider: 'ovn' } } as KubeObject,
+      { force: true },
+    );
+    await client.apply(
+      ConfigMaps,
+      {
+        metadata: { name: 'ovn-external-gw-config', namespace: 'kube-system' },
+        data: {
+          'enable-external-gw': 'true',
+          type: 'centralized',
+          'external-gw-nodes': this.nodeName,
+          'external-gw-nic': EXTERNAL_NIC,
+          'external-gw-addr': `${ext.gateway}/${ext.prefix}`,
+        },
+      } as KubeObject,
+      { force: true },
+    );
+  }
+
   /** Starts kube-ovn-controller; resolves when it is healthy and its default topology is in NB. */
   private async startController(): Promise<void> {
     const c = this.controller;
@@ -494,12 +610,30 @@ class LocalOvn implements OvnWorld, Dependent {
     await this.startController();
   }
 
-  async plug(o: PlugOptions): Promise<string> {
+  plug(o: PlugOptions): Promise<string> {
+    return this.attach('plug', { name: o.name, bridge: 'br-int', address: `${o.ip}/${prefixLength(o.cidr)}`, mac: o.mac, gateway: o.gateway, ifaceIds: [`external_ids:iface-id=${o.pod}.${o.namespace}`] });
+  }
+
+  plugExternal(name: string, ip: string): Promise<string> {
+    const ext = this.external;
+    if (!ext) return Promise.reject(new Error('plugExternal: this world has no external network (startOvn({ external }))'));
+    const addr = parseIp(ip);
+    const cidr = parseCidr(ext.cidr);
+    if (!addr || typeof cidr === 'string' || !containsIp(cidr, addr)) return Promise.reject(new Error(`plugExternal: ip "${ip}" is not an address of the external network ${ext.cidr}`));
+    if (ip === ext.gateway) return Promise.reject(new Error(`plugExternal: ip "${ip}" is the external network's gateway`));
+    return this.attach('plugExternal', { name, bridge: ext.bridge, address: `${ip}/${ext.prefix}`, gateway: ext.gateway, ifaceIds: [] });
+  }
+
+  /**
+   * A namespace of this world whose eth0 is one end of a veth, the other end
+   * a port of `bridge` in the datapath namespace, with tx checksum offload
+   * off (see TX_CHECKSUM_OFF_PY).
+   */
+  private async attach(caller: string, o: { name: string; bridge: string; address: string; mac?: string; gateway: string; ifaceIds: string[] }): Promise<string> {
     if (this.stopping) throw new Error('OVN world has been stopped');
-    if (!/^[a-z0-9-]{1,40}$/.test(o.name)) throw new Error(`plug: name '${o.name}' must be 1-40 of [a-z0-9-]`);
-    const bits = prefixLength(o.cidr);
+    if (!/^[a-z0-9-]{1,40}$/.test(o.name)) throw new Error(`${caller}: name '${o.name}' must be 1-40 of [a-z0-9-]`);
     const ns = `${this.datapathNetns}-${o.name}`;
-    if (this.netns.has(ns)) throw new Error(`plug: ${ns} is already plugged`);
+    if (this.netns.has(ns)) throw new Error(`${caller}: ${ns} is already plugged`);
     // Interface names are limited to 15 characters.
     const port = `vp${this.vethPrefix}${(this.plugs++).toString(16).padStart(4, '0')}`;
     await must('ip', ['netns', 'add', ns]);
@@ -507,20 +641,20 @@ class LocalOvn implements OvnWorld, Dependent {
     const inNs = (...a: string[]): Promise<string> => must('ip', ['-n', ns, ...a]);
     await must('ip', ['-n', this.datapathNetns, 'link', 'add', port, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns]);
     await inNs('link', 'set', 'lo', 'up');
-    await inNs('link', 'set', 'eth0', 'address', o.mac);
-    await inNs('addr', 'add', `${o.ip}/${bits}`, 'dev', 'eth0');
+    if (o.mac) await inNs('link', 'set', 'eth0', 'address', o.mac);
+    await inNs('addr', 'add', o.address, 'dev', 'eth0');
     await inNs('link', 'set', 'eth0', 'up');
     await inNs('route', 'add', 'default', 'via', o.gateway, 'dev', 'eth0');
     await must('ip', ['netns', 'exec', ns, 'python3', '-c', TX_CHECKSUM_OFF_PY]);
     await must('ip', ['-n', this.datapathNetns, 'link', 'set', port, 'up']);
-    await this.vsctl('add-port', 'br-int', port, '--', 'set', 'Interface', port, `external_ids:iface-id=${o.pod}.${o.namespace}`, `external_ids:ironplane-netns=${ns}`);
+    await this.vsctl('add-port', o.bridge, port, '--', 'set', 'Interface', port, ...o.ifaceIds, `external_ids:ironplane-netns=${ns}`);
     return ns;
   }
 
   async unplug(ns: string): Promise<void> {
     if (!this.netns.has(ns) || ns === this.datapathNetns) return;
     const ports = (await this.vsctl('--bare', '--columns=name', 'find', 'Interface', `external_ids:ironplane-netns=${ns}`).catch(() => '')).split('\n').filter(Boolean);
-    for (const p of ports) await this.vsctl('--if-exists', 'del-port', 'br-int', p).catch(() => undefined);
+    for (const p of ports) await this.vsctl('--if-exists', 'del-port', p).catch(() => undefined);
     await run('ip', ['netns', 'delete', ns]);
     this.netns.delete(ns);
   }
@@ -581,7 +715,7 @@ export async function startOvn(cp: ControlPlane, opts: OvnOptions = {}): Promise
   const host = cp instanceof LocalControlPlane ? cp : undefined;
   let world: LocalOvn;
   try {
-    world = new LocalOvn(dir, opts.nodeName ?? 'ovn-node-0', ovnPaths(binDir, dir), host);
+    world = new LocalOvn(dir, opts.nodeName ?? 'ovn-node-0', ovnPaths(binDir, dir), host, opts.external);
   } catch (err) {
     rmSync(dir, { recursive: true, force: true });
     throw err;
