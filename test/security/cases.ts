@@ -465,6 +465,29 @@ export const CASES: Case[] = [
     watch: [{ rt: K.Lease, name: 'ironplane-upgrades', namespace: EXTENSION_NS }],
   },
   {
+    id: 'private-endpoint-status',
+    attack: "Point its own workers' join at an address of its choosing (the KvmCluster's private control-plane endpoint)",
+    how: `alice patches status.privateControlPlaneEndpoint of its KvmCluster in ${A.namespace}`,
+    outcome: RBAC,
+    run: async (w) => attempt(w.alice.client.mergePatch(K.KvmCluster, await kvmClusterOf(w), A.namespace, { status: { privateControlPlaneEndpoint: { host: '10.0.0.1', port: 6443 } } }, { subresource: 'status' })),
+    refused: rbac(A.user, 'patch', 'kvmclusters/status', 'infrastructure.ironplane.dev', A.namespace),
+    watch: async (w) => [{ rt: K.KvmCluster, name: await kvmClusterOf(w), namespace: A.namespace, pick: (o) => o.status ?? null }],
+  },
+  createCase(
+    'switch-lb-rule',
+    "Serve an address in another tenant's VPC, or the private endpoint's VIP to a backend of its choosing (a kube-OVN SwitchLBRule)",
+    K.SwitchLBRule,
+    undefined,
+    { spec: { vip: '198.18.0.1', namespace: B.namespace, endpoints: ['10.0.0.9'], ports: [{ name: 'api', port: 6443, targetPort: 6443, protocol: 'TCP' }] } },
+  ),
+  createCase(
+    'proxy-network',
+    "Attach a pod of its own to the platform's management network (the private endpoint proxy's multus attachment)",
+    K.NetworkAttachmentDefinition,
+    A.namespace,
+    { spec: { config: '{"cniVersion":"0.3.1","type":"kube-ovn","provider":"cp-proxy.ironplane-system.ovn"}' } },
+  ),
+  {
     id: 'read-pool-hosts',
     attack: 'List the bare-metal hosts of a shared pool (BMC addresses, credentials names)',
     how: `alice lists BareMetalHosts in ${POOL_NS}`,
@@ -739,6 +762,14 @@ function statusOf(res: { status: number; body: string }): Result {
     // not a Status
   }
   return { status: res.status, reason: s.reason ?? '', message: s.message ?? res.body };
+}
+
+/** The KvmCluster CAPI made for A's Cluster. */
+async function kvmClusterOf(w: World): Promise<string> {
+  const kcs = await w.admin.list<Obj>(K.KvmCluster, { namespace: A.namespace, labelSelector: `cluster.x-k8s.io/cluster-name=${A.cluster}` });
+  const kc = kcs.items[0];
+  if (!kc) throw new Error(`no KvmCluster of Cluster ${A.cluster}`);
+  return kc.metadata!.name!;
 }
 
 async function gpuMachineDeployment(w: World): Promise<string> {

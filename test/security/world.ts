@@ -48,6 +48,8 @@ export const K = {
   KamajiControlPlaneTemplate: rt('controlplane.cluster.x-k8s.io', 'v1alpha1', 'KamajiControlPlaneTemplate', 'kamajicontrolplanetemplates'),
   Vpc: rt('kubeovn.io', 'v1', 'Vpc', 'vpcs', false),
   Subnet: rt('kubeovn.io', 'v1', 'Subnet', 'subnets', false),
+  SwitchLBRule: rt('kubeovn.io', 'v1', 'SwitchLBRule', 'switch-lb-rules', false),
+  NetworkAttachmentDefinition: rt('k8s.cni.cncf.io', 'v1', 'NetworkAttachmentDefinition', 'network-attachment-definitions'),
   BareMetalHost: rt('metal3.io', 'v1alpha1', 'BareMetalHost', 'baremetalhosts'),
   HostDeployPolicy: rt('metal3.io', 'v1alpha1', 'HostDeployPolicy', 'hostdeploypolicies'),
   VirtualMachine: rt('kubevirt.io', 'v1', 'VirtualMachine', 'virtualmachines'),
