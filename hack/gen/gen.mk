@@ -43,6 +43,9 @@ GEN_CAPI_WEBHOOK_KINDS := MutatingWebhookConfiguration ValidatingWebhookConfigur
 # The Kamaji CP provider's CRDs come from its released components YAML, which
 # carries the contract label (cluster.x-k8s.io/v1beta1: v1alpha1) CAPI looks
 # up; its config/crd/bases leaves that label to kustomize.
+# Multus's NetworkAttachmentDefinition comes from the version kube-OVN
+# requires: kube-OVN reads a Pod's attachments (the private endpoint's proxy,
+# adr/0014), so the OVN test world serves the kind.
 # cert-manager's CRDs come from deploy/crds (plain YAML; its Helm chart
 # templates them): clusterctl init finds cert-manager present when it can
 # create a test Issuer and Certificate, so the local planes install only these.
@@ -51,6 +54,7 @@ GEN_CAPI_WEBHOOK_KINDS := MutatingWebhookConfiguration ValidatingWebhookConfigur
 define copy-external-crds
 { $(call external-crds,capi,sigs.k8s.io/cluster-api,config/crd/bases,capi,$(1)) && \
   $(call external-crds,kubeovn,github.com/kubeovn/kube-ovn,charts/kube-ovn-v2/crds/kube-ovn-crd.yaml,kube-ovn,$(1),$(GEN_KUBEOVN_CRDS:%=-include %)) && \
+  $(call external-crds,kubeovn,github.com/k8snetworkplumbingwg/network-attachment-definition-client,artifacts/networks-crd.yaml,multus,$(1)) && \
   $(call external-crds,bmo,github.com/metal3-io/baremetal-operator,config/base/crds/bases,metal3,$(1)) && \
   $(call external-crds,capi,sigs.k8s.io/cluster-api,config/webhook/manifests.yaml,capi-webhooks,$(1),$(GEN_CAPI_WEBHOOK_KINDS:%=-kind %)) && \
   $(call external-crds,kamaji,github.com/clastix/cluster-api-control-plane-provider-kamaji,config/control-plane-components.yaml,kamaji/provider,$(1)) && \

@@ -5,8 +5,7 @@
 // module's own source, whose go.mod carries its replace directives, so none
 // are mirrored here. Multus's NetworkAttachmentDefinition CRD, which
 // kube-OVN reads for a Pod's attachments, is copied from the version kube-OVN
-// requires into config/external/multus the same way:
-//   go run ./crds -gomod ../kubeovn -module github.com/k8snetworkplumbingwg/network-attachment-definition-client -from artifacts/networks-crd.yaml -to ../../../config/external/multus
+// requires into config/external/multus (hack/gen/gen.mk crds-external).
 module ironplane.dev/hack/tools/kubeovn
 
 go 1.25.1
