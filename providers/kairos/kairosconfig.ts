@@ -47,7 +47,7 @@ import { KvmClusters } from '../kubevirt/resources.js';
 import { API_VERSION, DATA_FORMAT, dataSecretName, KAIROS_CONFIG_FINALIZER } from './names.js';
 import { endpointString, RenderError, type Renderer, type ResolvedFile } from './render.js';
 import { KairosConfigs } from './resources.js';
-import { caCertHashes, CHECK_EVERY, deleteBootstrapToken, ensureBootstrapToken, parseDuration, pemCertificates, rfc3339 } from './token.js';
+import { caCertHashes, CHECK_EVERY, deleteBootstrapToken, ensureBootstrapToken, parseDuration, pemCertificates, rfc3339, type Token } from './token.js';
 import { kubernetesVersionProblem, specProblems } from './validate.js';
 
 export const Conditions = {
@@ -76,6 +76,8 @@ export const TENANT_RETRY_MS = 15_000;
 /** The earliest a valid token is looked at again, whatever its TTL. */
 const MIN_CHECK_MS = 1_000;
 const DEFAULT_TTL = '15m';
+/** How often a token of this TTL is looked at while the Machine has no Node. */
+const tokenCheckMs = (ttlMs: number): number => Math.max(MIN_CHECK_MS, Math.floor(ttlMs * CHECK_EVERY));
 
 export interface KairosConfigCaches {
   kairosConfigs: Informer<KairosConfig>;
@@ -158,10 +160,18 @@ export function kairosConfigReconciler(deps: { client: Client; caches: KairosCon
         setData(scope, false, 'WaitingForControlPlaneEndpoint', `waiting for Cluster ${clusterName} spec.controlPlaneEndpoint (the control-plane provider sets it)`);
         return;
       }
+      const ttlMs = parseDuration(kc.spec?.join?.tokenTTL || DEFAULT_TTL);
       const target = await joinTarget(cluster, { host: ep.host, port: ep.port || 6443 });
       if ('reason' in target) {
-        setData(scope, false, target.reason, target.message);
-        return { requeueAfterMs: SECRET_RETRY_MS };
+        if (!kc.status?.initialization?.dataSecretCreated) {
+          setData(scope, false, target.reason, target.message);
+          return { requeueAfterMs: SECRET_RETRY_MS };
+        }
+        // The data is out (a proxy restarting takes the private endpoint
+        // away for a while): it stays as it is, and so does its token, which
+        // the worker may still need once the endpoint is back.
+        const kept = await keepToken(scope, clusterName, ttlMs);
+        return 'requeueAfterMs' in kept ? kept : { requeueAfterMs: Math.min(SECRET_RETRY_MS, tokenCheckMs(ttlMs)) };
       }
       const { endpoint } = target;
 
@@ -197,26 +207,9 @@ export function kairosConfigReconciler(deps: { client: Client; caches: KairosCon
         return;
       }
 
-      const ttlMs = parseDuration(kc.spec?.join?.tokenTTL || DEFAULT_TTL);
-      let ensured;
-      try {
-        const tenant = await tenants.get(ns, clusterName);
-        ensured = await ensureBootstrapToken(tenant, {
-          owner: { namespace: ns, name, uid: kc.metadata.uid! },
-          ttlMs,
-          now: clock.now(),
-          ...(kc.status?.bootstrapToken?.id ? { knownID: kc.status.bootstrapToken.id } : {}),
-        });
-      } catch (e) {
-        const f = tenantFailure(e);
-        setToken(scope, 'Unknown', f.reason, f.message);
-        if (!kc.status?.initialization?.dataSecretCreated) setData(scope, false, f.reason, f.message);
-        return { requeueAfterMs: TENANT_RETRY_MS };
-      }
-      const { token } = ensured;
-      const expires = rfc3339(token.expiresMs);
-      kc.status = { ...kc.status, bootstrapToken: { id: token.id, expires } };
-      setToken(scope, true, 'TokenValid', `token ${token.id} valid until ${expires}, extended until the Machine has a Node`);
+      const kept = await keepToken(scope, clusterName, ttlMs);
+      if ('requeueAfterMs' in kept) return kept;
+      const { token } = kept;
 
       const rendered = render({ ...input, token: `${token.id}.${token.secret}` });
       const written = await writeDataSecret(kc, clusterName, rendered.value);
@@ -231,7 +224,7 @@ export function kairosConfigReconciler(deps: { client: Client; caches: KairosCon
       if (written === 'created') void deps.recorder?.event(kc, 'Normal', 'DataSecretCreated', `bootstrap data Secret ${dataSecretName(name)} created: kubeadm join to ${joining}`);
       kc.status = { ...kc.status, dataSecretName: dataSecretName(name), initialization: { dataSecretCreated: true } };
       setData(scope, true, 'Available', `Secret ${dataSecretName(name)}: Kairos cloud-config joining ${joining}, with kubeadm`);
-      return { requeueAfterMs: Math.max(MIN_CHECK_MS, Math.floor(ttlMs * CHECK_EVERY)) };
+      return { requeueAfterMs: tokenCheckMs(ttlMs) };
     },
 
     async delete(scope) {
@@ -278,6 +271,35 @@ export function kairosConfigReconciler(deps: { client: Client; caches: KairosCon
 
   function getData(kc: KairosConfig): boolean {
     return kc.status?.conditions?.some((c) => c.type === Conditions.DataSecretAvailable && c.status === 'True') ?? false;
+  }
+
+  /**
+   * Makes or extends the KairosConfig's join token in the tenant and reports
+   * it; on a tenant failure, says so and when to look again.
+   */
+  async function keepToken(scope: Scope<KairosConfig, Ctx>, clusterName: string, ttlMs: number): Promise<{ token: Token } | { requeueAfterMs: number }> {
+    const kc = scope.obj;
+    const ns = kc.metadata.namespace!;
+    let ensured;
+    try {
+      const tenant = await tenants.get(ns, clusterName);
+      ensured = await ensureBootstrapToken(tenant, {
+        owner: { namespace: ns, name: kc.metadata.name!, uid: kc.metadata.uid! },
+        ttlMs,
+        now: clock.now(),
+        ...(kc.status?.bootstrapToken?.id ? { knownID: kc.status.bootstrapToken.id } : {}),
+      });
+    } catch (e) {
+      const f = tenantFailure(e);
+      setToken(scope, 'Unknown', f.reason, f.message);
+      if (!kc.status?.initialization?.dataSecretCreated) setData(scope, false, f.reason, f.message);
+      return { requeueAfterMs: TENANT_RETRY_MS };
+    }
+    const { token } = ensured;
+    const expires = rfc3339(token.expiresMs);
+    kc.status = { ...kc.status, bootstrapToken: { id: token.id, expires } };
+    setToken(scope, true, 'TokenValid', `token ${token.id} valid until ${expires}, extended until the Machine has a Node`);
+    return { token };
   }
 
   /**

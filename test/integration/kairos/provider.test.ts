@@ -251,6 +251,18 @@ describe('Kairos bootstrap provider', () => {
     );
     expect(note).toBe('bootstrap data Secret delta-w1 created: kubeadm join to 198.18.0.1:6443, the private control-plane endpoint of KvmCluster delta');
 
+    // Data out, then the proxy restarts (the endpoint goes away for a while): the data stays as it
+    // is, still Available, and its token keeps being extended for when the endpoint is back.
+    await createMachine(w, NS, 'delta', 'delta-w2', { spec: { join: { tokenTTL: '12s' } } });
+    await created('delta-w2');
+    const outRV = (await w.client.get<Secret>(Secrets, 'delta-w2', NS)).metadata?.resourceVersion;
+    const firstExpiry = (await config('delta-w2')).status?.bootstrapToken?.expires;
+    await privateEndpoint('False', 'WaitingForProxy', 'waiting for Deployment p to have an available replica');
+    await until('the token of delta-w2 to be extended while the endpoint is away', async () => ((await config('delta-w2')).status?.bootstrapToken?.expires !== firstExpiry ? true : undefined), 60_000);
+    expect(await condition('delta-w2', 'DataSecretAvailable')).toMatchObject({ status: 'True', reason: 'Available' });
+    expect(await condition('delta-w2', 'BootstrapTokenReady')).toMatchObject({ status: 'True', reason: 'TokenValid' });
+    expect((await w.client.get<Secret>(Secrets, 'delta-w2', NS)).metadata?.resourceVersion).toBe(outRV);
+
     const reconciles = await reconcileCount(w);
     await poke('delta-w0');
     await until('the poke of the joined delta-w0 to be reconciled', async () => (await reconcileCount(w)) > reconciles);
