@@ -115,7 +115,6 @@ describe('private endpoint objects', () => {
     expect(tpl.metadata.annotations).toEqual({ 'ovn.kubernetes.io/logical_switch': 'subnet-x', 'ovn.kubernetes.io/ip_address': '10.10.0.253', 'k8s.v1.cni.cncf.io/networks': 'ironplane-system/cp-proxy' });
     expect(tpl.spec.containers[0]!.args).toEqual(['cp-proxy', '--listen', '0.0.0.0:6443', '--to', '10.96.0.10:6443', '--max-connections', '512']);
     expect(proxyDeploymentName('team', 'a-alpha')).not.toBe(proxyDeploymentName('team-a', 'alpha'));
-
   });
 });
 

@@ -226,8 +226,8 @@ interface Reply {
 }
 
 interface CallOptions {
+  /** Trust only this CA, and check the certificate against the URL's host name or address; without it, trust anything. */
   ca?: string;
-  servername?: string;
   bearer?: string;
   method?: string;
   body?: unknown;
@@ -236,11 +236,11 @@ interface CallOptions {
 }
 
 function httpsCall(url: string, opts: CallOptions): Promise<Reply> {
-  // Discovery's first fetch trusts nothing; later calls trust only the pinned CA.
-  const trust = opts.ca ? { ca: opts.ca, ...(opts.servername && !isIP(opts.servername) ? { servername: opts.servername } : {}) } : { rejectUnauthorized: false };
   const u = new URL(url);
   const host = u.hostname.replace(/^\[(.*)\]$/, '$1');
   const port = Number(u.port || 443);
+  // Discovery's first fetch trusts nothing; later calls trust only the pinned CA.
+  const trust = opts.ca ? { ca: opts.ca, ...(isIP(host) ? {} : { servername: host }) } : { rejectUnauthorized: false };
   const dial = opts.dial;
   // With a dial, TLS runs over the dialled connection; the certificate is
   // checked against the URL's host name or address as without one.
@@ -333,7 +333,6 @@ async function checkTokenJoin(join: KubeadmJoin, opts: CheckJoinOptions): Promis
   const endpoint = join.apiServerEndpoint ?? fail(`${join.source}: no apiServerEndpoint`);
   if (!join.unsafeSkipCAVerification && join.caCertHashes.length === 0) fail(`${join.source}: no caCertHashes and unsafeSkipCAVerification is not set (kubeadm refuses this)`);
   const base = `https://${endpoint}`;
-  const host = endpoint.replace(/:\d+$/, '').replace(/^\[(.*)\]$/, '$1');
 
   // 1. Anonymous, untrusted fetch.
   let first: Reply;
@@ -366,7 +365,7 @@ async function checkTokenJoin(join: KubeadmJoin, opts: CheckJoinOptions): Promis
   // 4. The same cluster-info over a connection that trusts only that CA.
   let second: Reply;
   try {
-    second = await httpsCall(base + CLUSTER_INFO_PATH, { ca: caPem, servername: host, timeoutMs, ...dial });
+    second = await httpsCall(base + CLUSTER_INFO_PATH, { ca: caPem, timeoutMs, ...dial });
   } catch (e) {
     return fail(`${endpoint} does not present a certificate from the pinned CA: ${(e as Error).message}`);
   }
@@ -399,13 +398,12 @@ async function checkFileJoin(join: KubeadmJoin, file: { path: string; content: s
   const caPem = Buffer.from(cluster['certificate-authority-data'] ?? fail(`${where} has no certificate-authority-data`), 'base64').toString('utf8');
   if (pemCerts(caPem).length === 0) fail(`${where}: its certificate-authority-data holds no certificate`);
   const { token, id } = splitToken(join, join.config?.discovery?.tlsBootstrapToken ?? fail(`${join.source}: file discovery without discovery.tlsBootstrapToken (the discovery file carries no credentials)`));
-  const serverHost = new URL(server).hostname.replace(/^\[(.*)\]$/, '$1');
 
   // cluster-info over a connection that trusts only the file's CA and checks
   // the server's name or address: the TLS check is the point of this step.
   let info: Reply;
   try {
-    info = await httpsCall(server + CLUSTER_INFO_PATH, { ca: caPem, servername: serverHost, timeoutMs, ...dial });
+    info = await httpsCall(server + CLUSTER_INFO_PATH, { ca: caPem, timeoutMs, ...dial });
   } catch (e) {
     return fail(`cannot reach the control plane at ${server} (the server of ${where}) with a certificate its CA signed for that address: ${(e as Error).message}`);
   }
@@ -418,8 +416,7 @@ async function checkFileJoin(join: KubeadmJoin, file: { path: string; content: s
 /** Step 5: what the token must be allowed at `server` for the kubelet's TLS bootstrap. */
 async function tlsBootstrap(server: string, what: string, caPem: string, t: { token: string; id: string }, opts: { timeoutMs: number; dial?: Dial }): Promise<JoinResult> {
   const { token, id } = t;
-  const serverHost = new URL(server).hostname.replace(/^\[(.*)\]$/, '$1');
-  const call = (path: string, init: { method?: string; body?: unknown } = {}) => httpsCall(server + path, { ca: caPem, servername: serverHost, bearer: token, ...opts, ...init });
+  const call = (path: string, init: { method?: string; body?: unknown } = {}) => httpsCall(server + path, { ca: caPem, bearer: token, ...opts, ...init });
   let review: Reply;
   try {
     review = await call('/apis/authentication.k8s.io/v1/selfsubjectreviews', { method: 'POST', body: { apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' } });
