@@ -40,7 +40,7 @@ import type { Informer } from '../kit/informer.js';
 import { jsonEqual } from '../kit/patch.js';
 import { objectReconciler, type Scope } from '../kit/reconciler.js';
 import { Secrets, type KubeObject } from '../kit/types.js';
-import { candidatesWithReleased, hostKey, isConsumedBy, noHostMessage, resolvePools, slimHost, type Host } from './hosts.js';
+import { candidates, candidatesWithReleased, hostKey, isConsumedBy, noHostMessage, resolvePools, slimHost, type Host } from './hosts.js';
 import {
   API_VERSION,
   CLONED_FROM_GROUPKIND_ANNOTATION,
@@ -435,20 +435,31 @@ export function metalMachineReconciler(deps: { client: Client; caches: MetalMach
       scope.setCondition({ type: Conditions.HostClaimed, status: false, reason: 'NoHostAvailable', message: noHostMessage(all, query) });
       return 'none';
     }
-    for (const h of options.slice(0, CLAIM_ATTEMPTS)) {
-      try {
-        const claimed = await client.mergePatch<Host>(BareMetalHosts, h.metadata!.name!, h.metadata!.namespace, {
-          // The resourceVersion makes this a compare-and-swap: 409 if the host changed since we chose it.
-          metadata: { resourceVersion: h.metadata!.resourceVersion, labels: { [NODE_REUSE_LABEL]: null } },
-          spec: { consumerRef: { apiVersion: API_VERSION, kind: 'MetalMachine', name, namespace: ns, uid: m.metadata.uid } },
-        });
-        claims.record(`${ns}/${name}`, hostKey(h));
-        deps.metrics?.attempt('claimed');
-        void deps.recorder?.event(m, 'Normal', 'HostClaimed', `claimed BareMetalHost ${hostKey(h)}`);
-        return slimHost(claimed);
-      } catch (e) {
-        if (!isConflict(e) && !isNotFound(e)) throw e;
-        deps.metrics?.attempt('conflict');
+    for (const option of options.slice(0, CLAIM_ATTEMPTS)) {
+      let h: Host | undefined = option;
+      // A 409 says the host changed since it was read, not that it was
+      // claimed: BMO writes a host's status often, right after it becomes
+      // available too. The host is read again once and, still claimable,
+      // tried again, so a status write never sends the machine to a worse
+      // host (the one its template released is the best).
+      for (let attempt = 0; h && attempt < 2; attempt++) {
+        try {
+          const claimed = await client.mergePatch<Host>(BareMetalHosts, h.metadata!.name!, h.metadata!.namespace, {
+            // The resourceVersion makes this a compare-and-swap: 409 if the host changed since we chose it.
+            metadata: { resourceVersion: h.metadata!.resourceVersion, labels: { [NODE_REUSE_LABEL]: null } },
+            spec: { consumerRef: { apiVersion: API_VERSION, kind: 'MetalMachine', name, namespace: ns, uid: m.metadata.uid } },
+          });
+          claims.record(`${ns}/${name}`, hostKey(h));
+          deps.metrics?.attempt('claimed');
+          void deps.recorder?.event(m, 'Normal', 'HostClaimed', `claimed BareMetalHost ${hostKey(h)}`);
+          return slimHost(claimed);
+        } catch (e) {
+          if (!isConflict(e) && !isNotFound(e)) throw e;
+          deps.metrics?.attempt('conflict');
+          if (!isConflict(e) || attempt > 0) break;
+          const live: Host | undefined = await client.tryGet<Host>(BareMetalHosts, h.metadata!.name!, h.metadata!.namespace);
+          h = live ? candidates([slimHost(live)], query)[0] : undefined;
+        }
       }
     }
     scope.setCondition({ type: Conditions.HostClaimed, status: false, reason: 'ClaimConflict', message: `other claims won the ${Math.min(options.length, CLAIM_ATTEMPTS)} best hosts first; retrying` });
