@@ -26,7 +26,7 @@ cd $(GEN_ROOT)/hack/tools/capi && go run ./crds -gomod ../$(1) -module $(2) -fro
 endef
 
 # The kube-OVN CRDs Ironplane uses; kube-OVN ships all of them in one file.
-GEN_KUBEOVN_CRDS := vpcs.kubeovn.io subnets.kubeovn.io ips.kubeovn.io switch-lb-rules.kubeovn.io
+GEN_KUBEOVN_CRDS := vpcs.kubeovn.io subnets.kubeovn.io ips.kubeovn.io switch-lb-rules.kubeovn.io ovn-eips.kubeovn.io ovn-dnat-rules.kubeovn.io
 
 # cert-manager's own API (Issuers and Certificates in providers' components
 # YAML); its ACME kinds are not used.

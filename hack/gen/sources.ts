@@ -38,9 +38,10 @@ export const sources: readonly Source[] = [
     crdDir: 'config/external/kube-ovn',
     out: 'providers/api/generated/kubeovn',
     versions: ['v1'],
-    kinds: ['Vpc', 'Subnet', 'IP', 'SwitchLBRule'],
-    // The cloud provider writes a SwitchLBRule per load-balancer address.
-    validators: ['Vpc', 'Subnet', 'SwitchLBRule'],
+    kinds: ['Vpc', 'Subnet', 'IP', 'SwitchLBRule', 'OvnEip', 'OvnDnatRule'],
+    // The cloud provider writes a SwitchLBRule per load-balancer address, and
+    // for a pool on an external network an OvnEip and OvnDnatRules.
+    validators: ['Vpc', 'Subnet', 'SwitchLBRule', 'OvnEip', 'OvnDnatRule'],
   },
   {
     // Metal3 baremetal-operator CRDs copied from the pinned module

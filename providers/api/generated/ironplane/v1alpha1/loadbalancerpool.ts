@@ -36,6 +36,10 @@ export interface LoadBalancerPoolSpec {
     namespaces?: string[];
     capsuleTenants?: string[];
   };
+  /**
+   * The kube-OVN external (underlay) Subnet the pool's addresses belong to. Set, a Service given an address is also reachable from that network: an OvnEip of the address and one OvnDnatRule per port on the tenant's own router, to one of its nodes (adr/0011). The tenant Vpc must be connected to that Subnet (the KubeVirt provider's IRONPLANE_EXTERNAL_NETWORK). Unset, the addresses answer inside the tenant's VPC only. Cannot be added, changed or removed after the pool is created.
+   */
+  externalSubnet?: string;
   limits?: {
     /**
      * At most this many addresses of the pool per tenant namespace (all Clusters of the namespace together). Unset means no limit but the pool's size.
