@@ -3,9 +3,13 @@ import { hashedName, type OwnerLabels } from '../capi/ownership.js';
 import type { ResourceType } from '../kit/types.js';
 import { LoadBalancerPoolResource } from '../api/generated/ironplane/v1alpha1/loadbalancerpool.js';
 import { SwitchLBRuleResource } from '../api/generated/kubeovn/v1/switchlbrule.js';
+import { OvnEipResource } from '../api/generated/kubeovn/v1/ovneip.js';
+import { OvnDnatRuleResource } from '../api/generated/kubeovn/v1/ovndnatrule.js';
 
 export const LoadBalancerPools: ResourceType = LoadBalancerPoolResource;
 export const SwitchLBRules: ResourceType = SwitchLBRuleResource;
+export const OvnEips: ResourceType = OvnEipResource;
+export const OvnDnatRules: ResourceType = OvnDnatRuleResource;
 export const Services: ResourceType = { group: '', version: 'v1', kind: 'Service', plural: 'services', namespaced: true };
 export const TenantNodes: ResourceType = { group: '', version: 'v1', kind: 'Node', plural: 'nodes', namespaced: false };
 
@@ -74,4 +78,27 @@ const RULE_NAME_MAX = 59;
  */
 export function ruleName(address: string): string {
   return hashedName(`lb-${address.replace(/[.:]/g, '-')}`, `loadbalancer-address/${address}`, { max: RULE_NAME_MAX });
+}
+
+/**
+ * On a rule taken from a pool with spec.externalSubnet: the external network
+ * its address belongs to, recorded when the address is taken, so that the
+ * exposure follows the allocation and not later edits of the pool.
+ */
+export const EXTERNAL_SUBNET_ANNOTATION = `${PREFIX}/external-subnet`;
+
+/** On an OvnEip and OvnDnatRules of an externally exposed address: the SwitchLBRule (the allocation) they belong to. */
+export const RULE_LABEL = `${PREFIX}/rule`;
+
+/** The OvnEip of an external address: the rule's own name, one per address, so a second one cannot exist. */
+export const eipName = ruleName;
+
+/**
+ * The OvnDnatRule of one port of an external address: derived from the
+ * address, protocol and port alone (kube-OVN refuses a second rule for one
+ * EIP and port, and names its OVN load balancer after the rule).
+ */
+export function dnatName(address: string, protocol: string, port: number): string {
+  const p = protocol.toLowerCase();
+  return hashedName(`lb-${address.replace(/[.:]/g, '-')}-${p}-${port}`, `loadbalancer-dnat/${address}/${p}/${port}`, { max: 63 });
 }

@@ -19,6 +19,8 @@ export interface PoolView {
   overlapping: boolean;
   /** Whether an address lies in a range tenants may choose control-plane addresses from. */
   reserved: boolean;
+  /** The external network (kube-OVN Subnet) the addresses belong to; undefined: inside the tenant's VPC only. */
+  externalSubnet: string | undefined;
 }
 
 /** A range the platform lets tenants pick control-plane addresses from (the extension's loadBalancerAddressRanges setting), and where it is set. */
@@ -68,6 +70,7 @@ export function evaluatePools(pools: readonly LoadBalancerPool[], reserved: read
       problems,
       overlapping: false,
       reserved: false,
+      externalSubnet: p.spec?.externalSubnet || undefined,
     });
   }
   const all = [...views.values()];

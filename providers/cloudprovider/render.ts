@@ -3,12 +3,14 @@
 // kube-ovn-controller programs as an OVN load balancer on the logical switch
 // of the VPC its endpoints resolve to (adr/0011).
 import type { SwitchLBRule } from '../api/generated/kubeovn/v1/switchlbrule.js';
+import type { OvnEip } from '../api/generated/kubeovn/v1/ovneip.js';
+import type { OvnDnatRule } from '../api/generated/kubeovn/v1/ovndnatrule.js';
 import type { KvmMachine } from '../api/generated/ironplane/v1alpha1/kvmmachine.js';
 import { ownerLabels, type Owner } from '../capi/ownership.js';
 import { providerIDFor } from '../kubevirt/names.js';
 import type { KubeObject } from '../kit/types.js';
 import { parseIp } from '../topology/cidr.js';
-import { ADDRESS_ANNOTATION, CLUSTER_OWNER_LABELS, EXCLUDE_NODE_LABEL, KUBEOVN_VIP_ANNOTATION, KUBEOVN_VPC_ANNOTATION, LOAD_BALANCER_CLASS, MANAGED_BY, MANAGED_BY_LABEL, POOL_LABEL, ruleName, ruleServiceName, SERVICE_OWNER_LABELS } from './names.js';
+import { ADDRESS_ANNOTATION, CLUSTER_OWNER_LABELS, dnatName, eipName, EXCLUDE_NODE_LABEL, EXTERNAL_SUBNET_ANNOTATION, KUBEOVN_VIP_ANNOTATION, KUBEOVN_VPC_ANNOTATION, LOAD_BALANCER_CLASS, MANAGED_BY, MANAGED_BY_LABEL, POOL_LABEL, RULE_LABEL, ruleName, ruleServiceName, SERVICE_OWNER_LABELS } from './names.js';
 import { canonicalAddress } from './addresses.js';
 
 export interface ServicePort {
@@ -102,6 +104,8 @@ export interface RuleInput {
   /** The Service's ports and session affinity. */
   svc: TenantService;
   endpoints: string[];
+  /** The pool's spec.externalSubnet, recorded on the rule when the address is taken. */
+  externalSubnet?: string;
 }
 
 /**
@@ -146,6 +150,7 @@ export function renderRule(i: RuleInput): SwitchLBRule {
     metadata: {
       name: ruleName(i.address),
       labels: marks(i),
+      ...(i.externalSubnet ? { annotations: { [EXTERNAL_SUBNET_ANNOTATION]: i.externalSubnet } } : {}),
     },
     spec: {
       vip: i.address,
@@ -160,4 +165,55 @@ export function renderRule(i: RuleInput): SwitchLBRule {
 /** The tenant Service as the owner its rule is marked for. */
 export function serviceOwner(svc: TenantService): Owner {
   return { kind: 'Service', namespace: svc.metadata!.namespace!, name: svc.metadata!.name!, uid: svc.metadata!.uid! };
+}
+
+export interface ExternalInput {
+  /** The rule (the allocation) the address is held by: its name and marks are copied. */
+  rule: SwitchLBRule;
+  /** The external network's kube-OVN Subnet (the rule's EXTERNAL_SUBNET_ANNOTATION). */
+  subnet: string;
+}
+
+/** The rule's marks (pool, Cluster, Service) and the rule itself, for what belongs to it. */
+function externalMarks(rule: SwitchLBRule): Record<string, string> {
+  const labels = rule.metadata.labels ?? {};
+  const keep = [MANAGED_BY_LABEL, POOL_LABEL, ...Object.values(CLUSTER_OWNER_LABELS), ...Object.values(SERVICE_OWNER_LABELS)];
+  return { ...Object.fromEntries(keep.filter((k) => labels[k] !== undefined).map((k) => [k, labels[k]!])), [RULE_LABEL]: rule.metadata.name! };
+}
+
+/**
+ * The address on the external network: an OvnEip of type nat with exactly
+ * that address, which kube-OVN allocates in the external Subnet and answers
+ * for on the tenant router's external port once a NAT rule uses it.
+ */
+export function renderEip(i: ExternalInput): OvnEip {
+  const address = i.rule.spec!.vip!;
+  const v6 = parseIp(address)?.family === 6;
+  return {
+    apiVersion: 'kubeovn.io/v1',
+    kind: 'OvnEip',
+    metadata: { name: eipName(address), labels: externalMarks(i.rule) },
+    spec: { externalSubnet: i.subnet, type: 'nat', ...(v6 ? { v6Ip: address } : { v4Ip: address }) },
+  };
+}
+
+/**
+ * One OvnDnatRule per Service port: EIP:port to the entry node's node port,
+ * on the tenant's own router (spec.vpc: the rule names the Vpc; no IP object
+ * lookup, which would resolve in whichever VPC holds that address).
+ * kube-proxy on the entry node spreads connections over the Service's
+ * endpoints. Ports without a node port are left out, as for the rule.
+ */
+export function renderDnats(i: ExternalInput & { vpc: string; entry: string; svc: TenantService }): OvnDnatRule[] {
+  const address = i.rule.spec!.vip!;
+  const v6 = parseIp(address)?.family === 6;
+  return rulePorts(i.svc).map((p) => {
+    const protocol = p.protocol.toLowerCase();
+    return {
+      apiVersion: 'kubeovn.io/v1',
+      kind: 'OvnDnatRule',
+      metadata: { name: dnatName(address, protocol, p.port), labels: externalMarks(i.rule) },
+      spec: { ovnEip: eipName(address), vpc: i.vpc, ...(v6 ? { v6Ip: i.entry } : { v4Ip: i.entry }), externalPort: String(p.port), internalPort: String(p.targetPort), protocol },
+    };
+  });
 }

@@ -21,6 +21,8 @@ import type { KvmCluster } from '../api/generated/ironplane/v1alpha1/kvmcluster.
 import type { KvmMachine } from '../api/generated/ironplane/v1alpha1/kvmmachine.js';
 import type { LoadBalancerPool } from '../api/generated/ironplane/v1alpha1/loadbalancerpool.js';
 import type { SwitchLBRule } from '../api/generated/kubeovn/v1/switchlbrule.js';
+import type { OvnDnatRule } from '../api/generated/kubeovn/v1/ovndnatrule.js';
+import type { OvnEip } from '../api/generated/kubeovn/v1/ovneip.js';
 import { clusterNameOf, pausedReason, type Cluster } from '../capi/contract.js';
 import { notMarkedFor, type Owner } from '../capi/ownership.js';
 import { TenantNotReady, type TenantClients } from '../capi/tenant.js';
@@ -33,6 +35,7 @@ import { jsonEqual } from '../kit/patch.js';
 import type { KubeObject } from '../kit/types.js';
 import { parseIp } from '../topology/cidr.js';
 import { canonicalAddress, freeAddresses } from './addresses.js';
+import { externalExposure, externalSubnetOf, type Exposure } from './external.js';
 import type { CloudMetrics } from './metrics.js';
 import { CLUSTER_OWNER_LABELS, KUBEOVN_VPC_ANNOTATION, POOL_LABEL, RULE_SERVICE_PREFIX, ruleName, ruleServiceName, SERVICE_CONDITION, SERVICE_FINALIZER, SERVICE_OWNER_LABELS, Services, SwitchLBRules } from './names.js';
 import { evaluatePools, mayUse, poolsHolding, type PoolView, type ReservedRange } from './pools.js';
@@ -48,6 +51,12 @@ export const ServiceReasons = {
   AddressNotAllowed: 'AddressNotAllowed',
   /** The requested address is held by another Service. */
   AddressTaken: 'AddressTaken',
+  /** The address's pool is on an external network the tenant network is not connected to. */
+  ExternalNetworkUnavailable: 'ExternalNetworkUnavailable',
+  /** The address is held and answers inside the tenant's VPC; kube-OVN is still programming it on the external network. */
+  WaitingForExternalNetwork: 'WaitingForExternalNetwork',
+  /** The node taking an external address's traffic changed (Event only). */
+  ExternalEntryMoved: 'ExternalEntryMoved',
   /** The pool holding the requested address cannot be used (its Ready condition says why). */
   PoolNotReady: 'PoolNotReady',
   /** No pool lets the Cluster's namespace take addresses. */
@@ -80,6 +89,9 @@ export interface CloudCaches {
   /** kube-OVN's Services of our rules (render.ts renderRuleService), by our managed-by label. */
   ruleServices: Informer<KubeObject>;
   namespaces: Informer<KubeObject>;
+  /** OvnEips and OvnDnatRules of addresses of external pools (external.ts), by our managed-by label. */
+  eips: Informer<OvnEip>;
+  dnats: Informer<OvnDnatRule>;
 }
 
 export interface ServiceDeps {
@@ -118,11 +130,14 @@ export function ruleClusterKey(r: KubeObject): string | undefined {
 export function tenantServiceReconciler(deps: ServiceDeps) {
   const { client, caches } = deps;
   const now = deps.now ?? (() => new Date());
+  const external = externalExposure(client, caches);
 
   /** Deletes a rule we made (the cache holds only ours), with its uid as precondition. */
   /** Deletes a rule we made (the cache holds only ours), with its uid as precondition; false when it was gone already. */
   async function release(rule: SwitchLBRule, log: Logger): Promise<boolean> {
     if (rule.metadata.deletionTimestamp) return false;
+    // The external side first: the address is not handed out again while its OvnEip still answers.
+    await external.release(rule);
     const gone = !(await client.delete(SwitchLBRules, rule.metadata.name!, undefined, { uid: rule.metadata.uid! }));
     // kube-OVN deletes the rule's Service too; the one we made goes also when kube-OVN does not run.
     await releaseRuleService(rule.metadata.name!, labelOf(rule, CLUSTER_OWNER_LABELS.namespace) ?? '', rule);
@@ -148,6 +163,9 @@ export function tenantServiceReconciler(deps: ServiceDeps) {
     return items;
   }
 
+  const unconnected = (pool: PoolView) =>
+    `load-balancer pool ${pool.name} hands out addresses of external network ${pool.externalSubnet}, which this cluster's network is not connected to (the platform's IRONPLANE_EXTERNAL_NETWORK of the KubeVirt provider)`;
+
   const limitMessage = (pool: PoolView, ns: string, held: number) =>
     `namespace ${ns} holds ${held} address(es) of its load-balancer pool ${pool.name}, the limit per tenant namespace is ${pool.perTenant}`;
 
@@ -161,6 +179,8 @@ export function tenantServiceReconciler(deps: ServiceDeps) {
     vpc: string;
     /** InternalIPs of machines of other Clusters in the namespace. */
     foreignAddresses: ReadonlySet<string>;
+    /** The external network the tenant's Vpc is connected to (the KvmCluster's status.network.externalSubnet). */
+    connected: string | undefined;
     log: Logger;
   }
 
@@ -172,7 +192,7 @@ export function tenantServiceReconciler(deps: ServiceDeps) {
    * keep their addresses, the same answer for every allocator.
    */
   async function take(ctx: Ctx, pool: PoolView, address: string, svc: TenantService, endpoints: string[]): Promise<SwitchLBRule | Refusal | undefined> {
-    const want = renderRule({ address, pool: pool.name, cluster: ctx.owner, service: serviceOwner(svc), svc, endpoints });
+    const want = renderRule({ address, pool: pool.name, cluster: ctx.owner, service: serviceOwner(svc), svc, endpoints, ...(pool.externalSubnet ? { externalSubnet: pool.externalSubnet } : {}) });
     // The Service kube-OVN will keep the VIP on, naming the tenant's Vpc, before the rule exists.
     const ruleSvc = renderRuleService({ address, pool: pool.name, cluster: ctx.owner, service: serviceOwner(svc), vpc: ctx.vpc });
     try {
@@ -219,6 +239,7 @@ export function tenantServiceReconciler(deps: ServiceDeps) {
     const pool = holders[0];
     if (!pool) return notAllowed;
     if (pool.problems.length) return new Refusal(ServiceReasons.PoolNotReady, `${field}: ${address} lies in load-balancer pool ${pool.name}, which hands out no address until the platform fixes it (its Ready condition says why)`);
+    if (pool.externalSubnet && pool.externalSubnet !== ctx.connected) return new Refusal(ServiceReasons.ExternalNetworkUnavailable, `${field}: ${address}: ${unconnected(pool)}`);
     if (pool.perTenant !== undefined) {
       const held = (await heldInPool(pool.name, ctx.ns)).length;
       if (held >= pool.perTenant) return new Refusal(ServiceReasons.TenantLimitReached, `${field}: ${address}: ${limitMessage(pool, ctx.ns, held)}`);
@@ -240,6 +261,10 @@ export function tenantServiceReconciler(deps: ServiceDeps) {
     let limited: Refusal | undefined;
     for (const pool of usable) {
       if (pool.problems.length) continue;
+      if (pool.externalSubnet && pool.externalSubnet !== ctx.connected) {
+        limited ??= new Refusal(ServiceReasons.ExternalNetworkUnavailable, unconnected(pool));
+        continue;
+      }
       if (pool.perTenant !== undefined) {
         const held = (await heldInPool(pool.name, ctx.ns)).length;
         if (held >= pool.perTenant) {
@@ -390,7 +415,7 @@ export function tenantServiceReconciler(deps: ServiceDeps) {
     // Converge the rule (also one kept through a refusal): ports, endpoints and affinity follow the Service and the nodes.
     let want: SwitchLBRule | undefined;
     if (rule) {
-      want = renderRule({ address: rule.spec!.vip!, pool: labelOf(rule, POOL_LABEL) ?? '', cluster: ctx.owner, service: serviceOwner(svc), svc, endpoints: endpoints(parseIp(rule.spec!.vip!)!.family) });
+      want = renderRule({ address: rule.spec!.vip!, pool: labelOf(rule, POOL_LABEL) ?? '', cluster: ctx.owner, service: serviceOwner(svc), svc, endpoints: endpoints(parseIp(rule.spec!.vip!)!.family), ...(externalSubnetOf(rule) ? { externalSubnet: externalSubnetOf(rule)! } : {}) });
       const live = rule.spec ?? {};
       if (!jsonEqual(live as never, want.spec as never)) {
         try {
@@ -404,6 +429,16 @@ export function tenantServiceReconciler(deps: ServiceDeps) {
         }
       }
       await ensureRuleService(ctx, rule, svc);
+    }
+    // An address of an external pool also answers there, at one of the same nodes.
+    let exposure: Exposure | undefined;
+    if (rule && want) {
+      exposure = await external.ensure({ rule, cluster: ctx.owner, service: serviceOwner(svc), svc, vpc: ctx.vpc, connected: ctx.connected, endpoints: want.spec?.endpoints ?? [] });
+      if (exposure?.moved) {
+        const to = exposure.moved.to ? `node ${exposure.moved.to}` : 'no node (none can take traffic)';
+        void recorder.event(svc, 'Normal', ServiceReasons.ExternalEntryMoved, `${rule.spec?.vip} on external network ${exposure.subnet} moved from node ${exposure.moved.from} to ${to}`);
+        ctx.log.info('external load-balancer entry moved', { service: where, address: rule.spec?.vip, from: exposure.moved.from, to: exposure.moved.to });
+      }
     }
 
     if (refusal) {
@@ -429,12 +464,17 @@ export function tenantServiceReconciler(deps: ServiceDeps) {
     const prev = svc.status?.conditions?.find((c) => c.type === SERVICE_CONDITION);
     if (prev?.status !== 'True' || !svc.status?.loadBalancer?.ingress?.some((i) => i.ip === address)) void recorder.event(svc, 'Normal', ServiceReasons.Assigned, `load-balancer address ${address}`);
     const targets = want?.spec?.endpoints?.length ?? 0;
+    const leftOut = ambiguous.length ? `; left out: ${ambiguous.join(', ')}, also the address of a machine of another Cluster in namespace ${ctx.ns}, which would make the network it is programmed in ambiguous` : '';
+    const inside = `${address} from the platform's load-balancer pool, to ${targets} node(s) of this cluster`;
+    if (exposure && !exposure.ready) {
+      const reason = exposure.subnet !== ctx.connected ? ServiceReasons.ExternalNetworkUnavailable : ServiceReasons.WaitingForExternalNetwork;
+      await writeStatus(tenant, svc, [{ ip: address, ipMode: 'VIP' }], { status: 'False', reason, message: `${inside}, answering inside the cluster's network; not yet on external network ${exposure.subnet}: ${exposure.waiting}${leftOut}` });
+      return;
+    }
     await writeStatus(tenant, svc, [{ ip: address, ipMode: 'VIP' }], {
       status: 'True',
       reason: ServiceReasons.Assigned,
-      message:
-        `${address} from the platform's load-balancer pool, to ${targets} node(s) of this cluster` +
-        (ambiguous.length ? `; left out: ${ambiguous.join(', ')}, also the address of a machine of another Cluster in namespace ${ctx.ns}, which would make the network it is programmed in ambiguous` : ''),
+      message: inside + (exposure ? `; on external network ${exposure.subnet} through node ${exposure.entry}` : '') + leftOut,
     });
   }
 
@@ -444,6 +484,7 @@ export function tenantServiceReconciler(deps: ServiceDeps) {
    * else): deleted, after the apiserver confirms the rule is gone.
    */
   async function releaseStrayRuleServices(key: string): Promise<void> {
+    await external.releaseStray(ruleClusterKey, key, async (rule) => caches.rules.get(rule) !== undefined || (await client.tryGet(SwitchLBRules, rule)) !== undefined);
     for (const s of caches.ruleServices.list((x) => ruleClusterKey(x) === key && !x.metadata?.deletionTimestamp)) {
       const rule = s.metadata!.name!.slice(RULE_SERVICE_PREFIX.length);
       if (caches.rules.get(rule) || (await client.tryGet(SwitchLBRules, rule))) continue;
@@ -521,7 +562,7 @@ export function tenantServiceReconciler(deps: ServiceDeps) {
         .flatMap((m) => (m.status?.addresses ?? []).filter((a) => a.type === 'InternalIP').map((a) => canonicalAddress(a.address)))
         .filter((a): a is string => a !== undefined),
     );
-    const ctx: Ctx = { cluster, owner, ns, vpc: kc.status.network.vpc, pools: evaluatePools(caches.pools.list(), deps.reserved()), namespace: caches.namespaces.get(ns), foreignAddresses, log };
+    const ctx: Ctx = { cluster, owner, ns, vpc: kc.status.network.vpc, connected: kc.status.network.externalSubnet, pools: evaluatePools(caches.pools.list(), deps.reserved()), namespace: caches.namespaces.get(ns), foreignAddresses, log };
     const nodes = w.nodes.list();
     const services = w.services.list();
     const failures: string[] = [];

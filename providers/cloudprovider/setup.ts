@@ -6,6 +6,8 @@ import type { KvmCluster } from '../api/generated/ironplane/v1alpha1/kvmcluster.
 import type { KvmMachine } from '../api/generated/ironplane/v1alpha1/kvmmachine.js';
 import type { LoadBalancerPool } from '../api/generated/ironplane/v1alpha1/loadbalancerpool.js';
 import type { SwitchLBRule } from '../api/generated/kubeovn/v1/switchlbrule.js';
+import type { OvnDnatRule } from '../api/generated/kubeovn/v1/ovndnatrule.js';
+import type { OvnEip } from '../api/generated/kubeovn/v1/ovneip.js';
 import { Clusters, type Cluster } from '../capi/contract.js';
 import { TenantClients } from '../capi/tenant.js';
 import { Controller, type ReconcileFn } from '../kit/controller.js';
@@ -17,7 +19,7 @@ import { KvmClusters, KvmMachines } from '../kubevirt/resources.js';
 import { ClusterClassResource } from '../api/generated/capi/v1beta2/clusterclass.js';
 import { DEFAULT_EXTENSION_CONFIG, ExtensionConfigs } from '../topology/state.js';
 import { CloudMetrics } from './metrics.js';
-import { LoadBalancerPools, MANAGED_BY, MANAGED_BY_LABEL, POOL_LABEL, Services, SwitchLBRules } from './names.js';
+import { LoadBalancerPools, MANAGED_BY, MANAGED_BY_LABEL, OvnDnatRules, OvnEips, POOL_LABEL, Services, SwitchLBRules } from './names.js';
 import { reservedRanges } from './pools.js';
 import { poolStatusReconciler } from './poolstatus.js';
 import { ruleClusterKey, tenantServiceReconciler } from './services.js';
@@ -46,6 +48,9 @@ export function setupCloudProvider(mgr: Manager, opts: CloudProviderOptions): { 
   const rules = informer(new Informer<SwitchLBRule>(client, SwitchLBRules, { log, labelSelector: `${MANAGED_BY_LABEL}=${MANAGED_BY}` }));
   // kube-OVN's Services of our rules, made by us first (render.ts renderRuleService); metadata only.
   const ruleServices = informer(new Informer<KubeObject>(client, Services, { log, labelSelector: `${MANAGED_BY_LABEL}=${MANAGED_BY}`, transform: metadataOnly }));
+  // External pools' OvnEips and OvnDnatRules (external.ts): only ours, by label.
+  const eips = informer(new Informer<OvnEip>(client, OvnEips, { log, labelSelector: `${MANAGED_BY_LABEL}=${MANAGED_BY}` }));
+  const dnats = informer(new Informer<OvnDnatRule>(client, OvnDnatRules, { log, labelSelector: `${MANAGED_BY_LABEL}=${MANAGED_BY}` }));
   // Which Capsule Tenant a namespace belongs to (its label); metadata only.
   const namespaces = informer(new Informer<KubeObject>(client, Namespaces, { log, transform: metadataOnly }));
 
@@ -75,7 +80,7 @@ export function setupCloudProvider(mgr: Manager, opts: CloudProviderOptions): { 
   let reconcile: ReconcileFn = async () => undefined;
   const serviceCtl = new Controller({ name: 'tenant-loadbalancer', reconcile: (req, l) => reconcile(req, l), ...common });
   const watches = new TenantWatches(log, (key) => serviceCtl.queue.add(key), REPORTING_CONTROLLER, opts.instance);
-  reconcile = tenantServiceReconciler({ client, caches: { clusters, kvmClusters, kvmMachines, pools, rules, ruleServices, namespaces }, tenants, watches, reserved, recorder, metrics });
+  reconcile = tenantServiceReconciler({ client, caches: { clusters, kvmClusters, kvmMachines, pools, rules, ruleServices, namespaces, eips, dnats }, tenants, watches, reserved, recorder, metrics });
 
   const kvmClusterKeys = (kc: KvmCluster) => clusters.list((c) => c.metadata.namespace === kc.metadata.namespace && c.spec?.infrastructureRef?.kind === 'KvmCluster' && c.spec.infrastructureRef.name === kc.metadata.name).map((c) => `${c.metadata.namespace}/${c.metadata.name}`);
   const allClusters = () => clusters.list((c) => c.spec?.infrastructureRef?.kind === 'KvmCluster').map((c) => `${c.metadata.namespace}/${c.metadata.name}`);
@@ -93,6 +98,15 @@ export function setupCloudProvider(mgr: Manager, opts: CloudProviderOptions): { 
       return k ? [k] : [];
     })
     .watch(ruleServices, (r) => {
+      const k = ruleClusterKey(r);
+      return k ? [k] : [];
+    })
+    // kube-OVN's status (an EIP allocated, a DNAT ready) and deletions (a DNAT let go, to be made again).
+    .watch(eips, (r) => {
+      const k = ruleClusterKey(r);
+      return k ? [k] : [];
+    })
+    .watch(dnats, (r) => {
       const k = ruleClusterKey(r);
       return k ? [k] : [];
     })
