@@ -18,6 +18,12 @@
 // alone, on create, update and delete alike. Writes to an object we own
 // carry its resourceVersion and deletes its uid, so an object replaced in
 // between is not touched either.
+//
+// When the platform names an external network (IRONPLANE_EXTERNAL_NETWORK,
+// a kube-OVN underlay Subnet), every tenant Vpc's router is connected to it,
+// which is what tenant LoadBalancer addresses on that network need; the
+// KvmCluster reports it (status.network.externalSubnet) once kube-OVN says
+// the connection is made.
 import type { KvmCluster } from '../api/generated/ironplane/v1alpha1/kvmcluster.js';
 import type { KvmMachine } from '../api/generated/ironplane/v1alpha1/kvmmachine.js';
 import { CLUSTER_NAME_LABEL, clusterNameOf, ownerClusterName, pausedReason, Reasons, type Cluster } from '../capi/contract.js';
@@ -63,7 +69,59 @@ export const ClusterReasons = {
  */
 export const NAME_TAKEN_RETRY_MS = 60_000;
 
-type NetworkObject = KubeObject & { spec?: unknown };
+/** A Vpc or Subnet as the caches hold it: metadata and spec, and of a Vpc its external connection (vpcExternalStatus). */
+export type NetworkObject = KubeObject & { spec?: unknown; status?: unknown };
+
+/** What kube-OVN reports of a Vpc's connection to external networks. */
+export interface VpcExternalStatus {
+  enableExternal: boolean;
+  extraExternalSubnets: string[];
+}
+
+/** The part of a Vpc's status that says which external Subnets its router is connected to (kube-OVN's updateVpcExternalStatus writes it). */
+export function vpcExternalStatus(vpc: NetworkObject): VpcExternalStatus | undefined {
+  const st = vpc.status as { enableExternal?: unknown; extraExternalSubnets?: unknown } | undefined;
+  if (!st || typeof st !== 'object') return undefined;
+  const extra = Array.isArray(st.extraExternalSubnets) ? st.extraExternalSubnets.filter((n): n is string => typeof n === 'string') : [];
+  return { enableExternal: st.enableExternal === true, extraExternalSubnets: extra };
+}
+
+/** True when kube-OVN reports the Vpc's router connected to that external Subnet. */
+export function connectedTo(vpc: NetworkObject | undefined, subnet: string): boolean {
+  const st = vpc ? vpcExternalStatus(vpc) : undefined;
+  return !!st?.enableExternal && st.extraExternalSubnets.includes(subnet);
+}
+
+/**
+ * The Vpc's spec: its connection to the platform's external network. With
+ * extraExternalSubnets set, kube-OVN connects the router to those Subnets
+ * only, not to its own default external one (handleUpdateVpcExternal).
+ *
+ * Without an external network the spec stays empty, as it was before the
+ * setting existed: the Vpcs of a platform that never set it are not written
+ * again. Only a Vpc whose spec asks for a connection (the setting was on and
+ * is off now, or someone turned it on by hand) gets enableExternal false and
+ * no extra Subnets, spelt out: covers() compares only the keys it is given,
+ * so leaving them out would never show the difference, and an apply without
+ * them would not take them from another field manager. kube-OVN disconnects
+ * a Vpc whose spec says false while its status says true. Once the live spec
+ * asks for nothing, the empty spec covers it again.
+ */
+export function vpcSpec(externalNetwork: string | undefined, live: NetworkObject | undefined): Record<string, unknown> {
+  if (externalNetwork) return { enableExternal: true, extraExternalSubnets: [externalNetwork] };
+  const spec = (live?.spec ?? {}) as { enableExternal?: unknown; extraExternalSubnets?: unknown };
+  const connected = spec.enableExternal === true || (Array.isArray(spec.extraExternalSubnets) && spec.extraExternalSubnets.length > 0);
+  return connected ? { enableExternal: false, extraExternalSubnets: [] } : {};
+}
+
+export interface NetworkOptions {
+  /** The private endpoint's VIP, kept out of the Subnet's free addresses. */
+  vip?: string;
+  /** The platform's external Subnet (IRONPLANE_EXTERNAL_NETWORK) the Vpc is connected to; none when unset. */
+  externalNetwork?: string;
+  /** The Vpc as it is now, if it exists (see vpcSpec). */
+  liveVpc?: NetworkObject;
+}
 
 export const DEFAULT_ZONE_LABEL = 'topology.kubernetes.io/zone';
 
@@ -106,15 +164,15 @@ export function ownerOf(kc: KvmCluster): Owner {
 }
 
 /** The kube-OVN objects for a KvmCluster (pure). */
-export function renderNetwork(kc: KvmCluster, vip?: string): { vpc: KubeObject & { spec: Record<string, unknown> }; subnet: KubeObject & { spec: Record<string, unknown> } } {
+export function renderNetwork(kc: KvmCluster, opts: NetworkOptions = {}): { vpc: KubeObject & { spec: Record<string, unknown> }; subnet: KubeObject & { spec: Record<string, unknown> } } {
   const ns = kc.metadata.namespace!;
   const name = tenantNetworkName(ns, kc.metadata.name!);
   const labels = ownerLabels(KVM_CLUSTER_OWNER_LABELS, ownerOf(kc));
   const net = kc.spec!.network;
   // The user's excluded addresses, and the one the private endpoint reserves.
-  const excludeIps = subnetExcludeIps(net, vip);
+  const excludeIps = subnetExcludeIps(net, opts.vip);
   return {
-    vpc: { apiVersion: 'kubeovn.io/v1', kind: 'Vpc', metadata: { name, labels }, spec: {} },
+    vpc: { apiVersion: 'kubeovn.io/v1', kind: 'Vpc', metadata: { name, labels }, spec: vpcSpec(opts.externalNetwork, opts.liveVpc) },
     subnet: {
       apiVersion: 'kubeovn.io/v1',
       kind: 'Subnet',
@@ -134,7 +192,7 @@ export function renderNetwork(kc: KvmCluster, vip?: string): { vpc: KubeObject &
 }
 
 /** True when `live` has every label and spec field of `want` with the same value. */
-export function covers(live: (KubeObject & { spec?: unknown }) | undefined, want: KubeObject & { spec: Record<string, unknown> }): boolean {
+export function covers(live: NetworkObject | undefined, want: KubeObject & { spec: Record<string, unknown> }): boolean {
   if (!live) return false;
   const labels = live.metadata?.labels ?? {};
   if (!Object.entries(want.metadata?.labels ?? {}).every(([k, v]) => labels[k] === v)) return false;
@@ -143,7 +201,14 @@ export function covers(live: (KubeObject & { spec?: unknown }) | undefined, want
   return Object.entries(want.spec).every(([k, v]) => (k === 'excludeIps' ? excludeIpsEqual(spec[k], v, spec['gateway']) : jsonEqual(spec[k], v)));
 }
 
-export function kvmClusterReconciler(deps: { client: Client; caches: KvmClusterCaches; recorder?: EventRecorder; proxy: ProxyOptions }) {
+export function kvmClusterReconciler(deps: {
+  client: Client;
+  caches: KvmClusterCaches;
+  recorder?: EventRecorder;
+  proxy: ProxyOptions;
+  /** The external Subnet every tenant Vpc is connected to (IRONPLANE_EXTERNAL_NETWORK); none when unset. */
+  externalNetwork?: string;
+}) {
   const { client, caches } = deps;
 
   /** The object of that name: from the cache, which holds only labelled ones, else from the apiserver. */
@@ -151,12 +216,11 @@ export function kvmClusterReconciler(deps: { client: Client; caches: KvmClusterC
     cache.get(name) ?? (await client.tryGet<NetworkObject>(rt, name));
 
   /**
-   * Creates `want`, or converges it when the object of its name is ours.
-   * Returns why the name is taken when it is not ours.
+   * Creates `want`, or converges `live` (the object of its name, as read)
+   * when it is ours. Returns why the name is taken when it is not ours.
    */
-  async function ensure(rt: ResourceType, cache: Informer<NetworkObject>, want: KubeObject & { spec: Record<string, unknown> }, owner: Owner): Promise<string | undefined> {
+  async function ensure(rt: ResourceType, live: NetworkObject | undefined, want: KubeObject & { spec: Record<string, unknown> }, owner: Owner): Promise<string | undefined> {
     const name = want.metadata!.name!;
-    const live = await read(rt, cache, name);
     if (!live) {
       await createNew(client, rt, want);
       return undefined;
@@ -194,10 +258,13 @@ export function kvmClusterReconciler(deps: { client: Client; caches: KvmClusterC
     async normal(scope): Promise<Result | void> {
       const kc = scope.obj;
       const owner = ownerOf(kc);
-      const { vpc, subnet } = renderNetwork(kc, deps.proxy.vip);
+      const external = deps.externalNetwork;
+      // Read first: what the Vpc's spec must say depends on what it says now (vpcSpec).
+      const liveVpc = await read(Vpcs, caches.vpcs, tenantNetworkName(kc.metadata.namespace!, kc.metadata.name!));
+      const { vpc, subnet } = renderNetwork(kc, { vip: deps.proxy.vip, externalNetwork: external, liveVpc });
       kc.metadata.labels = { ...kc.metadata.labels, [CLUSTER_NAME_LABEL]: scope.ctx.cluster!.metadata.name! };
       // The Vpc first: the Subnet is never created inside a Vpc that is not ours.
-      const taken = (await ensure(Vpcs, caches.vpcs, vpc, owner)) ?? (await ensure(Subnets, caches.subnets, subnet, owner));
+      const taken = (await ensure(Vpcs, liveVpc, vpc, owner)) ?? (await ensure(Subnets, await read(Subnets, caches.subnets, subnet.metadata!.name!), subnet, owner));
       if (taken) {
         const message = `${taken}; it is left untouched, and the tenant network waits until the name is free`;
         warnOnce(scope, ClusterReasons.NameTaken, message);
@@ -210,13 +277,22 @@ export function kvmClusterReconciler(deps: { client: Client; caches: KvmClusterC
         return { requeueAfterMs: NAME_TAKEN_RETRY_MS };
       }
       const zoneLabel = kc.spec?.failureDomains?.zoneLabel ?? DEFAULT_ZONE_LABEL;
+      // Reported only once kube-OVN says so; a Vpc status change requeues us (setup.ts).
+      const connected = external !== undefined && connectedTo(liveVpc, external);
       kc.status = {
         ...kc.status,
-        network: { vpc: vpc.metadata!.name!, subnet: subnet.metadata!.name! },
+        network: { vpc: vpc.metadata!.name!, subnet: subnet.metadata!.name!, ...(connected ? { externalSubnet: external } : {}) },
         failureDomains: failureDomainsFrom(caches.nodes.list(), zoneLabel, kc.spec?.failureDomains?.nodeSelector),
         initialization: { provisioned: true },
       };
-      scope.setCondition({ type: ClusterConditions.NetworkReady, status: true, reason: 'Provisioned', message: `Vpc ${vpc.metadata!.name} and Subnet ${subnet.metadata!.name} (${kc.spec!.network.nodeCIDR})` });
+      // The tenant network serves without the external connection: it is said, not waited for.
+      const externally = external === undefined ? '' : connected ? `; connected to external network ${external}` : `; waiting for kube-OVN to connect it to external network ${external}`;
+      scope.setCondition({
+        type: ClusterConditions.NetworkReady,
+        status: true,
+        reason: 'Provisioned',
+        message: `Vpc ${vpc.metadata!.name} and Subnet ${subnet.metadata!.name} (${kc.spec!.network.nodeCIDR})${externally}`,
+      });
 
       const pe = await reconcilePrivateEndpoint({ client, deployments: caches.deployments, kvmClusters: caches.kvmClusters, proxy: deps.proxy }, kc, scope.ctx.cluster!, subnet.metadata!.name!, owner);
       const peBefore = scope.original.status?.conditions?.find((c) => c.type === ClusterConditions.PrivateEndpointReady);

@@ -6,7 +6,8 @@ import type { KvmMachine } from '../api/generated/ironplane/v1alpha1/kvmmachine.
 import { validateVirtualMachine } from '../api/generated/kubevirt/index.js';
 import { validateOrThrow } from '../api/validate.js';
 import { tenantNetworkName, tenantSubnetName, hostnameFor } from './names.js';
-import { covers, failureDomainsFrom, renderNetwork } from './kvmcluster.js';
+import { connectedTo, covers, failureDomainsFrom, renderNetwork, vpcExternalStatus } from './kvmcluster.js';
+import { externalNetworkFromEnv } from './setup.js';
 import { addressesFrom, renderVirtualMachine, specProblems, type RenderInput } from './render.js';
 
 const GOLDEN = path.join(import.meta.dirname, 'testdata');
@@ -188,5 +189,80 @@ describe('KvmCluster network', () => {
       { name: 'z1', controlPlane: false },
       { name: 'z2', controlPlane: false },
     ]);
+  });
+});
+
+describe('the external network (IRONPLANE_EXTERNAL_NETWORK)', () => {
+  const kc = {
+    apiVersion: 'infrastructure.ironplane.dev/v1alpha1' as const,
+    kind: 'KvmCluster' as const,
+    metadata: { name: 'alpha', namespace: 'team-a', uid: 'uid-alpha' },
+    spec: { network: { nodeCIDR: '10.10.0.0/24' } },
+  };
+  const connected = { enableExternal: true, extraExternalSubnets: ['external'] };
+
+  it('should take the Subnet name from IRONPLANE_EXTERNAL_NETWORK, none when unset or empty', () => {
+    expect(externalNetworkFromEnv({ IRONPLANE_EXTERNAL_NETWORK: 'external' })).toBe('external');
+    expect(externalNetworkFromEnv({ IRONPLANE_EXTERNAL_NETWORK: 'ext-1' })).toBe('ext-1');
+    expect(externalNetworkFromEnv({ IRONPLANE_EXTERNAL_NETWORK: 'a'.repeat(63) })).toBe('a'.repeat(63));
+    expect(externalNetworkFromEnv({ IRONPLANE_EXTERNAL_NETWORK: '' })).toBeUndefined();
+    expect(externalNetworkFromEnv({})).toBeUndefined();
+  });
+
+  it.each(['External', 'ext_net', '-external', 'external-', 'ovn/external', ' external', 'a'.repeat(64), 'ext.net'])('should refuse %j at start-up, naming the variable', (value) => {
+    expect(() => externalNetworkFromEnv({ IRONPLANE_EXTERNAL_NETWORK: value })).toThrow(`IRONPLANE_EXTERNAL_NETWORK: ${JSON.stringify(value)} is not a Subnet name`);
+  });
+
+  it('given an external network, should connect the Vpc to that Subnet only, and see a Vpc without it as not covered', () => {
+    const { vpc, subnet } = renderNetwork(kc, { externalNetwork: 'external' });
+    expect(vpc.spec).toEqual({ enableExternal: true, extraExternalSubnets: ['external'] });
+    // The Subnet is the same with or without it.
+    expect(subnet).toEqual(renderNetwork(kc).subnet);
+    expect(covers({ ...vpc, spec: {} }, vpc)).toBe(false);
+    expect(covers({ ...vpc, spec: { enableExternal: true, extraExternalSubnets: ['external', 'other'] } }, vpc)).toBe(false);
+    expect(covers({ ...vpc, spec: { ...vpc.spec, staticRoutes: [] }, status: connected }, vpc)).toBe(true);
+    // Another name replaces the one connected before.
+    expect(renderNetwork(kc, { externalNetwork: 'other', liveVpc: { ...vpc, status: connected } }).vpc.spec).toEqual({ enableExternal: true, extraExternalSubnets: ['other'] });
+  });
+
+  it('given none, should leave a Vpc that was never connected as it is (an empty spec, as before the setting existed)', () => {
+    const { vpc } = renderNetwork(kc);
+    expect(vpc.spec).toEqual({});
+    expect(renderNetwork(kc, { liveVpc: { ...vpc, spec: {} } }).vpc.spec).toEqual({});
+    expect(renderNetwork(kc, { liveVpc: { ...vpc, spec: { enableExternal: false } } }).vpc.spec).toEqual({});
+    expect(covers({ ...vpc, spec: { namespaces: ['x'] } }, vpc)).toBe(true);
+  });
+
+  it('given none after it was on, should disconnect the Vpc until its spec asks for no connection', () => {
+    const on = renderNetwork(kc, { externalNetwork: 'external' }).vpc;
+    // The live Vpc as the setting left it: connected.
+    const off = renderNetwork(kc, { liveVpc: on }).vpc;
+    expect(off.spec).toEqual({ enableExternal: false, extraExternalSubnets: [] });
+    expect(covers(on, off)).toBe(false);
+    // Connected by hand, or with extra Subnets only: disconnected all the same.
+    expect(renderNetwork(kc, { liveVpc: { ...on, spec: { enableExternal: true } } }).vpc.spec).toEqual({ enableExternal: false, extraExternalSubnets: [] });
+    expect(renderNetwork(kc, { liveVpc: { ...on, spec: { extraExternalSubnets: ['external'] } } }).vpc.spec).toEqual({ enableExternal: false, extraExternalSubnets: [] });
+    // Applied: the spec asks for nothing, and the empty spec covers it (no write on every reconcile).
+    const applied = { ...on, spec: off.spec, status: connected };
+    const next = renderNetwork(kc, { liveVpc: applied }).vpc;
+    expect(next.spec).toEqual({});
+    expect(covers(applied, next)).toBe(true);
+    // kube-OVN writing its spec back without the zero values (omitempty) changes nothing.
+    expect(renderNetwork(kc, { liveVpc: { ...on, spec: {} } }).vpc.spec).toEqual({});
+  });
+
+  it('should read the connection from the Vpc status kube-OVN writes, only for the named Subnet', () => {
+    const vpc = { metadata: { name: 'v' }, spec: { enableExternal: true, extraExternalSubnets: ['external'] } };
+    expect(connectedTo(vpc, 'external')).toBe(false);
+    expect(connectedTo(undefined, 'external')).toBe(false);
+    expect(connectedTo({ ...vpc, status: connected }, 'external')).toBe(true);
+    expect(connectedTo({ ...vpc, status: { ...connected, extraExternalSubnets: ['a', 'external'] } }, 'external')).toBe(true);
+    expect(connectedTo({ ...vpc, status: connected }, 'other')).toBe(false);
+    // kube-OVN's status after a disconnect: enableExternal false, no Subnets (null from Go's nil slice).
+    expect(connectedTo({ ...vpc, status: { enableExternal: false, extraExternalSubnets: null } }, 'external')).toBe(false);
+    expect(connectedTo({ ...vpc, status: { enableExternal: false, extraExternalSubnets: ['external'] } }, 'external')).toBe(false);
+    // The cache keeps only these two fields of the status.
+    expect(vpcExternalStatus({ ...vpc, status: { ...connected, router: 'r', subnets: ['s'], conditions: [] } })).toEqual(connected);
+    expect(vpcExternalStatus(vpc)).toBeUndefined();
   });
 });

@@ -9,7 +9,7 @@ import { EventRecorder } from '../kit/events.js';
 import { Informer } from '../kit/informer.js';
 import type { Manager } from '../kit/manager.js';
 import { metadataOnly, type KubeObject } from '../kit/types.js';
-import { kvmClusterReconciler, type InfraNode } from './kvmcluster.js';
+import { kvmClusterReconciler, vpcExternalStatus, type InfraNode, type NetworkObject } from './kvmcluster.js';
 import { kvmMachineReconciler } from './kvmmachine.js';
 import { KVM_CLUSTER_LABEL, KVM_CLUSTER_NAMESPACE_LABEL, KVM_MACHINE_LABEL } from './names.js';
 import { Deployments, ipv4ToInt, PROXY_APP, type ProxyOptions } from './privateendpoint.js';
@@ -24,6 +24,8 @@ export interface KubevirtOptions {
   instance: string;
   /** The private endpoint's proxy; default from the environment (proxyOptionsFromEnv). */
   proxy?: ProxyOptions;
+  /** The external Subnet every tenant Vpc is connected to; default from the environment (externalNetworkFromEnv). */
+  externalNetwork?: string;
 }
 
 /**
@@ -42,6 +44,25 @@ export function proxyOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): Proxy
   return { image, ...(networks ? { networks } : {}), ...(vip ? { vip } : {}) };
 }
 
+/** A kube-OVN Subnet's name as IRONPLANE_EXTERNAL_NETWORK may give it: a DNS-1123 label. */
+const SUBNET_NAME = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+
+/**
+ * The platform's external network, read once at start-up:
+ * IRONPLANE_EXTERNAL_NETWORK, the name of a kube-OVN external (underlay)
+ * Subnet such as `external`, which every tenant Vpc's router is connected to
+ * (Vpc enableExternal, extraExternalSubnets). Unset or empty: tenant Vpcs are
+ * connected to no external network, and one connected earlier is
+ * disconnected.
+ */
+export function externalNetworkFromEnv(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const name = env['IRONPLANE_EXTERNAL_NETWORK'] || undefined;
+  if (name !== undefined && !SUBNET_NAME.test(name)) {
+    throw new Error(`IRONPLANE_EXTERNAL_NETWORK: "${name}" is not a Subnet name (a DNS-1123 label: at most 63 lower-case letters, digits and '-', starting and ending with a letter or digit)`);
+  }
+  return name;
+}
+
 export function setupKubevirt(mgr: Manager, opts: KubevirtOptions): { tenants: TenantClients } {
   const client = mgr.client;
   const log = mgr.log;
@@ -57,7 +78,10 @@ export function setupKubevirt(mgr: Manager, opts: KubevirtOptions): { tenants: T
   const vmis = informer(new Informer<VirtualMachineInstance>(client, VirtualMachineInstances, { log, labelSelector: KVM_MACHINE_LABEL }));
   // Vpcs and Subnets keep their spec: the KvmCluster controller applies only when it differs.
   const keepSpec = (o: KubeObject & { spec?: unknown }) => ({ ...metadataOnly(o), spec: o.spec });
-  const vpcs = informer(new Informer<KubeObject & { spec?: unknown }>(client, Vpcs, { log, labelSelector: KVM_CLUSTER_LABEL, transform: keepSpec }));
+  // Vpcs keep also what kube-OVN reports of their external connection, which
+  // the KvmCluster reports on (status.network.externalSubnet).
+  const keepVpc = (o: NetworkObject) => ({ ...keepSpec(o), status: vpcExternalStatus(o) });
+  const vpcs = informer(new Informer<NetworkObject>(client, Vpcs, { log, labelSelector: KVM_CLUSTER_LABEL, transform: keepVpc }));
   const subnets = informer(new Informer<KubeObject & { spec?: unknown }>(client, Subnets, { log, labelSelector: KVM_CLUSTER_LABEL, transform: keepSpec }));
   // Only our private-endpoint proxies, with the status that says they serve.
   const deployments = informer(
@@ -90,7 +114,12 @@ export function setupKubevirt(mgr: Manager, opts: KubevirtOptions): { tenants: T
     .watch(vmis, byMachineLabel);
 
   // KvmCluster controller.
-  const clusterCtl = new Controller({ name: 'kvmcluster', reconcile: kvmClusterReconciler({ client, caches: { kvmClusters, clusters, kvmMachines, vpcs, subnets, nodes, deployments }, recorder, proxy: opts.proxy ?? proxyOptionsFromEnv() }), ...common });
+  const externalNetwork = opts.externalNetwork ?? externalNetworkFromEnv();
+  const clusterCtl = new Controller({
+    name: 'kvmcluster',
+    reconcile: kvmClusterReconciler({ client, caches: { kvmClusters, clusters, kvmMachines, vpcs, subnets, nodes, deployments }, recorder, proxy: opts.proxy ?? proxyOptionsFromEnv(), ...(externalNetwork ? { externalNetwork } : {}) }),
+    ...common,
+  });
   const byClusterLabel = (o: KubeObject) => {
     const name = o.metadata?.labels?.[KVM_CLUSTER_LABEL];
     const ns = o.metadata?.labels?.[KVM_CLUSTER_NAMESPACE_LABEL];
@@ -103,6 +132,7 @@ export function setupKubevirt(mgr: Manager, opts: KubevirtOptions): { tenants: T
     .watch(clusters, (c) => (c.spec?.infrastructureRef?.kind === 'KvmCluster' ? [`${c.metadata.namespace}/${c.spec.infrastructureRef.name}`] : []))
     // A KvmCluster only waits for its machines to go: their updates do not concern it.
     .watch(kvmMachines, (m) => kvmClusterOf(m.metadata.namespace, clusterNameOf(m)), () => false)
+    // Every Vpc change, status included: kube-OVN reporting the external connection is one.
     .watch(vpcs, byClusterLabel)
     .watch(subnets, byClusterLabel)
     .watch(deployments, byClusterLabel)

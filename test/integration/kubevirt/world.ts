@@ -28,12 +28,13 @@ export interface World {
   hypervisor: Hypervisor;
   kubelet: Kubelet;
   readonly manager: Proc | undefined;
-  startManager(): Proc;
+  /** Starts the manager; with `env`, from now on with that environment (on top of this process's) instead of the one it had. */
+  startManager(env?: NodeJS.ProcessEnv): Proc;
   stopManager(signal?: NodeJS.Signals): Promise<void>;
   stop(): Promise<void>;
 }
 
-export async function startWorld(name: string): Promise<World> {
+export async function startWorld(name: string, opts: { env?: NodeJS.ProcessEnv } = {}): Promise<World> {
   const cp = await startControlPlane({
     name,
     crds: ['config/external/capi', 'config/external/kubevirt', 'config/external/kube-ovn', 'config/crd/bases'].map((p) => path.join(REPO, p)),
@@ -45,7 +46,8 @@ export async function startWorld(name: string): Promise<World> {
   }
   const managerKubeconfig = await restrictedKubeconfig(cp, client, 'kubevirt');
   const webhook = await localWebhooks(cp, client, 'kubevirt');
-  const manager = new RoleManager('kubevirt', managerArgs('kubevirt', managerKubeconfig, webhook), webhook.port);
+  const roleManager = (env: NodeJS.ProcessEnv) => new RoleManager('kubevirt', managerArgs('kubevirt', managerKubeconfig, webhook), webhook.port, env);
+  let manager = roleManager(opts.env ?? {});
   const hypervisor = await startHypervisor({ client, log, nodes: Object.entries(ZONES).map(([n, zone]) => ({ name: n, labels: { 'topology.kubernetes.io/zone': zone, 'ironplane.dev/vm-host': 'true' } })) });
   const kubelet = await startKubelet({ client, log });
   const world: World = {
@@ -57,7 +59,10 @@ export async function startWorld(name: string): Promise<World> {
     get manager() {
       return manager.proc;
     },
-    startManager: () => manager.start(),
+    startManager: (env) => {
+      if (env) manager = roleManager(env);
+      return manager.start();
+    },
     stopManager: (signal) => manager.stop(signal),
     async stop() {
       await world.stopManager('SIGKILL');

@@ -79,6 +79,10 @@ export interface KvmClusterStatus {
   network?: {
     vpc?: string;
     subnet?: string;
+    /**
+     * The kube-OVN external (underlay) Subnet the tenant Vpc's router is connected to: the platform's external network (the kubevirt manager's IRONPLANE_EXTERNAL_NETWORK), set once kube-OVN reports the Vpc connected to it (Vpc status.enableExternal and status.extraExternalSubnets). Absent while it is not, and on a platform that connects tenant VPCs to no external network.
+     */
+    externalSubnet?: string;
   };
   /**
    * The tenant's own control plane as the cluster's machines reach it from inside their VPC: the platform's VIP, outside every tenant node network, served by a kube-OVN SwitchLBRule on the tenant's switch only, which forwards to a per-cluster proxy at the last usable address of the node Subnet. Set while PrivateEndpointReady is True.

@@ -4,7 +4,7 @@
 import { createRequire } from 'node:module';
 const require = createRequire(import.meta.url);
 export const validate = validate10;
-const schema11 = {"type":"object","properties":{"apiVersion":{"type":"string","const":"infrastructure.ironplane.dev/v1alpha1"},"kind":{"type":"string","const":"KvmCluster"},"metadata":{"type":"object","properties":{"name":{"type":"string"},"generateName":{"type":"string"},"namespace":{"type":"string"},"labels":{"type":"object","additionalProperties":{"type":"string"}},"annotations":{"type":"object","additionalProperties":{"type":"string"}},"finalizers":{"type":"array","items":{"type":"string"}},"ownerReferences":{"type":"array","items":{"type":"object","required":["apiVersion","kind","name","uid"],"properties":{"apiVersion":{"type":"string"},"kind":{"type":"string"},"name":{"type":"string"},"uid":{"type":"string"},"controller":{"type":"boolean"},"blockOwnerDeletion":{"type":"boolean"}}}}}},"spec":{"type":"object","properties":{"controlPlaneEndpoint":{"type":"object","properties":{"host":{"type":"string","maxLength":253},"port":{"type":"integer","maximum":65535,"minimum":1,"format":"int32"}},"additionalProperties":false},"network":{"type":"object","properties":{"nodeCIDR":{"type":"string","maxLength":43},"gateway":{"type":"string","maxLength":39},"excludeIPs":{"type":"array","maxItems":64,"items":{"type":"string","maxLength":80}},"natOutgoing":{"type":"boolean"}},"required":["nodeCIDR"],"additionalProperties":false},"failureDomains":{"type":"object","properties":{"zoneLabel":{"type":"string","maxLength":317,"minLength":1},"nodeSelector":{"type":"object","maxProperties":32,"additionalProperties":{"type":"string","maxLength":63,"pattern":"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"}}},"additionalProperties":false}},"required":["network"],"additionalProperties":false},"status":{"type":"object","properties":{"initialization":{"type":"object","properties":{"provisioned":{"type":"boolean"}},"additionalProperties":false},"network":{"type":"object","properties":{"vpc":{"type":"string"},"subnet":{"type":"string"}},"additionalProperties":false},"privateControlPlaneEndpoint":{"type":"object","properties":{"host":{"type":"string","maxLength":64},"port":{"type":"integer","maximum":65535,"minimum":1,"format":"int32"}},"required":["host","port"],"additionalProperties":false},"failureDomains":{"type":"array","maxItems":100,"items":{"type":"object","properties":{"name":{"type":"string","maxLength":256,"minLength":1},"controlPlane":{"type":"boolean"},"attributes":{"type":"object","additionalProperties":{"type":"string"}}},"required":["name"],"additionalProperties":false}},"conditions":{"type":"array","maxItems":32,"items":{"type":"object","properties":{"type":{"type":"string","maxLength":316,"pattern":"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$"},"status":{"type":"string","enum":["True","False","Unknown"]},"observedGeneration":{"type":"integer","minimum":0,"format":"int64"},"lastTransitionTime":{"type":"string","format":"iso-date-time"},"reason":{"type":"string","maxLength":1024,"minLength":1,"pattern":"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$"},"message":{"type":"string","maxLength":32768}},"required":["type","status","lastTransitionTime","reason"],"additionalProperties":false}}},"additionalProperties":false}},"additionalProperties":false,"required":["apiVersion","kind","metadata"]};
+const schema11 = {"type":"object","properties":{"apiVersion":{"type":"string","const":"infrastructure.ironplane.dev/v1alpha1"},"kind":{"type":"string","const":"KvmCluster"},"metadata":{"type":"object","properties":{"name":{"type":"string"},"generateName":{"type":"string"},"namespace":{"type":"string"},"labels":{"type":"object","additionalProperties":{"type":"string"}},"annotations":{"type":"object","additionalProperties":{"type":"string"}},"finalizers":{"type":"array","items":{"type":"string"}},"ownerReferences":{"type":"array","items":{"type":"object","required":["apiVersion","kind","name","uid"],"properties":{"apiVersion":{"type":"string"},"kind":{"type":"string"},"name":{"type":"string"},"uid":{"type":"string"},"controller":{"type":"boolean"},"blockOwnerDeletion":{"type":"boolean"}}}}}},"spec":{"type":"object","properties":{"controlPlaneEndpoint":{"type":"object","properties":{"host":{"type":"string","maxLength":253},"port":{"type":"integer","maximum":65535,"minimum":1,"format":"int32"}},"additionalProperties":false},"network":{"type":"object","properties":{"nodeCIDR":{"type":"string","maxLength":43},"gateway":{"type":"string","maxLength":39},"excludeIPs":{"type":"array","maxItems":64,"items":{"type":"string","maxLength":80}},"natOutgoing":{"type":"boolean"}},"required":["nodeCIDR"],"additionalProperties":false},"failureDomains":{"type":"object","properties":{"zoneLabel":{"type":"string","maxLength":317,"minLength":1},"nodeSelector":{"type":"object","maxProperties":32,"additionalProperties":{"type":"string","maxLength":63,"pattern":"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"}}},"additionalProperties":false}},"required":["network"],"additionalProperties":false},"status":{"type":"object","properties":{"initialization":{"type":"object","properties":{"provisioned":{"type":"boolean"}},"additionalProperties":false},"network":{"type":"object","properties":{"vpc":{"type":"string"},"subnet":{"type":"string"},"externalSubnet":{"type":"string","maxLength":63}},"additionalProperties":false},"privateControlPlaneEndpoint":{"type":"object","properties":{"host":{"type":"string","maxLength":64},"port":{"type":"integer","maximum":65535,"minimum":1,"format":"int32"}},"required":["host","port"],"additionalProperties":false},"failureDomains":{"type":"array","maxItems":100,"items":{"type":"object","properties":{"name":{"type":"string","maxLength":256,"minLength":1},"controlPlane":{"type":"boolean"},"attributes":{"type":"object","additionalProperties":{"type":"string"}}},"required":["name"],"additionalProperties":false}},"conditions":{"type":"array","maxItems":32,"items":{"type":"object","properties":{"type":{"type":"string","maxLength":316,"pattern":"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$"},"status":{"type":"string","enum":["True","False","Unknown"]},"observedGeneration":{"type":"integer","minimum":0,"format":"int64"},"lastTransitionTime":{"type":"string","format":"iso-date-time"},"reason":{"type":"string","maxLength":1024,"minLength":1,"pattern":"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$"},"message":{"type":"string","maxLength":32768}},"required":["type","status","lastTransitionTime","reason"],"additionalProperties":false}}},"additionalProperties":false}},"additionalProperties":false,"required":["apiVersion","kind","metadata"]};
 const func2 = require("ajv/dist/runtime/ucs2length").default;
 const formats0 = require("ajv-formats/dist/formats").fullFormats.int32;
 const formats4 = require("ajv-formats/dist/formats").fullFormats.int64;
@@ -845,7 +845,7 @@ if(data34.network !== undefined){
 let data37 = data34.network;
 if(data37 && typeof data37 == "object" && !Array.isArray(data37)){
 for(const key10 in data37){
-if(!((key10 === "vpc") || (key10 === "subnet"))){
+if(!(((key10 === "vpc") || (key10 === "subnet")) || (key10 === "externalSubnet"))){
 const err67 = {instancePath:instancePath+"/status/network",schemaPath:"#/properties/status/properties/network/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key10},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err67];
@@ -880,9 +880,11 @@ vErrors.push(err69);
 errors++;
 }
 }
-}
-else {
-const err70 = {instancePath:instancePath+"/status/network",schemaPath:"#/properties/status/properties/network/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data37.externalSubnet !== undefined){
+let data40 = data37.externalSubnet;
+if(typeof data40 === "string"){
+if(func2(data40) > 63){
+const err70 = {instancePath:instancePath+"/status/network/externalSubnet",schemaPath:"#/properties/status/properties/network/properties/externalSubnet/maxLength",keyword:"maxLength",params:{limit: 63},message:"must NOT have more than 63 characters"};
 if(vErrors === null){
 vErrors = [err70];
 }
@@ -892,11 +894,8 @@ vErrors.push(err70);
 errors++;
 }
 }
-if(data34.privateControlPlaneEndpoint !== undefined){
-let data40 = data34.privateControlPlaneEndpoint;
-if(data40 && typeof data40 == "object" && !Array.isArray(data40)){
-if(data40.host === undefined){
-const err71 = {instancePath:instancePath+"/status/privateControlPlaneEndpoint",schemaPath:"#/properties/status/properties/privateControlPlaneEndpoint/required",keyword:"required",params:{missingProperty: "host"},message:"must have required property '"+"host"+"'"};
+else {
+const err71 = {instancePath:instancePath+"/status/network/externalSubnet",schemaPath:"#/properties/status/properties/network/properties/externalSubnet/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err71];
 }
@@ -905,8 +904,10 @@ vErrors.push(err71);
 }
 errors++;
 }
-if(data40.port === undefined){
-const err72 = {instancePath:instancePath+"/status/privateControlPlaneEndpoint",schemaPath:"#/properties/status/properties/privateControlPlaneEndpoint/required",keyword:"required",params:{missingProperty: "port"},message:"must have required property '"+"port"+"'"};
+}
+}
+else {
+const err72 = {instancePath:instancePath+"/status/network",schemaPath:"#/properties/status/properties/network/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err72];
 }
@@ -915,9 +916,12 @@ vErrors.push(err72);
 }
 errors++;
 }
-for(const key11 in data40){
-if(!((key11 === "host") || (key11 === "port"))){
-const err73 = {instancePath:instancePath+"/status/privateControlPlaneEndpoint",schemaPath:"#/properties/status/properties/privateControlPlaneEndpoint/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key11},message:"must NOT have additional properties"};
+}
+if(data34.privateControlPlaneEndpoint !== undefined){
+let data41 = data34.privateControlPlaneEndpoint;
+if(data41 && typeof data41 == "object" && !Array.isArray(data41)){
+if(data41.host === undefined){
+const err73 = {instancePath:instancePath+"/status/privateControlPlaneEndpoint",schemaPath:"#/properties/status/properties/privateControlPlaneEndpoint/required",keyword:"required",params:{missingProperty: "host"},message:"must have required property '"+"host"+"'"};
 if(vErrors === null){
 vErrors = [err73];
 }
@@ -926,12 +930,8 @@ vErrors.push(err73);
 }
 errors++;
 }
-}
-if(data40.host !== undefined){
-let data41 = data40.host;
-if(typeof data41 === "string"){
-if(func2(data41) > 64){
-const err74 = {instancePath:instancePath+"/status/privateControlPlaneEndpoint/host",schemaPath:"#/properties/status/properties/privateControlPlaneEndpoint/properties/host/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters"};
+if(data41.port === undefined){
+const err74 = {instancePath:instancePath+"/status/privateControlPlaneEndpoint",schemaPath:"#/properties/status/properties/privateControlPlaneEndpoint/required",keyword:"required",params:{missingProperty: "port"},message:"must have required property '"+"port"+"'"};
 if(vErrors === null){
 vErrors = [err74];
 }
@@ -940,9 +940,9 @@ vErrors.push(err74);
 }
 errors++;
 }
-}
-else {
-const err75 = {instancePath:instancePath+"/status/privateControlPlaneEndpoint/host",schemaPath:"#/properties/status/properties/privateControlPlaneEndpoint/properties/host/type",keyword:"type",params:{type: "string"},message:"must be string"};
+for(const key11 in data41){
+if(!((key11 === "host") || (key11 === "port"))){
+const err75 = {instancePath:instancePath+"/status/privateControlPlaneEndpoint",schemaPath:"#/properties/status/properties/privateControlPlaneEndpoint/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key11},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err75];
 }
@@ -952,10 +952,11 @@ vErrors.push(err75);
 errors++;
 }
 }
-if(data40.port !== undefined){
-let data42 = data40.port;
-if(!(((typeof data42 == "number") && (!(data42 % 1) && !isNaN(data42))) && (isFinite(data42)))){
-const err76 = {instancePath:instancePath+"/status/privateControlPlaneEndpoint/port",schemaPath:"#/properties/status/properties/privateControlPlaneEndpoint/properties/port/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data41.host !== undefined){
+let data42 = data41.host;
+if(typeof data42 === "string"){
+if(func2(data42) > 64){
+const err76 = {instancePath:instancePath+"/status/privateControlPlaneEndpoint/host",schemaPath:"#/properties/status/properties/privateControlPlaneEndpoint/properties/host/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters"};
 if(vErrors === null){
 vErrors = [err76];
 }
@@ -964,9 +965,9 @@ vErrors.push(err76);
 }
 errors++;
 }
-if((typeof data42 == "number") && (isFinite(data42))){
-if(data42 > 65535 || isNaN(data42)){
-const err77 = {instancePath:instancePath+"/status/privateControlPlaneEndpoint/port",schemaPath:"#/properties/status/properties/privateControlPlaneEndpoint/properties/port/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535"};
+}
+else {
+const err77 = {instancePath:instancePath+"/status/privateControlPlaneEndpoint/host",schemaPath:"#/properties/status/properties/privateControlPlaneEndpoint/properties/host/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err77];
 }
@@ -975,8 +976,11 @@ vErrors.push(err77);
 }
 errors++;
 }
-if(data42 < 1 || isNaN(data42)){
-const err78 = {instancePath:instancePath+"/status/privateControlPlaneEndpoint/port",schemaPath:"#/properties/status/properties/privateControlPlaneEndpoint/properties/port/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+}
+if(data41.port !== undefined){
+let data43 = data41.port;
+if(!(((typeof data43 == "number") && (!(data43 % 1) && !isNaN(data43))) && (isFinite(data43)))){
+const err78 = {instancePath:instancePath+"/status/privateControlPlaneEndpoint/port",schemaPath:"#/properties/status/properties/privateControlPlaneEndpoint/properties/port/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err78];
 }
@@ -985,8 +989,9 @@ vErrors.push(err78);
 }
 errors++;
 }
-if(!(formats0.validate(data42))){
-const err79 = {instancePath:instancePath+"/status/privateControlPlaneEndpoint/port",schemaPath:"#/properties/status/properties/privateControlPlaneEndpoint/properties/port/format",keyword:"format",params:{format: "int32"},message:"must match format \""+"int32"+"\""};
+if((typeof data43 == "number") && (isFinite(data43))){
+if(data43 > 65535 || isNaN(data43)){
+const err79 = {instancePath:instancePath+"/status/privateControlPlaneEndpoint/port",schemaPath:"#/properties/status/properties/privateControlPlaneEndpoint/properties/port/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535"};
 if(vErrors === null){
 vErrors = [err79];
 }
@@ -995,11 +1000,8 @@ vErrors.push(err79);
 }
 errors++;
 }
-}
-}
-}
-else {
-const err80 = {instancePath:instancePath+"/status/privateControlPlaneEndpoint",schemaPath:"#/properties/status/properties/privateControlPlaneEndpoint/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data43 < 1 || isNaN(data43)){
+const err80 = {instancePath:instancePath+"/status/privateControlPlaneEndpoint/port",schemaPath:"#/properties/status/properties/privateControlPlaneEndpoint/properties/port/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err80];
 }
@@ -1008,12 +1010,8 @@ vErrors.push(err80);
 }
 errors++;
 }
-}
-if(data34.failureDomains !== undefined){
-let data43 = data34.failureDomains;
-if(Array.isArray(data43)){
-if(data43.length > 100){
-const err81 = {instancePath:instancePath+"/status/failureDomains",schemaPath:"#/properties/status/properties/failureDomains/maxItems",keyword:"maxItems",params:{limit: 100},message:"must NOT have more than 100 items"};
+if(!(formats0.validate(data43))){
+const err81 = {instancePath:instancePath+"/status/privateControlPlaneEndpoint/port",schemaPath:"#/properties/status/properties/privateControlPlaneEndpoint/properties/port/format",keyword:"format",params:{format: "int32"},message:"must match format \""+"int32"+"\""};
 if(vErrors === null){
 vErrors = [err81];
 }
@@ -1022,12 +1020,11 @@ vErrors.push(err81);
 }
 errors++;
 }
-const len3 = data43.length;
-for(let i3=0; i3<len3; i3++){
-let data44 = data43[i3];
-if(data44 && typeof data44 == "object" && !Array.isArray(data44)){
-if(data44.name === undefined){
-const err82 = {instancePath:instancePath+"/status/failureDomains/" + i3,schemaPath:"#/properties/status/properties/failureDomains/items/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'"};
+}
+}
+}
+else {
+const err82 = {instancePath:instancePath+"/status/privateControlPlaneEndpoint",schemaPath:"#/properties/status/properties/privateControlPlaneEndpoint/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err82];
 }
@@ -1036,9 +1033,12 @@ vErrors.push(err82);
 }
 errors++;
 }
-for(const key12 in data44){
-if(!(((key12 === "name") || (key12 === "controlPlane")) || (key12 === "attributes"))){
-const err83 = {instancePath:instancePath+"/status/failureDomains/" + i3,schemaPath:"#/properties/status/properties/failureDomains/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key12},message:"must NOT have additional properties"};
+}
+if(data34.failureDomains !== undefined){
+let data44 = data34.failureDomains;
+if(Array.isArray(data44)){
+if(data44.length > 100){
+const err83 = {instancePath:instancePath+"/status/failureDomains",schemaPath:"#/properties/status/properties/failureDomains/maxItems",keyword:"maxItems",params:{limit: 100},message:"must NOT have more than 100 items"};
 if(vErrors === null){
 vErrors = [err83];
 }
@@ -1047,12 +1047,12 @@ vErrors.push(err83);
 }
 errors++;
 }
-}
-if(data44.name !== undefined){
-let data45 = data44.name;
-if(typeof data45 === "string"){
-if(func2(data45) > 256){
-const err84 = {instancePath:instancePath+"/status/failureDomains/" + i3+"/name",schemaPath:"#/properties/status/properties/failureDomains/items/properties/name/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters"};
+const len3 = data44.length;
+for(let i3=0; i3<len3; i3++){
+let data45 = data44[i3];
+if(data45 && typeof data45 == "object" && !Array.isArray(data45)){
+if(data45.name === undefined){
+const err84 = {instancePath:instancePath+"/status/failureDomains/" + i3,schemaPath:"#/properties/status/properties/failureDomains/items/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'"};
 if(vErrors === null){
 vErrors = [err84];
 }
@@ -1061,8 +1061,9 @@ vErrors.push(err84);
 }
 errors++;
 }
-if(func2(data45) < 1){
-const err85 = {instancePath:instancePath+"/status/failureDomains/" + i3+"/name",schemaPath:"#/properties/status/properties/failureDomains/items/properties/name/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+for(const key12 in data45){
+if(!(((key12 === "name") || (key12 === "controlPlane")) || (key12 === "attributes"))){
+const err85 = {instancePath:instancePath+"/status/failureDomains/" + i3,schemaPath:"#/properties/status/properties/failureDomains/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key12},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err85];
 }
@@ -1072,8 +1073,11 @@ vErrors.push(err85);
 errors++;
 }
 }
-else {
-const err86 = {instancePath:instancePath+"/status/failureDomains/" + i3+"/name",schemaPath:"#/properties/status/properties/failureDomains/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data45.name !== undefined){
+let data46 = data45.name;
+if(typeof data46 === "string"){
+if(func2(data46) > 256){
+const err86 = {instancePath:instancePath+"/status/failureDomains/" + i3+"/name",schemaPath:"#/properties/status/properties/failureDomains/items/properties/name/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters"};
 if(vErrors === null){
 vErrors = [err86];
 }
@@ -1082,10 +1086,8 @@ vErrors.push(err86);
 }
 errors++;
 }
-}
-if(data44.controlPlane !== undefined){
-if(typeof data44.controlPlane !== "boolean"){
-const err87 = {instancePath:instancePath+"/status/failureDomains/" + i3+"/controlPlane",schemaPath:"#/properties/status/properties/failureDomains/items/properties/controlPlane/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(func2(data46) < 1){
+const err87 = {instancePath:instancePath+"/status/failureDomains/" + i3+"/name",schemaPath:"#/properties/status/properties/failureDomains/items/properties/name/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err87];
 }
@@ -1095,12 +1097,8 @@ vErrors.push(err87);
 errors++;
 }
 }
-if(data44.attributes !== undefined){
-let data47 = data44.attributes;
-if(data47 && typeof data47 == "object" && !Array.isArray(data47)){
-for(const key13 in data47){
-if(typeof data47[key13] !== "string"){
-const err88 = {instancePath:instancePath+"/status/failureDomains/" + i3+"/attributes/" + key13.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/status/properties/failureDomains/items/properties/attributes/additionalProperties/type",keyword:"type",params:{type: "string"},message:"must be string"};
+else {
+const err88 = {instancePath:instancePath+"/status/failureDomains/" + i3+"/name",schemaPath:"#/properties/status/properties/failureDomains/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err88];
 }
@@ -1110,9 +1108,9 @@ vErrors.push(err88);
 errors++;
 }
 }
-}
-else {
-const err89 = {instancePath:instancePath+"/status/failureDomains/" + i3+"/attributes",schemaPath:"#/properties/status/properties/failureDomains/items/properties/attributes/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data45.controlPlane !== undefined){
+if(typeof data45.controlPlane !== "boolean"){
+const err89 = {instancePath:instancePath+"/status/failureDomains/" + i3+"/controlPlane",schemaPath:"#/properties/status/properties/failureDomains/items/properties/controlPlane/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err89];
 }
@@ -1122,9 +1120,12 @@ vErrors.push(err89);
 errors++;
 }
 }
-}
-else {
-const err90 = {instancePath:instancePath+"/status/failureDomains/" + i3,schemaPath:"#/properties/status/properties/failureDomains/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data45.attributes !== undefined){
+let data48 = data45.attributes;
+if(data48 && typeof data48 == "object" && !Array.isArray(data48)){
+for(const key13 in data48){
+if(typeof data48[key13] !== "string"){
+const err90 = {instancePath:instancePath+"/status/failureDomains/" + i3+"/attributes/" + key13.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/status/properties/failureDomains/items/properties/attributes/additionalProperties/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err90];
 }
@@ -1136,7 +1137,7 @@ errors++;
 }
 }
 else {
-const err91 = {instancePath:instancePath+"/status/failureDomains",schemaPath:"#/properties/status/properties/failureDomains/type",keyword:"type",params:{type: "array"},message:"must be array"};
+const err91 = {instancePath:instancePath+"/status/failureDomains/" + i3+"/attributes",schemaPath:"#/properties/status/properties/failureDomains/items/properties/attributes/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err91];
 }
@@ -1146,11 +1147,9 @@ vErrors.push(err91);
 errors++;
 }
 }
-if(data34.conditions !== undefined){
-let data49 = data34.conditions;
-if(Array.isArray(data49)){
-if(data49.length > 32){
-const err92 = {instancePath:instancePath+"/status/conditions",schemaPath:"#/properties/status/properties/conditions/maxItems",keyword:"maxItems",params:{limit: 32},message:"must NOT have more than 32 items"};
+}
+else {
+const err92 = {instancePath:instancePath+"/status/failureDomains/" + i3,schemaPath:"#/properties/status/properties/failureDomains/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err92];
 }
@@ -1159,12 +1158,10 @@ vErrors.push(err92);
 }
 errors++;
 }
-const len4 = data49.length;
-for(let i4=0; i4<len4; i4++){
-let data50 = data49[i4];
-if(data50 && typeof data50 == "object" && !Array.isArray(data50)){
-if(data50.type === undefined){
-const err93 = {instancePath:instancePath+"/status/conditions/" + i4,schemaPath:"#/properties/status/properties/conditions/items/required",keyword:"required",params:{missingProperty: "type"},message:"must have required property '"+"type"+"'"};
+}
+}
+else {
+const err93 = {instancePath:instancePath+"/status/failureDomains",schemaPath:"#/properties/status/properties/failureDomains/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err93];
 }
@@ -1173,8 +1170,12 @@ vErrors.push(err93);
 }
 errors++;
 }
-if(data50.status === undefined){
-const err94 = {instancePath:instancePath+"/status/conditions/" + i4,schemaPath:"#/properties/status/properties/conditions/items/required",keyword:"required",params:{missingProperty: "status"},message:"must have required property '"+"status"+"'"};
+}
+if(data34.conditions !== undefined){
+let data50 = data34.conditions;
+if(Array.isArray(data50)){
+if(data50.length > 32){
+const err94 = {instancePath:instancePath+"/status/conditions",schemaPath:"#/properties/status/properties/conditions/maxItems",keyword:"maxItems",params:{limit: 32},message:"must NOT have more than 32 items"};
 if(vErrors === null){
 vErrors = [err94];
 }
@@ -1183,8 +1184,12 @@ vErrors.push(err94);
 }
 errors++;
 }
-if(data50.lastTransitionTime === undefined){
-const err95 = {instancePath:instancePath+"/status/conditions/" + i4,schemaPath:"#/properties/status/properties/conditions/items/required",keyword:"required",params:{missingProperty: "lastTransitionTime"},message:"must have required property '"+"lastTransitionTime"+"'"};
+const len4 = data50.length;
+for(let i4=0; i4<len4; i4++){
+let data51 = data50[i4];
+if(data51 && typeof data51 == "object" && !Array.isArray(data51)){
+if(data51.type === undefined){
+const err95 = {instancePath:instancePath+"/status/conditions/" + i4,schemaPath:"#/properties/status/properties/conditions/items/required",keyword:"required",params:{missingProperty: "type"},message:"must have required property '"+"type"+"'"};
 if(vErrors === null){
 vErrors = [err95];
 }
@@ -1193,8 +1198,8 @@ vErrors.push(err95);
 }
 errors++;
 }
-if(data50.reason === undefined){
-const err96 = {instancePath:instancePath+"/status/conditions/" + i4,schemaPath:"#/properties/status/properties/conditions/items/required",keyword:"required",params:{missingProperty: "reason"},message:"must have required property '"+"reason"+"'"};
+if(data51.status === undefined){
+const err96 = {instancePath:instancePath+"/status/conditions/" + i4,schemaPath:"#/properties/status/properties/conditions/items/required",keyword:"required",params:{missingProperty: "status"},message:"must have required property '"+"status"+"'"};
 if(vErrors === null){
 vErrors = [err96];
 }
@@ -1203,9 +1208,8 @@ vErrors.push(err96);
 }
 errors++;
 }
-for(const key14 in data50){
-if(!((((((key14 === "type") || (key14 === "status")) || (key14 === "observedGeneration")) || (key14 === "lastTransitionTime")) || (key14 === "reason")) || (key14 === "message"))){
-const err97 = {instancePath:instancePath+"/status/conditions/" + i4,schemaPath:"#/properties/status/properties/conditions/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key14},message:"must NOT have additional properties"};
+if(data51.lastTransitionTime === undefined){
+const err97 = {instancePath:instancePath+"/status/conditions/" + i4,schemaPath:"#/properties/status/properties/conditions/items/required",keyword:"required",params:{missingProperty: "lastTransitionTime"},message:"must have required property '"+"lastTransitionTime"+"'"};
 if(vErrors === null){
 vErrors = [err97];
 }
@@ -1214,12 +1218,8 @@ vErrors.push(err97);
 }
 errors++;
 }
-}
-if(data50.type !== undefined){
-let data51 = data50.type;
-if(typeof data51 === "string"){
-if(func2(data51) > 316){
-const err98 = {instancePath:instancePath+"/status/conditions/" + i4+"/type",schemaPath:"#/properties/status/properties/conditions/items/properties/type/maxLength",keyword:"maxLength",params:{limit: 316},message:"must NOT have more than 316 characters"};
+if(data51.reason === undefined){
+const err98 = {instancePath:instancePath+"/status/conditions/" + i4,schemaPath:"#/properties/status/properties/conditions/items/required",keyword:"required",params:{missingProperty: "reason"},message:"must have required property '"+"reason"+"'"};
 if(vErrors === null){
 vErrors = [err98];
 }
@@ -1228,8 +1228,9 @@ vErrors.push(err98);
 }
 errors++;
 }
-if(!pattern1.test(data51)){
-const err99 = {instancePath:instancePath+"/status/conditions/" + i4+"/type",schemaPath:"#/properties/status/properties/conditions/items/properties/type/pattern",keyword:"pattern",params:{pattern: "^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$"},message:"must match pattern \""+"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$"+"\""};
+for(const key14 in data51){
+if(!((((((key14 === "type") || (key14 === "status")) || (key14 === "observedGeneration")) || (key14 === "lastTransitionTime")) || (key14 === "reason")) || (key14 === "message"))){
+const err99 = {instancePath:instancePath+"/status/conditions/" + i4,schemaPath:"#/properties/status/properties/conditions/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key14},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err99];
 }
@@ -1239,8 +1240,11 @@ vErrors.push(err99);
 errors++;
 }
 }
-else {
-const err100 = {instancePath:instancePath+"/status/conditions/" + i4+"/type",schemaPath:"#/properties/status/properties/conditions/items/properties/type/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data51.type !== undefined){
+let data52 = data51.type;
+if(typeof data52 === "string"){
+if(func2(data52) > 316){
+const err100 = {instancePath:instancePath+"/status/conditions/" + i4+"/type",schemaPath:"#/properties/status/properties/conditions/items/properties/type/maxLength",keyword:"maxLength",params:{limit: 316},message:"must NOT have more than 316 characters"};
 if(vErrors === null){
 vErrors = [err100];
 }
@@ -1249,11 +1253,8 @@ vErrors.push(err100);
 }
 errors++;
 }
-}
-if(data50.status !== undefined){
-let data52 = data50.status;
-if(typeof data52 !== "string"){
-const err101 = {instancePath:instancePath+"/status/conditions/" + i4+"/status",schemaPath:"#/properties/status/properties/conditions/items/properties/status/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!pattern1.test(data52)){
+const err101 = {instancePath:instancePath+"/status/conditions/" + i4+"/type",schemaPath:"#/properties/status/properties/conditions/items/properties/type/pattern",keyword:"pattern",params:{pattern: "^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$"},message:"must match pattern \""+"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$"+"\""};
 if(vErrors === null){
 vErrors = [err101];
 }
@@ -1262,8 +1263,9 @@ vErrors.push(err101);
 }
 errors++;
 }
-if(!(((data52 === "True") || (data52 === "False")) || (data52 === "Unknown"))){
-const err102 = {instancePath:instancePath+"/status/conditions/" + i4+"/status",schemaPath:"#/properties/status/properties/conditions/items/properties/status/enum",keyword:"enum",params:{allowedValues: schema11.properties.status.properties.conditions.items.properties.status.enum},message:"must be equal to one of the allowed values"};
+}
+else {
+const err102 = {instancePath:instancePath+"/status/conditions/" + i4+"/type",schemaPath:"#/properties/status/properties/conditions/items/properties/type/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err102];
 }
@@ -1273,10 +1275,10 @@ vErrors.push(err102);
 errors++;
 }
 }
-if(data50.observedGeneration !== undefined){
-let data53 = data50.observedGeneration;
-if(!(((typeof data53 == "number") && (!(data53 % 1) && !isNaN(data53))) && (isFinite(data53)))){
-const err103 = {instancePath:instancePath+"/status/conditions/" + i4+"/observedGeneration",schemaPath:"#/properties/status/properties/conditions/items/properties/observedGeneration/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data51.status !== undefined){
+let data53 = data51.status;
+if(typeof data53 !== "string"){
+const err103 = {instancePath:instancePath+"/status/conditions/" + i4+"/status",schemaPath:"#/properties/status/properties/conditions/items/properties/status/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err103];
 }
@@ -1285,9 +1287,8 @@ vErrors.push(err103);
 }
 errors++;
 }
-if((typeof data53 == "number") && (isFinite(data53))){
-if(data53 < 0 || isNaN(data53)){
-const err104 = {instancePath:instancePath+"/status/conditions/" + i4+"/observedGeneration",schemaPath:"#/properties/status/properties/conditions/items/properties/observedGeneration/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(!(((data53 === "True") || (data53 === "False")) || (data53 === "Unknown"))){
+const err104 = {instancePath:instancePath+"/status/conditions/" + i4+"/status",schemaPath:"#/properties/status/properties/conditions/items/properties/status/enum",keyword:"enum",params:{allowedValues: schema11.properties.status.properties.conditions.items.properties.status.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err104];
 }
@@ -1296,8 +1297,11 @@ vErrors.push(err104);
 }
 errors++;
 }
-if(!(formats4.validate(data53))){
-const err105 = {instancePath:instancePath+"/status/conditions/" + i4+"/observedGeneration",schemaPath:"#/properties/status/properties/conditions/items/properties/observedGeneration/format",keyword:"format",params:{format: "int64"},message:"must match format \""+"int64"+"\""};
+}
+if(data51.observedGeneration !== undefined){
+let data54 = data51.observedGeneration;
+if(!(((typeof data54 == "number") && (!(data54 % 1) && !isNaN(data54))) && (isFinite(data54)))){
+const err105 = {instancePath:instancePath+"/status/conditions/" + i4+"/observedGeneration",schemaPath:"#/properties/status/properties/conditions/items/properties/observedGeneration/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err105];
 }
@@ -1306,13 +1310,9 @@ vErrors.push(err105);
 }
 errors++;
 }
-}
-}
-if(data50.lastTransitionTime !== undefined){
-let data54 = data50.lastTransitionTime;
-if(typeof data54 === "string"){
-if(!(formats6.validate(data54))){
-const err106 = {instancePath:instancePath+"/status/conditions/" + i4+"/lastTransitionTime",schemaPath:"#/properties/status/properties/conditions/items/properties/lastTransitionTime/format",keyword:"format",params:{format: "iso-date-time"},message:"must match format \""+"iso-date-time"+"\""};
+if((typeof data54 == "number") && (isFinite(data54))){
+if(data54 < 0 || isNaN(data54)){
+const err106 = {instancePath:instancePath+"/status/conditions/" + i4+"/observedGeneration",schemaPath:"#/properties/status/properties/conditions/items/properties/observedGeneration/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err106];
 }
@@ -1321,9 +1321,8 @@ vErrors.push(err106);
 }
 errors++;
 }
-}
-else {
-const err107 = {instancePath:instancePath+"/status/conditions/" + i4+"/lastTransitionTime",schemaPath:"#/properties/status/properties/conditions/items/properties/lastTransitionTime/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!(formats4.validate(data54))){
+const err107 = {instancePath:instancePath+"/status/conditions/" + i4+"/observedGeneration",schemaPath:"#/properties/status/properties/conditions/items/properties/observedGeneration/format",keyword:"format",params:{format: "int64"},message:"must match format \""+"int64"+"\""};
 if(vErrors === null){
 vErrors = [err107];
 }
@@ -1333,11 +1332,12 @@ vErrors.push(err107);
 errors++;
 }
 }
-if(data50.reason !== undefined){
-let data55 = data50.reason;
+}
+if(data51.lastTransitionTime !== undefined){
+let data55 = data51.lastTransitionTime;
 if(typeof data55 === "string"){
-if(func2(data55) > 1024){
-const err108 = {instancePath:instancePath+"/status/conditions/" + i4+"/reason",schemaPath:"#/properties/status/properties/conditions/items/properties/reason/maxLength",keyword:"maxLength",params:{limit: 1024},message:"must NOT have more than 1024 characters"};
+if(!(formats6.validate(data55))){
+const err108 = {instancePath:instancePath+"/status/conditions/" + i4+"/lastTransitionTime",schemaPath:"#/properties/status/properties/conditions/items/properties/lastTransitionTime/format",keyword:"format",params:{format: "iso-date-time"},message:"must match format \""+"iso-date-time"+"\""};
 if(vErrors === null){
 vErrors = [err108];
 }
@@ -1346,8 +1346,9 @@ vErrors.push(err108);
 }
 errors++;
 }
-if(func2(data55) < 1){
-const err109 = {instancePath:instancePath+"/status/conditions/" + i4+"/reason",schemaPath:"#/properties/status/properties/conditions/items/properties/reason/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+}
+else {
+const err109 = {instancePath:instancePath+"/status/conditions/" + i4+"/lastTransitionTime",schemaPath:"#/properties/status/properties/conditions/items/properties/lastTransitionTime/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err109];
 }
@@ -1356,8 +1357,12 @@ vErrors.push(err109);
 }
 errors++;
 }
-if(!pattern2.test(data55)){
-const err110 = {instancePath:instancePath+"/status/conditions/" + i4+"/reason",schemaPath:"#/properties/status/properties/conditions/items/properties/reason/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$"},message:"must match pattern \""+"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$"+"\""};
+}
+if(data51.reason !== undefined){
+let data56 = data51.reason;
+if(typeof data56 === "string"){
+if(func2(data56) > 1024){
+const err110 = {instancePath:instancePath+"/status/conditions/" + i4+"/reason",schemaPath:"#/properties/status/properties/conditions/items/properties/reason/maxLength",keyword:"maxLength",params:{limit: 1024},message:"must NOT have more than 1024 characters"};
 if(vErrors === null){
 vErrors = [err110];
 }
@@ -1366,9 +1371,8 @@ vErrors.push(err110);
 }
 errors++;
 }
-}
-else {
-const err111 = {instancePath:instancePath+"/status/conditions/" + i4+"/reason",schemaPath:"#/properties/status/properties/conditions/items/properties/reason/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(func2(data56) < 1){
+const err111 = {instancePath:instancePath+"/status/conditions/" + i4+"/reason",schemaPath:"#/properties/status/properties/conditions/items/properties/reason/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err111];
 }
@@ -1377,12 +1381,8 @@ vErrors.push(err111);
 }
 errors++;
 }
-}
-if(data50.message !== undefined){
-let data56 = data50.message;
-if(typeof data56 === "string"){
-if(func2(data56) > 32768){
-const err112 = {instancePath:instancePath+"/status/conditions/" + i4+"/message",schemaPath:"#/properties/status/properties/conditions/items/properties/message/maxLength",keyword:"maxLength",params:{limit: 32768},message:"must NOT have more than 32768 characters"};
+if(!pattern2.test(data56)){
+const err112 = {instancePath:instancePath+"/status/conditions/" + i4+"/reason",schemaPath:"#/properties/status/properties/conditions/items/properties/reason/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$"},message:"must match pattern \""+"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$"+"\""};
 if(vErrors === null){
 vErrors = [err112];
 }
@@ -1393,7 +1393,7 @@ errors++;
 }
 }
 else {
-const err113 = {instancePath:instancePath+"/status/conditions/" + i4+"/message",schemaPath:"#/properties/status/properties/conditions/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err113 = {instancePath:instancePath+"/status/conditions/" + i4+"/reason",schemaPath:"#/properties/status/properties/conditions/items/properties/reason/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err113];
 }
@@ -1403,9 +1403,11 @@ vErrors.push(err113);
 errors++;
 }
 }
-}
-else {
-const err114 = {instancePath:instancePath+"/status/conditions/" + i4,schemaPath:"#/properties/status/properties/conditions/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data51.message !== undefined){
+let data57 = data51.message;
+if(typeof data57 === "string"){
+if(func2(data57) > 32768){
+const err114 = {instancePath:instancePath+"/status/conditions/" + i4+"/message",schemaPath:"#/properties/status/properties/conditions/items/properties/message/maxLength",keyword:"maxLength",params:{limit: 32768},message:"must NOT have more than 32768 characters"};
 if(vErrors === null){
 vErrors = [err114];
 }
@@ -1415,9 +1417,8 @@ vErrors.push(err114);
 errors++;
 }
 }
-}
 else {
-const err115 = {instancePath:instancePath+"/status/conditions",schemaPath:"#/properties/status/properties/conditions/type",keyword:"type",params:{type: "array"},message:"must be array"};
+const err115 = {instancePath:instancePath+"/status/conditions/" + i4+"/message",schemaPath:"#/properties/status/properties/conditions/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err115];
 }
@@ -1429,7 +1430,7 @@ errors++;
 }
 }
 else {
-const err116 = {instancePath:instancePath+"/status",schemaPath:"#/properties/status/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err116 = {instancePath:instancePath+"/status/conditions/" + i4,schemaPath:"#/properties/status/properties/conditions/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err116];
 }
@@ -1441,12 +1442,36 @@ errors++;
 }
 }
 else {
-const err117 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err117 = {instancePath:instancePath+"/status/conditions",schemaPath:"#/properties/status/properties/conditions/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err117];
 }
 else {
 vErrors.push(err117);
+}
+errors++;
+}
+}
+}
+else {
+const err118 = {instancePath:instancePath+"/status",schemaPath:"#/properties/status/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err118];
+}
+else {
+vErrors.push(err118);
+}
+errors++;
+}
+}
+}
+else {
+const err119 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err119];
+}
+else {
+vErrors.push(err119);
 }
 errors++;
 }
