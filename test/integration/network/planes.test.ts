@@ -40,34 +40,24 @@
 //    JSON line (`"bench":"tenant-lb-datapath"`).
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { KvmMachine } from '../../../providers/api/generated/ironplane/v1alpha1/kvmmachine.js';
 import type { PeeringRequest } from '../../../providers/api/generated/ironplane/v1alpha1/peeringrequest.js';
 import type { SwitchLBRule } from '../../../providers/api/generated/kubeovn/v1/switchlbrule.js';
-import { EXCLUDE_NODE_LABEL, LoadBalancerPools, ruleName, Services, SwitchLBRules, TenantNodes } from '../../../providers/cloudprovider/names.js';
+import { EXCLUDE_NODE_LABEL, LoadBalancerPools, ruleName, Services, SwitchLBRules } from '../../../providers/cloudprovider/names.js';
 import { Client } from '../../../providers/kit/client.js';
 import { getCondition } from '../../../providers/kit/conditions.js';
 import type { KubeObject, ResourceType } from '../../../providers/kit/types.js';
-import { providerIDFor, tenantNetworkName, tenantSubnetName } from '../../../providers/kubevirt/names.js';
-import { KvmClusters, KvmMachines, Vpcs } from '../../../providers/kubevirt/resources.js';
+import { tenantNetworkName, tenantSubnetName } from '../../../providers/kubevirt/names.js';
+import { Vpcs } from '../../../providers/kubevirt/resources.js';
 import { PeeringRequests } from '../../../providers/network/names.js';
 import { publishTenantSecrets, startControlPlane, startOvn, startTenantApiServer, type ControlPlane, type OvnWorld, type TenantPlane } from '../../harness/index.js';
 import { startHypervisor, type Hypervisor } from '../../sim/hypervisor.js';
-import { createCapiCluster, createCapiMachine, ownedBy } from '../capi-objects.js';
-import { REPO, runTs, until, type Proc } from '../processes.js';
+import { REPO, until, type Proc } from '../processes.js';
 import { ensureNamespace, restrictedKubeconfig } from '../roles.js';
 import { asSet, defaultVpcPod, httpGet, nbRows, NetnsProcesses, nodeJoinPort } from './packets.js';
+import { createTenant, NODE_LABELS, registerNode, startManager, vmUp, type Tenant, type VM } from './tenants.js';
 
-const NODE_LABELS = { 'topology.kubernetes.io/zone': 'zone-a', 'ironplane.dev/vm-host': 'true' };
-const IMAGE = 'quay.io/kairos/ubuntu:24.04-standard-amd64-generic-v3.5.0-k8sv1.35.0';
 const WAIT_MS = 120_000;
 
-interface Tenant {
-  ns: string;
-  cluster: string;
-  cidr: string;
-  excludeIPs?: string[];
-  machines: string[];
-}
 // A and B do not overlap; C overlaps A, its addresses kept apart from A's
 // (A: .2-.127, C: .128-.254) so that "C is unreachable" is never a duplicate
 // address answering on the other side.
@@ -88,51 +78,12 @@ const inNetns = new NetnsProcesses();
 
 type Obj = KubeObject & { spec?: Record<string, unknown>; status?: Record<string, unknown> };
 
-/** `ironplane manager --role <role>` from source, with exactly its RBAC. */
-function manager(role: string, kubeconfig: string, extra: string[] = []): void {
-  procs.push(
-    runTs(path.join(REPO, 'providers/cli/main.ts'), [
-      'manager', '--role', role, '--kubeconfig', kubeconfig,
-      '--leader-elect', '--leader-election-namespace', 'ironplane-system',
-      '--metrics-bind-address', '0', '--health-probe-bind-address', '0', '--webhook-port', '0',
-      '--log-level', 'debug', ...extra,
-    ]),
-  );
-}
-
-async function createTenant(t: Tenant): Promise<void> {
-  await ensureNamespace(client, t.ns);
-  const uid = await createCapiCluster(client, t.ns, t.cluster, 'KvmCluster');
-  await client.create<Obj>(KvmClusters, {
-    metadata: ownedBy(t.ns, t.cluster, t.cluster, { kind: 'Cluster', name: t.cluster, uid }),
-    spec: { network: { nodeCIDR: t.cidr, ...(t.excludeIPs ? { excludeIPs: t.excludeIPs } : {}) }, failureDomains: { nodeSelector: { 'ironplane.dev/vm-host': 'true' } } },
-  });
-  for (const m of t.machines) {
-    const muid = await createCapiMachine(client, t.ns, t.cluster, m, 'KvmMachine', { bootstrap: '#cloud-config\n' });
-    await client.create<Obj>(KvmMachines, { metadata: ownedBy(t.ns, m, t.cluster, { kind: 'Machine', name: m, uid: muid }), spec: { image: { containerDisk: { image: IMAGE } }, memory: '1Gi' } });
-  }
-}
-
-/** A VM: its address (what the KvmMachine reports, which is kube-OVN's) and its network namespace. */
-interface VM {
-  ip: string;
-  netns: string;
-}
 const vms = new Map<string, VM>();
 const vm = (name: string): VM => {
   const v = vms.get(name);
   if (!v) throw new Error(`VM ${name} is not up`);
   return v;
 };
-
-async function vmUp(t: Tenant, name: string): Promise<VM> {
-  const ip = await until(`${t.ns}/${name} to report an address`, async () => {
-    const m = await client.get<KvmMachine>(KvmMachines, name, t.ns);
-    return m.status?.addresses?.find((a) => a.type === 'InternalIP')?.address;
-  }, WAIT_MS);
-  const netns = await until(`${t.ns}/${name} to be plugged`, () => hypervisor.vmNetns(t.ns, name)?.netns, WAIT_MS);
-  return { ip, netns };
-}
 
 const reaches = (from: string, ip: string, what: string): Promise<boolean> => until(`${what} (ping ${ip})`, async () => ((await ovn.ping(from, ip)) ? true : undefined), 60_000);
 
@@ -146,12 +97,12 @@ beforeAll(async () => {
   });
   ovn = await startOvn(cp, { nodeLabels: NODE_LABELS });
   client = new Client(cp.kubeConfig, { fieldManager: 'planes-test' });
-  manager('kubevirt', await restrictedKubeconfig(cp, client, 'kubevirt'));
-  manager('network', await restrictedKubeconfig(cp, client, 'network'), ['--peering-namespace', 'ironplane-system', '--peering-acceptance', 'mirror,platform']);
-  manager('cloud-provider', await restrictedKubeconfig(cp, client, 'cloud-provider'));
+  procs.push(startManager('kubevirt', await restrictedKubeconfig(cp, client, 'kubevirt')));
+  procs.push(startManager('network', await restrictedKubeconfig(cp, client, 'network'), ['--peering-namespace', 'ironplane-system', '--peering-acceptance', 'mirror,platform']));
+  procs.push(startManager('cloud-provider', await restrictedKubeconfig(cp, client, 'cloud-provider')));
   hypervisor = await startHypervisor({ client, nodes: [{ name: ovn.nodeName, labels: NODE_LABELS }], ovn });
-  for (const t of [A, B, C]) await createTenant(t);
-  for (const t of [A, B, C]) for (const m of t.machines) vms.set(m, await vmUp(t, m));
+  for (const t of [A, B, C]) await createTenant(client, t);
+  for (const t of [A, B, C]) for (const m of t.machines) vms.set(m, await vmUp(client, hypervisor, t, m, WAIT_MS));
 }, 300_000);
 
 afterAll(async () => {
@@ -387,15 +338,6 @@ interface Svc extends KubeObject {
 }
 
 /** A tenant Node as its kubelet registers it: providerID, address, Ready. */
-async function registerNode(tenant: Client, name: string, ip: string, labels: Record<string, string> = {}): Promise<void> {
-  await tenant.create(TenantNodes, { metadata: { name, labels }, spec: { providerID: providerIDFor(A.ns, name) } } as KubeObject);
-  const now = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
-  await tenant.patchStatus(TenantNodes, name, undefined, {
-    addresses: [{ type: 'InternalIP', address: ip }, { type: 'Hostname', address: name }],
-    conditions: [{ type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'kubelet is posting ready status', lastHeartbeatTime: now, lastTransitionTime: now }],
-  });
-}
-
 describe('a tenant LoadBalancer Service', () => {
   const POOL = '192.0.2.64/30';
 
@@ -404,8 +346,8 @@ describe('a tenant LoadBalancer Service', () => {
     tenantAClient = new Client(tenantA.kubeConfig, { fieldManager: 'tenant-user' });
     await publishTenantSecrets(client, { namespace: A.ns, cluster: A.cluster, tenant: tenantA });
     // a1 serves; a2 is a node kept out of load balancers, the client inside A.
-    await registerNode(tenantAClient, 'a1', vm('a1').ip);
-    await registerNode(tenantAClient, 'a2', vm('a2').ip, { [EXCLUDE_NODE_LABEL]: '' });
+    await registerNode(tenantAClient, A.ns, 'a1', vm('a1').ip);
+    await registerNode(tenantAClient, A.ns, 'a2', vm('a2').ip, { [EXCLUDE_NODE_LABEL]: '' });
     await client.create(LoadBalancerPools, { metadata: { name: 'planes' }, spec: { addresses: [POOL], tenants: { namespaces: [A.ns] } } } as KubeObject);
   }, 180_000);
 
