@@ -117,7 +117,7 @@ async function waitUsable(client: Client, crd: CRD, timeoutMs: number): Promise<
 }
 
 /** Installs CRDs with server-side apply (force: re-installing a changed CRD just works) and waits until they are usable. */
-export async function installCRDs(kubeConfig: KubeConfig, paths: string[], timeoutMs = 30_000): Promise<void> {
+export async function installCRDs(kubeConfig: KubeConfig, paths: string[], timeoutMs = 60_000): Promise<void> {
   const crds = loadCRDs(paths);
   const client = new Client(kubeConfig, { fieldManager: FIELD_MANAGER, timeoutMs: 30_000 });
   try {
