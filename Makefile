@@ -20,11 +20,12 @@ $(NODE_MODULES): package.json package-lock.json
 deps: $(NODE_MODULES) ## install npm dependencies (npm ci) when package-lock.json changed
 
 .PHONY: tools
-tools: ## build the pinned upstream binaries into bin/: etcd, kube-apiserver, kube-controller-manager, kubeadm, CAPI manager, clusterctl, CAPI test extension, baremetal-operator, Kamaji CP provider, kustomize, Sveltos addon-controller, kube-ovn-controller, Debian's OVN/OVS (bin/ovn)
+tools: ## build the pinned upstream binaries into bin/: etcd, kube-apiserver, kube-controller-manager, kubeadm, kube-scheduler, kube-proxy, kubelet, kubectl, CAPI manager, clusterctl, CAPI test extension, baremetal-operator, Kamaji CP provider, kustomize, Sveltos addon-controller, kube-ovn-controller, Debian's OVN/OVS (bin/ovn), Debian's containerd/runc/CNI plugins/iptables and the node image (bin/node)
 	@echo "make tools: pinned upstream binaries into $(BIN_DIR)"
 	@hack/tools/build.sh
 	@hack/tools/kubeovn/build.sh kube-ovn-controller
 	@hack/tools/kubeovn/build.sh ovn
+	@hack/tools/node/build.sh
 
 .PHONY: build
 build: $(NODE_MODULES) ## compile TypeScript into dist/

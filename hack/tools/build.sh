@@ -63,6 +63,10 @@ declare -A TOOLS=(
   [kube-apiserver]="kube|k8s.io/kubernetes/cmd/kube-apiserver|kube_ldflags"
   [kube-controller-manager]="kube|k8s.io/kubernetes/cmd/kube-controller-manager|kube_ldflags"
   [kubeadm]="kube|k8s.io/kubernetes/cmd/kubeadm|kube_ldflags"
+  [kube-scheduler]="kube|k8s.io/kubernetes/cmd/kube-scheduler|kube_ldflags"
+  [kube-proxy]="kube|k8s.io/kubernetes/cmd/kube-proxy|kube_ldflags"
+  [kubelet]="kube|k8s.io/kubernetes/cmd/kubelet|kube_ldflags"
+  [kubectl]="kube|k8s.io/kubernetes/cmd/kubectl|kube_ldflags"
   [capi-manager]="capi|sigs.k8s.io/cluster-api|capi_ldflags"
   [clusterctl]="capi|sigs.k8s.io/cluster-api/cmd/clusterctl|capi_ldflags"
   [capi-test-extension]="capi-test-extension|sigs.k8s.io/cluster-api/test/extension|capi_ldflags"
@@ -71,7 +75,7 @@ declare -A TOOLS=(
   [kustomize]="kustomize|sigs.k8s.io/kustomize/kustomize/v5|"
   [sveltos-addon-controller]="sveltos|github.com/projectsveltos/addon-controller/cmd|"
 )
-ORDER=(etcd kube-apiserver kube-controller-manager kubeadm capi-manager clusterctl capi-test-extension baremetal-operator kamaji-cp-provider kustomize sveltos-addon-controller)
+ORDER=(etcd kube-apiserver kube-controller-manager kubeadm kube-scheduler kube-proxy kubelet kubectl capi-manager clusterctl capi-test-extension baremetal-operator kamaji-cp-provider kustomize sveltos-addon-controller)
 
 build_one() {
   local tool="$1" spec module pkg flagsfn ldflags stamp want

@@ -15,9 +15,9 @@ function build(args: string[], env: NodeJS.ProcessEnv = process.env) {
 
 describe('hack/tools/build.sh', () => {
   it('given an unknown tool, should name it and list the known ones', () => {
-    const r = build(['kubelet']);
+    const r = build(['kube-dns']);
     expect(r.code).toBe(1);
-    expect(r.out).toContain("make tools: unknown tool 'kubelet' (known: etcd kube-apiserver kube-controller-manager kubeadm capi-manager clusterctl capi-test-extension baremetal-operator kamaji-cp-provider kustomize sveltos-addon-controller)");
+    expect(r.out).toContain("make tools: unknown tool 'kube-dns' (known: etcd kube-apiserver kube-controller-manager kubeadm kube-scheduler kube-proxy kubelet kubectl capi-manager clusterctl capi-test-extension baremetal-operator kamaji-cp-provider kustomize sveltos-addon-controller)");
   });
 
   it('given no Go on the PATH, should say Go is required', () => {
