@@ -57,11 +57,17 @@ const dnatSpec = (d: OvnDnatRule) => {
 };
 
 export function externalExposure(client: Client, caches: ExternalCaches) {
-  /** The rule's DNAT rules: the cache, and the apiserver (a rule made a moment ago may not be in the cache yet). */
-  async function dnatsOf(rule: string): Promise<OvnDnatRule[]> {
+  /**
+   * The rule's DNAT rules. From the cache while converging (a rule made a
+   * moment ago and not yet cached only answers 409 when made again); with
+   * `live`, also from the apiserver, so that a release misses none.
+   */
+  async function dnatsOf(rule: string, live = false): Promise<OvnDnatRule[]> {
     const byName = new Map(caches.dnats.list((d) => ruleOf(d) === rule).map((d) => [d.metadata.name!, d]));
-    const { items } = await client.list<OvnDnatRule>(OvnDnatRules, { labelSelector: `${MANAGED_BY_LABEL}=${MANAGED_BY},${RULE_LABEL}=${rule}` });
-    for (const d of items) byName.set(d.metadata.name!, d);
+    if (live) {
+      const { items } = await client.list<OvnDnatRule>(OvnDnatRules, { labelSelector: `${MANAGED_BY_LABEL}=${MANAGED_BY},${RULE_LABEL}=${rule}` });
+      for (const d of items) byName.set(d.metadata.name!, d);
+    }
     return [...byName.values()];
   }
 
@@ -157,7 +163,7 @@ export function externalExposure(client: Client, caches: ExternalCaches) {
   async function release(rule: SwitchLBRule): Promise<void> {
     const marks = (o: KubeObject) =>
       [CLUSTER_OWNER_LABELS.uid, SERVICE_OWNER_LABELS.uid].every((k) => o.metadata?.labels?.[k] !== undefined && o.metadata.labels[k] === rule.metadata.labels?.[k]);
-    for (const d of await dnatsOf(rule.metadata.name!)) if (marks(d)) await remove(OvnDnatRules, d);
+    for (const d of await dnatsOf(rule.metadata.name!, true)) if (marks(d)) await remove(OvnDnatRules, d);
     const address = rule.spec?.vip;
     if (!address) return;
     const name = eipName(address);
