@@ -18,43 +18,91 @@
 // Service's status). Services are created one after another, after one
 // unmeasured warm-up.
 //
-// Run: node --import tsx bench/lb-datapath.ts [services]
+// --external: the same on the platform's external network (adr/0011
+// "External pools"). The OVN world gets an external network
+// (startOvn({ external })) with a client namespace on it, outside every VPC;
+// the KubeVirt manager runs with IRONPLANE_EXTERNAL_NETWORK=external, so the
+// tenant's Vpc gets a router port there (waited for: the KvmCluster's
+// status.network.externalSubnet); the pool has spec.externalSubnet, its
+// addresses high in the external CIDR (kube-OVN gives routers' external ports
+// the lowest free ones). Per Service: to its ingress, to its condition
+// AddressAssigned=True (the cloud provider writes the ingress as soon as the
+// address answers inside the VPC, and says Assigned once kube-OVN reports
+// the external side), to its OvnDnatRule being status.ready (one per port,
+// to the one entry node: w1, the only VM, the tenant's sole target), and to
+// the first HTTP answer through address:port from the external client,
+// probed as above. Those three are polled like ingress above (upper bounds),
+// so the answer can come out before the rule's ready. The address is on the
+// client's link, so the client resolves it by ARP first, and while it is
+// unresolved Linux asks again only every retrans_time_ms (1 s by default):
+// with the default, the answer comes about a second after creation whatever
+// the platform does. So the probing client asks every 25 ms (a sysctl of its
+// own network namespace, gone with it, not the host's), and a second client
+// with the kernel's default gives what an ordinary client waits
+// (...DefaultArpMs).
+// A separate run with its own world, not a second line of the first: the
+// first line's world stays the one its earlier figures were taken in (no
+// external network, Vpc not connected), and `make bench` reads one line per
+// run. The price is one more world's start-up (the whole run takes about a
+// minute).
+//
+// Run: node --import tsx bench/lb-datapath.ts [services] [--external]
 // Needs root, network namespaces, bin/ from `make tools` and dist/ from
-// `make build`. Prints one JSON line: {"bench":"lb-datapath",...}, with the
-// 1-minute load average before and after.
+// `make build`. Prints one JSON line: {"bench":"lb-datapath",...} or
+// {"bench":"lb-datapath-external",...}, with the 1-minute load average before
+// and after. Each figure: median, p95 (nearest rank: the maximum below 20
+// Services), min, max, in ms.
 import os from 'node:os';
 import path from 'node:path';
-import type { KvmMachine } from '../providers/api/generated/ironplane/v1alpha1/kvmmachine.js';
-import { ADDRESS_ANNOTATION, EXCLUDE_NODE_LABEL, LoadBalancerPools, Services, TenantNodes } from '../providers/cloudprovider/names.js';
+import type { KvmCluster } from '../providers/api/generated/ironplane/v1alpha1/kvmcluster.js';
+import type { OvnDnatRule } from '../providers/api/generated/kubeovn/v1/ovndnatrule.js';
+import { ADDRESS_ANNOTATION, dnatName, EXCLUDE_NODE_LABEL, LoadBalancerPools, OvnDnatRules, SERVICE_CONDITION, Services } from '../providers/cloudprovider/names.js';
 import { Client } from '../providers/kit/client.js';
 import type { KubeObject } from '../providers/kit/types.js';
-import { providerIDFor } from '../providers/kubevirt/names.js';
-import { KvmClusters, KvmMachines } from '../providers/kubevirt/resources.js';
+import { KvmClusters } from '../providers/kubevirt/resources.js';
 import { publishTenantSecrets, startControlPlane, startOvn, startTenantApiServer, type ControlPlane, type OvnWorld, type TenantPlane } from '../test/harness/index.js';
-import { createCapiCluster, createCapiMachine, ownedBy } from '../test/integration/capi-objects.js';
 import { nbRows, NetnsProcesses } from '../test/integration/network/packets.js';
+import { createTenant, NODE_LABELS, registerNode, vmUp, type Tenant, type VM } from '../test/integration/network/tenants.js';
 import { REPO, run, until, type Proc } from '../test/integration/processes.js';
-import { ensureNamespace, restrictedKubeconfig } from '../test/integration/roles.js';
+import { restrictedKubeconfig } from '../test/integration/roles.js';
 import { startHypervisor, type Hypervisor } from '../test/sim/hypervisor.js';
 import { exitWhenManagerDies } from './lib.js';
 
-const SERVICES = Number(process.argv[2] ?? 5);
-const NS = 'bench-lb';
-const CLUSTER = 'net';
-const NODE_LABELS = { 'ironplane.dev/vm-host': 'true' };
-const IMAGE = 'quay.io/kairos/ubuntu:24.04-standard-amd64-generic-v3.5.0-k8sv1.35.0';
+const EXTERNAL = process.argv.includes('--external');
+const SERVICES = Number(process.argv.slice(2).find((a) => !a.startsWith('--')) ?? 5);
+const BENCH = EXTERNAL ? 'lb-datapath-external' : 'lb-datapath';
+const TENANT: Tenant = { ns: 'bench-lb', cluster: 'net', cidr: '10.90.0.0/24', machines: EXTERNAL ? ['w1'] : ['w1', 'w2'] };
+const EXTERNAL_NET = { cidr: '172.31.0.0/24', gateway: '172.31.0.1' };
+// Two clients: ARP requests every probe interval, and the kernel's default (one a second).
+const EXTERNAL_CLIENTS = { probe: '172.31.0.250', defaultArp: '172.31.0.251' };
+const PROBE_MS = 25;
+// Pools: inside (a VIP of the tenant's VPC only) and on the external network, high in its CIDR.
+const POOL = EXTERNAL ? { cidr: '172.31.0.128/26', base: '172.31.0.', first: 130 } : { cidr: '192.0.2.0/26', base: '192.0.2.', first: 10 };
+const PORT = 80;
+const WAIT_MS = 180_000;
 const nodeArgs = process.env['BENCH_MANAGER_NODE_ARGS']?.split(' ').filter(Boolean) ?? [];
 
 interface Svc extends KubeObject {
-  status?: { loadBalancer?: { ingress?: { ip?: string }[] } };
+  status?: { loadBalancer?: { ingress?: { ip?: string }[] }; conditions?: { type: string; status: string }[] };
 }
 
 const ms = (n: number): number => Math.round(n);
-function summary(values: number[]): { median: number; min: number; max: number } {
+function summary(values: number[]): { median: number; p95: number; min: number; max: number } {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = sorted.length / 2;
   const median = Number.isInteger(mid) ? (sorted[mid - 1]! + sorted[mid]!) / 2 : sorted[Math.floor(mid)]!;
-  return { median: ms(median), min: ms(sorted[0]!), max: ms(sorted[sorted.length - 1]!) };
+  const p95 = sorted[Math.ceil(sorted.length * 0.95) - 1]!;
+  return { median: ms(median), p95: ms(p95), min: ms(sorted[0]!), max: ms(sorted[sorted.length - 1]!) };
+}
+
+/** Milliseconds from t0 to each named event, polled together until all have happened. */
+async function timeEvents(what: string, t0: number, events: Record<string, () => Promise<boolean>>): Promise<Record<string, number>> {
+  const at: Record<string, number> = {};
+  await until(what, async () => {
+    for (const [name, happened] of Object.entries(events)) if (at[name] === undefined && (await happened())) at[name] = Date.now() - t0;
+    return Object.keys(at).length === Object.keys(events).length;
+  }, WAIT_MS);
+  return at;
 }
 
 async function main(): Promise<Record<string, unknown>> {
@@ -68,87 +116,103 @@ async function main(): Promise<Record<string, unknown>> {
   const inNetns = new NetnsProcesses();
   try {
     cp = await startControlPlane({
-      name: 'bench-lb-datapath',
+      name: `bench-${BENCH}`,
       controllerManager: true,
       crds: ['config/external/capi', 'config/external/kubevirt', 'config/external/kube-ovn', 'config/crd/bases'].map((p) => path.join(REPO, p)),
     });
-    ovn = await startOvn(cp, { nodeLabels: NODE_LABELS });
+    ovn = await startOvn(cp, { nodeLabels: NODE_LABELS, ...(EXTERNAL ? { external: EXTERNAL_NET } : {}) });
     client = new Client(cp.kubeConfig, { fieldManager: 'bench' });
+    const clientNetns = EXTERNAL ? await ovn.plugExternal('client', EXTERNAL_CLIENTS.probe) : undefined;
+    const defaultArpNetns = EXTERNAL ? await ovn.plugExternal('client-arp', EXTERNAL_CLIENTS.defaultArp) : undefined;
+    if (clientNetns) {
+      // The namespace's own setting (gone with it), not the host's.
+      const r = await ovn.exec(clientNetns, ['sysctl', '-w', `net.ipv4.neigh.eth0.retrans_time_ms=${PROBE_MS}`]);
+      if (r.code !== 0) throw new Error(`sysctl in ${clientNetns}: ${r.stderr}`);
+    }
     for (const role of ['kubevirt', 'cloud-provider']) {
       const kubeconfig = await restrictedKubeconfig(cp, client, role);
-      const m = run([...nodeArgs, 'dist/providers/cli/main.js', 'manager', '--role', role, '--kubeconfig', kubeconfig, '--metrics-bind-address', '0', '--health-probe-bind-address', '0', '--webhook-port', '0', '--log-level', 'warn']);
+      const env = role === 'kubevirt' && EXTERNAL ? { IRONPLANE_EXTERNAL_NETWORK: 'external' } : {};
+      const m = run([...nodeArgs, 'dist/providers/cli/main.js', 'manager', '--role', role, '--kubeconfig', kubeconfig, '--metrics-bind-address', '0', '--health-probe-bind-address', '0', '--webhook-port', '0', '--log-level', 'warn'], { env });
       exitWhenManagerDies(m);
       managers.push(m);
     }
     hypervisor = await startHypervisor({ client, nodes: [{ name: ovn.nodeName, labels: NODE_LABELS }], ovn });
 
-    await ensureNamespace(client, NS);
-    const uid = await createCapiCluster(client, NS, CLUSTER, 'KvmCluster');
-    await client.create(KvmClusters, {
-      metadata: ownedBy(NS, CLUSTER, CLUSTER, { kind: 'Cluster', name: CLUSTER, uid }),
-      spec: { network: { nodeCIDR: '10.90.0.0/24' }, failureDomains: { nodeSelector: NODE_LABELS } },
-    } as KubeObject);
-    const vms: Record<string, { ip: string; netns: string }> = {};
-    for (const m of ['w1', 'w2']) {
-      const muid = await createCapiMachine(client, NS, CLUSTER, m, 'KvmMachine', { bootstrap: '#cloud-config\n' });
-      await client.create(KvmMachines, { metadata: ownedBy(NS, m, CLUSTER, { kind: 'Machine', name: m, uid: muid }), spec: { image: { containerDisk: { image: IMAGE } }, memory: '1Gi' } } as KubeObject);
-    }
-    for (const m of ['w1', 'w2']) {
-      const ip = await until(`${m} to report an address`, async () => (await client!.get<KvmMachine>(KvmMachines, m, NS)).status?.addresses?.find((a) => a.type === 'InternalIP')?.address, 180_000);
-      const netns = await until(`${m} to be plugged`, () => hypervisor!.vmNetns(NS, m)?.netns, 180_000);
-      vms[m] = { ip, netns };
+    await createTenant(client, TENANT);
+    const vms: Record<string, VM> = {};
+    for (const m of TENANT.machines) vms[m] = await vmUp(client, hypervisor, TENANT, m, WAIT_MS);
+    if (EXTERNAL) {
+      await until(`KvmCluster ${TENANT.ns}/${TENANT.cluster} to report external network external`, async () => (await client!.get<KvmCluster>(KvmClusters, TENANT.cluster, TENANT.ns)).status?.network?.externalSubnet === 'external', WAIT_MS);
     }
 
-    tenant = await startTenantApiServer(cp, { name: `${NS}-${CLUSTER}` });
+    tenant = await startTenantApiServer(cp, { name: `${TENANT.ns}-${TENANT.cluster}` });
     tenantClient = new Client(tenant.kubeConfig, { fieldManager: 'bench-tenant' });
-    await publishTenantSecrets(client, { namespace: NS, cluster: CLUSTER, tenant });
-    const now = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
-    for (const [m, labels] of [
-      ['w1', {}],
-      ['w2', { [EXCLUDE_NODE_LABEL]: '' }],
-    ] as const) {
-      await tenantClient.create(TenantNodes, { metadata: { name: m, labels }, spec: { providerID: providerIDFor(NS, m) } } as KubeObject);
-      await tenantClient.patchStatus(TenantNodes, m, undefined, {
-        addresses: [{ type: 'InternalIP', address: vms[m]!.ip }],
-        conditions: [{ type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'ready', lastHeartbeatTime: now, lastTransitionTime: now }],
-      });
-    }
-    await client.create(LoadBalancerPools, { metadata: { name: 'bench' }, spec: { addresses: ['192.0.2.0/26'], tenants: { namespaces: [NS] } } } as KubeObject);
+    await publishTenantSecrets(client, { namespace: TENANT.ns, cluster: TENANT.cluster, tenant });
+    // w1 takes the traffic; w2, where there is one, is the client inside the VPC and no target.
+    await registerNode(tenantClient, TENANT.ns, 'w1', vms['w1']!.ip);
+    if (vms['w2']) await registerNode(tenantClient, TENANT.ns, 'w2', vms['w2'].ip, { [EXCLUDE_NODE_LABEL]: '' });
+    await client.create(LoadBalancerPools, {
+      metadata: { name: 'bench' },
+      spec: { addresses: [POOL.cidr], tenants: { namespaces: [TENANT.ns] }, ...(EXTERNAL ? { externalSubnet: 'external' } : {}) },
+    } as KubeObject);
 
-    const one = async (i: number): Promise<{ ingress: number; nb: number; answer: number }> => {
-      const vip = `192.0.2.${10 + i}`;
+    const one = async (i: number): Promise<Record<string, number>> => {
+      const address = `${POOL.base}${POOL.first + i}`;
       const nodePort = 31000 + i;
       const name = `svc-${i}`;
       await inNetns.httpServer(vms['w1']!.netns, nodePort, name);
-      const { answer } = await inNetns.firstAnswer(vms['w2']!.netns, vip, 80);
+      const { answer } = await inNetns.firstAnswer(clientNetns ?? vms['w2']!.netns, address, PORT, { intervalMs: PROBE_MS });
+      const defaultArp = defaultArpNetns ? (await inNetns.firstAnswer(defaultArpNetns, address, PORT, { intervalMs: PROBE_MS })).answer : undefined;
       const t0 = Date.now();
       await tenantClient!.create(Services, {
-        metadata: { name, namespace: 'default', annotations: { [ADDRESS_ANNOTATION]: vip } },
-        spec: { type: 'LoadBalancer', ports: [{ name: 'http', port: 80, nodePort, protocol: 'TCP' }], selector: { app: name } },
+        metadata: { name, namespace: 'default', annotations: { [ADDRESS_ANNOTATION]: address } },
+        spec: { type: 'LoadBalancer', ports: [{ name: 'http', port: PORT, nodePort, protocol: 'TCP' }], selector: { app: name } },
       } as KubeObject);
-      let ingress: number | undefined;
-      let nb: number | undefined;
-      await until(`${name}: ingress and the OVN load balancer`, async () => {
-        if (ingress === undefined && (await tenantClient!.get<Svc>(Services, name, 'default')).status?.loadBalancer?.ingress?.some((x) => x.ip === vip)) ingress = Date.now();
-        if (nb === undefined && (await nbRows(ovn!, 'Load_Balancer', ['vips'])).some((r) => (r['vips'] as Record<string, string>)[`${vip}:80`] !== undefined)) nb = Date.now();
-        return ingress !== undefined && nb !== undefined;
-      }, 120_000);
-      const first = await answer;
-      if (first.body !== name) throw new Error(`${vip}:80 answered ${first.body}, not ${name}`);
-      return { ingress: ingress! - t0, nb: nb! - t0, answer: first.at - t0 };
+      const svc = () => tenantClient!.get<Svc>(Services, name, 'default');
+      const events: Record<string, () => Promise<boolean>> = EXTERNAL
+        ? {
+            ingress: async () => (await svc()).status?.loadBalancer?.ingress?.some((x) => x.ip === address) ?? false,
+            assigned: async () => (await svc()).status?.conditions?.some((c) => c.type === SERVICE_CONDITION && c.status === 'True') ?? false,
+            dnatReady: async () => (await client!.tryGet<OvnDnatRule>(OvnDnatRules, dnatName(address, 'tcp', PORT)))?.status?.ready === true,
+          }
+        : {
+            ingress: async () => (await svc()).status?.loadBalancer?.ingress?.some((x) => x.ip === address) ?? false,
+            nb: async () => (await nbRows(ovn!, 'Load_Balancer', ['vips'])).some((r) => (r['vips'] as Record<string, string>)[`${address}:${PORT}`] !== undefined),
+          };
+      const at = await timeEvents(`${name}: ${Object.keys(events).join(', ')}`, t0, events);
+      const answered: Record<string, number> = {};
+      for (const [k, a] of [['answer', answer], ['answerDefaultArp', defaultArp]] as const) {
+        if (!a) continue;
+        const first = await a;
+        if (first.body !== name) throw new Error(`${address}:${PORT} answered ${first.body}, not ${name}`);
+        answered[k] = first.at - t0;
+      }
+      return { ...at, ...answered };
     };
 
     const warmUp = await one(0);
-    const runs: { ingress: number; nb: number; answer: number }[] = [];
+    const runs: Record<string, number>[] = [];
     for (let i = 1; i <= SERVICES; i++) runs.push(await one(i));
-    return {
-      services: SERVICES,
-      warmUpMs: warmUp,
-      createToIngressMs: summary(runs.map((r) => r.ingress)),
-      createToOvnLoadBalancerMs: summary(runs.map((r) => r.nb)),
-      createToFirstAnswerThroughVipMs: summary(runs.map((r) => r.answer)),
-      probeIntervalMs: 25,
-    };
+    const of = (k: string) => summary(runs.map((r) => r[k]!));
+    return EXTERNAL
+      ? {
+          services: SERVICES,
+          warmUpMs: warmUp,
+          createToIngressMs: of('ingress'),
+          createToAssignedMs: of('assigned'),
+          createToDnatReadyMs: of('dnatReady'),
+          createToFirstAnswerOnExternalNetworkMs: of('answer'),
+          createToFirstAnswerOnExternalNetworkDefaultArpMs: of('answerDefaultArp'),
+          probeIntervalMs: PROBE_MS,
+        }
+      : {
+          services: SERVICES,
+          warmUpMs: warmUp,
+          createToIngressMs: of('ingress'),
+          createToOvnLoadBalancerMs: of('nb'),
+          createToFirstAnswerThroughVipMs: of('answer'),
+          probeIntervalMs: PROBE_MS,
+        };
   } finally {
     await inNetns.stop();
     for (const m of managers) {
@@ -165,13 +229,13 @@ async function main(): Promise<Record<string, unknown>> {
 }
 
 const load1m = (): number => Math.round(os.loadavg()[0]! * 100) / 100;
-const result: Record<string, unknown> = { bench: 'lb-datapath', load1mBefore: load1m() };
+const result: Record<string, unknown> = { bench: BENCH, load1mBefore: load1m() };
 let failed = false;
 try {
   Object.assign(result, await main());
 } catch (err) {
   failed = true;
-  console.error(`lb-datapath bench: ${(err as Error).stack ?? String(err)}`);
+  console.error(`${BENCH} bench: ${(err as Error).stack ?? String(err)}`);
   result['error'] = (err as Error).message.split('\n')[0];
 }
 result['load1mAfter'] = load1m();

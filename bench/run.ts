@@ -31,6 +31,8 @@ const runs: { script: string; args: string[]; env?: Record<string, string> }[] =
   { script: 'network.ts', args: ['50', '10'], env: { BENCH_MANAGER_NODE_ARGS: '' } },
   // Tenant LoadBalancer Service on the real datapath: to ingress, to the OVN load balancer, to the first answer through VIP:port (adr/0011, adr/0012).
   { script: 'lb-datapath.ts', args: ['5'], env: { BENCH_MANAGER_NODE_ARGS: '' } },
+  // The same on the external network (pool spec.externalSubnet): to ingress, to the OvnDnatRule ready, to the first answer through address:port from a client outside every VPC (adr/0011 "External pools").
+  { script: 'lb-datapath.ts', args: ['5', '--external'], env: { BENCH_MANAGER_NODE_ARGS: '' } },
 ];
 
 let failed = false;
