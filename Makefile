@@ -75,6 +75,15 @@ release-manifests: $(NODE_MODULES) ## clusterctl release artifacts of every prov
 	@config/release/build.sh $(RELEASE_DIR)
 	@node --import tsx test/e2e/clusterctl.ts verify-release $(RELEASE_DIR)
 
+# The image the Dockerfile describes, built without Docker: an OCI archive that
+# `ctr -n k8s.io images import` takes, the same digest for the same inputs.
+# See adr/0015-image-without-docker.md.
+IMAGE_DIR ?= $(CURDIR)/out/image
+
+.PHONY: image
+image: deps build ## the ironplane image without Docker, reproducibly: out/image/ironplane-<version>.oci.tar (OCI layout), prints its digest
+	@hack/image/build.sh $(IMAGE_DIR)
+
 # The e2e against a kind management cluster instead of the local plane: the
 # provider Deployments run for real, from the image the Dockerfile builds,
 # loaded with `kind load`; clusterctl installs cert-manager and waits for every
