@@ -34,6 +34,16 @@ export interface ControlPlaneOptions {
   controllerManager?: boolean;
   /** Used in the temp dir name and as the kubeconfig cluster/context name. Default 'ironplane'. */
   name?: string;
+  /**
+   * Serve real nodes (test/harness/node.ts): also start kube-scheduler and
+   * kube-controller-manager; the `kubernetes` Service's endpoint becomes
+   * NODE_API_ADDRESS (where each node's network namespace reaches this
+   * apiserver); the Node authorizer, NodeRestriction and ServiceAccount
+   * admission are on; kubelets are reached by InternalIP. Off by default:
+   * other tests rely on the Service having no endpoints and Pods needing no
+   * ServiceAccount.
+   */
+  nodes?: boolean;
   /** etcd key prefix for this apiserver. Default '/registry'. */
   etcdPrefix?: string;
   /** Harness progress lines. Process output goes to <dir>/<process>.log; its tail is in any start-up error. */
@@ -66,8 +76,13 @@ const READY_TIMEOUT_MS = 60_000;
 // The apiserver's ClusterIP for the `kubernetes` Service is the first address of this range.
 const SERVICE_CIDR = '10.0.0.0/24';
 export const SERVICE_IP = '10.0.0.1';
+/**
+ * With `nodes`, the apiserver's advertised address: local in every node's
+ * network namespace, where a proxy carries it to this apiserver.
+ */
+export const NODE_API_ADDRESS = '10.255.254.1';
 
-export type Component = 'etcd' | 'kube-apiserver' | 'kube-controller-manager';
+export type Component = 'etcd' | 'kube-apiserver' | 'kube-controller-manager' | 'kube-scheduler';
 
 /** The repository root: the nearest directory above this module with a package.json. */
 export function repoRoot(): string {
@@ -115,7 +130,8 @@ function findBinaries(opts: ControlPlaneOptions): Layout['bins'] {
   return {
     etcd: binary(binDir, 'etcd'),
     'kube-apiserver': binary(binDir, 'kube-apiserver'),
-    ...(opts.controllerManager ? { 'kube-controller-manager': binary(binDir, 'kube-controller-manager') } : {}),
+    ...(opts.controllerManager || opts.nodes ? { 'kube-controller-manager': binary(binDir, 'kube-controller-manager') } : {}),
+    ...(opts.nodes ? { 'kube-scheduler': binary(binDir, 'kube-scheduler') } : {}),
   };
 }
 
@@ -166,8 +182,22 @@ export function apiServerArgs(f: ApiServerFiles): string[] {
   ];
 }
 
+/** What `nodes` changes in apiServerArgs(): see ControlPlaneOptions.nodes. */
+export function nodeApiServerArgs(args: string[]): string[] {
+  const dropped = new Set(['--advertise-address=127.0.0.1', '--endpoint-reconciler-type=none', '--disable-admission-plugins=ServiceAccount', '--authorization-mode=RBAC']);
+  return [
+    ...args.filter((a) => !dropped.has(a)),
+    `--advertise-address=${NODE_API_ADDRESS}`,
+    '--authorization-mode=Node,RBAC',
+    '--enable-admission-plugins=NodeRestriction',
+    // The kubelet's hostname means nothing here; its InternalIP is the node IP.
+    '--kubelet-preferred-address-types=InternalIP',
+  ];
+}
+
 async function prepare(dir: string, name: string, bins: Layout['bins'], opts: ControlPlaneOptions): Promise<Layout> {
   const withKcm = bins['kube-controller-manager'] !== undefined;
+  const withScheduler = bins['kube-scheduler'] !== undefined;
 
   const [[etcdPort, peerPort, apiPort], ca, sa] = await Promise.all([
     freePorts(3),
@@ -177,8 +207,8 @@ async function prepare(dir: string, name: string, bins: Layout['bins'], opts: Co
   if (etcdPort === undefined || peerPort === undefined || apiPort === undefined) {
     throw new Error('harness: port allocation failed');
   }
-  const [serving, admin, kcm] = await Promise.all([
-    issueApiServerCert(ca, SERVICE_IP),
+  const [serving, admin, kcm, scheduler] = await Promise.all([
+    issueApiServerCert(ca, SERVICE_IP, opts.nodes ? [NODE_API_ADDRESS] : []),
     issueCert({ ca, commonName: 'ironplane-admin', organizations: ['system:masters'], usages: 'client' }),
     // With --use-service-account-credentials=false every controller acts as this
     // user, and the bootstrap RBAC role system:kube-controller-manager only
@@ -188,6 +218,7 @@ async function prepare(dir: string, name: string, bins: Layout['bins'], opts: Co
     withKcm
       ? issueCert({ ca, commonName: 'system:kube-controller-manager', organizations: ['system:masters'], usages: 'client' })
       : undefined,
+    withScheduler ? issueCert({ ca, commonName: 'system:kube-scheduler', usages: 'client' }) : undefined,
   ]);
 
   const pki = join(dir, 'pki');
@@ -208,6 +239,10 @@ async function prepare(dir: string, name: string, bins: Layout['bins'], opts: Co
   if (kcm) {
     writeKubeconfig(kcmKubeconfig, { server: url, caPem: ca.certPem, name, user: 'kube-controller-manager', certPem: kcm.certPem, keyPem: kcm.keyPem });
   }
+  const schedulerKubeconfig = join(dir, 'kube-scheduler.kubeconfig');
+  if (scheduler) {
+    writeKubeconfig(schedulerKubeconfig, { server: url, caPem: ca.certPem, name, user: 'kube-scheduler', certPem: scheduler.certPem, keyPem: scheduler.keyPem });
+  }
   const saPub = file('sa.pub', sa.publicKeyPem);
   const saKey = file('sa.key', sa.privateKeyPem);
 
@@ -225,7 +260,7 @@ async function prepare(dir: string, name: string, bins: Layout['bins'], opts: Co
       '--unsafe-no-fsync',
       '--log-level=warn',
     ],
-    'kube-apiserver': apiServerArgs({
+    'kube-apiserver': (opts.nodes ? nodeApiServerArgs : (a: string[]): string[] => a)(apiServerArgs({
       etcdUrl,
       etcdPrefix: opts.etcdPrefix ?? '/registry',
       port: apiPort,
@@ -235,7 +270,7 @@ async function prepare(dir: string, name: string, bins: Layout['bins'], opts: Co
       clientCAFile: caCrt,
       saPublicKeyFile: saPub,
       saSigningKeyFile: saKey,
-    }),
+    })),
     ...(withKcm
       ? {
           'kube-controller-manager': [
@@ -251,6 +286,16 @@ async function prepare(dir: string, name: string, bins: Layout['bins'], opts: Co
             `--cluster-signing-cert-file=${caCrt}`,
             `--cluster-signing-key-file=${caKey}`,
             `--cluster-name=${name}`,
+          ],
+        }
+      : {}),
+    ...(withScheduler
+      ? {
+          'kube-scheduler': [
+            `--kubeconfig=${schedulerKubeconfig}`,
+            // Like kube-controller-manager: no HTTPS endpoint, readiness is Pods getting scheduled.
+            '--secure-port=0',
+            '--leader-elect=false',
           ],
         }
       : {}),
@@ -320,6 +365,10 @@ export class LocalControlPlane implements ControlPlane, SyncCleanup {
       crds && crds.length > 0 ? this.installCRDs(crds) : undefined,
       this.layout.bins['kube-controller-manager'] ? this.startControllerManager() : undefined,
     ]);
+    if (this.layout.bins['kube-scheduler']) {
+      const scheduler = this.spawn('kube-scheduler');
+      if (scheduler.exitReason !== undefined) throw new Error(`kube-scheduler ${scheduler.exitReason}`);
+    }
     this.log(`control plane ${this.layout.name} up in ${Date.now() - t0} ms (dir ${this.dir})`);
   }
 

@@ -1,5 +1,5 @@
 // The local control plane used by integration tests, e2e and `ironplane dev`.
-export { startControlPlane, type ControlPlane, type ControlPlaneOptions } from './controlplane.js';
+export { startControlPlane, NODE_API_ADDRESS, type ControlPlane, type ControlPlaneOptions } from './controlplane.js';
 export {
   createCA,
   createServiceAccountKeyPair,
@@ -29,3 +29,4 @@ export {
 } from './capi.js';
 export { startSveltos, type SveltosProcess, type SveltosOptions } from './sveltos.js';
 export { startOvn, sweepOvnOrphans, type ExecResult, type ExternalNetwork, type ExternalNetworkOptions, type OvnOptions, type OvnWorld, type PlugOptions } from './ovn.js';
+export { startNode, sweepNodeOrphans, NODE_IMAGE, NODE_IP, type NodeOptions, type RealNode } from './node.js';

@@ -11,6 +11,7 @@
 #            program (hack/tools/node/util) that is the Pod sandbox's pause
 #            process, the node's in-namespace path to the apiserver, and the
 #            test Pods' probe; imported with `ctr -n k8s.io images import`.
+#            The program itself is also bin/node/node-util.
 #
 # Called by `make tools`; each part is skipped when its stamp matches.
 # Usage: hack/tools/node/build.sh [debian|image...]   (default: both)
@@ -91,7 +92,7 @@ size() { stat -c %s "$1"; }
 build_image() {
   local want stamp="$STAMPS/node-image" work start=$SECONDS layer diffid ldigest cfg cdigest man mdigest
   want="$(stamp_of "$HERE/util/go.mod" "$HERE/util/main.go" <(go env GOVERSION; echo "$IMAGE_NAME"))"
-  if [[ -f "$OUT/images/node-util.tar" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
+  if [[ -f "$OUT/images/node-util.tar" && -x "$OUT/node-util" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
     echo "  up to date  node image ($IMAGE_NAME in bin/node/images/node-util.tar)"
     return 0
   fi
@@ -119,13 +120,15 @@ build_image() {
     "$cdigest" "$(size "$cfg")" "$ldigest" "$(size "$work/oci/blobs/sha256/$ldigest")" >"$man"
   mdigest="$(digest "$man")"
   mv "$cfg" "$work/oci/blobs/sha256/$cdigest"
-  printf '{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:%s","size":%s,"annotations":{"io.containerd.image.name":"%s","org.opencontainers.image.ref.name":"%s"}}]}' \
+  printf '{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:%s","size":%s,"platform":{"architecture":"amd64","os":"linux"},"annotations":{"io.containerd.image.name":"%s","org.opencontainers.image.ref.name":"%s"}}]}' \
     "$mdigest" "$(size "$man")" "$IMAGE_NAME" "${IMAGE_NAME##*:}" >"$work/oci/index.json"
   mv "$man" "$work/oci/blobs/sha256/$mdigest"
   echo '{"imageLayoutVersion":"1.0.0"}' >"$work/oci/oci-layout"
   mkdir -p "$OUT/images"
   tar --sort=name --owner=0 --group=0 --numeric-owner --mtime=@0 -C "$work/oci" -cf "$OUT/images/node-util.tar.tmp" oci-layout index.json blobs
   mv "$OUT/images/node-util.tar.tmp" "$OUT/images/node-util.tar"
+  # The same program runs on the node itself (its end of the path to the apiserver).
+  cp "$work/rootfs/node-util" "$OUT/node-util"
   echo "$IMAGE_NAME" >"$OUT/images/node-util.name"
   echo "$want" >"$stamp"
   echo "  built       node image in $((SECONDS - start))s"
