@@ -48,6 +48,9 @@ CREATED=$(date -u -d "@$SOURCE_DATE_EPOCH" +%Y-%m-%dT%H:%M:%SZ)
 [[ -f "$ROOT/dist/providers/cli/main.js" ]] || die "dist/providers/cli/main.js is missing: run 'make build' first"
 
 mkdir -p "$CACHE/downloads"
+# One build at a time per cache: they share the downloads and node_modules.
+exec 9>"$CACHE/.lock"
+flock 9
 WORK=$(mktemp -d "$CACHE/work.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
 
@@ -82,7 +85,7 @@ modules_key=$(cat "$ROOT/package.json" "$ROOT/package-lock.json" | sha256sum | c
 modules="$CACHE/modules-$modules_key"
 if [[ ! -f "$modules/.done" ]]; then
   log "npm ci --omit=dev into $modules"
-  rm -rf "$modules" && mkdir -p "$modules"
+  rm -rf "$CACHE"/modules-* && mkdir -p "$modules"
   cp "$ROOT/package.json" "$ROOT/package-lock.json" "$modules/"
   (cd "$modules" && npm ci --omit=dev --ignore-scripts --prefer-offline --no-audit --no-fund --loglevel=error >&2)
   touch "$modules/.done"
