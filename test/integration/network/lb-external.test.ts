@@ -19,6 +19,8 @@
 //    the client is answered there.
 // 4. The Services deleted: no OvnEip, OvnDnatRule, NAT row or load balancer
 //    of their addresses is left, and the client gets no answer.
+// 5. B's Cluster deleted while a Service of it holds an external address:
+//    the same, without the Service being deleted.
 // The time from a Service's creation to its ingress address and to the first
 // answer through it on the external network is logged as a JSON line
 // (`"bench":"tenant-lb-external"`).
@@ -29,6 +31,7 @@ import type { OvnDnatRule } from '../../../providers/api/generated/kubeovn/v1/ov
 import { dnatName, eipName, LoadBalancerPools, OvnDnatRules, OvnEips, ruleName, Services, SwitchLBRules } from '../../../providers/cloudprovider/names.js';
 import { Client } from '../../../providers/kit/client.js';
 import type { KubeObject } from '../../../providers/kit/types.js';
+import { Clusters } from '../../../providers/capi/contract.js';
 import { tenantNetworkName } from '../../../providers/kubevirt/names.js';
 import { KvmClusters } from '../../../providers/kubevirt/resources.js';
 import { publishTenantSecrets, startControlPlane, startOvn, startTenantApiServer, type ControlPlane, type OvnWorld, type TenantPlane } from '../../harness/index.js';
@@ -247,5 +250,22 @@ describe('tenant LoadBalancer Services on the external network', () => {
     }
     // The routers' own external ports stay: the Vpcs are still connected.
     expect((await client.list(OvnEips)).items.map((e) => e.metadata?.name).sort()).toEqual([`${tenantNetworkName(A.ns, A.cluster)}-external`, `${tenantNetworkName(B.ns, B.cluster)}-external`, 'ovn-cluster-external'].sort());
+  });
+
+  it("should release B's external address when B's Cluster is deleted while a Service holds it, leaving nothing in OVN NB", async () => {
+    await createService(B, 'again', { nodePort: NODE_PORT });
+    const addr = ingressOf(await settled(B, 'again', 'True', 'Assigned'))!;
+    expect(await until(`the external client to get an answer through ${addr}:80`, () => httpGet(ovn, clientNetns, addr, 80), WAIT_MS)).toBe('served by b1');
+    await client.delete(Clusters, B.cluster, B.ns);
+    await until(`the rule, OvnEip and DNAT rule of ${addr} to be released`, async () => {
+      const left = [await client.tryGet(SwitchLBRules, ruleName(addr)), await client.tryGet(OvnEips, eipName(addr)), await client.tryGet(OvnDnatRules, dnatName(addr, 'tcp', 80))];
+      return left.every((o) => o === undefined) ? true : undefined;
+    }, WAIT_MS);
+    await until(`no NAT row or load balancer of ${addr} in OVN NB`, async () => {
+      const nat = (await nbRows(ovn, 'NAT', ['external_ip'])).filter((n) => n['external_ip'] === addr);
+      const lbs = (await nbRows(ovn, 'Load_Balancer', ['vips'])).filter((l) => Object.keys(l['vips'] as Record<string, string>).some((k) => k.startsWith(`${addr}:`)));
+      return nat.length === 0 && lbs.length === 0 ? true : undefined;
+    }, WAIT_MS);
+    expect(await httpGet(ovn, clientNetns, addr, 80)).toBeUndefined();
   });
 });
