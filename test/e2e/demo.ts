@@ -60,10 +60,10 @@ async function summary(state: State): Promise<string> {
     'The management plane keeps running. To use it:',
     `  export KUBECONFIG=${state.kubeconfig}`,
     `  bin/clusterctl describe cluster ${CLUSTER} -n ${NS} --show-conditions all`,
-    '  kubectl get clusters,machines,kvmmachines,virtualmachines -A   # with any kubectl',
+    '  bin/kubectl get clusters,machines,kvmmachines,virtualmachines -A',
     '',
     `The tenant cluster ${NS}/${CLUSTER} (its hosted control plane is a real kube-apiserver; its workers are simulated):`,
-    `  KUBECONFIG=${state.tenantKubeconfig} kubectl get nodes -o wide`,
+    `  KUBECONFIG=${state.tenantKubeconfig} bin/kubectl get nodes -o wide`,
     '',
     'Stop everything with: make demo-down',
   ].join('\n');
