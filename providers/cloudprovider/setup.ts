@@ -19,7 +19,7 @@ import { KvmClusters, KvmMachines } from '../kubevirt/resources.js';
 import { ClusterClassResource } from '../api/generated/capi/v1beta2/clusterclass.js';
 import { DEFAULT_EXTENSION_CONFIG, ExtensionConfigs } from '../topology/state.js';
 import { CloudMetrics } from './metrics.js';
-import { LoadBalancerPools, MANAGED_BY, MANAGED_BY_LABEL, OvnDnatRules, OvnEips, POOL_LABEL, Services, SwitchLBRules } from './names.js';
+import { LoadBalancerPools, MANAGED_BY, MANAGED_BY_LABEL, OvnDnatRules, OvnEips, POOL_LABEL, RULE_LABEL, Services, SwitchLBRules } from './names.js';
 import { reservedRanges } from './pools.js';
 import { poolStatusReconciler } from './poolstatus.js';
 import { ruleClusterKey, tenantServiceReconciler } from './services.js';
@@ -82,6 +82,11 @@ export function setupCloudProvider(mgr: Manager, opts: CloudProviderOptions): { 
   const watches = new TenantWatches(log, (key) => serviceCtl.queue.add(key), REPORTING_CONTROLLER, opts.instance);
   reconcile = tenantServiceReconciler({ client, caches: { clusters, kvmClusters, kvmMachines, pools, rules, ruleServices, namespaces, eips, dnats }, tenants, watches, reserved, recorder, metrics });
 
+  const externalKeys = (o: KubeObject): string[] => {
+    const rule = o.metadata?.labels?.[RULE_LABEL];
+    const holder = rule ? rules.get(rule) : undefined;
+    return [...new Set([ruleClusterKey(o), holder && ruleClusterKey(holder)].filter((k): k is string => k !== undefined))];
+  };
   const kvmClusterKeys = (kc: KvmCluster) => clusters.list((c) => c.metadata.namespace === kc.metadata.namespace && c.spec?.infrastructureRef?.kind === 'KvmCluster' && c.spec.infrastructureRef.name === kc.metadata.name).map((c) => `${c.metadata.namespace}/${c.metadata.name}`);
   const allClusters = () => clusters.list((c) => c.spec?.infrastructureRef?.kind === 'KvmCluster').map((c) => `${c.metadata.namespace}/${c.metadata.name}`);
   serviceCtl
@@ -101,15 +106,11 @@ export function setupCloudProvider(mgr: Manager, opts: CloudProviderOptions): { 
       const k = ruleClusterKey(r);
       return k ? [k] : [];
     })
-    // kube-OVN's status (an EIP allocated, a DNAT ready) and deletions (a DNAT let go, to be made again).
-    .watch(eips, (r) => {
-      const k = ruleClusterKey(r);
-      return k ? [k] : [];
-    })
-    .watch(dnats, (r) => {
-      const k = ruleClusterKey(r);
-      return k ? [k] : [];
-    })
+    // kube-OVN's status (an EIP allocated, a DNAT ready) and deletions (a DNAT let go, to be made again):
+    // the Cluster they are marked for, and the Cluster now holding their rule's address, which waits
+    // for a previous holder's OvnEip and DNAT rules to be gone before it makes its own.
+    .watch(eips, externalKeys)
+    .watch(dnats, externalKeys)
     // Pools and namespaces decide who may take what: every cluster looks again (refused Services may now get an address).
     .watch(pools, allClusters)
     .watch(extensionConfigs, allClusters)
