@@ -107,3 +107,13 @@ describe('reservedRanges', () => {
     expect(views.get('b')!.problems).toEqual([]);
   });
 });
+
+describe('evaluatePools and spec.externalSubnet', () => {
+  it("should carry the pool's external network, and none for a pool without one (or an empty one)", () => {
+    const ext = { ...pool('public', ['203.0.113.0/28']), spec: { ...pool('public', ['203.0.113.0/28']).spec!, externalSubnet: 'external' } };
+    const empty = { ...pool('blank', ['203.0.113.16/28']), spec: { ...pool('blank', ['203.0.113.16/28']).spec!, externalSubnet: '' } };
+    const views = evaluatePools([ext, empty, pool('inside', ['10.0.0.0/28'])]);
+    expect([views.get('public')!.externalSubnet, views.get('blank')!.externalSubnet, views.get('inside')!.externalSubnet]).toEqual(['external', undefined, undefined]);
+    expect(views.get('public')!.problems).toEqual([]);
+  });
+});

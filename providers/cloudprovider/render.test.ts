@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { KvmMachine } from '../api/generated/ironplane/v1alpha1/kvmmachine.js';
-import { isOurs, nodeEndpoints, renderRule, renderRuleService, requestedAddress, type TenantNode, type TenantService } from './render.js';
-import { ADDRESS_ANNOTATION, ruleName, ruleServiceName } from './names.js';
+import { isOurs, nodeEndpoints, renderDnats, renderEip, renderRule, renderRuleService, requestedAddress, type TenantNode, type TenantService } from './render.js';
+import { ADDRESS_ANNOTATION, dnatName, eipName, EXTERNAL_SUBNET_ANNOTATION, ruleName, ruleServiceName } from './names.js';
 
 const machine = (name: string, ips: string[], extra: Partial<KvmMachine['metadata']> = {}): KvmMachine =>
   ({
@@ -123,5 +123,86 @@ describe('renderRuleService', () => {
       spec: { type: 'ClusterIP', clusterIP: 'None' },
     });
     expect(s.metadata!.name!.length).toBeLessThanOrEqual(63);
+  });
+});
+
+describe('renderEip and renderDnats (pools with spec.externalSubnet)', () => {
+  const cluster = { kind: 'Cluster', namespace: 'team-a', name: 'prod', uid: 'cluster-uid' };
+  const service = { kind: 'Service', namespace: 'default', name: 'web', uid: 'svc-uid' };
+  const ports: TenantService['spec'] = {
+    type: 'LoadBalancer',
+    ports: [{ name: 'http', port: 80, nodePort: 30080, protocol: 'TCP' }, { port: 53, nodePort: 30053, protocol: 'UDP' }, { name: 'no-node-port', port: 8080, protocol: 'TCP' }, { port: 443, nodePort: 30443 }],
+  };
+  const ruleFor = (address: string) => renderRule({ address, pool: 'public', cluster, service, svc: svc(ports), endpoints: ['10.10.0.11'], externalSubnet: 'external' });
+  const marks = (address: string) => ({
+    'app.kubernetes.io/managed-by': 'ironplane-cloud-provider',
+    'cloudprovider.ironplane.dev/pool': 'public',
+    'cloudprovider.ironplane.dev/cluster': 'prod',
+    'cloudprovider.ironplane.dev/cluster-namespace': 'team-a',
+    'cloudprovider.ironplane.dev/cluster-uid': 'cluster-uid',
+    'cloudprovider.ironplane.dev/service': 'web',
+    'cloudprovider.ironplane.dev/service-namespace': 'default',
+    'cloudprovider.ironplane.dev/service-uid': 'svc-uid',
+    'cloudprovider.ironplane.dev/rule': ruleName(address),
+  });
+
+  it('should record the external network on the rule, and on no rule of a pool without one', () => {
+    expect(ruleFor('203.0.113.5').metadata.annotations).toEqual({ [EXTERNAL_SUBNET_ANNOTATION]: 'external' });
+    expect(renderRule({ address: '203.0.113.5', pool: 'public', cluster, service, svc: svc(ports), endpoints: [] }).metadata.annotations).toBeUndefined();
+  });
+
+  it("should be an OvnEip of type nat with exactly the address in the external Subnet, named after the rule, with the rule's marks and name", () => {
+    expect(renderEip({ rule: ruleFor('203.0.113.5'), subnet: 'external' })).toEqual({
+      apiVersion: 'kubeovn.io/v1',
+      kind: 'OvnEip',
+      metadata: { name: ruleName('203.0.113.5'), labels: marks('203.0.113.5') },
+      spec: { externalSubnet: 'external', type: 'nat', v4Ip: '203.0.113.5' },
+    });
+    expect(eipName('203.0.113.5')).toBe(ruleName('203.0.113.5'));
+  });
+
+  it("given an IPv6 address, should ask for it as the OvnEip's v6Ip and point the DNAT rules with v6Ip", () => {
+    const address = 'fd00:1234:5678:9abc:def0:1234:5678:9abc';
+    const rule = ruleFor(address);
+    expect(renderEip({ rule, subnet: 'external' }).spec).toEqual({ externalSubnet: 'external', type: 'nat', v6Ip: address });
+    const dnats = renderDnats({ rule, subnet: 'external', vpc: 'team-a-prod', entry: 'fd10::11', svc: svc(ports) });
+    expect(dnats.map((d) => [d.spec?.v4Ip, d.spec?.v6Ip])).toEqual([
+      [undefined, 'fd10::11'],
+      [undefined, 'fd10::11'],
+      [undefined, 'fd10::11'],
+    ]);
+    for (const d of dnats) expect(d.metadata.name!.length).toBeLessThanOrEqual(63);
+  });
+
+  it("should be one OvnDnatRule per port with a node port, on the tenant's router, from the EIP's port to the entry node's node port, protocol lower-cased", () => {
+    const dnats = renderDnats({ rule: ruleFor('203.0.113.5'), subnet: 'external', vpc: 'team-a-prod-0123456789abcdef', entry: '10.10.0.11', svc: svc(ports) });
+    const spec = (externalPort: string, internalPort: string, protocol: string) => ({ ovnEip: ruleName('203.0.113.5'), vpc: 'team-a-prod-0123456789abcdef', v4Ip: '10.10.0.11', externalPort, internalPort, protocol });
+    expect(dnats).toEqual([
+      { apiVersion: 'kubeovn.io/v1', kind: 'OvnDnatRule', metadata: { name: dnatName('203.0.113.5', 'tcp', 80), labels: marks('203.0.113.5') }, spec: spec('80', '30080', 'tcp') },
+      { apiVersion: 'kubeovn.io/v1', kind: 'OvnDnatRule', metadata: { name: dnatName('203.0.113.5', 'udp', 53), labels: marks('203.0.113.5') }, spec: spec('53', '30053', 'udp') },
+      // No protocol is TCP, as for the Service itself.
+      { apiVersion: 'kubeovn.io/v1', kind: 'OvnDnatRule', metadata: { name: dnatName('203.0.113.5', 'tcp', 443), labels: marks('203.0.113.5') }, spec: spec('443', '30443', 'tcp') },
+    ]);
+  });
+
+  it('should name the DNAT rules from the address, protocol and port alone: the same for another entry node, Vpc or node port', () => {
+    const a = renderDnats({ rule: ruleFor('203.0.113.5'), subnet: 'external', vpc: 'vpc-a', entry: '10.10.0.11', svc: svc(ports) });
+    const other = svc({ ...ports, ports: ports!.ports!.map((p) => ({ ...p, ...(p.nodePort ? { nodePort: p.nodePort + 1 } : {}) })) });
+    const b = renderDnats({ rule: ruleFor('203.0.113.5'), subnet: 'external', vpc: 'vpc-b', entry: '10.10.0.12', svc: other });
+    expect(b.map((d) => d.metadata.name)).toEqual(a.map((d) => d.metadata.name));
+  });
+});
+
+describe('dnatName', () => {
+  it('should be distinct per address, protocol and port, ignore the case of the protocol, and be a DNS label of at most 63 characters', () => {
+    const names = [dnatName('203.0.113.5', 'tcp', 80), dnatName('203.0.113.5', 'udp', 80), dnatName('203.0.113.5', 'tcp', 443), dnatName('203.0.113.6', 'tcp', 80), dnatName('203.0.113.5', 'sctp', 80)];
+    expect(new Set(names).size).toBe(names.length);
+    expect(dnatName('203.0.113.5', 'TCP', 80)).toBe(dnatName('203.0.113.5', 'tcp', 80));
+    expect(dnatName('203.0.113.5', 'tcp', 80)).toBe(dnatName('203.0.113.5', 'tcp', 80));
+    for (const n of [...names, dnatName('fd00:1234:5678:9abc:def0:1234:5678:9abc', 'sctp', 65535)]) {
+      expect(n.length).toBeLessThanOrEqual(63);
+      expect(n).toMatch(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/);
+    }
+    expect(dnatName('203.0.113.5', 'tcp', 80)).not.toBe(eipName('203.0.113.5'));
   });
 });
