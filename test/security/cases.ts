@@ -480,6 +480,14 @@ export const CASES: Case[] = [
     undefined,
     { spec: { vip: '198.18.0.1', namespace: B.namespace, endpoints: ['10.0.0.9'], ports: [{ name: 'api', port: 6443, targetPort: 6443, protocol: 'TCP' }] } },
   ),
+  createCase('ovn-eip', "Take an address on the platform's external network for itself (a kube-OVN OvnEip)", K.OvnEip, undefined, { spec: { externalSubnet: 'external', type: 'nat', v4Ip: '203.0.113.9' } }),
+  createCase(
+    'ovn-dnat-rule',
+    "Forward an external address's port into another tenant's VPC, or take over one the cloud provider exposes (a kube-OVN OvnDnatRule)",
+    K.OvnDnatRule,
+    undefined,
+    { spec: { ovnEip: 'evil', vpc: 'globex-web', v4Ip: '10.0.0.9', externalPort: '443', internalPort: '30443', protocol: 'tcp' } },
+  ),
   createCase(
     'proxy-network',
     "Attach a pod of its own to the platform's management network (the private endpoint proxy's multus attachment)",

@@ -49,6 +49,8 @@ export const K = {
   Vpc: rt('kubeovn.io', 'v1', 'Vpc', 'vpcs', false),
   Subnet: rt('kubeovn.io', 'v1', 'Subnet', 'subnets', false),
   SwitchLBRule: rt('kubeovn.io', 'v1', 'SwitchLBRule', 'switch-lb-rules', false),
+  OvnEip: rt('kubeovn.io', 'v1', 'OvnEip', 'ovn-eips', false),
+  OvnDnatRule: rt('kubeovn.io', 'v1', 'OvnDnatRule', 'ovn-dnat-rules', false),
   NetworkAttachmentDefinition: rt('k8s.cni.cncf.io', 'v1', 'NetworkAttachmentDefinition', 'network-attachment-definitions'),
   BareMetalHost: rt('metal3.io', 'v1alpha1', 'BareMetalHost', 'baremetalhosts'),
   HostDeployPolicy: rt('metal3.io', 'v1alpha1', 'HostDeployPolicy', 'hostdeploypolicies'),
