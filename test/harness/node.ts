@@ -28,14 +28,16 @@
 // bin/node by `make tools` (hack/tools/node/build.sh), as is the image
 // ironplane.dev/node-util:v1 (the Pod sandbox's pause process and a probe),
 // imported with `ctr -n k8s.io images import`; Pods use it with
-// imagePullPolicy: Never.
+// imagePullPolicy: Never. importImage() imports more archives the same way
+// (the ironplane image of `make image`, say), for Pods whose images are never
+// pulled (Never, or IfNotPresent with the image present).
 //
 // Cleanup: stop() SIGKILLs the namespace's first process, which takes every
 // process of the namespace (and with them its mounts and network) along,
 // then removes the cgroups and the dir. If this Node process dies first, the
 // unshare (started with --kill-child) is killed by the exit hook, or, after
 // a SIGKILL, by the next startNode() in any process (sweepNodeOrphans).
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { accessSync, constants, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
@@ -77,6 +79,14 @@ export interface RealNode {
   readonly readyMs: number;
   /** Resident memory in bytes of the node's own processes (0 for one not running). */
   memory(): Record<'kubelet' | 'containerd' | 'kube-proxy', number>;
+  /**
+   * Imports an image archive (OCI layout or docker-archive, as `ctr images
+   * import` takes) into the node's containerd, namespace k8s.io, unpacked
+   * with the node's snapshotter. Resolves to the names ctr unpacked (from
+   * the archive's own annotations) once Pods can use them; rejects with
+   * ctr's last line.
+   */
+  importImage(archive: string): Promise<string[]>;
   /** Kills the namespace (and so every process of the node), removes the cgroups and the dir. Idempotent. */
   stop(): Promise<void>;
 }
@@ -461,6 +471,7 @@ class LocalNode implements RealNode, Dependent {
   private readonly sockets = new Set<Socket>();
   private cgroupsMade = false;
   private stopping: Promise<void> | undefined;
+  private paths: Paths | undefined;
 
   constructor(
     readonly name: string,
@@ -474,6 +485,7 @@ class LocalNode implements RealNode, Dependent {
     const api = new URL(cp.url);
     const apiPort = Number(api.port);
     const dir = this.dir;
+    this.paths = p;
     for (const d of ['sysctl', 'var-log', 'var-lib/upper', 'var-lib/work', 'cni', 'kubelet', 'volume-plugins', 'containerd', 'runc']) mkdirSync(join(dir, d), { recursive: true });
     const [kubelet, proxy] = await Promise.all([
       issueCert({ ca: cp.ca, commonName: `system:node:${this.name}`, organizations: ['system:nodes'], usages: 'client' }),
@@ -571,6 +583,24 @@ class LocalNode implements RealNode, Dependent {
       }
     }
     return out;
+  }
+
+  importImage(archive: string): Promise<string[]> {
+    const ctr = this.paths?.ctr;
+    if (!ctr || this.stopping) return Promise.reject(new Error(`node ${this.name}: importImage: the node is not running`));
+    // containerd's socket is a path in the node's dir: reachable from here, whatever the namespaces.
+    const args = ['--address', join(this.dir, 'containerd.sock'), '-n', 'k8s.io', 'images', 'import', '--snapshotter', 'native', resolve(archive)];
+    return new Promise((res, rej) => {
+      execFile(ctr, args, { timeout: 300_000, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
+        if (err) {
+          const last = `${stderr}${stdout}`.trim().split('\n').pop() ?? '';
+          rej(new Error(`node ${this.name}: ctr images import ${archive} failed: ${last || err.message}`));
+          return;
+        }
+        // "unpacking <name> (sha256:...)...done", one line per image.
+        res([...stdout.matchAll(/^unpacking (\S+) \(/gm)].map((m) => m[1]!));
+      });
+    });
   }
 
   /**
