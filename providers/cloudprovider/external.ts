@@ -47,6 +47,9 @@ export const externalSubnetOf = (rule: SwitchLBRule): string | undefined => rule
 
 const ruleOf = (o: KubeObject): string | undefined => o.metadata?.labels?.[RULE_LABEL];
 
+const unallocated = (eip: string, subnet: string): string =>
+  `waiting for kube-OVN to allocate OvnEip ${eip} in Subnet ${subnet} (an address the external Subnet already uses elsewhere is never given)`;
+
 /** An object marked for this Cluster and Service (all three of each owner's marks). */
 const ours = (o: KubeObject, cluster: Owner, service: Owner): boolean => notMarkedFor(o, CLUSTER_OWNER_LABELS, cluster) === undefined && notMarkedFor(o, SERVICE_OWNER_LABELS, service) === undefined;
 
@@ -104,7 +107,7 @@ export function externalExposure(client: Client, caches: ExternalCaches) {
       } catch (e) {
         if (!isAlreadyExists(e)) throw e;
       }
-      return { subnet, ready: false, waiting: `waiting for kube-OVN to allocate OvnEip ${name} in Subnet ${subnet}` };
+      return { subnet, ready: false, waiting: unallocated(name, subnet) };
     }
     if (!ours(eip, a.cluster, a.service)) {
       // A previous holder's, still going, or someone else's: never touched.
@@ -113,7 +116,7 @@ export function externalExposure(client: Client, caches: ExternalCaches) {
     }
     if (eip.metadata?.deletionTimestamp) return { subnet, ready: false, waiting: `OvnEip ${name} is being deleted` };
     const eipAddress = eip.status?.v4Ip || eip.status?.v6Ip;
-    if (!eipAddress) return { subnet, ready: false, waiting: `waiting for kube-OVN to allocate OvnEip ${name} in Subnet ${subnet} (an address the external Subnet already uses elsewhere is never given)` };
+    if (!eipAddress) return { subnet, ready: false, waiting: unallocated(name, subnet) };
 
     const current = dnats.find((d) => !d.metadata.deletionTimestamp)?.spec;
     const currentEntry = current?.v4Ip || current?.v6Ip;
@@ -159,16 +162,27 @@ export function externalExposure(client: Client, caches: ExternalCaches) {
     return { subnet, ready, entry, ...(ready ? {} : { waiting: `waiting for kube-OVN to program OvnDnatRule(s) ${pending.join(', ')}` }), ...(moved ? { moved } : {}) };
   }
 
-  /** Deletes the rule's DNAT rules and OvnEip when their marks are the rule's (same Cluster and Service). */
-  async function release(rule: SwitchLBRule): Promise<void> {
+  /**
+   * Deletes the rule's DNAT rules and OvnEip when their marks are the rule's
+   * (same Cluster and Service). True once none of them is left: kube-OVN holds
+   * each with a finalizer until its NAT is gone from OVN, and until then the
+   * address still answers outside, so the rule (the allocation) must stay.
+   * Their delete events bring the Cluster back.
+   */
+  async function release(rule: SwitchLBRule): Promise<boolean> {
     const marks = (o: KubeObject) =>
       [CLUSTER_OWNER_LABELS.uid, SERVICE_OWNER_LABELS.uid].every((k) => o.metadata?.labels?.[k] !== undefined && o.metadata.labels[k] === rule.metadata.labels?.[k]);
-    for (const d of await dnatsOf(rule.metadata.name!, true)) if (marks(d)) await remove(OvnDnatRules, d);
+    const dnats = (await dnatsOf(rule.metadata.name!, true)).filter(marks);
+    for (const d of dnats) await remove(OvnDnatRules, d);
     const address = rule.spec?.vip;
-    if (!address) return;
-    const name = eipName(address);
-    const eip = caches.eips.get(name) ?? (await client.tryGet<OvnEip>(OvnEips, name));
-    if (eip && ruleOf(eip) === rule.metadata.name && marks(eip)) await remove(OvnEips, eip);
+    const name = address ? eipName(address) : undefined;
+    const eip = name ? await client.tryGet<OvnEip>(OvnEips, name) : undefined;
+    const ourEip = eip && ruleOf(eip) === rule.metadata.name && marks(eip) ? eip : undefined;
+    if (ourEip) await remove(OvnEips, ourEip);
+    if (!dnats.length && !ourEip) return true;
+    // What was there a moment ago: gone at once without kube-OVN's finalizers, else still going.
+    for (const d of dnats) if (await client.tryGet(OvnDnatRules, d.metadata.name!)) return false;
+    return !(ourEip && (await client.tryGet(OvnEips, ourEip.metadata!.name!)));
   }
 
   /** Deletes OvnEips and DNAT rules of `key` whose rule is gone (the apiserver confirms): DNAT rules first. */

@@ -137,7 +137,11 @@ export function tenantServiceReconciler(deps: ServiceDeps) {
   async function release(rule: SwitchLBRule, log: Logger): Promise<boolean> {
     if (rule.metadata.deletionTimestamp) return false;
     // The external side first: the address is not handed out again while its OvnEip still answers.
-    await external.release(rule);
+    // Until kube-OVN has let go of it the rule stays; the OvnEip's and DNAT rules' delete events bring this Cluster back.
+    if (!(await external.release(rule))) {
+      log.debug('waiting for kube-OVN to let go of the external address before releasing it', { address: rule.spec?.vip, rule: rule.metadata.name });
+      return false;
+    }
     const gone = !(await client.delete(SwitchLBRules, rule.metadata.name!, undefined, { uid: rule.metadata.uid! }));
     // kube-OVN deletes the rule's Service too; the one we made goes also when kube-OVN does not run.
     await releaseRuleService(rule.metadata.name!, labelOf(rule, CLUSTER_OWNER_LABELS.namespace) ?? '', rule);
@@ -462,7 +466,9 @@ export function tenantServiceReconciler(deps: ServiceDeps) {
       return;
     }
     const prev = svc.status?.conditions?.find((c) => c.type === SERVICE_CONDITION);
-    if (prev?.status !== 'True' || !svc.status?.loadBalancer?.ingress?.some((i) => i.ip === address)) void recorder.event(svc, 'Normal', ServiceReasons.Assigned, `load-balancer address ${address}`);
+    // Told once per address: not again while it waits for the external network, nor when that wait ends.
+    const wasWaiting = prev?.reason === ServiceReasons.WaitingForExternalNetwork;
+    if ((prev?.status !== 'True' && !wasWaiting) || !svc.status?.loadBalancer?.ingress?.some((i) => i.ip === address)) void recorder.event(svc, 'Normal', ServiceReasons.Assigned, `load-balancer address ${address}`);
     const targets = want?.spec?.endpoints?.length ?? 0;
     const leftOut = ambiguous.length ? `; left out: ${ambiguous.join(', ')}, also the address of a machine of another Cluster in namespace ${ctx.ns}, which would make the network it is programmed in ambiguous` : '';
     const inside = `${address} from the platform's load-balancer pool, to ${targets} node(s) of this cluster`;

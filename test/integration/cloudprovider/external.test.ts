@@ -268,7 +268,7 @@ describe('tenant LoadBalancer Services of an external pool', () => {
     await until("the rule's Service to be gone", async () => !(await w.client.tryGet(Services, ruleServiceName(ruleName('203.0.113.16')), 'team-x')));
   });
 
-  it("given an address released while kube-OVN still holds its OvnEip and DNAT rules, should let another Cluster's Service take it only once they are gone, and then expose it there", async () => {
+  it("given an address released while kube-OVN still holds its OvnEip and DNAT rules, should keep the address taken until they are gone, then let another Cluster's Service take it and expose it there", async () => {
     await createService(teamX, 'first');
     await allocateEip('203.0.113.16');
     const [old] = await programDnats('203.0.113.16', '10.10.0.11', 1);
@@ -285,14 +285,19 @@ describe('tenant LoadBalancer Services of an external pool', () => {
     const lingering = await w.client.get<OvnEip>(OvnEips, eipName('203.0.113.16'));
     expect(lingering.metadata.deletionTimestamp).toBeDefined();
     expect((await w.client.get<OvnDnatRule>(OvnDnatRules, old!.metadata.name!)).metadata.deletionTimestamp).toBeDefined();
-    // Never taken over while it is going.
-    const waiting = await conditionWith(teamY, 'second', 'WaitingForExternalNetwork', `OvnEip ${eipName('203.0.113.16')} is still being deleted`);
-    expect(waiting.status?.loadBalancer?.ingress).toEqual([{ ip: '203.0.113.16', ipMode: 'VIP' }]);
-    expect((await w.client.get<OvnEip>(OvnEips, eipName('203.0.113.16'))).metadata.uid).toBe(lingering.metadata.uid);
+    // Never handed out while it still answers outside: the rule (the allocation) stays until kube-OVN lets go.
+    const rule = await w.client.get<SwitchLBRule>(SwitchLBRules, ruleName('203.0.113.16'));
+    expect(rule.metadata.labels?.['cloudprovider.ironplane.dev/cluster-namespace']).toBe('team-x');
+    const refused = await settled(teamY, 'second', 'False', 'default', 'AddressTaken');
+    expect(refused.status?.loadBalancer?.ingress ?? []).toEqual([]);
 
     // kube-OVN lets go.
     await w.client.mergePatch(OvnDnatRules, old!.metadata.name!, undefined, { metadata: { finalizers: null } });
     await w.client.mergePatch(OvnEips, eipName('203.0.113.16'), undefined, { metadata: { finalizers: null } });
+    await until("team-x's rule of 203.0.113.16 to be released", async () => {
+      const r = await w.client.tryGet<SwitchLBRule>(SwitchLBRules, ruleName('203.0.113.16'));
+      return !r || r.metadata.uid !== rule.metadata.uid ? true : undefined;
+    }, LONG);
     const second = await teamY.get<Svc>(Services, 'second', 'default');
     const eip = await until("team-y's own OvnEip", async () => {
       const e = await w.client.tryGet<OvnEip>(OvnEips, eipName('203.0.113.16'));
