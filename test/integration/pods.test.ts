@@ -26,7 +26,7 @@ import type { LoadBalancerPool } from '../../providers/api/generated/ironplane/v
 import { LoadBalancerPools } from '../../providers/cloudprovider/names.js';
 import { Client } from '../../providers/kit/client.js';
 import { Events, type KubeObject, type ResourceType } from '../../providers/kit/types.js';
-import { startControlPlane, startNode, type ControlPlane, type RealNode } from '../harness/index.js';
+import { freePorts, startControlPlane, startNode, type ControlPlane, type RealNode } from '../harness/index.js';
 import { REPO, run, until, type Proc } from './processes.js';
 
 const PKG = JSON.parse(fs.readFileSync(path.join(REPO, 'package.json'), 'utf8')) as { version: string };
@@ -427,7 +427,9 @@ describe('the cloud provider as a Pod from the release manifests', () => {
     const podRss = inside.rss;
     figures.push(`memory as a Pod: RSS ${mib(podRss)} (anon ${mib(inside.rssAnon)}, file ${mib(inside.rssFile)}), container cgroup ${mib(inPod.cgroupBytes)} (limit 256Mi)`);
 
-    // The same dist/ build as a host process with the Deployment's NODE_OPTIONS, leading once the Pod is gone.
+    // The same dist/ build as a host process with the Deployment's flags (serving secure metrics and probes
+    // on loopback ports) and NODE_OPTIONS, leading once the Pod is gone.
+    const [metricsPort, probePort] = await freePorts(2);
     kubectl(['scale', '-n', NS, `deployment/${DEPLOYMENT}`, '--replicas=0']);
     await until('the Pod to be gone', async () => (await pods()).length === 0, 60_000);
     hostManager = run(
@@ -439,8 +441,9 @@ describe('the cloud provider as a Pod from the release manifests', () => {
         cp.kubeconfigPath,
         '--leader-elect',
         `--leader-election-namespace=${NS}`,
-        '--metrics-bind-address=0',
-        '--health-probe-bind-address=127.0.0.1:0',
+        `--metrics-bind-address=127.0.0.1:${metricsPort}`,
+        '--metrics-secure',
+        `--health-probe-bind-address=127.0.0.1:${probePort}`,
         '--webhook-port=0',
         '--workers=4',
         '--log-level=info',
