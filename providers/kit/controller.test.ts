@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { FakeClock } from './clock.js';
 import { Controller, TerminalError, type Result } from './controller.js';
-import { silentLogger } from './log.js';
+import { ApiError } from './client.js';
+import { silentLogger, type Fields, type Logger } from './log.js';
 import { Metrics } from './metrics.js';
 import { ExponentialRateLimiter } from './ratelimiter.js';
 
@@ -10,13 +11,20 @@ async function settle(): Promise<void> {
   for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
 }
 
-function controller(reconcile: (key: string) => Promise<Result | void>) {
+/** A logger that keeps what it is told, by level. */
+function recordingLogger(lines: { level: string; msg: string; fields?: Fields }[]): Logger {
+  const at = (level: string) => (msg: string, fields?: Fields) => void lines.push({ level, msg, ...(fields ? { fields } : {}) });
+  const l: Logger = { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error'), with: () => l };
+  return l;
+}
+
+function controller(reconcile: (key: string) => Promise<Result | void>, log: Logger = silentLogger) {
   const clock = new FakeClock();
   const metrics = new Metrics({ processMetrics: false });
   const calls: string[] = [];
   const c = new Controller({
     name: 'test',
-    log: silentLogger,
+    log,
     clock,
     metrics,
     rateLimiter: new ExponentialRateLimiter(5, 1000),
@@ -82,6 +90,38 @@ describe('Controller', () => {
     expect(await metric(metrics, 'controller_runtime_reconcile_total{controller="test",result="success"}')).toEqual([
       'controller_runtime_reconcile_total{controller="test",result="success"} 1',
     ]);
+    await c.stop();
+  });
+
+  it('given a conflict (a write over a newer version), should retry with back-off, count it, and log it below error', async () => {
+    const lines: { level: string; msg: string }[] = [];
+    let conflict = true;
+    const { c, clock, calls, metrics } = controller(async () => {
+      if (conflict) throw new ApiError(409, 'Conflict', 'Operation cannot be fulfilled on loadbalancerpools "a": the object has been modified; please apply your changes to the latest version and try again');
+    }, recordingLogger(lines));
+    await c.start();
+    c.queue.add('a');
+    await settle();
+    expect(c.queue.numRequeues('a')).toBe(1);
+    conflict = false;
+    clock.advance(5);
+    await settle();
+    expect(calls).toEqual(['a', 'a']);
+    expect(await metric(metrics, 'controller_runtime_reconcile_errors_total')).toEqual(['controller_runtime_reconcile_errors_total{controller="test"} 1']);
+    expect(lines.filter((l) => l.level === 'error')).toEqual([]);
+    expect(lines.filter((l) => l.level === 'info').map((l) => l.msg)).toContain('reconcile wrote over a newer version, will retry');
+    await c.stop();
+  });
+
+  it('given another error, should log it as an error', async () => {
+    const lines: { level: string; msg: string }[] = [];
+    const { c } = controller(async () => {
+      throw new ApiError(500, 'InternalError', 'etcd timed out');
+    }, recordingLogger(lines));
+    await c.start();
+    c.queue.add('a');
+    await settle();
+    expect(lines.filter((l) => l.level === 'error').map((l) => l.msg)).toEqual(['reconcile failed, will retry']);
     await c.stop();
   });
 

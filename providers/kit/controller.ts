@@ -10,6 +10,7 @@
 // - throws: logged, counted as an error, retried with back-off;
 // - throws TerminalError: logged and counted, not retried until the next event.
 import { realClock, type Clock } from './clock.js';
+import { isConflict } from './client.js';
 import type { Informer } from './informer.js';
 import type { Logger } from './log.js';
 import type { Metrics } from './metrics.js';
@@ -152,6 +153,11 @@ export class Controller {
       if (err instanceof TerminalError) {
         this.queue.forget(key);
         log.error('reconcile failed permanently', { error: err.message });
+      } else if (isConflict(err)) {
+        // A write based on a version someone (often this controller's own last write) has since
+        // replaced: expected with caches, retried with back-off like any error, not an error to a reader.
+        this.queue.addRateLimited(key);
+        log.info('reconcile wrote over a newer version, will retry', { error: err.message, retries: this.queue.numRequeues(key) });
       } else {
         this.queue.addRateLimited(key);
         log.error('reconcile failed, will retry', { error: err.message, retries: this.queue.numRequeues(key) });

@@ -182,16 +182,11 @@ function podLog(n: RealNode, pod: Pod): string[] {
     .map((l) => l.split(' ').slice(3).join(' '));
 }
 
-/**
- * The manager's JSON log entries at warn or above, but for a status write
- * refused as a conflict: a reconcile that read its object from a cache not
- * yet showing its own previous write, retried (and logged, at error level).
- */
+/** The manager's JSON log entries at warn or above (a conflict, retried, is logged at info). */
 function complaints(lines: string[]): string[] {
   return lines.filter((l) => {
     try {
-      const e = JSON.parse(l) as { level?: string; msg?: string; error?: string };
-      if (e.msg === 'reconcile failed, will retry' && e.error?.includes('the object has been modified')) return false;
+      const e = JSON.parse(l) as { level?: string };
       return e.level === 'warn' || e.level === 'error';
     } catch {
       return true; // Not the logger's: a crash trace, say.
