@@ -48,7 +48,7 @@ import { defaultBinDir, LocalControlPlane, NODE_API_ADDRESS, type ControlPlane, 
 import { request, waitFor, type ClientCredentials } from './http.js';
 import { writeKubeconfig } from './kubeconfig.js';
 import { issueCert } from './pki.js';
-import { OWNER_FILE, reapOrphans, registerLive, spawnLogged, terminate, unregisterLive, type ManagedProcess, type OwnerRecord } from './procs.js';
+import { alive, OWNER_FILE, reapOrphans, registerLive, spawnLogged, terminate, unregisterLive, type ManagedProcess, type OwnerRecord } from './procs.js';
 
 export interface NodeOptions {
   /** The Node's name (and the namespace's hostname). Default 'node-0'. */
@@ -221,15 +221,6 @@ function removeCgroupRoot(root: string): boolean {
   };
   for (const h of hierarchies()) remove(join(h, root));
   return clean;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /**

@@ -59,6 +59,7 @@ import { defaultBinDir, LocalControlPlane, type ControlPlane, type Dependent } f
 import { FIELD_MANAGER } from './crds.js';
 import { request, waitFor } from './http.js';
 import {
+  alive,
   freePorts,
   killGroup,
   OWNER_FILE,
@@ -262,15 +263,6 @@ async function must(bin: string, args: string[], env: Record<string, string> = {
   const r = await run(bin, args, env);
   if (r.code !== 0) throw new Error(`${bin.split('/').pop() ?? bin} ${args.join(' ')}: exit ${r.code}: ${r.stderr.trim()}`);
   return r.stdout;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 async function listNetns(): Promise<string[]> {

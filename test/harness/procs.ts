@@ -203,7 +203,8 @@ export interface OwnerRecord {
 
 export const OWNER_FILE = 'owner.json';
 
-function alive(pid: number): boolean {
+/** Whether a process of that pid exists (also one of another user, which answers EPERM). */
+export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

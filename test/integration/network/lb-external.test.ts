@@ -39,7 +39,7 @@ import { startHypervisor, type Hypervisor } from '../../sim/hypervisor.js';
 import { REPO, until, type Proc } from '../processes.js';
 import { restrictedKubeconfig } from '../roles.js';
 import { httpGet, nbRows, NetnsProcesses } from './packets.js';
-import { createTenant, NODE_LABELS, registerNode, setNodeReady, startManager, vmUp, type Tenant, type VM } from './tenants.js';
+import { createTenant, NODE_LABELS, registerNode, setNodeReady, startManager, stopManagers, vmUp, type Tenant, type VM } from './tenants.js';
 
 const EXTERNAL = { cidr: '172.31.0.0/24', gateway: '172.31.0.1' };
 const CLIENT_IP = '172.31.0.200';
@@ -100,11 +100,7 @@ beforeAll(async () => {
 }, 420_000);
 
 afterAll(async () => {
-  for (const p of procs) {
-    if (process.env['IRONPLANE_TEST_LOG']) console.log(p.output());
-    p.child.kill('SIGKILL');
-    await p.exited;
-  }
+  await stopManagers(procs);
   await inNetns.stop();
   await hypervisor?.stop();
   for (const c of tenantClients.values()) c.close();
@@ -136,6 +132,14 @@ const ingressOf = (s: Svc) => s.status?.loadBalancer?.ingress?.[0]?.ip;
 /** The address kube-OVN gave a Vpc's router port on the external network. */
 const routerPort = async (t: Tenant): Promise<string> =>
   until(`the external router port of ${t.ns}`, async () => (await client.tryGet<KubeObject & { status?: { v4Ip?: string } }>(OvnEips, `${tenantNetworkName(t.ns, t.cluster)}-external`))?.status?.v4Ip, WAIT_MS);
+
+/** Waits until OVN NB holds no NAT row and no load balancer of `addr`. */
+const nothingInNb = (addr: string): Promise<true> =>
+  until(`no NAT row or load balancer of ${addr} in OVN NB`, async () => {
+    const nat = (await nbRows(ovn, 'NAT', ['external_ip'])).filter((n) => n['external_ip'] === addr);
+    const lbs = (await nbRows(ovn, 'Load_Balancer', ['vips'])).filter((l) => Object.keys(l['vips'] as Record<string, string>).some((k) => k.startsWith(`${addr}:`)));
+    return nat.length === 0 && lbs.length === 0 ? true : undefined;
+  }, WAIT_MS);
 
 describe('tenant LoadBalancer Services on the external network', () => {
   let addrA = '';
@@ -241,11 +245,7 @@ describe('tenant LoadBalancer Services on the external network', () => {
     }, WAIT_MS);
     for (const addr of [addrA, addrB]) {
       expect(await client.tryGet(SwitchLBRules, ruleName(addr))).toBeUndefined();
-      await until(`no NAT row or load balancer of ${addr} in OVN NB`, async () => {
-        const nat = (await nbRows(ovn, 'NAT', ['external_ip'])).filter((n) => n['external_ip'] === addr);
-        const lbs = (await nbRows(ovn, 'Load_Balancer', ['vips'])).filter((l) => Object.keys(l['vips'] as Record<string, string>).some((k) => k.startsWith(`${addr}:`)));
-        return nat.length === 0 && lbs.length === 0 ? true : undefined;
-      }, WAIT_MS);
+      await nothingInNb(addr);
       expect(await httpGet(ovn, clientNetns, addr, 80)).toBeUndefined();
     }
     // The routers' own external ports stay: the Vpcs are still connected.
@@ -261,11 +261,7 @@ describe('tenant LoadBalancer Services on the external network', () => {
       const left = [await client.tryGet(SwitchLBRules, ruleName(addr)), await client.tryGet(OvnEips, eipName(addr)), await client.tryGet(OvnDnatRules, dnatName(addr, 'tcp', 80))];
       return left.every((o) => o === undefined) ? true : undefined;
     }, WAIT_MS);
-    await until(`no NAT row or load balancer of ${addr} in OVN NB`, async () => {
-      const nat = (await nbRows(ovn, 'NAT', ['external_ip'])).filter((n) => n['external_ip'] === addr);
-      const lbs = (await nbRows(ovn, 'Load_Balancer', ['vips'])).filter((l) => Object.keys(l['vips'] as Record<string, string>).some((k) => k.startsWith(`${addr}:`)));
-      return nat.length === 0 && lbs.length === 0 ? true : undefined;
-    }, WAIT_MS);
+    await nothingInNb(addr);
     expect(await httpGet(ovn, clientNetns, addr, 80)).toBeUndefined();
   });
 });

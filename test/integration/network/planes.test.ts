@@ -54,7 +54,7 @@ import { startHypervisor, type Hypervisor } from '../../sim/hypervisor.js';
 import { REPO, until, type Proc } from '../processes.js';
 import { ensureNamespace, restrictedKubeconfig } from '../roles.js';
 import { asSet, defaultVpcPod, httpGet, nbRows, NetnsProcesses, nodeJoinPort } from './packets.js';
-import { createTenant, NODE_LABELS, registerNode, startManager, vmUp, type Tenant, type VM } from './tenants.js';
+import { createTenant, NODE_LABELS, registerNode, startManager, stopManagers, vmUp, type Tenant, type VM } from './tenants.js';
 
 const WAIT_MS = 120_000;
 
@@ -106,11 +106,7 @@ beforeAll(async () => {
 }, 300_000);
 
 afterAll(async () => {
-  for (const p of procs) {
-    if (process.env['IRONPLANE_TEST_LOG']) console.log(p.output());
-    p.child.kill('SIGKILL');
-    await p.exited;
-  }
+  await stopManagers(procs);
   await inNetns.stop();
   await hypervisor?.stop();
   tenantAClient?.close();

@@ -48,6 +48,15 @@ export function startManager(role: string, kubeconfig: string, extra: string[] =
   );
 }
 
+/** Kills the managers (SIGKILL, by the PIDs started here), printing their output when IRONPLANE_TEST_LOG is set. */
+export async function stopManagers(procs: readonly Proc[]): Promise<void> {
+  for (const p of procs) {
+    if (process.env['IRONPLANE_TEST_LOG']) console.log(p.output());
+    p.child.kill('SIGKILL');
+    await p.exited;
+  }
+}
+
 /** A Cluster backed by a KvmCluster on `t.cidr` and its KvmMachines, as CAPI makes them. */
 export async function createTenant(client: Client, t: Tenant): Promise<void> {
   await ensureNamespace(client, t.ns);
