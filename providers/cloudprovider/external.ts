@@ -16,7 +16,7 @@ import type { OvnDnatRule } from '../api/generated/kubeovn/v1/ovndnatrule.js';
 import type { OvnEip } from '../api/generated/kubeovn/v1/ovneip.js';
 import type { SwitchLBRule } from '../api/generated/kubeovn/v1/switchlbrule.js';
 import { notMarkedFor, type Owner } from '../capi/ownership.js';
-import { isAlreadyExists, isNotFound, type Client } from '../kit/client.js';
+import { isAlreadyExists, type Client } from '../kit/client.js';
 import type { Informer } from '../kit/informer.js';
 import { jsonEqual } from '../kit/patch.js';
 import type { KubeObject } from '../kit/types.js';
@@ -74,13 +74,9 @@ export function externalExposure(client: Client, caches: ExternalCaches) {
     return [...byName.values()];
   }
 
+  /** Deletes by uid (never an object that replaced it); one already gone is fine (the kit's delete answers false). */
   async function remove(rt: typeof OvnEips, o: KubeObject): Promise<void> {
-    if (o.metadata?.deletionTimestamp) return;
-    try {
-      await client.delete(rt, o.metadata!.name!, undefined, { uid: o.metadata!.uid! });
-    } catch (e) {
-      if (!isNotFound(e)) throw e;
-    }
+    if (!o.metadata?.deletionTimestamp) await client.delete(rt, o.metadata!.name!, undefined, { uid: o.metadata!.uid! });
   }
 
   /**
